@@ -1,0 +1,106 @@
+"""TissueMesh (NumPy) ↔ DOLFINx mesh with cell and facet tags, and value transfer in both ways.
+
+Under MPI the TissueMesh exists on every rank (it is small next to the FE system); rank 0 hands all
+cells to DOLFINx, which partitions them. Values come back in TissueMesh order on every rank.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+from planner.artefacts import TissueMesh
+from planner.fem import _compat
+
+SKIN_TAG = 1
+
+
+@dataclass
+class FemMesh:
+    """A DOLFINx mesh built from a TissueMesh, with maps back to TissueMesh order."""
+
+    mesh: object  # dolfinx.mesh.Mesh
+    cell_tags: object  # MeshTags of region tags on cells
+    facet_tags: object  # MeshTags: SKIN_TAG on the exterior boundary
+    tissue_mesh: TissueMesh
+    cell_input_index: np.ndarray  # (num local cells incl. ghosts,) → TissueMesh cell index
+    num_owned_cells: int
+
+    @property
+    def comm(self) -> MPI.Comm:
+        return self.mesh.comm
+
+    def gather_cell_values(self, local_owned: np.ndarray) -> np.ndarray:
+        """Per-owned-cell values (first axis) → full array in TissueMesh cell order on all ranks."""
+        local_owned = np.ascontiguousarray(local_owned[: self.num_owned_cells])
+        idx = self.cell_input_index[: self.num_owned_cells]
+        return _allgather_by_index(self.comm, idx, local_owned, self.tissue_mesh.num_cells)
+
+    def local_cell_values(self, values: np.ndarray) -> np.ndarray:
+        """Full TissueMesh-ordered per-cell array → local cells (owned + ghost) of this rank."""
+        return np.asarray(values)[self.cell_input_index]
+
+    def p1_dof_to_vertex(self, V) -> tuple[np.ndarray, np.ndarray]:
+        """For a P1 space on this mesh: (local dof indices, TissueMesh vertex index of each)."""
+        dofs = _compat.cell_dofs_P1(V)
+        nodes = _compat.geometry_dofmap(self.mesh)
+        gidx = _compat.input_global_vertex_index(self.mesh)
+        vert = np.empty(V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts, dtype=np.int64)
+        vert[dofs.ravel()] = gidx[nodes.ravel()]
+        return np.arange(vert.size), vert
+
+    def gather_vertex_values(self, V, local_values: np.ndarray) -> np.ndarray:
+        """P1 dof values (owned first) → array in TissueMesh vertex order on all ranks."""
+        n_owned = V.dofmap.index_map.size_local
+        _, vert = self.p1_dof_to_vertex(V)
+        return _allgather_by_index(self.comm, vert[:n_owned], np.asarray(local_values)[:n_owned],
+                                   self.tissue_mesh.num_vertices)
+
+    def local_vertex_values(self, V, values: np.ndarray) -> np.ndarray:
+        """TissueMesh-ordered vertex array → P1 dof array of this rank (owned + ghosts)."""
+        _, vert = self.p1_dof_to_vertex(V)
+        return np.asarray(values)[vert]
+
+
+def _allgather_by_index(comm: MPI.Comm, idx: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
+    if comm.size == 1:
+        out = np.empty((n,) + vals.shape[1:], dtype=vals.dtype)
+        out[idx] = vals
+        return out
+    all_idx = comm.allgather(idx)
+    all_vals = comm.allgather(vals)
+    out = np.empty((n,) + vals.shape[1:], dtype=vals.dtype)
+    for i, v in zip(all_idx, all_vals):
+        out[i] = v
+    return out
+
+
+def to_dolfinx(tmesh: TissueMesh, comm: MPI.Comm = MPI.COMM_WORLD) -> FemMesh:
+    """Build the distributed DOLFINx mesh with region cell tags and skin facet tags."""
+    if comm.rank == 0:
+        cells, pts = tmesh.cells.astype(np.int64), tmesh.points_m.astype(np.float64)
+    else:
+        cells, pts = np.empty((0, 4), np.int64), np.empty((0, 3), np.float64)
+    msh = _compat.create_tet_mesh(comm, cells, pts)
+    tdim = msh.topology.dim
+    n_local = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
+    orig = _compat.original_cell_index(msh)[:n_local]
+    cell_tags = _compat.meshtags(msh, tdim, np.arange(n_local, dtype=np.int32), tmesh.cell_region[orig])
+    ext = _compat.exterior_facets(msh)
+    facet_tags = _compat.meshtags(msh, tdim - 1, ext, np.full(ext.size, SKIN_TAG, np.int32))
+    return FemMesh(msh, cell_tags, facet_tags, tmesh, orig, _compat.num_owned_cells(msh))
+
+
+def region_volumes_m3(fm: FemMesh) -> dict[int, float]:
+    """Volume of each region by assembling 1·dx over tagged cells, summed over ranks."""
+    import ufl
+    import dolfinx.fem
+
+    dx = ufl.Measure("dx", domain=fm.mesh, subdomain_data=fm.cell_tags)
+    one = dolfinx.fem.Constant(fm.mesh, _compat.SCALAR_TYPE(1.0))
+    out = {}
+    for reg in fm.tissue_mesh.regions:
+        local = dolfinx.fem.assemble_scalar(_compat.form(one * dx(reg.tag)))
+        out[reg.tag] = float(fm.comm.allreduce(local, op=MPI.SUM))
+    return out
