@@ -54,6 +54,8 @@ def _ellipsoid(occ, b: BodySpec) -> list:
     return [(3, tag)]
 
 
+_CLOSED_FORM = ("box", "sphere", "cylinder", "ellipsoid")
+
 SHAPE_BUILDERS: dict[str, ShapeBuilder] = {
     "box": _box,
     "sphere": _sphere,
@@ -104,9 +106,16 @@ def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
                 )
             inputs.append(builder(occ, b))
         flat = [dt for group in inputs for dt in group]
-        out, out_map = occ.fragment(flat, [])
+        if len(flat) > 1:
+            try:
+                _, out_map = occ.fragment(flat, [])
+            except Exception as exc:  # gmsh raises plain Exception
+                raise MeshError(f"gmsh OCC boolean fragments failed for the plan bodies: {exc}") from None
+        else:
+            out_map = [flat]
         occ.synchronize()
         # owner of each fragment = the last body whose input produced it
+        produced: dict[int, set[int]] = {i: set() for i in range(len(inputs))}
         owner: dict[int, int] = {}
         k = 0
         for i, group in enumerate(inputs):
@@ -114,6 +123,7 @@ def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
                 for dim, tag in out_map[k]:
                     if dim == 3:
                         owner[tag] = i
+                        produced[i].add(tag)
                 k += 1
         pieces: dict[int, list[int]] = {i: [] for i in range(len(inputs))}
         for tag, i in owner.items():
@@ -123,7 +133,13 @@ def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
                 raise MeshError(
                     f"geometry.bodies[{i}] ({b.name!r}): completely covered by later bodies; expected a visible part"
                 )
-        exact_mm3 = {i: sum(occ.getMass(3, t) for t in tags) for i, tags in pieces.items()}
+        # exact volume kept by a body = its closed-form volume − CAD volume of the parts later bodies
+        # took (closed form where possible: OCC's mass of curved/dilated shapes is only ~1e-4 accurate)
+        exact_mm3 = {}
+        for i, b in enumerate(geometry.bodies):
+            lost = sum(occ.getMass(3, t) for t in produced[i] if owner[t] != i)
+            closed = b.exact_volume_m3() / MM**3 if b.shape in _CLOSED_FORM else None
+            exact_mm3[i] = closed - lost if closed is not None else sum(occ.getMass(3, t) for t in pieces[i])
         for i, tags in pieces.items():
             gmsh.model.addPhysicalGroup(3, tags, i + 1)
         _set_sizes(gmsh, geometry, mesh, pieces)
