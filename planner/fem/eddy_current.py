@@ -342,7 +342,14 @@ def solve_reduced_field(
     u, w = ufl.TrialFunction(V), ufl.TestFunction(V)
     dx = ufl.Measure("dx", domain=msh, subdomain_data=cell_tags)
     kap = dolfinx.fem.Constant(msh, PETSc.ScalarType(kappa_m))
-    eps = dolfinx.fem.Constant(msh, PETSc.ScalarType(regularisation * kappa_m))
+    # preconditioner mass: κ in the metal and ε κ outside, both floored at 1e-4 / L² (L = model size)
+    # so that AMS sees an SPD matrix even when κ L² ≪ 1 (very low σ or f)
+    x = msh.geometry.x
+    lo = comm.allreduce(x.min(axis=0) if x.size else np.full(3, np.inf), op=MPI.MIN)
+    hi = comm.allreduce(x.max(axis=0) if x.size else np.full(3, -np.inf), op=MPI.MAX)
+    floor = 1e-4 / float(np.max(hi - lo)) ** 2
+    kapP = dolfinx.fem.Constant(msh, PETSc.ScalarType(max(kappa_m, floor)))
+    eps = dolfinx.fem.Constant(msh, PETSc.ScalarType(max(regularisation * kappa_m, floor)))
     # applied potential in vector Lagrange (degree ≥ 2: exact for the uniform applicator's linear A0)
     Q = dolfinx.fem.VectorFunctionSpace(msh, ("Lagrange", max(degree, 2)))
     A0 = dolfinx.fem.Function(Q)
@@ -350,7 +357,7 @@ def solve_reduced_field(
 
     a_K = ufl.inner(ufl.curl(u), ufl.curl(w)) * dx
     a_M = kap * ufl.inner(u, w) * dx(METAL_TAG)
-    a_P = a_K + a_M + eps * ufl.inner(u, w) * dx(SURROUNDING_TAG)
+    a_P = a_K + kapP * ufl.inner(u, w) * dx(METAL_TAG) + eps * ufl.inner(u, w) * dx(SURROUNDING_TAG)
     L = kap * ufl.inner(A0, w) * dx(METAL_TAG)
 
     tdim = msh.topology.dim
