@@ -345,8 +345,8 @@ def solve_reduced_field(
     # preconditioner mass: κ in the metal and ε κ outside, both floored at 1e-4 / L² (L = model size)
     # so that AMS sees an SPD matrix even when κ L² ≪ 1 (very low σ or f)
     x = msh.geometry.x
-    lo = comm.allreduce(x.min(axis=0) if x.size else np.full(3, np.inf), op=MPI.MIN)
-    hi = comm.allreduce(x.max(axis=0) if x.size else np.full(3, -np.inf), op=MPI.MAX)
+    lo = np.min(comm.allgather(x.min(axis=0) if x.size else np.full(3, np.inf)), axis=0)
+    hi = np.max(comm.allgather(x.max(axis=0) if x.size else np.full(3, -np.inf)), axis=0)
     floor = 1e-4 / float(np.max(hi - lo)) ** 2
     kapP = dolfinx.fem.Constant(msh, PETSc.ScalarType(max(kappa_m, floor)))
     eps = dolfinx.fem.Constant(msh, PETSc.ScalarType(max(regularisation * kappa_m, floor)))
