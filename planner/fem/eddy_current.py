@@ -79,6 +79,7 @@ class SubModelSizes:
     far_size_mm: float  # cap in the surroundings (at the cube)
     elements_per_skin_depth: float  # δ / h_s as meshed (≥ the requested value where h_s is capped by geometry)
     growth: float  # size growth per unit distance from the surface
+    curvature_factor: float = 1.0  # refinement, scales the elements per 2π of curvature
 
 
 def choose_sizes(
@@ -125,6 +126,7 @@ def choose_sizes(
         far_size_mm=h_far,
         elements_per_skin_depth=skin_depth_mm / h_s,
         growth=growth,
+        curvature_factor=refinement,
     )
 
 
@@ -226,7 +228,10 @@ def _build_submodel_gmsh(gmsh, build: OccBuilder, sizes_fn, geometry_order: int,
     f.setAsBackgroundMesh(fmin)
     gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
     gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+    # at least ~10 elements per 2π of surface curvature (thin necks, rounded tips): keeps the curved
+    # second-order elements valid when h_s is large (low a/δ or coarse refinement)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", max(8, int(round(10 * sizes.curvature_factor))))
+    gmsh.option.setNumber("Mesh.HighOrderOptimize", 2 if geometry_order > 1 else 0)
     gmsh.option.setNumber("Mesh.RandomSeed", seed)
     gmsh.option.setNumber("General.NumThreads", 1)
     gmsh.option.setNumber("Mesh.Algorithm3D", 1)
@@ -234,9 +239,70 @@ def _build_submodel_gmsh(gmsh, build: OccBuilder, sizes_fn, geometry_order: int,
         gmsh.model.mesh.generate(3)
         if geometry_order > 1:
             gmsh.model.mesh.setOrder(geometry_order)
+            n_bad = _straighten_invalid_p2(gmsh)
+            if n_bad:
+                log.info("implant sub-model: %d curved tetrahedra had a non-positive Jacobian and were straightened", n_bad)
+    except MeshError:
+        raise
     except Exception as exc:  # gmsh raises plain Exception
         raise MeshError(f"gmsh could not mesh the implant sub-model: {exc}") from None
     return sizes, V_exact
+
+
+# reference points where the P2 Jacobian is checked: vertices, edge midpoints, centroid
+_REF_PTS = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [.5, 0, 0], [.5, .5, 0], [0, .5, 0], [0, 0, .5],
+                     [0, .5, .5], [.5, 0, .5], [.25, .25, .25]])
+_GMSH_EDGES = [(0, 1), (1, 2), (0, 2), (0, 3), (2, 3), (1, 3)]  # gmsh Tetrahedron10 nodes 4..9
+
+
+def _p2_gradients(ref: np.ndarray) -> np.ndarray:
+    """(npts, 10, 3) reference gradients of the gmsh-ordered quadratic tetrahedron shape functions."""
+    xi, eta, zeta = ref.T
+    L = np.stack([1 - xi - eta - zeta, xi, eta, zeta], axis=1)  # (npts, 4)
+    dL = np.array([[-1, -1, -1], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)  # (4, 3)
+    g = np.empty((len(ref), 10, 3))
+    for i in range(4):
+        g[:, i] = (4 * L[:, i] - 1)[:, None] * dL[i]
+    for k, (i, j) in enumerate(_GMSH_EDGES):
+        g[:, 4 + k] = 4 * (L[:, i, None] * dL[j] + L[:, j, None] * dL[i])
+    return g
+
+
+def p2_jacobian_ratio(nodes_xyz: np.ndarray) -> np.ndarray:
+    """min over check points of det J_P2 / det J_P1 per element; nodes_xyz (n, 10, 3) in gmsh order."""
+    G = _p2_gradients(_REF_PTS)  # (p, 10, 3)
+    J = np.einsum("enx,pnr->epxr", nodes_xyz, G)  # (e, p, 3, 3)
+    det = np.linalg.det(J)
+    v = nodes_xyz[:, :4]
+    det1 = np.einsum("ij,ij->i", np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), v[:, 3] - v[:, 0])
+    return det.min(axis=1) / det1
+
+
+def _straighten_invalid_p2(gmsh, min_ratio: float = 0.05, passes: int = 3) -> int:
+    """Move the edge nodes of curved tetrahedra with det J_P2 / det J_P1 < min_ratio to straight midpoints."""
+    total = 0
+    for _ in range(passes):
+        ntags, coords, _ = gmsh.model.mesh.getNodes()
+        pos = np.empty((int(ntags.max()) + 1, 3))
+        pos[ntags] = coords.reshape(-1, 3)
+        etypes, _, enodes = gmsh.model.mesh.getElements(3)
+        bad_nodes = {}
+        for et, en in zip(etypes, enodes):
+            if et != 11:  # 10-node tetrahedron
+                continue
+            en = np.asarray(en, np.int64).reshape(-1, 10)
+            ratio = p2_jacobian_ratio(pos[en])
+            bad = np.flatnonzero(ratio < min_ratio)
+            for e in bad:
+                for k, (i, j) in enumerate(_GMSH_EDGES):
+                    bad_nodes[int(en[e, 4 + k])] = 0.5 * (pos[en[e, i]] + pos[en[e, j]])
+            total += bad.size if _ == 0 else 0
+        if not bad_nodes:
+            return total
+        for tag, x in bad_nodes.items():
+            gmsh.model.mesh.setNode(tag, list(map(float, x)), [])
+    raise MeshError("implant sub-model: curved tetrahedra with non-positive Jacobian remain after straightening; "
+                    "expected a valid second-order mesh (use geometry_order = 1 or refine)")
 
 
 # ------------------------------------------------------------------------------------------------
