@@ -153,7 +153,7 @@ def main(argv=None) -> None:
         return
     checks = Checks()
     if args.full:
-        scaling(refinements=(0.7, 1.0, 1.3, 1.6, 2.0), ranks=(1, 2))
+        scaling(refinements=(0.8, 1.5, 2.5, 3.5), ranks=(1, 2))
         iterations_vs_a_over_delta(ads=(0.3, 0.5, 1.0, 2.0, 3.0, 5.0), refinement=1.0, checks=checks)
         iterations_vs_sigma(refinement=1.0, checks=checks)
     else:

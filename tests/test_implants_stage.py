@@ -102,7 +102,7 @@ def test_implant_smaller_than_mesh_size_is_rejected():
 def test_non_implant_region_and_bad_frequency_are_rejected():
     m = grid_mesh()
     with pytest.raises(InputError, match="role"):
-        _call(m, regions=(m.region("body"),))
+        _call(m, regions=(m.region("body"),))  # muscle, role body: not for the implant solver
     with pytest.raises(InputError, match="frequency_Hz"):
         _call(m, frequency_Hz=-1.0)
 
@@ -113,6 +113,15 @@ def test_empty_region_is_a_mesh_error():
     m2 = TissueMesh(m.points_m, m.cells, m.cell_region, m.regions + (ghost,), m.skin_facets)
     with pytest.raises(MeshError, match="ghost"):
         _call(m2, regions=(ghost,))
+
+
+def test_implant_regions_and_options_from_dict():
+    m = grid_mesh()
+    assert [r.name for r in im.implant_regions(m, LIB)] == ["stem"]
+    assert im.ImplantOptions.from_dict({"refinement": 0.5}).refinement == 0.5
+    assert im.ImplantOptions.from_dict(None) == im.ImplantOptions()
+    with pytest.raises(InputError, match="implants.elements_per_delta"):
+        im.ImplantOptions.from_dict({"elements_per_delta": 3})
 
 
 @pytest.mark.parametrize("kw", [dict(degree=3), dict(geometry_order=0), dict(elements_per_skin_depth=0.0),

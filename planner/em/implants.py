@@ -17,9 +17,10 @@ Only non-magnetic metals (μr = 1) are supported: a μr ≠ 1 material raises :c
 
 Usage (collective under MPI: every rank calls it with the same arguments)::
 
-    losses = implant_losses(mesh, mesh.regions_with_role(Role.IMPLANT), A_peak_at=app.A_peak_at,
+    losses = implant_losses(mesh, implant_regions(mesh, lib), A_peak_at=app.A_peak_at,
                             H_peak_at=app.H_peak_at, frequency_Hz=app.frequency_Hz, lib=lib,
-                            geometry=cfg.geometry)
+                            geometry=cfg.geometry, options=ImplantOptions.from_dict(table_or_None))
+    fld = fld.with_implants(losses, total_Q_W_per_m3(losses, mesh.num_cells))
 """
 from __future__ import annotations
 
@@ -81,6 +82,18 @@ class ImplantOptions:
         if self.max_iterations < 1:
             raise InputError(bad_value("implants.max_iterations", self.max_iterations, "an integer >= 1"))
 
+    @classmethod
+    def from_dict(cls, d: dict | None, path: str = "implants") -> "ImplantOptions":
+        """From a plan table (e.g. ``[em.implants]``); unknown keys are an InputError naming them."""
+        import dataclasses
+
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in names:
+                raise InputError(bad_value(f"{path}.{k}", d[k], "one of " + ", ".join(sorted(names))))
+        return cls(**d)
+
 
 @dataclass(frozen=True)
 class ImplantLoss:
@@ -131,6 +144,21 @@ class ImplantLoss:
         }
 
 
+def implant_regions(mesh: TissueMesh, lib) -> tuple[Region, ...]:
+    """Regions the implant solver handles: role 'implant', or any region whose tissue is a metal."""
+    out = []
+    for r in mesh.regions:
+        if r.role == Role.IMPLANT:
+            out.append(r)
+            continue
+        try:
+            if getattr(lib[r.tissue], "kind", None) == "metal":
+                out.append(r)
+        except (KeyError, InputError):
+            pass
+    return tuple(out)
+
+
 def total_Q_W_per_m3(losses: Sequence[ImplantLoss], num_cells: int) -> np.ndarray:
     """Sum of the implants' loss densities on the TissueMesh cells (zeros if there are no implants)."""
     q = np.zeros(num_cells)
@@ -146,6 +174,9 @@ def _material(lib, region: Region, frequency_Hz: float, opts: ImplantOptions):
     except KeyError:
         raise InputError(bad_value(f"implant {region.name!r}.tissue", region.tissue, "a metal of the tissue library")) from None
     kind = getattr(t, "kind", "metal")
+    if kind != "metal" and region.role != Role.IMPLANT:
+        raise InputError(bad_value(f"region {region.name!r}.role", region.role.value,
+                                   "'implant' (or a metal tissue) for the implant eddy-current solver"))
     if kind != "metal":
         raise InputError(bad_value(f"implant {region.name!r}.tissue", region.tissue,
                                    f"a metal (library kind 'metal'), got kind {kind!r}"))
@@ -243,9 +274,7 @@ def implant_losses(
         raise InputError(bad_value("frequency_Hz", frequency_Hz, "a positive frequency"))
     out = []
     for region in regions:
-        if region.role != Role.IMPLANT:
-            raise InputError(bad_value(f"region {region.name!r}.role", region.role.value, "'implant'"))
-        material, sigma = _material(lib, region, frequency_Hz, opts)
+        material, sigma = _material(lib, region, frequency_Hz, opts)  # raises unless a non-magnetic metal
         sel, vol_mesh = _region_checks(mesh, region)
         warnings: list[str] = []
         body = _body_for(region, geometry)
@@ -319,4 +348,4 @@ def _boundary_triangles(cells: np.ndarray) -> np.ndarray:
     return faces[counts[inv.ravel()] == 1]
 
 
-__all__ = ["ImplantOptions", "ImplantLoss", "implant_losses", "total_Q_W_per_m3"]
+__all__ = ["ImplantOptions", "ImplantLoss", "implant_losses", "implant_regions", "total_Q_W_per_m3"]
