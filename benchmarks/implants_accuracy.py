@@ -172,8 +172,8 @@ def main(argv=None) -> None:
     checks = Checks()
     if args.full:
         sphere_sweep(ads=(0.3, 0.5, 1.0, 2.0, 3.0, 5.0), refinement=1.0, checks=checks)
-        sphere_convergence(5.0, refinements=(0.35, 0.5, 0.7, 1.0, 1.4), checks=checks)
-        sphere_convergence(2.0, refinements=(0.35, 0.5, 0.7, 1.0), checks=checks)
+        sphere_convergence(5.0, refinements=(0.5, 0.7, 1.0, 1.4), checks=checks)
+        sphere_convergence(2.0, refinements=(0.5, 0.7, 1.0, 1.4), checks=checks)
         cylinder_convergence(5.0, refinements=(0.35, 0.5, 0.7, 1.0, 1.4), checks=checks)
         low_frequency_agreement(checks=checks, refinement=1.0)
     else:

@@ -58,7 +58,7 @@ class ImplantOptions:
     elements_per_skin_depth: float | None = None
     elements_per_size: float = 4.0
     box_half_size_mm: float | None = None
-    box_factor: float = 6.0
+    box_factor: float = 10.0
     refinement: float = 1.0
     rtol: float = 1e-6
     max_iterations: int = 300
