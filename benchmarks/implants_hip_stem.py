@@ -2,7 +2,7 @@
 
 The torso (muscle ellipsoid 155 × 105 × 245 mm semi-axes) holds a 30 mm tumour at (40, 20, 0) mm and a
 Ti-6Al-4V hip-stem-like implant (planner.shapes_implants defaults: stem 130 mm, head Ø 28 mm, CCD
-135°) with its shoulder at (90, 0, −120) mm; uniform applicator 100 kHz, H0 = 5 kA/m peak along z.
+135°) with its shoulder at (60, 0, −60) mm (head centre ≈ 60 mm from the tumour centre); uniform applicator 100 kHz, H0 = 5 kA/m peak along z.
 The main TissueMesh comes from planner.meshing.mesh_shapes with ``hip-stem`` registered in
 SHAPE_BUILDERS; the implant sub-model rebuilds the stem exactly (curved P2 tetrahedra).
 
@@ -33,7 +33,7 @@ def torso_with_stem(implant_size_mm: float = 5.0):
         BodySpec(name="muscle", shape="ellipsoid", tissue="muscle", semi_axes_mm=(155.0, 105.0, 245.0)),
         BodySpec(name="tumour", shape="sphere", tissue="tumour", role="target", center_mm=(40.0, 20.0, 0.0),
                  radius_mm=15.0),
-        BodySpec(name="hip_stem", shape="hip-stem", tissue="ti6al4v", role="implant", center_mm=(90.0, 0.0, -120.0)),
+        BodySpec(name="hip_stem", shape="hip-stem", tissue="ti6al4v", role="implant", center_mm=(60.0, 0.0, -60.0)),
     ))
     mesh = meshing.mesh_shapes(geo, MeshSection(max_size_mm=30.0, target_size_mm=5.0, implant_size_mm=implant_size_mm))
     return geo, mesh

@@ -278,7 +278,7 @@ def p2_jacobian_ratio(nodes_xyz: np.ndarray) -> np.ndarray:
     return det.min(axis=1) / det1
 
 
-def _straighten_invalid_p2(gmsh, min_ratio: float = 0.05, passes: int = 3) -> int:
+def _straighten_invalid_p2(gmsh, min_ratio: float = 0.05, passes: int = 10) -> int:
     """Move the edge nodes of curved tetrahedra with det J_P2 / det J_P1 < min_ratio to straight midpoints."""
     total = 0
     for _ in range(passes):
