@@ -29,10 +29,12 @@ volume centroid of the target regions, else of the whole mesh) as ``peak`` or ``
 **Placement rules (else InputError).** (1) A coil must not pass through the body: points sampled
 along every segment (spacing ≤ the median mesh edge) must lie outside every mesh cell (tested against
 the 12 cells with the nearest centroids). (2) ``solenoid``/``helmholtz``: the target must lie inside the
-bore, i.e. its distance from the coil axis is less than ``radius_mm``. (3) Every coil: the field at the
-target must be at least :data:`MIN_TARGET_FIELD_FRACTION` (20 %) of the field at the coil centre
-(``center_mm``; for ``wire`` the centroid of the path's vertices) — a target that the coil neither
-encloses nor approaches would need an unphysical current.
+bore, i.e. its distance from the coil axis is less than ``radius_mm``. (3) Every coil: the target's
+distance to the nearest coil wire must not exceed the coil's extent (its largest vertex-to-vertex
+distance, e.g. the diameter of a loop or the diagonal of a solenoid): farther away every coil acts like
+a dipole whose field has fallen to ≲ 10 % of its near field (on the axis of a loop at one diameter from
+its plane, (1 + 4)^{-3/2} = 9 %), so the coil neither encloses nor approaches the target and would need
+an unphysically large current.
 """
 from __future__ import annotations
 
@@ -51,7 +53,6 @@ from planner.errors import InputError, bad_value
 
 MM = 1e-3
 SEGMENTS_PER_TURN = 64
-MIN_TARGET_FIELD_FRACTION = 0.2
 
 
 # --- coil geometry -------------------------------------------------------------------------------
@@ -338,15 +339,33 @@ def _check_coil_placement(mesh: TissueMesh, coil: Coil, target: np.ndarray, cfg:
         if rho >= coil.bore_radius_m:
             raise InputError(f"applicator.radius_mm = {coil.bore_radius_m / MM:g}: the target point lies "
                              f"{rho / MM:.1f} mm from the coil axis; expected the target inside the coil bore")
-    # (3) the target must see a useful fraction of the coil's own field
-    h_t = float(np.linalg.norm(coil.H_per_A(target[None])[0]))
-    h_c = float(np.linalg.norm(coil.H_per_A(coil.center_m[None])[0]))
-    if not (h_t >= MIN_TARGET_FIELD_FRACTION * h_c):
+    # (3) the target must be enclosed or approached: within one coil extent of the wire
+    dist = _distance_to_segments(target, a, b)
+    extent = _coil_extent(coil.verts_m)
+    if not (dist <= extent):
         raise InputError(
-            f"applicator (type = {cfg.type!r}): field at the target point {np.round(target / MM, 1).tolist()} mm "
-            f"is {h_t / h_c if h_c > 0 else 0.0:.3g} × the field at the coil centre; expected at least "
-            f"{MIN_TARGET_FIELD_FRACTION} (the coil neither encloses nor approaches the target: move it or set "
-            "applicator.center_mm / target_point_mm)")
+            f"applicator (type = {cfg.type!r}): the target point {np.round(target / MM, 1).tolist()} mm is "
+            f"{dist / MM:.1f} mm from the nearest coil wire, more than the coil's extent ({extent / MM:.1f} mm); "
+            "expected a coil that encloses or approaches the target (move it with applicator.center_mm or set "
+            "applicator.target_point_mm)")
+
+
+def _distance_to_segments(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    d = b - a
+    L2 = np.einsum("ij,ij->i", d, d)
+    t = np.clip(np.einsum("ij,ij->i", x - a, d) / np.where(L2 > 0, L2, 1.0), 0.0, 1.0)
+    return float(np.linalg.norm(a + t[:, None] * d - x, axis=1).min())
+
+
+def _coil_extent(verts: np.ndarray) -> float:
+    """Largest distance between two coil vertices (the coil's diameter), O(V) approximation: twice the
+    largest distance from the vertex centroid, capped by the exact pairwise maximum for small coils."""
+    if len(verts) <= 2000:
+        from scipy.spatial.distance import pdist
+
+        return float(pdist(verts).max())
+    c = verts.mean(axis=0)
+    return float(2.0 * np.linalg.norm(verts - c, axis=1).max())
 
 
 # --- stage function ---------------------------------------------------------------------------------
