@@ -134,7 +134,10 @@ def conduction_domain(mesh: TissueMesh, lib, frequency_Hz: float) -> tuple[np.nd
     rho_lut = np.zeros_like(sig_lut)
     excluded = []
     for reg in mesh.regions:
-        t = lib[reg.tissue]
+        try:
+            t = lib[reg.tissue]
+        except KeyError:
+            raise InputError(bad_value(f"region {reg.name!r} tissue", reg.tissue, "a tissue of the library")) from None
         kind = getattr(t, "kind", "tissue")
         if reg.role == Role.IMPLANT or kind in ("metal", "air"):
             excluded.append(reg.name)
