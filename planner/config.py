@@ -145,6 +145,8 @@ class ApplicatorSection:
     spacing_mm: float | None = spec(None, check=positive, expected="a positive number")
     path_file: str | None = spec(None, expected="a file of 3-D points in mm, relative to the plan file")
     target_point_mm: tuple[float, float, float] | None = spec(None, check=vec3, expected="3 finite numbers")
+    segments_per_turn: int = spec(64, check=lambda n: n >= 8, expected="an integer >= 8 (straight segments per circular turn)")
+    element_order: int = spec(1, check=lambda k: k in (1, 2), expected="1 or 2 (Lagrange degree of the tissue eddy-current potential)")
 
     @property
     def frequency_Hz(self) -> float:

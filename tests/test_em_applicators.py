@@ -151,3 +151,12 @@ def test_bad_frequency_and_amplitude_rejected(box):
     bad = ApplicatorSection(type="uniform", frequency_kHz=5.0, field_kA_per_m=0.0, amplitude="peak")
     with pytest.raises(InputError, match="applicator.field_kA_per_m = 0.0"):
         applied_field(box, bad)
+
+
+def test_segments_per_turn_key_refines_the_loops(box):
+    cfg = app_cfg(type="helmholtz", radius_mm=200.0, turns=5, target_point_mm=[0.0, 0.0, 0.0], segments_per_turn=512)
+    app = applied_field(box, cfg)
+    assert app.coil.num_segments == 1024
+    assert app.coil_current_peak_A == pytest.approx(1e4 / ae.helmholtz_centre_H(5, 1.0, 0.2), rel=3e-5)
+    with pytest.raises(InputError, match="segments_per_turn"):
+        app_cfg(type="helmholtz", radius_mm=200.0, segments_per_turn=3)

@@ -169,3 +169,16 @@ def test_solenoid_torso_phantom_end_to_end(tmp_path):
     est = ae.cylinder_axial_loss_W(0.5, 1e5, 8e3 * math.sqrt(2), 0.105, 0.22)
     assert 0.5 * est < s["tissue_loss_W"] < 2.0 * est
     assert fs.write_fields(tmp_path, m)[0].exists()
+
+
+def test_plan_element_order_is_the_default():
+    from types import SimpleNamespace
+
+    m = structured_box_mesh(4, 0.1)
+    fs = solve_eddy_currents(m, uniform((0.01, 0.0, 0.0)), library(muscle=0.5),
+                             SimpleNamespace(applicator=SimpleNamespace(element_order=2)))
+    assert fs.solver["element_order"] == 2
+    # ψ minimises the loss functional ½∫σω²|A0 + ∇ψ|² over the FE space and P1 ⊂ P2 on the same mesh:
+    # the P1 loss is an upper bound of the P2 loss (and both of the exact loss)
+    p1 = solve_eddy_currents(m, uniform((0.01, 0.0, 0.0)), library(muscle=0.5), element_order=1)
+    assert fs.tissue_loss_W < p1.tissue_loss_W < 1.1 * fs.tissue_loss_W

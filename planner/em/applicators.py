@@ -17,7 +17,7 @@ Registry keyed by the plan key ``[applicator] type``:
                last point differs from the first), ``turns`` (default 1) filaments along it.
 =============  ==========================================================================================
 
-Circular loops are regular polygons with :data:`SEGMENTS_PER_TURN` straight segments (vertices on the
+Circular loops are regular polygons with ``segments_per_turn`` (default 64) straight segments (vertices on the
 circle; the centre field of an inscribed n-gon exceeds the circle's by ≈ (π/n)²/3 = 8e-4 for n = 64,
 and the coil current is calibrated at the target anyway). Fields come from the closed-form straight
 segment Biot–Savart law in :mod:`planner.em._kernels`.
@@ -257,7 +257,8 @@ def _solenoid(cfg: ApplicatorSection, base_dir: Path) -> Coil:
     _need(cfg, ("radius_mm", "turns", "length_mm"))
     n, L, R = int(cfg.turns), cfg.length_mm * MM, cfg.radius_mm * MM
     z = -L / 2 + (np.arange(n) + 0.5) * L / n
-    return coaxial_loops(np.full(n, R), z, np.ones(n), center_m=_center(cfg), axis=cfg.axis, bore_radius_m=R)
+    return coaxial_loops(np.full(n, R), z, np.ones(n), center_m=_center(cfg), axis=cfg.axis, bore_radius_m=R,
+                         segments_per_turn=cfg.segments_per_turn)
 
 
 @register_applicator("helmholtz")
@@ -266,7 +267,8 @@ def _helmholtz(cfg: ApplicatorSection, base_dir: Path) -> Coil:
     R = cfg.radius_mm * MM
     d = (cfg.spacing_mm if cfg.spacing_mm is not None else cfg.radius_mm) * MM
     n = float(cfg.turns or 1)
-    return coaxial_loops([R, R], [-d / 2, d / 2], [n, n], center_m=_center(cfg), axis=cfg.axis, bore_radius_m=R)
+    return coaxial_loops([R, R], [-d / 2, d / 2], [n, n], center_m=_center(cfg), axis=cfg.axis, bore_radius_m=R,
+                         segments_per_turn=cfg.segments_per_turn)
 
 
 @register_applicator("pancake")
@@ -279,7 +281,8 @@ def _pancake(cfg: ApplicatorSection, base_dir: Path) -> Coil:
                                    f"less than radius_mm = {cfg.radius_mm}"))
     n = int(cfg.turns)
     radii = r0 + (np.arange(n) + 0.5) * (R - r0) / n
-    return coaxial_loops(radii, np.zeros(n), np.ones(n), center_m=_center(cfg), axis=cfg.axis)
+    return coaxial_loops(radii, np.zeros(n), np.ones(n), center_m=_center(cfg), axis=cfg.axis,
+                         segments_per_turn=cfg.segments_per_turn)
 
 
 @register_applicator("wire")

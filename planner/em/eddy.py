@@ -203,16 +203,20 @@ def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str
 
 
 # --- the stage -----------------------------------------------------------------------------------
-def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, *, element_order: int = 1,
+def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, *, element_order: int | None = None,
                         comm=None, rtol: float = 1e-10) -> FieldSolution:
     """Induced E, J, loss and SAR in tissue for ``applied`` (module docstring: formulation, exclusions).
 
     ``lib``: tissue library (``lib[name].kind``, ``.density_kg_per_m3``, ``.conductivity_S_per_m(f)``).
-    ``cfg``: the PlanConfig (unused so far; kept for the pipeline signature).
-    ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ. Runs on ``comm`` (default MPI.COMM_WORLD);
-    results are complete on every rank.
+    ``cfg``: the PlanConfig (``cfg.applicator.element_order`` is the default order) or None.
+    ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ (overrides the plan). Runs on ``comm`` (default
+    MPI.COMM_WORLD; collective: call on every rank); results are complete on every rank.
     """
     from planner.fem.eddy import solve_scalar_potential  # FEniCSx only here
+
+    if element_order is None:
+        app_cfg = getattr(cfg, "applicator", None)
+        element_order = int(getattr(app_cfg, "element_order", 1) or 1)
 
     if element_order not in (1, 2):
         raise InputError(bad_value("element_order", element_order, "1 or 2"))
