@@ -204,7 +204,7 @@ def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str
 
 # --- the stage -----------------------------------------------------------------------------------
 def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, *, element_order: int | None = None,
-                        comm=None, rtol: float = 1e-10) -> FieldSolution:
+                        comm=None, rtol: float = 1e-8) -> FieldSolution:
     """Induced E, J, loss and SAR in tissue for ``applied`` (module docstring: formulation, exclusions).
 
     ``lib``: tissue library (``lib[name].kind``, ``.density_kg_per_m3``, ``.conductivity_S_per_m(f)``).
