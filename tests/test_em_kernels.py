@@ -100,3 +100,14 @@ def test_uniform_field_vector_potential_closed_form_of_big_loop():
     H0 = coil.H_per_A(np.zeros((1, 3)))[0]
     np.testing.assert_allclose(coil.A_per_A(p)[0], 0.5 * MU0 * np.cross(H0, p[0]), rtol=1e-3, atol=1e-12)
     assert math.isclose(H0[2], 0.5 / R, rel_tol=1e-4)
+
+
+def test_vector_potential_log_is_accurate_over_all_distances():
+    """The kernel's own vectorised log (exponent bits + atanh series) vs NumPy's log, near and far."""
+    v = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]])
+    d = np.logspace(-8, 2, 200)
+    pts = np.column_stack([0.005 + 0 * d, d, 0 * d])
+    pts = np.vstack([pts, np.column_stack([0.01 + d, 0 * d, 0 * d])])  # along the axis beyond the end
+    _, A = biot_savart(pts, v, [0], [1], [1.0], want_H=False)
+    _, Ar = biot_savart_numpy(pts, v, [0], [1], [1.0], want_H=False)
+    np.testing.assert_allclose(A, Ar, rtol=1e-13, atol=0)

@@ -31,6 +31,8 @@ import numpy as np
 
 MU0 = 4e-7 * math.pi  # vacuum permeability, V·s/(A·m) (classical value; 2019 SI differs by 1e-10)
 _FOUR_PI = 4.0 * math.pi
+_SQRT2 = math.sqrt(2.0)
+_LN2 = math.log(2.0)
 _EPS_REL = 1e-9  # field points within this fraction of L of a segment are skipped (singular)
 
 
@@ -123,6 +125,9 @@ def _bs_kernel(p, c, w, want_H, want_A, H, A):  # pragma: no cover - compiled
         ry = np.empty(nv)
         rz = np.empty(nv)
         rn = np.empty(nv)
+        qbuf = np.empty(max(ns, 1))
+        ebuf = np.empty(max(ns, 1))
+        qbits = qbuf.view(np.int64)
         i_end = min(n, (b + 1) * block)
         for i in range(b * block, i_end):
             x0 = p[i, 0]
@@ -160,14 +165,41 @@ def _bs_kernel(p, c, w, want_H, want_A, H, A):  # pragma: no cover - compiled
                 H[i, 1] = c_h * hy
                 H[i, 2] = c_h * hz
             if want_A:
-                bx = 0.0
-                by = 0.0
-                bz = 0.0
+                # log((s + L)/(s - L)) by a vectorisable log: q = 2^e · m, m in [1, 2) from the bits,
+                # then ln m = 2 atanh(z), z = (m − 1)/(m + 1), |z| <= 0.1716 after m -> m/2 for m > √2,
+                # 11-term series (relative error < 1e-16)
                 for k in range(ns):
                     s = rn[k] + rn[k + 1]
                     lk = L[k]
                     d = s - lk
-                    lg = w[k] * math.log((s + lk) / d) if d > _EPS_REL * lk else 0.0
+                    qbuf[k] = (s + lk) / d if d > _EPS_REL * lk else 1.0
+                for k in range(ns):
+                    bits = qbits[k]
+                    ebuf[k] = float(((bits >> 52) & 0x7FF) - 1023)
+                    qbits[k] = (bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000
+                bx = 0.0
+                by = 0.0
+                bz = 0.0
+                for k in range(ns):
+                    m = qbuf[k]
+                    e = ebuf[k]
+                    big = m > _SQRT2
+                    m = m * 0.5 if big else m
+                    e = e + 1.0 if big else e
+                    z = (m - 1.0) / (m + 1.0)
+                    z2 = z * z
+                    pz = 1.0 / 21.0
+                    pz = pz * z2 + 1.0 / 19.0
+                    pz = pz * z2 + 1.0 / 17.0
+                    pz = pz * z2 + 1.0 / 15.0
+                    pz = pz * z2 + 1.0 / 13.0
+                    pz = pz * z2 + 1.0 / 11.0
+                    pz = pz * z2 + 1.0 / 9.0
+                    pz = pz * z2 + 1.0 / 7.0
+                    pz = pz * z2 + 1.0 / 5.0
+                    pz = pz * z2 + 1.0 / 3.0
+                    pz = pz * z2 + 1.0
+                    lg = w[k] * (2.0 * z * pz + e * _LN2)
                     bx += lg * ex[k]
                     by += lg * ey[k]
                     bz += lg * ez[k]
