@@ -6,6 +6,7 @@ skipped and says so in ``summary.json`` → ``stages``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +42,19 @@ def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
     if cfg.geometry is not None:
         from planner.meshing import mesh_shapes
 
-        return mesh_shapes(cfg.geometry, cfg.mesh), None
+        return canonical_tissues(mesh_shapes(cfg.geometry, cfg.mesh), lib), None
     from planner.imaging import patient_model
 
     model = patient_model(cfg, lib)
-    return model.mesh, model
+    return canonical_tissues(model.mesh, lib), model
+
+
+def canonical_tissues(mesh: TissueMesh, lib) -> TissueMesh:
+    """Regions name tissues by the library's canonical name (plans may use aliases like 'tumor')."""
+    regions = tuple(dataclasses.replace(r, tissue=lib[r.tissue].name) for r in mesh.regions)
+    if regions == mesh.regions:
+        return mesh
+    return dataclasses.replace(mesh, regions=regions, _cache={})
 
 
 def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
