@@ -159,14 +159,17 @@ def test_solenoid_torso_phantom_end_to_end(tmp_path):
     m = mesh_of(cfg)
     app = applied_field(m, cfg.applicator)
     assert np.linalg.norm(app.H_peak_at(app.target_point_m[None])) == pytest.approx(8e3 * math.sqrt(2))
-    fs = solve_eddy_currents(m, app, library(muscle=0.5, fat=0.04, tumour=0.6), cfg)
+    from planner.tissues import load_library
+
+    lib = load_library(None)  # the packaged library (Gabriel 1996 Cole–Cole conductivities)
+    fs = solve_eddy_currents(m, app, lib, cfg)
     s = fs.summary_block()
     assert s["coil_current_A"] == pytest.approx(app.coil_current_peak_A)
     assert set(s["tissue_loss_W_by_tissue"]) == {"muscle", "fat", "tumour"}
     # E grows towards the periphery: max E in the fat shell exceeds max E in the central tumour
     assert s["max_E_V_per_m_by_tissue"]["fat"] > s["max_E_V_per_m_by_tissue"]["tumour"]
     # order of magnitude: long cylinder in an axial field, muscle core dominates (π σ ω² μ0² H² R⁴ L / 16)
-    est = ae.cylinder_axial_loss_W(0.5, 1e5, 8e3 * math.sqrt(2), 0.105, 0.22)
+    est = ae.cylinder_axial_loss_W(lib["muscle"].conductivity_S_per_m(1e5), 1e5, 8e3 * math.sqrt(2), 0.105, 0.22)
     assert 0.5 * est < s["tissue_loss_W"] < 2.0 * est
     assert fs.write_fields(tmp_path, m)[0].exists()
 
