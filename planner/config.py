@@ -186,8 +186,10 @@ class LinearResponseSection:
     density_kg_per_m3: float | None = spec(None, check=positive, expected="a positive core density in kg/m³")
     iron_mass_fraction: float | None = spec(None, check=_FRACTION[0], expected=_FRACTION[1])
     mass_basis: str = spec("per_g_Fe", check=_MASS_BASIS[0], expected=_MASS_BASIS[1])
-    quadrature_nodes: int = spec(20, check=lambda n: 1 <= n <= 64, expected="an integer in 1..64 (Gauss nodes over the size distribution)")
-    fine_panels: int = spec(64, check=lambda n: 2 <= n <= 4096, expected="an integer in 2..4096 (8-point Gauss–Legendre panels)")
+    quadrature_nodes: int = spec(0, check=lambda n: n == 0 or 1 <= n <= 64,
+                                 expected="0 (automatic, 1e-10 target) or an integer in 1..64 (Gauss nodes over the size distribution)")
+    fine_panels: int = spec(0, check=lambda n: n == 0 or 2 <= n <= 4096,
+                            expected="0 (automatic) or an integer in 2..4096 (8-point Gauss–Legendre panels)")
     linear_response_warning_fraction: float = spec(0.1, check=lambda w: math.isfinite(w) and 0.0 <= w <= 1.0,
                                                    expected="a mass fraction in [0, 1]")
 
