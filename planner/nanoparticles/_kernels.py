@@ -54,14 +54,18 @@ N_SERIES = 12  # terms used below SERIES_MAX: truncation (0.5/π)^24 ≈ 7e-20
 _a = G_SERIES
 
 
-@numba.njit(inline="always", error_model="numpy", cache=True)
-def _g_scalar(x: float) -> float:
-    """g(ξ) for ξ ≥ 0, branch-free arithmetic (selects only), see module docstring."""
+@numba.njit(inline="always", error_model="numpy", fastmath={"contract"}, cache=True)
+def _g_series(x: float) -> float:
+    """g(ξ) for 0 ≤ ξ < SERIES_MAX: 12-term Maclaurin series."""
     x2 = x * x
-    ser = _a[0] + x2 * (_a[1] + x2 * (_a[2] + x2 * (_a[3] + x2 * (_a[4] + x2 * (_a[5] + x2 * (_a[6] + x2 * (
+    return _a[0] + x2 * (_a[1] + x2 * (_a[2] + x2 * (_a[3] + x2 * (_a[4] + x2 * (_a[5] + x2 * (_a[6] + x2 * (
         _a[7] + x2 * (_a[8] + x2 * (_a[9] + x2 * (_a[10] + x2 * _a[11]))))))))))
-    xe = x if x > SERIES_MAX else SERIES_MAX
-    xc = xe if xe < EXP_CLAMP else EXP_CLAMP
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath={"contract"}, cache=True)
+def _g_exp(x: float) -> float:
+    """g(ξ) for ξ ≥ SERIES_MAX via coth ξ = (1 + e)/(1 − e), e = e^{−2ξ} by scaling and squaring."""
+    xc = x if x < EXP_CLAMP else EXP_CLAMP
     r = xc * (-2.0 / 256.0)
     p = 1.0 / 6227020800.0
     p = 1.0 / 479001600.0 + r * p
@@ -76,7 +80,7 @@ def _g_scalar(x: float) -> float:
     p = 1.0 / 6.0 + r * p
     p = 0.5 + r * p
     p = 1.0 + r * p
-    p = 1.0 + r * p  # e^{r}, degree-13 Taylor
+    p = 1.0 + r * p  # e^{r}, degree-13 Taylor, |r| <= 0.3125
     p = p * p
     p = p * p
     p = p * p
@@ -85,15 +89,22 @@ def _g_scalar(x: float) -> float:
     p = p * p
     p = p * p
     p = p * p
-    # 3 (coth ξ − 1/ξ)/ξ with coth ξ = (1+e)/(1−e), one division
-    mid = 3.0 * ((1.0 + p) * xe - (1.0 - p)) / ((1.0 - p) * xe * xe)
+    # 3 (coth ξ − 1/ξ)/ξ with one division
+    return 3.0 * ((1.0 + p) * x - (1.0 - p)) / ((1.0 - p) * x * x)
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath={"contract"}, cache=True)
+def _g_scalar(x: float) -> float:
+    """g(ξ) for ξ ≥ 0, branch-free arithmetic (both branches, then a select)."""
+    ser = _g_series(x)
+    mid = _g_exp(x if x > SERIES_MAX else SERIES_MAX)
     return ser if x < SERIES_MAX else mid
 
 
 _BLOCK = 1024
 
 
-@numba.njit(parallel=True, error_model="numpy", cache=True)
+@numba.njit(parallel=True, error_model="numpy", fastmath={"contract"}, cache=True)
 def slp_sum_numba(H: np.ndarray, b: np.ndarray, W: np.ndarray, C: float, out: np.ndarray) -> None:
     """out[i] = C · H[i]² · Σ_j W[j] · g(b[j] · |H[i]|)  (parallel over blocks of points)."""
     n = H.shape[0]
@@ -105,18 +116,30 @@ def slp_sum_numba(H: np.ndarray, b: np.ndarray, W: np.ndarray, C: float, out: np
         L = e - s
         h = np.empty(L)
         acc = np.zeros(L)
+        hmin = np.inf
+        hmax = 0.0
         for i in range(L):
             h[i] = abs(H[s + i])
+            hmin = min(hmin, h[i])
+            hmax = max(hmax, h[i])
         for j in range(m):
             bj = b[j]
             wj = W[j]
-            for i in range(L):
-                acc[i] += wj * _g_scalar(bj * h[i])
+            # one vectorised loop per branch when the whole block falls on one side of SERIES_MAX
+            if bj * hmax < SERIES_MAX:
+                for i in range(L):
+                    acc[i] += wj * _g_series(bj * h[i])
+            elif bj * hmin >= SERIES_MAX:
+                for i in range(L):
+                    acc[i] += wj * _g_exp(bj * h[i])
+            else:
+                for i in range(L):
+                    acc[i] += wj * _g_scalar(bj * h[i])
         for i in range(L):
             out[s + i] = C * h[i] * h[i] * acc[i]
 
 
-@numba.njit(error_model="numpy", cache=True)
+@numba.njit(error_model="numpy", fastmath={"contract"}, cache=True)
 def g_numba(x: np.ndarray) -> np.ndarray:
     """g(ξ) elementwise with the kernel's scalar routine (for tests)."""
     out = np.empty_like(x)
