@@ -171,6 +171,8 @@ _FRACTION = (lambda w: math.isfinite(w) and 0.0 < w <= 1.0, "a mass fraction in 
 class LinearResponseSection:
     """[nanoparticles.linear_response]: Rosensweig (2002) model, log-normal core sizes."""
 
+    PLAN_SECTION = '[nanoparticles.linear_response]'
+
     median_diameter_nm: float = spec(check=positive, expected="a positive core diameter in nm (median of the log-normal number distribution)")
     material: str = spec("magnetite", check=one_of(*NP_MATERIALS)[0], expected=one_of(*NP_MATERIALS)[1])
     sigma_ln: float = spec(0.0, check=lambda s: math.isfinite(s) and 0.0 <= s <= 1.0,
@@ -202,6 +204,8 @@ class LinearResponseSection:
 class SlpTableSection:
     """[nanoparticles.table]: measured SLP(H, f) from a CSV file with declared units and basis."""
 
+    PLAN_SECTION = '[nanoparticles.table]'
+
     file: str = spec(check=lambda s: bool(s.strip()), expected="a CSV file, relative to the plan file")
     extrapolate: bool = spec(False, help="allow H, f beyond the table (constant ILP from the nearest edge)")
     iron_mass_fraction: float | None = spec(None, check=_FRACTION[0], expected=_FRACTION[1])
@@ -211,6 +215,8 @@ class SlpTableSection:
 class SlpConstantSection:
     """[nanoparticles.constant]: one SLP value (studies, benchmarks)."""
 
+    PLAN_SECTION = '[nanoparticles.constant]'
+
     slp_W_per_g: float = spec(check=non_negative, expected="a non-negative SLP in W/g")
     mass_basis: str = spec(check=_MASS_BASIS[0], expected=_MASS_BASIS[1] + " (no default: say which)")
     iron_mass_fraction: float | None = spec(None, check=_FRACTION[0], expected=_FRACTION[1])
@@ -219,6 +225,8 @@ class SlpConstantSection:
 @dataclass(frozen=True)
 class DepositSpec:
     """[[nanoparticles.distribution.deposits]]: one injection deposit."""
+
+    PLAN_SECTION = '[[nanoparticles.distribution.deposits]]'
 
     center_mm: tuple[float, float, float] = spec(check=vec3, expected="3 finite numbers [x, y, z] (patient LPS, mm)")
     mass_mg: float = spec(check=positive, expected="a positive mass in mg")
@@ -247,6 +255,8 @@ _DIST_KEYS = {
 @dataclass(frozen=True)
 class DistributionSection:
     """[nanoparticles.distribution]: where the particles are; keys depend on ``kind``."""
+
+    PLAN_SECTION = '[nanoparticles.distribution]'
 
     kind: str = spec(check=one_of(*_DIST_KINDS)[0], expected=one_of(*_DIST_KINDS)[1])
     mass_of: str = spec("Fe", check=one_of("Fe", "particle")[0], expected="'Fe' or 'particle' (what the masses/concentrations count)")

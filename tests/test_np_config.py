@@ -162,3 +162,13 @@ def test_bad_table_file_in_plan(tmp_path):
         heat_source(box_mesh(4), UniformField(1e5, 10e3), None, None, cfg)
     np.testing.assert_equal(cfg.nanoparticles.table.extrapolate, False)
     assert isinstance(cfg.nanoparticles, NanoparticleSection) and not isinstance(cfg, types.SimpleNamespace)
+
+
+def test_input_files_for_provenance(tmp_path):
+    from planner.nanoparticles import input_files
+
+    csv = (ROOT / "planner" / "data" / "slp_table_illustrative.csv").as_posix()
+    cfg = load_plan(write_plan(tmp_path, SNIPPET_TABLE.format(csv=csv)))
+    files = input_files(cfg)
+    assert files == {"nanoparticles.table.file": Path(csv)}
+    assert input_files(load_plan(write_plan(tmp_path, SNIPPET_DEPOSIT_LR))) == {}

@@ -14,7 +14,7 @@ concentration-map, r2star-map). No FEniCSx imports: works on TissueMesh NumPy ar
 from __future__ import annotations
 
 from planner.nanoparticles.distributions import DISTRIBUTIONS, ParticleDistribution, distribute, register_distribution
-from planner.nanoparticles.heat import HeatSource, heat_source
+from planner.nanoparticles.heat import HeatSource, heat_source, input_files
 from planner.nanoparticles.slp import (
     SLP_MODELS,
     ConstantModel,
@@ -28,6 +28,7 @@ from planner.nanoparticles.slp import (
 
 __all__ = [
     "heat_source",
+    "input_files",
     "HeatSource",
     "SLP_MODELS",
     "DISTRIBUTIONS",

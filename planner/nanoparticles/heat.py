@@ -225,3 +225,24 @@ def heat_source(mesh: TissueMesh, applied: Any, fields: Any, lib: Any, cfg: Any)
         ref_name = "particle-mass-weighted rms peak field"
     return HeatSource(Q_np, Q_eddy, Q_imp, c, H, slp, V, f, model.mass_basis, dist.mass_of, k, model, dist,
                       float(ref_H) if ref_H is not None else None, ref_name if ref_H is not None else "", diag)
+
+
+def input_files(cfg: Any) -> dict[str, Path]:
+    """Files the [nanoparticles] section reads (for provenance hashes in summary.json)."""
+    sec = getattr(cfg, "nanoparticles", None)
+    if sec is None:
+        return {}
+    out: dict[str, Path] = {}
+    if sec.slp_model == "table" and sec.table is not None:
+        out["nanoparticles.table.file"] = cfg.resolve(sec.table.file)
+    d = sec.distribution
+    for key in ("file", "pre_file", "post_file"):
+        v = getattr(d, key, None)
+        if v is not None:
+            p = cfg.resolve(v)
+            if p.is_dir():  # a DICOM series: hash every file
+                for i, f in enumerate(sorted(x for x in p.iterdir() if x.is_file())):
+                    out[f"nanoparticles.distribution.{key}[{i}]"] = f
+            else:
+                out[f"nanoparticles.distribution.{key}"] = p
+    return out
