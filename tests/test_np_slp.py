@@ -259,3 +259,19 @@ def test_presets_consistent_with_config():
     assert set(NP_RELAXIVITY_PRESETS) == set(RELAXIVITY_PRESETS_per_s_per_mM)
     for mat in MATERIALS.values():
         assert 0 < mat.iron_mass_fraction < 1 and mat.source
+
+
+def test_frequency_asymptotes():
+    """Rosensweig (2002): P → 2π² μ0 χ0 H0² f² τ for 2πfτ ≪ 1 and → μ0 χ0 H0²/(2τ) for 2πfτ ≫ 1."""
+    p = params(neel=False)
+    m = LinearResponseModel(p)
+    H = 1e3
+    D, VH = p.median_diameter_m, math.pi * (p.median_diameter_m + 2 * p.shell_thickness_m) ** 3 / 6
+    tau = an.tau_brown_s(VH, p.viscosity_Pa_s, T_K)
+    chi0 = an.chi0(D, H, Ms_A_per_m=p.Ms_A_per_m, T_K=T_K)
+    for f in (1e-3 / tau, 1e-4 / tau):
+        low = 2 * math.pi**2 * an.MU0_H_per_m * chi0 * H**2 * f**2 * tau / p.density_kg_per_m3
+        assert m.slp_W_per_g(np.array([H]), f)[0] * 1e3 == pytest.approx(low, rel=(2 * math.pi * f * tau) ** 2 * 1.01)
+    for f in (1e3 / tau, 1e4 / tau):
+        high = an.MU0_H_per_m * chi0 * H**2 / (2 * tau) / p.density_kg_per_m3
+        assert m.slp_W_per_g(np.array([H]), f)[0] * 1e3 == pytest.approx(high, rel=(2 * math.pi * f * tau) ** -2 * 1.01)
