@@ -11,17 +11,21 @@ Langevin reduction of the initial susceptibility, χ0 = χi · (3/ξ)(coth ξ �
 
 Evaluation of g (both implementations use the same branches):
 
-* ξ < 1: Maclaurin series 3 Σ_{n=1..17} 2^{2n} B_{2n} ξ^{2n−2} / (2n)! (B = Bernoulli numbers;
-  convergence radius π, truncation < 1e-16 at ξ = 1). No cancellation.
-* ξ ≥ 1: coth ξ = (1 + e)/(1 − e), e = e^{−2ξ}; the cancellation in coth ξ − 1/ξ is at most a
-  factor 4.2 here. The Numba kernel computes e branch-free by scaling and squaring,
-  e = (P13(−2ξ/256))^256 with the degree-13 Taylor polynomial P13 (|arg| ≤ 0.3125, truncation
-  1e-18, amplified ×256 by the squarings → ≲ 1e-13 relative in g), with ξ clamped to 40 in the
-  exponential (e^{−80} ≈ 2e-35: coth = 1 to double precision beyond). This keeps the inner loop
-  free of library calls so LLVM vectorises it (AVX2/AVX-512); the NumPy reference uses np.exp.
+* ξ < 0.5: Maclaurin series 3 Σ_{n=1..12} 2^{2n} B_{2n} ξ^{2n−2} / (2n)! (B = Bernoulli numbers;
+  convergence radius π, truncation (0.5/π)^24 ≈ 7e-20). No cancellation.
+* ξ ≥ 0.5: g = 3 ((1 + e) ξ − (1 − e)) / ((1 − e) ξ²), e = e^{−2ξ} (coth ξ = (1 + e)/(1 − e));
+  the cancellation in coth ξ − 1/ξ is at most a factor 13 here. The Numba kernel computes e
+  branch-free by scaling and squaring, e = (P13(−2ξ/256))^256 with the degree-13 Taylor
+  polynomial P13 (|arg| ≤ 0.3125, truncation 1e-18, rounding amplified ×256 by the squarings),
+  with ξ clamped to 40 in the exponential (e^{−80} ≈ 2e-35: coth = 1 to double precision beyond).
+  Measured: |g_numba/g − 1| < 3e-13 against extended precision; the NumPy reference (np.exp)
+  < 5e-15. Keeping the inner loop free of library calls lets LLVM vectorise it (AVX2/AVX-512);
+  FMA contraction is allowed (``fastmath={"contract"}``, no reassociation).
 
-The kernel loops over blocks of points in parallel (prange) and, inside a block, over nodes
-outermost so the innermost loop over points has no reduction and vectorises without fast-math.
+The kernel loops over blocks of 1024 points in parallel (prange); inside a block it loops over
+nodes outermost so the innermost loop over points has no reduction and vectorises. For each
+(block, node) it picks the series-only or exp-only loop when every ξ of the block lies on one side
+of 0.5 (values identical to the per-lane select), and the select loop otherwise.
 """
 from __future__ import annotations
 
