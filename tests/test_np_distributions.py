@@ -260,3 +260,20 @@ def test_bad_relaxivity(extra, match):
 def test_missing_map_file_is_an_error(mesh, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         distribute(mesh, dist({"kind": "concentration-map", "file": "nope.nii"}), base_dir=tmp_path)
+
+
+def test_real_tissue_library_metal_regions_hold_no_particles():
+    """With the project's tissue library, a region of a metal tissue (even if not role=implant)
+    holds no particles; unknown tissue names do not break the distribution."""
+    import dataclasses
+
+    from planner.artefacts import Region, Role
+    from planner.tissues import load_library
+
+    m = box_mesh(8, half_size_m=0.05, target_radius_m=0.02)
+    regions = (Region(1, "body", "ti6al4v", Role.BODY), Region(2, "tumour", "not-a-tissue", Role.TARGET))
+    m = dataclasses.replace(m, regions=regions, _cache={})
+    d = distribute(m, dist({"kind": "deposit", "deposits": [
+        {"shape": "gaussian", "center_mm": [0, 0, 0], "sigma_mm": [10, 10, 10], "mass_mg": 1.0}]}), lib=load_library(None))
+    assert np.all(d.concentration_mg_per_mL[m.cell_region == 1] == 0)
+    assert d.mapped_mass_mg == pytest.approx(1.0, rel=1e-12)

@@ -109,7 +109,7 @@ def hosting_cells(mesh: TissueMesh, regions: tuple[str, ...] = (), lib: Any = No
         if lib is not None:
             try:
                 kind = getattr(lib[reg.tissue], "kind", None)
-            except (KeyError, TypeError):
+            except (KeyError, TypeError, ValueError):  # unknown tissue: the pipeline reports it
                 kind = None
         if kind in _NON_HOSTING_KINDS:
             continue
