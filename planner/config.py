@@ -274,7 +274,7 @@ class DistributionSection:
     r2star_saturation_per_s: float = spec(500.0, check=positive, expected="a positive R2* (s⁻¹) above which the signal is taken as saturated")
 
     def validate(self, path: str) -> None:
-        allowed = _DIST_KEYS[self.kind] | {"kind", "mass_of", "r2star_saturation_per_s", "format"}
+        allowed = _DIST_KEYS[self.kind] | {"kind", "mass_of"}
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         for k, default in defaults.items():
             v = getattr(self, k)

@@ -277,3 +277,18 @@ def test_real_tissue_library_metal_regions_hold_no_particles():
         {"shape": "gaussian", "center_mm": [0, 0, 0], "sigma_mm": [10, 10, 10], "mass_mg": 1.0}]}), lib=load_library(None))
     assert np.all(d.concentration_mg_per_mL[m.cell_region == 1] == 0)
     assert d.mapped_mass_mg == pytest.approx(1.0, rel=1e-12)
+
+
+def test_concentration_above_stock_warns(caplog):
+    m = box_mesh(6, half_size_m=0.05, target_radius_m=0.02)
+    with caplog.at_level(logging.WARNING):
+        d = distribute(m, dist({"kind": "uniform-in-target", "total_mass_mg": 5e6}))
+    assert d.details["concentration_above_stock_warning"] is True and "stock" in caplog.text
+    assert "concentration_above_stock_warning" not in distribute(
+        m, dist({"kind": "uniform-in-target", "total_mass_mg": 5.0})).details
+
+
+def test_keys_of_other_kinds_are_rejected():
+    with pytest.raises(InputError, match=r"r2star_saturation_per_s = 300\.0: not used by kind = 'deposit'"):
+        dist({"kind": "deposit", "deposits": [{"center_mm": [0, 0, 0], "semi_axes_mm": [1, 1, 1], "mass_mg": 1.0}],
+              "r2star_saturation_per_s": 300.0})

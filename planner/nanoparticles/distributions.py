@@ -61,6 +61,8 @@ FE_mg_per_mmol = 55.845  # 1 mM Fe = 55.845 mg/L = 0.055845 mg/mL
 #: r2* relaxivities (s⁻¹ mM⁻¹), ferumoxytol in human plasma, 37 °C (Knobloch et al. 2018).
 RELAXIVITY_PRESETS_per_s_per_mM = {"ferumoxytol-1.5T": 64.4, "ferumoxytol-3T": 55.7}
 KEY = "nanoparticles.distribution"
+#: NanoTherm (MagForce) fluid, ~112 mg Fe/mL (DOMAIN.md): no tissue can hold more iron than the stock.
+STOCK_MAX_mg_Fe_per_mL = 112.0
 _NON_HOSTING_KINDS = ("metal", "air")
 
 
@@ -148,6 +150,12 @@ def distribute(mesh: TissueMesh, sec: Any, base_dir: Path | None = None, lib: An
     if sec.kind not in DISTRIBUTIONS:
         raise InputError(bad_value(f"{KEY}.kind", sec.kind, "one of " + ", ".join(sorted(DISTRIBUTIONS))))
     d = DISTRIBUTIONS[sec.kind](mesh, sec, Path(base_dir) if base_dir is not None else Path.cwd(), lib)
+    c_max = float(d.concentration_mg_per_mL.max(initial=0.0))
+    if d.mass_of == "Fe" and c_max > STOCK_MAX_mg_Fe_per_mL:
+        log.warning("particle distribution %r: peak concentration %.0f mg Fe/mL exceeds the most concentrated clinical "
+                    "stock (~%.0f mg Fe/mL, NanoTherm): a deposit is smaller than the mesh resolves or its mass is too "
+                    "high", d.kind, c_max, STOCK_MAX_mg_Fe_per_mL)
+        d.details["concentration_above_stock_warning"] = True
     if abs(d.sampling_correction - 1.0) > 0.2:
         log.warning("particle distribution %r: sampling correction factor %.3f (mass renormalised onto the mesh; "
                     "part of the declared/mapped mass fell outside the allowed cells or the mesh is coarse)",
