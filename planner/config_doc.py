@@ -68,6 +68,7 @@ def render() -> str:
         (config.NanoparticleSection, "[nanoparticles]"),
         (config.ThermalSection, "[thermal]"),
         (config.SafetySection, "[safety]"),
+        (config.SearchSection, "[search]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
     for name in dir(config):
