@@ -65,7 +65,7 @@ def sphere_transient(r_m: np.ndarray, t_s: float, *, a_m: float, Q_W_per_m3: flo
 
     Duhamel: θ(r, t) = (Q/ρc) ∫₀ᵗ u(r, s) ds with u the heat-kernel evolution of the ball indicator
     (erf form, Carslaw & Jaeger 1959 §10.3; Andrä et al., Phys. Med. Biol. 44:2349, 1999). The time
-    integral is evaluated by adaptive Gauss–Kronrod quadrature to 1e-12 relative accuracy; it tends
+    integral is evaluated by adaptive Gauss–Kronrod quadrature to 1e-10 relative accuracy; it tends
     to :func:`sphere_steady` as t → ∞.
     """
     kappa = k / rho_c_J_per_m3_K
@@ -73,7 +73,7 @@ def sphere_transient(r_m: np.ndarray, t_s: float, *, a_m: float, Q_W_per_m3: flo
     out = np.empty(r.shape)
     for i, ri in enumerate(r.ravel()):
         val, _ = integrate.quad(lambda s: _ball_indicator_evolved(ri, s, a_m, kappa), 0.0, t_s,
-                                epsabs=0.0, epsrel=1e-12, limit=200,
+                                epsabs=1e-12, epsrel=1e-10, limit=200,
                                 points=[min(t_s, (abs(a_m - ri)) ** 2 / (4 * kappa))] if abs(a_m - ri) > 0 else None)
         out.ravel()[i] = Q_W_per_m3 / rho_c_J_per_m3_K * val
     return out.reshape(np.shape(r_m)) if np.ndim(r_m) else out[0]
