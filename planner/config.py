@@ -231,6 +231,8 @@ class ThermalSection:
     field_output_interval_s: float = spec(60.0, check=non_negative,
                                           expected="a non-negative interval (s) between written temperature fields; 0: baseline and final only")
     dvh_bin_K: float = spec(0.5, check=positive, expected="a positive histogram bin width (K)")
+    linear_pc: str = spec("auto", check=one_of("auto", "amg", "jacobi")[0],
+                          expected="'auto' (Jacobi for mass-dominated transient steps, else BoomerAMG), 'amg' or 'jacobi'")
 
     @property
     def session_duration_s(self) -> float:

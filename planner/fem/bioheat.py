@@ -19,8 +19,10 @@ Every scheme solves (c M + K) Tⁿ⁺¹ = b with
     BDF2 (variable step, ω = Δtₙ/Δtₙ₋₁; first step implicit Euler):
                      c = (1+2ω)/((1+ω)Δt),  b = M[(1+ω)Tⁿ − ω²/(1+ω) Tⁿ⁻¹]/Δt + fⁿ⁺¹
     steady:          c = 0,                 b = f.
-The operator c M + K and its BoomerAMG set-up are built once per distinct c while K is unchanged
-(constant perfusion: once per run). With temperature-dependent perfusion β is lagged on the cell
+The operator c M + K and its preconditioner set-up are built once per distinct c while K is
+unchanged (constant perfusion: once per run). CG with BoomerAMG, or — with ``linear_pc = 'auto'``
+and a mass-dominated transient operator (every cell's diffusion number k/(c ρc h²) ≤ 1) — CG
+with Jacobi, which converges in a few iterations there and is much cheaper per iteration. With temperature-dependent perfusion β is lagged on the cell
 temperatures (Picard): β from Tⁿ⁺¹ (IE, BDF2, steady) or (Tⁿ+Tⁿ⁺¹)/2 (CN), repeated until the
 largest nodal change is below ``picard_tol_K``; the AMG hierarchy is then reused while it stays
 effective (re-set-up when CG needs more than 2× the iterations of a fresh set-up + 3).
@@ -99,6 +101,7 @@ class PennesRun:
     probe_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (P, 4)
     check_physical: bool = True
     threshold_C: float = 42.0
+    linear_pc: str = "auto"  # 'auto' | 'amg' | 'jacobi' (see _Operators.pc_kind)
 
 
 @dataclass
@@ -119,17 +122,44 @@ class PennesResult:
     stats: dict
 
 
+# BoomerAMG settings for 3-D scalar diffusion–reaction (HMIS coarsening, ext+i interpolation,
+# one level of aggressive coarsening); any of them can be overridden with -bioheat_<key>.
+_AMG_DEFAULTS = {
+    "pc_hypre_boomeramg_strong_threshold": 0.5,
+    "pc_hypre_boomeramg_coarsen_type": "HMIS",
+    "pc_hypre_boomeramg_interp_type": "ext+i",
+    "pc_hypre_boomeramg_P_max": 4,
+    "pc_hypre_boomeramg_agg_nl": 1,
+}
+
+
 class _Operators:
     """c M + K operators with their KSPs, cached by c while K is unchanged."""
 
-    def __init__(self, M, K, comm, rtol: float, bc_rows_global: np.ndarray | None):
+    def __init__(self, M, K, comm, rtol: float, bc_rows_global: np.ndarray | None,
+                 pc: str = "amg", max_k_over_rhoc_h2: float = np.inf):
         self.M, self.K, self.comm, self.rtol = M, K, comm, rtol
+        self.pc = pc
+        self.max_k_over_rhoc_h2 = max_k_over_rhoc_h2
+        self.pc_used: dict[float, str] = {}
         self.bc_rows = bc_rows_global
         self.cache: dict[float, dict] = {}
         self.k_version = 0
         self.pc_setups = 0
         self.iterations = 0
         self.solves = 0
+
+    def pc_kind(self, c: float) -> str:
+        """'amg' or 'jacobi'. ``auto``: Jacobi for transient operators whose largest cell diffusion
+        number k/(c ρc h²) is ≤ 1 (mass-dominated: CG + Jacobi needs few iterations, independent of
+        the mesh size at fixed diffusion number, and is far cheaper per iteration than an AMG V-cycle);
+        BoomerAMG otherwise (steady problems, large steps, metal/air cells)."""
+        if self.pc != "auto":
+            kind = self.pc
+        else:
+            kind = "jacobi" if c > 0 and self.max_k_over_rhoc_h2 / c <= 1.0 else "amg"
+        self.pc_used[c] = kind
+        return kind
 
     def set_K(self, K) -> None:
         self.K = K
@@ -160,17 +190,19 @@ class _Operators:
             A = self._build(c)
             Abc = self._bc_copy(A)
             ksp = PETSc.KSP().create(self.comm)
-            prefix = f"bioheat_{id(self)}_{len(self.cache)}_"
+            # all KSPs share the options prefix ``bioheat_`` (override e.g. -bioheat_pc_type)
+            prefix = "bioheat_"
             ksp.setOptionsPrefix(prefix)
             opts = PETSc.Options()
-            opts[f"{prefix}pc_hypre_boomeramg_strong_threshold"] = 0.5
-            opts[f"{prefix}pc_hypre_boomeramg_coarsen_type"] = "HMIS"
-            opts[f"{prefix}pc_hypre_boomeramg_interp_type"] = "ext+i"
-            opts[f"{prefix}pc_hypre_boomeramg_P_max"] = 4
-            opts[f"{prefix}pc_hypre_boomeramg_agg_nl"] = 1
+            for key, val in _AMG_DEFAULTS.items():
+                if not opts.hasName(prefix + key):
+                    opts[prefix + key] = val
             ksp.setType("cg")
-            ksp.getPC().setType("hypre")
-            ksp.getPC().setHYPREType("boomeramg")
+            if self.pc_kind(c) == "jacobi":
+                ksp.getPC().setType("jacobi")
+            else:
+                ksp.getPC().setType("hypre")
+                ksp.getPC().setHYPREType("boomeramg")
             ksp.setTolerances(rtol=self.rtol, atol=1e-50, max_it=500)
             ksp.setErrorIfNotConverged(True)
             ksp.setInitialGuessNonzero(True)
@@ -287,6 +319,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         Mb.mult(ones, f_beta)
         f_beta.scale(inp.T_arterial_C)
         n_assemblies += 1
+        beta_version[0] += 1
 
     # --- Dirichlet data (benchmarks) ------------------------------------------------------------
     imap = V.dofmap.index_map
@@ -305,7 +338,11 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         if comm.allreduce(owned.size, op=MPI.SUM) == 0:
             raise SolverError("Dirichlet marker selects no boundary dofs: expected at least one")
 
-    ops = _Operators(M, K, comm, run.linear_rtol, bc[2] if bc is not None else None)
+    vol = tmesh.cell_volumes_m3()[local_cells]
+    h_cell = (6.0 * np.sqrt(2.0) * vol) ** (1.0 / 3.0)  # edge of the regular tetrahedron of that volume
+    kr = np.asarray(inp.k_W_per_m_K)[local_cells] / (np.asarray(inp.rho_c_J_per_m3_K)[local_cells] * h_cell**2)
+    kr_max = comm.allreduce(float(kr.max()) if kr.size else 0.0, op=MPI.MAX)
+    ops = _Operators(M, K, comm, run.linear_rtol, bc[2] if bc is not None else None, run.linear_pc, kr_max)
 
     def bc_values(t_s: float):
         if bc is None:
@@ -334,11 +371,26 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             q_cache[fraction] = vec
         return vec
 
-    def load(fraction: float, out):
-        f_fix.copy(out)
-        out.axpy(1.0, f_beta)
-        out.axpy(1.0, heat_load(fraction))
-        return out
+    load_cache: dict[tuple, PETSc.Vec] = {}
+    beta_version = [0]
+
+    def load(fraction: float, out=None):
+        """f = f_fix + T_a M_β 1 + B q(fraction); cached per (fraction, perfusion version)."""
+        key = (float(fraction), beta_version[0])
+        vec = load_cache.get(key)
+        if vec is None:
+            vec = f_fix.duplicate()
+            f_fix.copy(vec)
+            vec.axpy(1.0, f_beta)
+            vec.axpy(1.0, heat_load(fraction))
+            if len(load_cache) > 8:
+                for old in list(load_cache)[:4]:
+                    load_cache.pop(old).destroy()
+            load_cache[key] = vec
+        if out is not None:
+            vec.copy(out)
+            return out
+        return vec
 
     # --- vertex values, probes, physical check ------------------------------------------------
     T = dolfinx.fem.Function(V)
@@ -489,7 +541,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
 
                 def rhs(out, c=c):
                     M.mult(Told, out); out.scale(c)
-                    out.axpy(1.0, load(st.fraction1, f1))
+                    out.axpy(1.0, load(st.fraction1))
                 cn = False
             elif run.scheme == "crank-nicolson":
                 c = 2.0 / dt
@@ -497,8 +549,8 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                 def rhs(out, c=c):
                     M.mult(Told, out); out.scale(c)
                     K.mult(Told, tmp); out.axpy(-1.0, tmp)
-                    out.axpy(1.0, load(st.fraction0, f0))
-                    out.axpy(1.0, load(st.fraction1, f1))
+                    out.axpy(1.0, load(st.fraction0))
+                    out.axpy(1.0, load(st.fraction1))
                 cn = True
             else:  # bdf2, variable step
                 w = dt / dt_prev
@@ -509,8 +561,11 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                     tmp.axpy((1.0 + w) / dt, Told)
                     tmp.axpy(-(w * w) / ((1.0 + w) * dt), T_nm1)
                     M.mult(tmp, out)
-                    out.axpy(1.0, load(st.fraction1, f1))
+                    out.axpy(1.0, load(st.fraction1))
                 cn = False
+            if dt_prev is not None:  # initial guess: linear extrapolation Tⁿ + (Δt/Δtₙ₋₁)(Tⁿ − Tⁿ⁻¹)
+                T.vector.axpy(dt / dt_prev, Told)
+                T.vector.axpy(-dt / dt_prev, T_nm1)
             implicit_solve(c, rhs, st.t1_s, cn)
             Told.copy(T_nm1)
             dt_prev = dt
@@ -543,7 +598,9 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         "steps": len(times) - 1,
         "linear_solves": ops.solves,
         "linear_iterations": ops.iterations,
-        "amg_setups": ops.pc_setups,
+        "pc_setups": ops.pc_setups,
+        "preconditioners": sorted(set(ops.pc_used.values())),
+        "max_diffusion_number": float(kr_max / max([c for c in ops.cache if c > 0], default=np.inf)) if ops.cache else 0.0,
         "perfusion_assemblies": n_assemblies - 4,
         "picard_max_iterations": picard_max_seen,
         "assembly_s": t_asm,
@@ -564,7 +621,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         body_max_T_C=np.asarray(bmax),
         stats=stats,
     )
-    for obj in (M, K_fix, K, B, Mb, f_fix, ones, f_beta, b, f0, f1, tmp, x_prev_iter):
+    for obj in [M, K_fix, K, B, Mb, f_fix, ones, f_beta, b, f0, f1, tmp, x_prev_iter, *load_cache.values(), *q_cache.values()]:
         obj.destroy()
     for ent in ops.cache.values():
         ent["ksp"].destroy()

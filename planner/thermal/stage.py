@@ -154,7 +154,8 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
     run = PennesRun(mode=th.mode, scheme=th.scheme, element_order=th.element_order, steps=steps,
                     steady_fraction=1.0, steady_duration_s=total, picard_tol_K=th.picard_tol_K,
                     picard_max_iter=th.picard_max_iter, linear_rtol=th.linear_rtol, snapshot_times_s=snap,
-                    probe_vertices=pverts, probe_weights=pbary, check_physical=check_physical)
+                    probe_vertices=pverts, probe_weights=pbary, check_physical=check_physical,
+                    linear_pc=th.linear_pc)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)
