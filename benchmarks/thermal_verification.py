@@ -154,7 +154,7 @@ def lumped(dts_s, *, scheme: str, t_end_s=1000.0, Q0=2e4, w=1e-3, q_met_W_per_kg
     from benchmarks.thermal_meshes import box
 
     mesh = mesh if mesh is not None else box((10.0, 10.0, 10.0), 5.0)
-    lib = MockLibrary(slab=_Tissue("slab", w, q_met_W_per_kg))
+    lib = MockLibrary({r.tissue: _Tissue(r.tissue, w, q_met_W_per_kg) for r in mesh.regions})
     beta = w * RHO_B * C_B
     T0 = 37.0 + q_met_W_per_kg * RHO / beta
     exact = float(an.lumped_pennes(t_end_s, T0_C=T0, T_a_C=37.0, Q_W_per_m3=Q0 + q_met_W_per_kg * RHO,

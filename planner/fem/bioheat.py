@@ -24,7 +24,9 @@ unchanged (constant perfusion: once per run). CG with BoomerAMG, or — with ``l
 and a mass-dominated transient operator (every cell's diffusion number k/(c ρc h²) ≤ 1) — CG
 with Jacobi, which converges in a few iterations there and is much cheaper per iteration. With temperature-dependent perfusion β is lagged on the cell
 temperatures (Picard): β from Tⁿ⁺¹ (IE, BDF2, steady) or (Tⁿ+Tⁿ⁺¹)/2 (CN), repeated until the
-largest nodal change is below ``picard_tol_K``; the AMG hierarchy is then reused while it stays
+largest nodal change δ = T̂ − T_k is below ``picard_tol_K``; updates are damped,
+T_{k+1} = T_k + ω δ, with ω halved (down to 1/64) whenever |δ| stops decreasing (plain Picard diverges
+for strong vasodilation, e.g. Lang's muscle curve in a steady hot spot); the AMG hierarchy is then reused while it stays
 effective (re-set-up when CG needs more than 2× the iterations of a fresh set-up + 3).
 
 Per-vertex outputs (dose, maxima, probes) use the vertex values of the solution (for P2: its P1
@@ -462,9 +464,10 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             ops.solve(c, b, T.vector, bcv)
             T.x.scatter_forward()
             return 1
+        omega, prev = 1.0, np.inf
+        mix = dolfinx.fem.Function(V) if cn_mix else None
         for it in range(1, run.picard_max_iter + 1):
             if cn_mix:
-                mix = dolfinx.fem.Function(V)
                 mix.x.array[:] = 0.5 * (T.x.array + T_old_fun.x.array)
                 set_beta(cell_temperatures(mix))
             else:
@@ -474,12 +477,19 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             make_rhs(b)
             T.vector.copy(x_prev_iter)
             ops.solve(c, b, T.vector, bc_values(t_s) if bc is not None else None)
-            T.x.scatter_forward()
-            x_prev_iter.axpy(-1.0, T.vector)
+            # δ = T̂ − T_k (fixed-point residual); damped update T_{k+1} = T_k + ω δ
+            x_prev_iter.axpy(-1.0, T.vector)  # = −δ
             change = x_prev_iter.norm(PETSc.NormType.NORM_INFINITY)
             picard_max_seen = max(picard_max_seen, it)
             if change < run.picard_tol_K:
+                T.x.scatter_forward()
                 return it
+            if change >= prev and omega > 1.0 / 64:
+                omega *= 0.5  # oscillating/diverging fixed point (strongly T-dependent β): damp
+            prev = change
+            if omega < 1.0:
+                T.vector.axpy(1.0 - omega, x_prev_iter)  # T̂ + (1 − ω)(T_k − T̂) = T_k + ω δ
+            T.x.scatter_forward()
         raise SolverError(
             f"perfusion model {law.name!r}: Picard iteration not converged at t = {t_s:.1f} s "
             f"(last change {change:.3g} K after {run.picard_max_iter} iterations); expected a change "

@@ -66,6 +66,8 @@ def tissue_metrics(mesh: TissueMesh, T_max_C: np.ndarray, CEM43_min: np.ndarray)
     for tissue in sorted({r.tissue for r in mesh.regions}):
         cells = mesh.cells_of_tissue(tissue)
         verts = np.unique(mesh.cells[cells])
+        if verts.size == 0:  # a region without cells (e.g. meshed away)
+            continue
         out[tissue] = {"max_C": float(T_max_C[verts].max()), "CEM43_max_min": float(CEM43_min[verts].max())}
     return out
 
@@ -83,6 +85,8 @@ def dvh(mesh: TissueMesh, T_max_C: np.ndarray, bin_K: float = 0.5) -> dict:
         groups["target"] = tmask
     out = {"edges_C": edges.tolist(), "fraction_at_or_above": {}}
     for name, mask in groups.items():
+        if not np.any(mask):
+            continue
         w = vertex_volumes_m3(mesh, mask)
         sel = w > 0
         out["fraction_at_or_above"][name] = cumulative_histogram_nb(

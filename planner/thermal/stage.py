@@ -44,7 +44,11 @@ def tissue_table(mesh: TissueMesh, lib: Any) -> dict[str, dict[str, float]]:
     """Validated thermal properties of every tissue used by the mesh (SI)."""
     out = {}
     for tissue in sorted({r.tissue for r in mesh.regions}):
-        t = lib[tissue]
+        try:
+            t = lib[tissue]
+        except KeyError:
+            region = next(r.name for r in mesh.regions if r.tissue == tissue)
+            raise InputError(bad_value(f"region {region!r} tissue", tissue, "a tissue of the library or [tissues.*]")) from None
         kind = getattr(t, "kind", "tissue")
         rho = _prop(t, "density_kg_per_m3", tissue, True)
         row = {
