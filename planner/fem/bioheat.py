@@ -610,7 +610,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         "linear_iterations": ops.iterations,
         "pc_setups": ops.pc_setups,
         "preconditioners": sorted(set(ops.pc_used.values())),
-        "max_diffusion_number": float(kr_max / max([c for c in ops.cache if c > 0], default=np.inf)) if ops.cache else 0.0,
+        "max_diffusion_number": float(kr_max / min([c for c in ops.cache if c > 0], default=np.inf)),
         "perfusion_assemblies": n_assemblies - 4,
         "picard_max_iterations": picard_max_seen,
         "assembly_s": t_asm,
