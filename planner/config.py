@@ -335,9 +335,42 @@ class ProbeSpec:
     name: str = spec(check=lambda s: bool(s.strip()), expected="a non-empty string")
     position_mm: tuple[float, float, float] = spec(check=vec3, expected="3 finite numbers")
 
+    @property
+    def position_m(self) -> tuple[float, float, float]:
+        return tuple(c * MM for c in self.position_mm)  # type: ignore[return-value]
+
+
+_SEGMENT_KINDS = one_of("ramp", "hold", "off")
+
+
+@dataclass(frozen=True)
+class ScheduleSegment:
+    """One ``[[thermal.schedule]]`` segment of the applicator's field amplitude.
+
+    ``hold``: field at ``field_fraction`` (default 1) of the nominal amplitude for ``duration_min``;
+    ``ramp``: linear change of the fraction from the end of the previous segment (0 at the start)
+    to ``field_fraction`` (default 1); ``off``: field off (cool-down or pause), no ``field_fraction``.
+    """
+
+    kind: str = spec(check=_SEGMENT_KINDS[0], expected=_SEGMENT_KINDS[1])
+    duration_min: float = spec(check=positive, expected="a positive number of minutes")
+    field_fraction: float | None = spec(None, check=lambda f: math.isfinite(f) and 0.0 <= f <= 2.0,
+                                        expected="a fraction of the nominal field amplitude in 0..2")
+
+    def validate(self, path: str) -> None:
+        if self.kind == "off" and self.field_fraction not in (None, 0.0):
+            raise InputError(bad_value(f"{path}.field_fraction", self.field_fraction, "no field_fraction (or 0) for kind = 'off'"))
+
+    @property
+    def duration_s(self) -> float:
+        return self.duration_min * 60.0
+
 
 @dataclass(frozen=True)
 class ThermalSection:
+    """Pennes bioheat stage. Without ``schedule`` the field is on at fraction 1 for ``duration_min``;
+    with a schedule the session lasts the sum of its segments (``duration_min`` is then unused)."""
+
     mode: str = spec("transient", check=one_of("steady", "transient")[0], expected="'steady' or 'transient'")
     duration_min: float = spec(30.0, check=positive, expected="a positive number of minutes")
     time_step_s: float = spec(30.0, check=positive, expected="a positive number of seconds")
@@ -349,13 +382,42 @@ class ThermalSection:
     perfusion_model: str = spec("constant", check=lambda s: bool(s), expected="a perfusion model name")
     element_order: int = spec(1, check=lambda k: k in (1, 2), expected="1 or 2")
     probes: tuple[ProbeSpec, ...] = spec(())
-    schedule: tuple[dict, ...] = spec((), help="field on/off segments, validated by the thermal stage")
+    schedule: tuple[ScheduleSegment, ...] = spec((), help="field on/off segments [[thermal.schedule]]; empty: on for duration_min")
+    # --- additions of the thermal stage -------------------------------------------------------
+    perfusion_curves: dict[str, str] = spec(
+        default_factory=dict,
+        help="temperature-dependent perfusion: tissue name -> curve ('muscle', 'fat', 'tumour', 'constant'); "
+             "tissues not listed are mapped by name (muscle*, fat*/adipose*, tumour*/tumor*) or stay constant",
+    )
+    picard_tol_K: float = spec(1e-3, check=positive, expected="a positive temperature change (K)")
+    picard_max_iter: int = spec(50, check=lambda n: n >= 1, expected="an integer >= 1")
+    linear_rtol: float = spec(1e-10, check=lambda x: math.isfinite(x) and 0 < x < 1e-3, expected="a relative tolerance in (0, 1e-3)")
+    field_output_interval_s: float = spec(60.0, check=non_negative,
+                                          expected="a non-negative interval (s) between written temperature fields; 0: baseline and final only")
+    dvh_bin_K: float = spec(0.5, check=positive, expected="a positive histogram bin width (K)")
+    linear_pc: str = spec("auto", check=one_of("auto", "amg", "jacobi")[0],
+                          expected="'auto' (Jacobi for mass-dominated transient steps, else BoomerAMG), 'amg' or 'jacobi'")
+
+    @property
+    def session_duration_s(self) -> float:
+        if self.schedule:
+            return sum(seg.duration_s for seg in self.schedule)
+        return self.duration_min * 60.0
 
     def validate(self, path: str) -> None:
-        if self.mode == "transient" and self.time_step_s > self.duration_min * 60.0:
+        if self.mode == "transient" and self.time_step_s > self.session_duration_s:
             raise InputError(
-                f"{path}.time_step_s = {self.time_step_s!r}: expected at most the duration ({self.duration_min * 60.0} s)"
+                f"{path}.time_step_s = {self.time_step_s!r}: expected at most the duration ({self.session_duration_s} s)"
             )
+        if self.mode == "steady" and self.schedule:
+            raise InputError(bad_value(f"{path}.schedule", "[...]", "no schedule with mode = 'steady' (steady state at field fraction 1)"))
+        for k, v in self.perfusion_curves.items():
+            if v not in ("muscle", "fat", "tumour", "constant"):
+                raise InputError(bad_value(f"{path}.perfusion_curves.{k}", v, "one of 'muscle', 'fat', 'tumour', 'constant'"))
+        names = [p.name for p in self.probes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError(f"{path}.probes: probe names {dup} repeat; expected unique names")
 
 
 # --- [safety] -----------------------------------------------------------------------------------
