@@ -49,8 +49,9 @@ def test_constant_model_heat_is_slp_times_concentration(mesh):
     np.testing.assert_allclose(h.Q_np_W_per_m3, 100.0 * 1e3 * h.concentration_mg_per_mL, rtol=1e-15)
     assert h.summary_block()["total_power_W"] == pytest.approx(100.0 * 10e-3, rel=1e-12)  # 100 W/g × 10 mg
     np.testing.assert_array_equal(h.Q_implant_W_per_m3, 0.0)
-    for a in (0.0, 0.5, 1.3):  # constant SLP: particle heat independent of the field; eddy ∝ a²
+    for a in (0.5, 1.3):  # constant SLP: particle heat independent of the field while on; eddy ∝ a²
         np.testing.assert_allclose(h.Q_W_per_m3(a), h.Q_np_W_per_m3 + a * a * eddy, rtol=1e-15)
+    np.testing.assert_array_equal(h.Q_W_per_m3(0.0), 0.0)  # field off: no heat at all
 
 
 def test_linear_response_heat_and_field_fraction(mesh):
@@ -141,3 +142,11 @@ def test_write_fields_vtu(mesh, tmp_path):
     q = m.cell_data["Q_np_W_per_m3"][0]
     np.testing.assert_allclose(q, h.Q_np_W_per_m3)
     assert m.points.shape == mesh.points_m.shape
+
+
+def test_field_off_gives_no_particle_heat_for_every_model():
+    """Schedules switch the field off (fraction 0): particles must stop heating, also with 'constant'."""
+    from planner.nanoparticles.slp import ConstantModel
+
+    m = ConstantModel(100.0, "per_g_Fe")
+    np.testing.assert_array_equal(m.slp_W_per_g(np.array([0.0, 1.0, 5e3]), 1e5), [0.0, 100.0, 100.0])

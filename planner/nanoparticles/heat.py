@@ -66,7 +66,7 @@ class HeatSource:
         a = float(field_fraction)
         if not (math.isfinite(a) and a >= 0):
             raise InputError(bad_value("field_fraction", field_fraction, "a finite number >= 0"))
-        if self.model is None:
+        if self.model is None or a == 0.0:  # no particles, or field off: no particle heat
             return np.zeros_like(self.Q_np_W_per_m3)
         if a == 1.0:
             return self.Q_np_W_per_m3

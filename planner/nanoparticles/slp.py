@@ -605,7 +605,8 @@ def _make_table(sec: Any, base_dir: Path) -> TableModel:
 
 # --- constant ------------------------------------------------------------------------------------
 class ConstantModel:
-    """SLP independent of field and frequency."""
+    """SLP independent of field amplitude and frequency while the field is on; zero without field
+    (H = 0), so field-off schedule segments and settings searches see no particle heat."""
 
     name = "constant"
 
@@ -620,7 +621,7 @@ class ConstantModel:
         self.iron_mass_fraction = iron_mass_fraction
 
     def slp_W_per_g(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> np.ndarray:
-        return np.full(np.shape(H_peak_A_per_m), self.value)
+        return np.where(np.asarray(H_peak_A_per_m) > 0, self.value, 0.0)
 
     def field_diagnostics(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> dict:
         return {"linear_response_warning": False}
