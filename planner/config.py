@@ -168,6 +168,10 @@ class NanoparticleSection:
 # --- [thermal] ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ProbeSpec:
+    """A virtual temperature probe: a point in the body whose temperature is recorded every step."""
+
+    PLAN_SECTION = "[[thermal.probes]]"
+
     name: str = spec(check=lambda s: bool(s.strip()), expected="a non-empty string")
     position_mm: tuple[float, float, float] = spec(check=vec3, expected="3 finite numbers")
 
