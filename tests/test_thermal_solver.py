@@ -245,3 +245,16 @@ def test_two_ranks_give_the_same_T90(tmp_path):
     assert par["CEM"] == pytest.approx(serial["CEM"], rel=1e-5)
     np.testing.assert_allclose(par["probe"], serial["probe"], atol=1e-6)
     assert serial["T90"] > 38.0
+
+
+@pytest.mark.parametrize("scheme", ["bdf2", "crank-nicolson"])
+def test_second_order_in_time_across_schedule_jumps(scheme):
+    # a 0.1-min segment (6 s steps, then step ratio 5), a hold at 0.8 and a switch-off: the source
+    # jumps at every boundary; BDF2 restarts there with one implicit-Euler step and stays 2nd order
+    mesh = _box(3)
+    sched = (ScheduleSegment("hold", 0.1), ScheduleSegment("hold", 5.0, 0.8), ScheduleSegment("off", 2.0))
+    run = lambda dt: _run(mesh, RegionHeat(mesh, 1e5, tag=2), _lib(), scheme=scheme, time_step_s=dt, schedule=sched)
+    ref = run(1.0)
+    errs = [np.abs(r.T_final_C - ref.T_final_C).max() for r in (run(30.0), run(15.0))]
+    assert errs[0] < 0.01
+    assert errs[0] / errs[1] > 3.0  # ≈ 4 for second order

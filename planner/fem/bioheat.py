@@ -16,7 +16,8 @@ Galerkin P1/P2 on the tetrahedral mesh with per-cell (DG0) coefficients gives
 Every scheme solves (c M + K) Tⁿ⁺¹ = b with
     implicit Euler:  c = 1/Δt,             b = M Tⁿ/Δt + fⁿ⁺¹
     Crank–Nicolson:  c = 2/Δt,             b = (2M/Δt − K) Tⁿ + fⁿ + fⁿ⁺¹
-    BDF2 (variable step, ω = Δtₙ/Δtₙ₋₁; first step implicit Euler):
+    BDF2 (variable step, ω = Δtₙ/Δtₙ₋₁; one implicit-Euler step at the start, at each schedule
+    segment boundary and when ω > 2):
                      c = (1+2ω)/((1+ω)Δt),  b = M[(1+ω)Tⁿ − ω²/(1+ω) Tⁿ⁻¹]/Δt + fⁿ⁺¹
     steady:          c = 0,                 b = f.
 The operator c M + K and its preconditioner set-up are built once per distinct c while K is
@@ -540,13 +541,20 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
     else:
         T_nm1 = T.vector.duplicate()
         dt_prev = None
+        seg_prev = None
         for st in run.steps:
             dt = st.dt_s
             T.vector.copy(T_old_fun.vector)
             T_old_fun.x.scatter_forward()
             tv_old = tv
             Told = T_old_fun.vector
-            if run.scheme == "implicit-euler" or (run.scheme == "bdf2" and dt_prev is None):
+            # BDF2 restarts with one implicit-Euler step at the start, at every schedule segment
+            # boundary (the source or its slope jumps: a backward difference across the kink of T'
+            # would cost O(Δt) accuracy) and whenever the step ratio ω = Δtₙ/Δtₙ₋₁ exceeds 2
+            # (variable-step BDF2 is zero-stable only for ω < 1 + √2)
+            restart = dt_prev is None or st.segment != seg_prev or dt / dt_prev > 2.0
+            seg_prev = st.segment
+            if run.scheme == "implicit-euler" or (run.scheme == "bdf2" and restart):
                 c = 1.0 / dt
 
                 def rhs(out, c=c):
