@@ -30,6 +30,10 @@ T_{k+1} = T_k + ω δ, with ω halved (down to 1/64) whenever |δ| stops decreas
 for strong vasodilation, e.g. Lang's muscle curve in a steady hot spot); the AMG hierarchy is then reused while it stays
 effective (re-set-up when CG needs more than 2× the iterations of a fresh set-up + 3).
 
+Adaptive stepping (``adaptive``): Crank–Nicolson with an AB2 predictor and local-error control
+(TR-AB2, Gresho, Griffiths & Silvester 2008), steps from a ladder h_max/2^k; see
+``adaptive_trapezoidal`` inside :func:`solve_pennes`.
+
 Per-vertex outputs (dose, maxima, probes) use the vertex values of the solution (for P2: its P1
 interpolant at the mesh vertices).
 """
