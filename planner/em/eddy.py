@@ -35,8 +35,10 @@ from planner.errors import InputError, bad_value
 
 log = logging.getLogger(__name__)
 
-SAR_AVERAGING = ("10 g mass-averaged SAR: sphere around each voxel of a ~r0/3 grid (r0 = radius of 10 g at the "
-                 "mean tissue density), smallest of radii r0·2^(k/3), k=0..3, holding >= 10 g; cell value = its voxel's")
+SAR_AVERAGING = ("10 g mass-averaged SAR (planner.em.sar): heat and mass of the conducting cells on a voxel grid of "
+                 "~r0/3 (r0 = radius of 10 g at the mean tissue density); spheres of radii r0*2^((k-1)/3), k=0..4, "
+                 "around each voxel; heat interpolated linearly in mass to exactly 10 g; a cell takes its voxel's "
+                 "value; per tissue: max over that tissue's cells (the sphere may include neighbouring tissues)")
 
 
 @dataclass(frozen=True, eq=False)
