@@ -202,3 +202,13 @@ def test_long_solenoid_matches_the_uniform_field_loss():
     uni = solve_eddy_currents(m, uniform(app.target_point_m), lib)
     assert coil.tissue_loss_W == pytest.approx(uni.tissue_loss_W, rel=3e-3)
     assert coil.tissue_loss_W == pytest.approx(ae.sphere_loss_W(0.5, F, H0, 0.04), rel=0.03)
+
+
+def test_repeated_solves_reuse_the_mesh_and_scale_with_f_squared():
+    m = structured_box_mesh(6, 0.1)
+    a = solve_eddy_currents(m, uniform(f=50e3), library(muscle=0.5))
+    b = solve_eddy_currents(m, uniform(f=200e3), library(muscle=0.5))
+    assert b.solver["timings_s"]["mesh_s"] < 1e-3  # DOLFINx mesh reused for the same TissueMesh
+    assert b.tissue_loss_W == pytest.approx(16 * a.tissue_loss_W, rel=1e-9)
+    c = solve_eddy_currents(structured_box_mesh(6, 0.1), uniform(f=50e3), library(muscle=0.5))
+    assert c.solver["timings_s"]["mesh_s"] > 0.0 and c.tissue_loss_W == pytest.approx(a.tissue_loss_W, rel=1e-12)
