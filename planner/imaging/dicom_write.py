@@ -74,7 +74,7 @@ def file_dataset(sop_class_uid: str, sop_instance_uid: str, study: StudyInfo, mo
     ds.StudyID = "1"
     ds.AccessionNumber = ""
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = study.study_description
+    ds.StudyDescription = study.study_description[:64]
     ds.Modality = modality
     ds.Manufacturer = "planner"
     ds.InstanceCreationDate = datetime.date.today().strftime("%Y%m%d")
@@ -115,7 +115,7 @@ def write_dicom_series(
         ds = file_dataset(sop_class, sop, study, modality)
         ds.SeriesInstanceUID = series_uid
         ds.SeriesNumber = series_number
-        ds.SeriesDescription = description
+        ds.SeriesDescription = description[:64]
         ds.FrameOfReferenceUID = study.frame_of_reference_uid
         ds.PositionReferenceIndicator = ""
         ds.InstanceNumber = k + 1

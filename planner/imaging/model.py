@@ -1,0 +1,147 @@
+"""Images → segmentation → label mesh: the imaging stage of the pipeline.
+
+``patient_model(cfg, lib)`` reads the image series (DICOM folder or NIfTI) and the RTSTRUCT,
+segments with the ``[segmentation] method`` from the registry, meshes the label volume with
+pygalmesh and returns a :class:`PatientModel` holding every intermediate artefact, its summary
+(``summary_block``) and its report figures (``write_figures``). ``patient_mesh(cfg, lib)`` is the
+thin wrapper the pipeline calls when it only needs the :class:`~planner.artefacts.TissueMesh`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from planner.artefacts import TissueMesh
+from planner.errors import InputError
+from planner.imaging.config import ImagingSection, SegmentationSection, parse_imaging, parse_segmentation
+from planner.imaging.dicom import read_dicom_series
+from planner.imaging.nifti import read_nifti, read_nifti_labels
+from planner.imaging.rtstruct import StructureSet, read_rtstruct
+from planner.imaging.volume import ImageVolume
+from planner.meshing_labels import MeshReport, mesh_labels
+from planner.segmentation import LabelVolume, SegmentationInputs, check_tissues, segment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PatientModel:
+    """Everything the imaging stage made, for the mesh, the summary and the report."""
+
+    mesh: TissueMesh
+    labels: LabelVolume
+    mesh_report: MeshReport
+    imaging: ImagingSection
+    segmentation: SegmentationSection
+    image: ImageVolume | None = None
+    structures: StructureSet | None = None
+    timings_s: dict = field(default_factory=dict)
+
+    def summary_block(self) -> dict:
+        """JSON-serialisable blocks ``imaging``, ``segmentation`` and ``label_mesh``."""
+        img = self.image.summary_block() if self.image is not None else {"source": self.imaging.labels, "modality": None}
+        if self.structures is not None:
+            img["rtstruct"] = self.structures.summary_block()
+        return {
+            "imaging": img,
+            "segmentation": self.labels.summary_block(),
+            "label_mesh": self.mesh_report.summary_block(),
+            "imaging_timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
+        }
+
+    def write_figures(self, out_dir: str | Path) -> list[Path]:
+        """Segmentation overlay PNGs (axial, coronal, sagittal through the target)."""
+        return self.labels.write_overlays(out_dir)
+
+    def write_fields(self, out_dir: str | Path, mesh: TissueMesh | None = None) -> list[Path]:
+        """The label map as NIfTI (``labels.nii.gz``, same geometry as the images)."""
+        from planner.imaging.nifti import write_nifti
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return [write_nifti(out / "labels.nii.gz", self.labels.labels, self.labels.grid)]
+
+
+def _existing(cfg, key: str, value: str) -> Path:
+    p = cfg.resolve(value)
+    if not p.exists():
+        raise InputError(f"imaging.{key} = {value!r}: {p} does not exist; expected a path relative to the plan file")
+    return p
+
+
+def patient_model(cfg, lib=None) -> PatientModel:
+    """Read → segment → mesh for a plan with an ``[imaging]`` section (see module docstring)."""
+    img_sec = parse_imaging(cfg.imaging)
+    seg_sec = parse_segmentation(cfg.segmentation, img_sec)
+    if img_sec.phantom is not None:
+        from planner.phantoms import ensure_phantom_inputs
+
+        ensure_phantom_inputs(cfg)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    image: ImageVolume | None = None
+    src = img_sec.image_source
+    if src in ("ct", "mr"):
+        folder = _existing(cfg, src, getattr(img_sec, src))
+        image = read_dicom_series(folder, series_uid=img_sec.series_uid, modality=src.upper(), field=f"imaging.{src}")
+    elif src == "nifti":
+        image = read_nifti(_existing(cfg, "nifti", img_sec.nifti), modality=img_sec.nifti_modality)  # type: ignore[arg-type]
+    label_map = None
+    grid = image.grid if image is not None else None
+    if img_sec.labels is not None:
+        lp = _existing(cfg, "labels", img_sec.labels)
+        label_map, lgrid = read_nifti_labels(lp)
+        if grid is not None and not lgrid.same_as(grid):
+            raise InputError(f"imaging.labels = {img_sec.labels!r}: label map grid {lgrid.shape} differs from the image grid {grid.shape}; expected the same voxels")
+        grid = lgrid
+    timings["read"] = time.perf_counter() - t
+    t = time.perf_counter()
+    structures = None
+    organs: tuple = ()
+    target = None
+    if img_sec.rtstruct is not None:
+        if image is None:
+            raise InputError(f"imaging.rtstruct = {img_sec.rtstruct!r}: needs the DICOM image series it references (imaging.ct or imaging.mr)")
+        names = ([img_sec.target] if img_sec.target else []) + list(img_sec.organs)
+        structures = read_rtstruct(_existing(cfg, "rtstruct", img_sec.rtstruct), image, names)
+        organs = tuple((n, structures.masks[n]) for n in img_sec.organs)
+        if img_sec.target:
+            target = (img_sec.target, structures.masks[img_sec.target])
+    if img_sec.target_mask is not None:
+        tm, tgrid = read_nifti_labels(_existing(cfg, "target_mask", img_sec.target_mask))
+        if grid is None or not tgrid.same_as(grid):
+            raise InputError(f"imaging.target_mask = {img_sec.target_mask!r}: mask grid differs from the image grid; expected the same voxels")
+        if not tm.any():
+            raise InputError(f"imaging.target_mask = {img_sec.target_mask!r}: mask is empty; expected the target voxels set to non-zero")
+        target = ("target", tm > 0)
+    timings["rtstruct"] = time.perf_counter() - t
+    t = time.perf_counter()
+    source = str(image.source) if image is not None else str(img_sec.labels)
+    inp = SegmentationInputs(grid=grid, image=image, organs=organs, target=target, label_map=label_map, source=source)  # type: ignore[arg-type]
+    lv = segment(inp, seg_sec)
+    if lib is not None:
+        check_tissues(lv, lib)
+    timings["segment"] = time.perf_counter() - t
+    t = time.perf_counter()
+    mesh, report = mesh_labels(
+        lv,
+        cfg.mesh,
+        crop_margin_mm=img_sec.crop_margin_mm,
+        min_dihedral_deg=img_sec.min_dihedral_deg,
+        min_radius_ratio=img_sec.min_radius_ratio,
+        max_volume_difference=img_sec.max_volume_difference,
+        seed=img_sec.mesh_seed,
+    )
+    timings["mesh"] = time.perf_counter() - t
+    log.info("imaging stage: %s", {k: round(v, 2) for k, v in timings.items()})
+    return PatientModel(mesh, lv, report, img_sec, seg_sec, image, structures, timings)
+
+
+def patient_mesh(cfg, lib=None) -> TissueMesh:
+    """TissueMesh of the patient from the plan's ``[imaging]``/``[segmentation]`` (thin wrapper)."""
+    return patient_model(cfg, lib).mesh
+
+
+__all__ = ["PatientModel", "patient_model", "patient_mesh"]

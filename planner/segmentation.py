@@ -1,0 +1,454 @@
+"""Segmentation: images (+ RTSTRUCT ROIs) → :class:`LabelVolume` with a label → tissue table.
+
+Segmenters sit in the registry :data:`SEGMENTERS`, keyed by ``[segmentation] method``:
+
+``ct-hu``
+    Hounsfield-unit classes (cut points in :class:`~planner.imaging.config.SegmentationSection`):
+    air/lung, fat, soft tissue, bone, metal. The body outline is the largest connected component of
+    HU > ``body_threshold_HU``, closed morphologically and hole-filled slice by slice (so lungs and
+    bowel gas stay inside the body). Classes are cleaned by a 3-D majority (mode) filter of radius
+    ``smoothing_voxels``; connected components of air and bone smaller than ``min_component_mm3`` are
+    reassigned to soft tissue (dark/bright streaks); metal components smaller than
+    ``metal_min_volume_mm3`` are dropped (streak artefacts around implants are thin and bright),
+    the remaining ones become implant regions (largest first, at most ``max_implants``).
+    CT numbers: Kalender, *Computed Tomography*, 3rd ed. (2011), ch. 1.
+``mr-intensity``
+    Body mask by Otsu's threshold (Otsu 1979, IEEE Trans. SMC 9:62) on the Gaussian-smoothed image
+    (or ``mr_body_threshold``), largest component, closing, slice-wise hole filling; inside the body a
+    1-D k-means (Lloyd) on intensity splits ``len(mr_classes)`` classes, darkest first
+    (T1: muscle < fat). **Bone/air ambiguity:** cortical bone and air both give almost no signal in
+    conventional MR sequences, so they cannot be told apart by intensity: air outside the body is
+    background, while air and cortical bone inside the body outline fall into the darkest class
+    (by default muscle). Plans that need bone or air in MR-only models must bring them as ROIs
+    (RTSTRUCT organs) or use a label map (``labels``) from a dedicated method (e.g. UTE/ZTE or
+    a CT registered to the MR).
+``labels``
+    A label map read from NIfTI with a ``[[segmentation.labels]]`` table (value, name, tissue, role).
+
+RTSTRUCT organs (``[imaging] organs``, tissue from ``organ_tissues``) override the intensity classes
+in the order listed, the target (``[imaging] target``) overrides organs, and implants (metal) stay on
+top. Organ/target masks are clipped to the body outline.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from planner.artefacts import Role
+from planner.errors import InputError, SegmentationError
+from planner.imaging.config import SegmentationSection
+from planner.imaging.volume import Grid, ImageVolume
+
+log = logging.getLogger(__name__)
+
+# fixed label values of the intensity classes (stable across plans, so label maps are comparable)
+SOFT, FAT, BONE, AIR = 1, 2, 3, 4
+ORGAN_BASE, TARGET_LABEL, IMPLANT_BASE = 10, 50, 100
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    value: int
+    name: str
+    tissue: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class LabelVolume:
+    """Tissue labels on an image grid (0 = outside the patient) and the label → tissue table."""
+
+    labels: np.ndarray  # (nk, nj, ni) uint16
+    grid: Grid
+    table: tuple[LabelInfo, ...]
+    method: str
+    image: ImageVolume | None = field(default=None, compare=False, repr=False)
+    notes: tuple[str, ...] = ()
+
+    def info(self, value: int) -> LabelInfo:
+        for t in self.table:
+            if t.value == value:
+                return t
+        raise KeyError(value)
+
+    def voxel_counts(self) -> dict[int, int]:
+        counts = np.bincount(self.labels.ravel(), minlength=max([t.value for t in self.table] + [0]) + 1)
+        return {t.value: int(counts[t.value]) for t in self.table}
+
+    def volumes_m3(self) -> dict[int, float]:
+        v = self.grid.voxel_volume_m3
+        return {k: c * v for k, c in self.voxel_counts().items()}
+
+    def summary_block(self) -> dict:
+        counts = self.voxel_counts()
+        v = self.grid.voxel_volume_m3
+        return {
+            "method": self.method,
+            "shape_kji": [int(s) for s in self.labels.shape],
+            "voxel_volume_mm3": v * 1e9,
+            "labels": [
+                {"value": t.value, "name": t.name, "tissue": t.tissue, "role": t.role.value,
+                 "voxels": counts[t.value], "volume_cm3": counts[t.value] * v * 1e6}
+                for t in self.table
+            ],
+            "notes": list(self.notes),
+        }
+
+    def focus_index(self) -> tuple[int, int, int]:
+        """(k, j, i) of the target centroid voxel, else of the centre of the labelled volume."""
+        tgt = [t.value for t in self.table if t.role == Role.TARGET]
+        sel = np.isin(self.labels, tgt) if tgt else self.labels > 0
+        if not sel.any():
+            return tuple(s // 2 for s in self.labels.shape)  # type: ignore[return-value]
+        idx = np.argwhere(sel).mean(axis=0)
+        return tuple(int(round(x)) for x in idx)  # type: ignore[return-value]
+
+    def write_overlays(self, out_dir: str | Path, prefix: str = "segmentation") -> list[Path]:
+        """One PNG per axis (slices through the target): image in grey, labels coloured, legend."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        k0, j0, i0 = self.focus_index()
+        di, dj, dk = self.grid.spacing_m * 1e3
+        cmap_list = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20b").colors)
+        values = [t.value for t in self.table]
+        lut = np.zeros(max(values + [0]) + 1, dtype=int)
+        for n, v in enumerate(values):
+            lut[v] = n + 1
+        colours = [(0, 0, 0, 0)] + [(*cmap_list[n % len(cmap_list)], 1.0) for n in range(len(values))]
+        cmap = ListedColormap(colours)
+        planes = [
+            ("axial", (k0, slice(None), slice(None)), dj / di, "upper", "i (column)", "j (row)"),
+            ("coronal", (slice(None), j0, slice(None)), dk / di, "lower", "i (column)", "k (slice)"),
+            ("sagittal", (slice(None), slice(None), i0), dk / dj, "lower", "j (row)", "k (slice)"),
+        ]
+        paths = []
+        for name, sl, aspect, origin, xl, yl in planes:
+            fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+            if self.image is not None and self.image.array.shape == self.labels.shape:
+                img = self.image.array[sl]
+                lo, hi = np.percentile(self.image.array, [1, 99.5])
+                ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, origin=origin, interpolation="nearest")
+            lab = lut[self.labels[sl]]
+            ax.imshow(np.ma.masked_equal(lab, 0), cmap=cmap, vmin=0, vmax=len(colours) - 1, alpha=0.45,
+                      aspect=aspect, origin=origin, interpolation="nearest")
+            ax.set_title(f"{name} slice through target ({self.method})")
+            ax.set_xlabel(xl)
+            ax.set_ylabel(yl)
+            handles = [Patch(color=colours[n + 1], label=f"{t.value} {t.name} ({t.tissue})") for n, t in enumerate(self.table)]
+            ax.legend(handles=handles, loc="upper right", fontsize=6, framealpha=0.7)
+            p = out / f"{prefix}_{name}.png"
+            fig.tight_layout()
+            fig.savefig(p)
+            plt.close(fig)
+            paths.append(p)
+        return paths
+
+
+@dataclass(frozen=True)
+class SegmentationInputs:
+    """What a segmenter may use. Masks are bool arrays on ``grid``."""
+
+    grid: Grid
+    image: ImageVolume | None = None
+    organs: tuple[tuple[str, np.ndarray], ...] = ()  # (ROI name, mask) in override order
+    target: tuple[str, np.ndarray] | None = None
+    label_map: np.ndarray | None = None  # int (nk, nj, ni) for the labels method
+    source: str = ""
+
+
+# --- morphology helpers ---------------------------------------------------------------------------
+
+def _ball(r: int) -> np.ndarray:
+    z, y, x = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1]
+    return (x * x + y * y + z * z) <= r * r
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return mask.copy()
+    counts = np.bincount(lab.ravel())
+    counts[0] = 0
+    return lab == int(np.argmax(counts))
+
+
+def body_outline(mask: np.ndarray, closing_voxels: int = 1) -> np.ndarray:
+    """Largest component, morphological closing, holes filled in every slice k and in 3-D."""
+    from scipy import ndimage
+
+    body = largest_component(mask)
+    if closing_voxels > 0 and body.any():
+        r = closing_voxels
+        padded = np.pad(body, r)
+        padded = ndimage.binary_closing(padded, structure=_ball(r))
+        body = padded[r:-r, r:-r, r:-r] | body
+    for k in range(body.shape[0]):
+        if body[k].any():
+            body[k] = ndimage.binary_fill_holes(body[k])
+    return ndimage.binary_fill_holes(body)
+
+
+def mode_filter(classes: np.ndarray, n_classes: int, radius: int, where: np.ndarray | None = None) -> np.ndarray:
+    """3-D majority filter over a (2r+1)³ box; ties keep the lowest class index. uint8 in/out."""
+    from scipy import ndimage
+
+    if radius <= 0:
+        return classes
+    size = 2 * radius + 1
+    best = np.full(classes.shape, -1.0, dtype=np.float32)
+    out = classes.copy()
+    for c in range(n_classes):
+        ind = (classes == c)
+        if where is not None:
+            ind &= where
+        cnt = ndimage.uniform_filter(ind.astype(np.float32), size=size, mode="constant")
+        upd = cnt > best + 1e-6
+        best[upd] = cnt[upd]
+        out[upd] = c
+        del cnt, upd, ind
+    return out
+
+
+def _small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
+    """Voxels of ``mask`` in connected components (26-connected) smaller than ``min_voxels``."""
+    from scipy import ndimage
+
+    if min_voxels <= 1 or not mask.any():
+        return np.zeros_like(mask)
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    counts = np.bincount(lab.ravel())
+    small = counts < min_voxels
+    small[0] = False
+    return small[lab]
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold maximising the between-class variance (Otsu 1979)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return lo
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mu0 = m0 / np.maximum(w0, 1)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def kmeans_1d(values: np.ndarray, k: int, iterations: int = 50) -> np.ndarray:
+    """Sorted cluster centres of a 1-D k-means (Lloyd 1982), initialised at quantiles."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size > 2_000_000:
+        v = v[:: v.size // 2_000_000 + 1]
+    c = np.quantile(v, (np.arange(k) + 0.5) / k)
+    for _ in range(iterations):
+        cut = 0.5 * (c[1:] + c[:-1])
+        idx = np.searchsorted(cut, v)
+        new = np.array([v[idx == i].mean() if np.any(idx == i) else c[i] for i in range(k)])
+        if np.allclose(new, c, rtol=1e-7, atol=1e-9):
+            break
+        c = new
+    return np.sort(c)
+
+
+# --- overrides and assembly ------------------------------------------------------------------------
+
+def _apply_rois(labels: np.ndarray, body: np.ndarray, inp: SegmentationInputs, sec: SegmentationSection,
+                table: list[LabelInfo], notes: list[str]) -> None:
+    for n, (name, mask) in enumerate(inp.organs):
+        m = mask & body
+        if not m.any():
+            raise SegmentationError(f"imaging.organs: ROI {name!r} lies outside the body outline; expected an organ inside the patient")
+        v = ORGAN_BASE + n
+        labels[m] = v
+        table.append(LabelInfo(v, name, str(sec.organ_tissues.get(name, sec.soft_tissue)), Role.ORGAN))
+        if name not in sec.organ_tissues:
+            notes.append(f"organ {name!r} uses segmentation.soft_tissue = {sec.soft_tissue!r} (not in organ_tissues)")
+    if inp.target is not None:
+        name, mask = inp.target
+        m = mask & body
+        if not m.any():
+            raise SegmentationError(f"imaging.target: ROI {name!r} lies outside the body outline; expected a target inside the patient")
+        if int(m.sum()) < int(mask.sum()):
+            notes.append(f"target {name!r}: {int(mask.sum() - m.sum())} voxels outside the body outline dropped")
+        labels[m] = TARGET_LABEL
+        table.append(LabelInfo(TARGET_LABEL, name, sec.target_tissue, Role.TARGET))
+
+
+def _finish(labels: np.ndarray, table: list[LabelInfo], inp: SegmentationInputs, method: str, notes: list[str]) -> LabelVolume:
+    present = set(np.unique(labels).tolist())
+    table = [t for t in table if t.value in present]
+    if not table:
+        raise SegmentationError(f"{inp.source}: segmentation found no tissue (all voxels outside the body); check thresholds")
+    return LabelVolume(labels.astype(np.uint16), inp.grid, tuple(sorted(table, key=lambda t: t.value)), method, inp.image, tuple(notes))
+
+
+def _require_volume(inp: SegmentationInputs) -> None:
+    shape = inp.grid.shape
+    if min(shape) < 3:
+        raise InputError(
+            f"{inp.source}: image shape (slices, rows, columns) = {tuple(shape)}: expected at least 3 voxels along every axis "
+            "to segment and mesh a volume (a single slice cannot be meshed)"
+        )
+
+
+# --- segmenters ------------------------------------------------------------------------------------
+
+def segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
+    """CT Hounsfield-unit classes + body outline + RTSTRUCT overrides (see module docstring)."""
+    from scipy import ndimage
+
+    if inp.image is None:
+        raise InputError("segmentation.method = 'ct-hu': expected a CT image")
+    _require_volume(inp)
+    hu = inp.image.array
+    notes: list[str] = []
+    body = body_outline(hu > sec.body_threshold_HU)
+    if not body.any():
+        raise SegmentationError(f"{inp.source}: no voxel above body_threshold_HU = {sec.body_threshold_HU}; expected a CT of a patient")
+    cls = np.digitize(hu, np.array([sec.air_max_HU, sec.fat_max_HU, sec.bone_min_HU, sec.metal_min_HU], dtype=np.float32)).astype(np.uint8)
+    # cls: 0 air, 1 fat, 2 soft, 3 bone, 4 metal
+    metal_raw = (cls == 4) & body
+    cls = mode_filter(cls, 5, sec.smoothing_voxels, where=body)
+    vox_mm3 = inp.grid.voxel_volume_m3 * 1e9
+    min_vox = int(np.ceil(sec.min_component_mm3 / vox_mm3))
+    for c in (0, 3):
+        small = _small_components((cls == c) & body, min_vox)
+        if small.any():
+            cls[small] = 2
+            notes.append(f"{int(small.sum())} voxels of small {'air' if c == 0 else 'bone'} components (< {sec.min_component_mm3} mm³) set to soft tissue")
+    # metal: components of the unfiltered metal mask (the filter must not erase thin stems) ≥ min volume
+    metal = metal_raw | ((cls == 4) & body)
+    cls[(cls == 4) & ~metal] = 2
+    lab, n = ndimage.label(metal, structure=np.ones((3, 3, 3), bool))
+    implants: list[np.ndarray] = []
+    if n:
+        counts = np.bincount(lab.ravel())
+        counts[0] = 0
+        order = np.argsort(counts)[::-1]
+        min_metal = sec.metal_min_volume_mm3 / vox_mm3
+        kept = [int(c) for c in order if counts[c] > 0 and counts[c] >= min_metal]
+        dropped = int(sum(counts[c] for c in order if 0 < counts[c] < min_metal))
+        if len(kept) > sec.max_implants:
+            raise SegmentationError(
+                f"{inp.source}: {len(kept)} metal components ≥ metal_min_volume_mm3 = {sec.metal_min_volume_mm3}; expected at most "
+                f"segmentation.max_implants = {sec.max_implants} (raise metal_min_volume_mm3 or metal_min_HU)"
+            )
+        implants = [lab == c for c in kept]
+        if dropped:
+            notes.append(f"{dropped} metal voxels in components < {sec.metal_min_volume_mm3} mm³ (streaks/specks) set to soft tissue")
+        cls[metal] = 2
+    labels = np.zeros(hu.shape, dtype=np.uint16)
+    lut = np.array([AIR, FAT, SOFT, BONE, SOFT], dtype=np.uint16)
+    labels[body] = lut[cls[body]]
+    table = [
+        LabelInfo(SOFT, "soft_tissue", sec.soft_tissue, Role.BODY),
+        LabelInfo(FAT, "fat", sec.fat_tissue, Role.BODY),
+        LabelInfo(BONE, "bone", sec.bone_tissue, Role.BODY),
+        LabelInfo(AIR, "air", sec.air_tissue, Role.BODY),
+    ]
+    _apply_rois(labels, body, inp, sec, table, notes)
+    for n_imp, m in enumerate(implants):
+        labels[m] = IMPLANT_BASE + n_imp
+        table.append(LabelInfo(IMPLANT_BASE + n_imp, f"implant_{n_imp + 1}", sec.metal_tissue, Role.IMPLANT))
+    return _finish(labels, table, inp, "ct-hu", notes)
+
+
+def segment_mr_intensity(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
+    """MR body mask (Otsu) + k-means intensity classes + RTSTRUCT / mask target."""
+    from scipy import ndimage
+
+    if inp.image is None:
+        raise InputError("segmentation.method = 'mr-intensity': expected an MR image")
+    _require_volume(inp)
+    img = inp.image.array.astype(np.float32)
+    smooth = ndimage.gaussian_filter(img, sigma=0.7)
+    thr = sec.mr_body_threshold if sec.mr_body_threshold is not None else otsu_threshold(smooth)
+    body = body_outline(smooth > thr)
+    if not body.any():
+        raise SegmentationError(f"{inp.source}: no voxel above the body threshold {thr:.4g}; expected an MR image of a patient")
+    notes = [f"body threshold {thr:.4g} ({'Otsu' if sec.mr_body_threshold is None else 'plan'}); "
+             "bone and air inside the body cannot be told apart by MR intensity and fall into the darkest class"]
+    k = len(sec.mr_classes)
+    centres = kmeans_1d(smooth[body], k) if k > 1 else np.array([float(smooth[body].mean())])
+    cut = 0.5 * (centres[1:] + centres[:-1])
+    cls = np.searchsorted(cut, smooth).astype(np.uint8)
+    cls = mode_filter(cls, k, sec.smoothing_voxels, where=body)
+    notes.append("k-means intensity centres " + ", ".join(f"{c:.4g}" for c in centres))
+    labels = np.zeros(img.shape, dtype=np.uint16)
+    labels[body] = cls[body].astype(np.uint16) + 1
+    table = [LabelInfo(n + 1, f"mr_class_{n + 1}", t, Role.BODY) for n, t in enumerate(sec.mr_classes)]
+    _apply_rois(labels, body, inp, sec, table, notes)
+    return _finish(labels, table, inp, "mr-intensity", notes)
+
+
+def segment_labels(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
+    """User label map + ``[[segmentation.labels]]`` table; unlisted non-zero values are an error."""
+    if inp.label_map is None:
+        raise InputError("segmentation.method = 'labels': expected imaging.labels (a NIfTI label map)")
+    _require_volume(inp)
+    lm = inp.label_map
+    present = sorted(int(v) for v in np.unique(lm) if v != 0)
+    known = {lab.value: lab for lab in sec.labels}
+    missing = [v for v in present if v not in known]
+    if missing:
+        raise InputError(
+            f"{inp.source}: label values {missing} are not in segmentation.labels (values {sorted(known)}); expected a row per label present"
+        )
+    if not present:
+        raise SegmentationError(f"{inp.source}: label map is all zero; expected labelled tissue")
+    table = [LabelInfo(v, known[v].name, known[v].tissue, Role(known[v].role)) for v in present]
+    labels = lm.astype(np.uint16)
+    notes: list[str] = []
+    if inp.target is not None or inp.organs:
+        body = labels > 0
+        _apply_rois(labels, body, inp, sec, table, notes)
+        present2 = set(np.unique(labels).tolist())
+        table = [t for t in table if t.value in present2]
+    return _finish(labels, table, inp, "labels", notes)
+
+
+SEGMENTERS: dict[str, Callable[[SegmentationInputs, SegmentationSection], LabelVolume]] = {
+    "ct-hu": segment_ct_hu,
+    "mr-intensity": segment_mr_intensity,
+    "labels": segment_labels,
+}
+
+
+def segment(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
+    """Run the segmenter named by ``sec.method`` (registry :data:`SEGMENTERS`)."""
+    method = sec.method or "ct-hu"
+    if method not in SEGMENTERS:
+        raise InputError(f"segmentation.method = {method!r}: expected one of {', '.join(sorted(SEGMENTERS))}")
+    return SEGMENTERS[method](inp, sec)
+
+
+def check_tissues(lv: LabelVolume, lib: object) -> None:
+    """Raise InputError if a label's tissue is not in the tissue library ``lib`` (if it lists names)."""
+    names_fn = getattr(lib, "names", None)
+    if names_fn is None:
+        return
+    names = set(names_fn())
+    for t in lv.table:
+        if t.tissue not in names:
+            raise InputError(
+                f"segmentation: region {t.name!r} uses tissue {t.tissue!r}, not in the tissue library; "
+                f"expected one of {', '.join(sorted(names))} (or define [tissues.{t.tissue}] with base = ...)"
+            )
