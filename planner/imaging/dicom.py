@@ -130,6 +130,15 @@ def _str(ds: Any, keyword: str) -> str:
 
 def parse_slice_header(ds: Any, path: str) -> SliceHeader:
     """Validate the image-plane header of one dataset. Raises :class:`InputError` (one line)."""
+    try:
+        return _parse_slice_header(ds, path)
+    except InputError:
+        raise
+    except Exception as exc:  # pydicom converts raw elements lazily; bad values fail here
+        raise InputError(f"{path}: DICOM header cannot be parsed ({type(exc).__name__}: {_one_line(exc)[:100]})") from None
+
+
+def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
     series = _str(ds, "SeriesInstanceUID")
     if not series:
         raise InputError(f"{path}: missing SeriesInstanceUID; expected a UID")
@@ -221,14 +230,21 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
             p = Path(root) / name
             if name.upper() == "DICOMDIR":
                 continue
-            ds = _read_header(p)
-            if ds is None:
-                log.info("ignoring non-DICOM file %s", p)
-                continue
-            if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-                log.info("ignoring non-image DICOM object %s (Modality %s)", p, ds.get("Modality", "?"))
-                continue
-            uid = _str(ds, "SeriesInstanceUID")
+            try:
+                ds = _read_header(p)
+                if ds is None:
+                    log.info("ignoring non-DICOM file %s", p)
+                    continue
+                if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+                    if not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
+                        raise InputError(f"{p}: DICOM file has neither SOPClassUID nor Modality (corrupt file?); expected a valid DICOM object")
+                    log.info("ignoring non-image DICOM object %s (Modality %s)", p, ds.get("Modality", "?"))
+                    continue
+                uid = _str(ds, "SeriesInstanceUID")
+            except InputError:
+                raise
+            except Exception as exc:  # lazily converted elements may fail on access
+                raise InputError(f"{p}: DICOM header cannot be parsed ({type(exc).__name__}: {_one_line(exc)[:100]})") from None
             if not uid:
                 raise InputError(f"{p}: missing SeriesInstanceUID; expected a UID")
             series.setdefault(uid, []).append((p, ds))
