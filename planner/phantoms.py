@@ -284,10 +284,10 @@ def _phantom(name: str) -> Phantom:
     return PHANTOMS[name]
 
 
-def phantom_images(name: str, modality: str = "CT") -> tuple[Grid, PhantomImages]:
-    """Evaluate phantom ``name`` on its CT (or MR) grid: (grid, images with ROI masks)."""
+def phantom_images(name: str, modality: str = "CT", grid: Grid | None = None) -> tuple[Grid, PhantomImages]:
+    """Evaluate phantom ``name`` on its CT (or MR) grid, or on ``grid``: (grid, images with ROI masks)."""
     ph = _phantom(name)
-    g = ph.grid(modality)
+    g = grid if grid is not None else ph.grid(modality)
     nk, nj, ni = g.shape
     k, j, i = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
     pts = g.index_to_lps_m(np.column_stack([i.ravel(), j.ravel(), k.ravel()])) * 1e3

@@ -166,7 +166,8 @@ def rasterise_contours(contours: list[np.ndarray], image: ImageVolume, where: st
         if i1 < i0 or j1 < j0:
             continue
         ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1))
-        inside = MplPath(xy, closed=True).contains_points(np.column_stack([ii.ravel(), jj.ravel()]))
+        # closed=True makes matplotlib ignore the last vertex (CLOSEPOLY), so repeat the first one
+        inside = MplPath(np.vstack([xy, xy[:1]]), closed=True).contains_points(np.column_stack([ii.ravel(), jj.ravel()]))
         mask[kk, j0:j1 + 1, i0:i1 + 1] ^= inside.reshape(ii.shape)
     return mask
 
