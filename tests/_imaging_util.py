@@ -80,7 +80,8 @@ def body_phantom_hu(grid: Grid, *, metal=True, streaks=False, seed=1):
     rng = np.random.default_rng(seed)
     if streaks:
         d = np.abs(y + 5 - 0.4 * (x - 20))
-        hu += masks["body"] * 300 * np.exp(-0.5 * (d / 0.8) ** 2) * np.sign(np.sin(x / 7.0))
+        rm = np.hypot(x - 20, y + 5)
+        hu += masks["body"] * 300 * np.exp(-0.5 * (d / 0.8) ** 2) * np.sign(np.sin(x / 7.0)) * np.exp(-rm / 60.0)
         hu[masks["metal"]] = 3071
     hu += rng.normal(0, 10, hu.shape)
     return hu, masks

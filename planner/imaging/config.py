@@ -101,6 +101,7 @@ class SegmentationSection:
     metal_min_HU: float = spec(2500.0, check=math.isfinite, expected="a finite HU value")
     metal_min_volume_mm3: float = spec(100.0, check=non_negative, expected="a non-negative volume (mm³)")
     min_component_mm3: float = spec(20.0, check=non_negative, expected="a non-negative volume (mm³)")
+    streak_radius_mm: float = spec(50.0, check=non_negative, expected="a non-negative distance (mm) around metal where thin structures are treated as streak artefacts (0 = off)")
     smoothing_voxels: int = spec(1, check=lambda v: 0 <= v <= 3, expected="0..3 (radius of the majority filter)")
     max_implants: int = spec(8, check=lambda v: 1 <= v <= 50, expected="1..50")
     mr_classes: tuple[str, ...] = spec(("muscle", "fat"), check=lambda v: 1 <= len(v) <= 6 and all(_nonempty(x) for x in v),
