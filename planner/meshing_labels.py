@@ -286,7 +286,8 @@ def mesh_labels(
         elif abs(rel) > max_volume_difference:
             raise MeshError(
                 f"region {t.name!r}: mesh volume {mv * 1e6:.4g} cm³ vs voxel volume {voxel_v * 1e6:.4g} cm³ "
-                f"(rel. difference {rel:+.2%}): expected within imaging.max_volume_difference = {max_volume_difference}"
+                f"(rel. difference {rel:+.2%}): expected within imaging.max_volume_difference = {max_volume_difference} "
+                "(a region thinner than the element size? lower [mesh] max_size_mm)"
             )
         regions.append(Region(tag=int(t.value), name=t.name, tissue=t.tissue, role=t.role, exact_volume_m3=None))
     mesh = TissueMesh(

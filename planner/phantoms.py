@@ -146,15 +146,13 @@ def _build_pelvis(X, Y, Z, rng, modality):
 
 def _build_head(X, Y, Z, rng, modality):
     head = _ellipsoid(X, Y, Z, (0, 0, 0), (72, 88, 88)) | _cyl_z(X, Y, Z, (0, 12), 48, -200, -30)
-    fat = _ellipsoid(X, Y, Z, (0, 0, 0), (69, 85, 85)) | _cyl_z(X, Y, Z, (0, 12), 40, -200, -30)
-    skull = _ellipsoid(X, Y, Z, (0, 0, 0), (66, 82, 82))
+    skull = _ellipsoid(X, Y, Z, (0, 0, 0), (66, 82, 82))  # 6 mm scalp (skin, galea: soft tissue)
+    fat = _cyl_z(X, Y, Z, (0, 12), 48, -200, -30) & ~_cyl_z(X, Y, Z, (0, 12), 40, -200, -30) & ~skull  # neck fat ring
     brain = _ellipsoid(X, Y, Z, (0, 0, 2), (59, 75, 74))
     hu = np.full(X.shape, -1000.0)
     mr = np.full(X.shape, 5.0)
     hu[head], mr[head] = 45.0, 400.0  # scalp / neck muscle
-    hu[fat & ~skull], mr[fat & ~skull] = -90.0, 880.0
-    neck_muscle = _cyl_z(X, Y, Z, (0, 12), 40, -200, -30) & ~skull
-    hu[neck_muscle], mr[neck_muscle] = 45.0, 400.0
+    hu[fat], mr[fat] = -90.0, 880.0
     spine = _cyl_z(X, Y, Z, (0, 30), 12, -200, -40)
     hu[spine], mr[spine] = 700.0, 250.0
     hu[skull], mr[skull] = 1200.0, 60.0
