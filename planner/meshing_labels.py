@@ -200,7 +200,7 @@ def mesh_labels(
         grid = grid.cropped((k0, j0, i0), (k1, j1, i1))
     if min(labels.shape) < 3:
         raise InputError(f"label volume shape {labels.shape}: expected at least 3 voxels along every axis to mesh")
-    present = set(np.unique(labels).tolist()) - {0}
+    present = set(np.flatnonzero(np.bincount(labels.ravel())).tolist()) - {0}
     table = [t for t in lv.table if t.value in present]
     if not table:
         raise MeshError("label volume has no labelled voxel inside the meshed box; expected tissue to mesh")

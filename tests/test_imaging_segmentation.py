@@ -43,7 +43,8 @@ def test_ct_hu_classes_implant_and_body(streaks):
     img, m = _ct(streaks=streaks)
     tgt = m["target"]
     lv = segment(SegmentationInputs(img.grid, img, target=("GTV", tgt), source="ct"), _sec())
-    L = lv.labels
+    assert lv.box_kji is not None and lv.labels.size < img.array.size  # cropped to the body box
+    L = lv.labels_on_source_grid(img.shape)
     assert dice(L > 0, m["body"]) > 0.97
     fat_truth = m["body"] & ~m["muscle"]
     assert dice(L == FAT, fat_truth) > 0.9
@@ -68,7 +69,7 @@ def test_small_metal_specks_are_not_implants():
     img = ImageVolume(arr, img.grid, "CT", "HU")
     lv = segment(SegmentationInputs(img.grid, img, source="ct"), _sec())
     assert not [t for t in lv.table if t.role == Role.IMPLANT]
-    assert lv.labels[12, 32, 40] in (SOFT, BONE)
+    assert lv.labels_on_source_grid(img.shape)[12, 32, 40] in (SOFT, BONE)
 
 
 def test_metal_threshold_configurable():
@@ -85,8 +86,9 @@ def test_organ_then_target_override_order():
                  _sec({"organ_tissues": {"Liver": "liver"}}))
     t = {x.name: x for x in lv.table}
     assert t["Liver"].tissue == "liver" and t["Liver"].role == Role.ORGAN
-    assert np.all(lv.labels[m["target"]] == TARGET_LABEL)
-    assert np.all(lv.labels[organ & ~m["target"]] == t["Liver"].value)
+    L = lv.labels_on_source_grid(img.shape)
+    assert np.all(L[m["target"]] == TARGET_LABEL)
+    assert np.all(L[organ & ~m["target"]] == t["Liver"].value)
 
 
 def test_mr_intensity_otsu_kmeans():
@@ -99,9 +101,10 @@ def test_mr_intensity_otsu_kmeans():
     img = ImageVolume(mr, g, "MR", "arbitrary")
     sec = _sec({"method": "mr-intensity"}, {"mr": "mr"})
     lv = segment(SegmentationInputs(g, img, target=("GTV", m["target"]), source="mr"), sec)
-    assert dice(lv.labels > 0, m["body"]) > 0.97
-    assert dice(lv.labels == 2, m["body"] & ~m["muscle"]) > 0.9  # bright class = fat
-    assert dice(lv.labels == 1, m["muscle"] & ~m["target"]) > 0.95
+    L = lv.labels_on_source_grid(g.shape)
+    assert dice(L > 0, m["body"]) > 0.97
+    assert dice(L == 2, m["body"] & ~m["muscle"]) > 0.9  # bright class = fat
+    assert dice(L == 1, m["muscle"] & ~m["target"]) > 0.95
     assert any("bone and air" in n for n in lv.notes)
 
 
@@ -156,4 +159,5 @@ def test_overlay_pngs(tmp_path):
     for p in paths:
         a = mpimg.imread(p)
         assert a.shape[0] > 200 and a[..., :3].std() > 0.05
-    assert lv.focus_index() == tuple(int(round(x)) for x in np.argwhere(m["target"]).mean(axis=0))
+    off = np.array([b[0] for b in lv.box_kji])
+    assert lv.focus_index() == tuple(int(round(x)) for x in np.argwhere(m["target"]).mean(axis=0) - off)
