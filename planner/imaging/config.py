@@ -41,7 +41,6 @@ class ImagingSection:
     min_dihedral_deg: float = spec(2.0, check=lambda v: math.isfinite(v) and 0.0 <= v < 60.0, expected="an angle in 0..60 degrees")
     min_radius_ratio: float = spec(0.02, check=lambda v: math.isfinite(v) and 0.0 <= v < 1.0, expected="a number in 0..1 (3 r_in / R_circ)")
     max_volume_difference: float = spec(0.5, check=positive, expected="a positive relative volume difference (mesh vs voxels) per region")
-    mesh_seed: int = spec(0, help="CGAL random seed, for reproducible meshes")
 
     def validate(self, path: str) -> None:
         sources = [k for k in ("ct", "mr", "nifti") if getattr(self, k) is not None]

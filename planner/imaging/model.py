@@ -132,7 +132,7 @@ def patient_model(cfg, lib=None) -> PatientModel:
         min_dihedral_deg=img_sec.min_dihedral_deg,
         min_radius_ratio=img_sec.min_radius_ratio,
         max_volume_difference=img_sec.max_volume_difference,
-        seed=img_sec.mesh_seed,
+        seed=cfg.mesh.seed,
     )
     timings["mesh"] = time.perf_counter() - t
     log.info("imaging stage: %s", {k: round(v, 2) for k, v in timings.items()})

@@ -1,0 +1,12 @@
+"""CI-size imaging benchmarks (the --full sizes are run by hand; numbers in benchmarks/README_imaging.md)."""
+from __future__ import annotations
+
+from benchmarks import imaging_perf
+
+
+def test_imaging_perf_ci_size(tmp_path):
+    r = imaging_perf.run("ci", workdir=tmp_path)
+    imaging_perf.print_table(r)
+    assert imaging_perf.check(r) == []
+    assert r["cells"] > 10_000 and r["min_dihedral_deg"] > 2.0
+    assert set(r["timings"]) == {"read", "rtstruct", "segment", "mesh"}
