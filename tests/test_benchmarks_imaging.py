@@ -10,3 +10,12 @@ def test_imaging_perf_ci_size(tmp_path):
     assert imaging_perf.check(r) == []
     assert r["cells"] > 10_000 and r["min_dihedral_deg"] > 2.0
     assert set(r["timings"]) == {"read", "rtstruct", "segment", "mesh"}
+
+
+def test_imaging_accuracy_ci_size(tmp_path):
+    from benchmarks import imaging_accuracy
+
+    rows = imaging_accuracy.run((4.0, 2.0, 1.0), workdir=tmp_path)
+    imaging_accuracy.print_table(rows)
+    assert imaging_accuracy.check(rows) == []
+    assert len(rows) == 3 and all("order" in r for r in rows[1:])
