@@ -238,7 +238,7 @@ fat_tissue = "fat"
 bone_tissue = "bone_cortical"
 air_tissue = "air"
 target_tissue = "tumour"
-organ_tissues = { Brain = "brain", Edema = "brain" }
+organ_tissues = { Brain = "brain_grey", Edema = "brain_grey" }
 '''
 
 _ABDOMEN_PLAN = '''
@@ -256,7 +256,7 @@ fat_tissue = "fat"
 bone_tissue = "bone_cortical"
 air_tissue = "air"
 target_tissue = "tumour"
-organ_tissues = { Pancreas = "muscle", Liver = "liver", Kidney_R = "kidney", Kidney_L = "kidney" }
+organ_tissues = { Pancreas = "pancreas", Liver = "liver", Kidney_R = "kidney", Kidney_L = "kidney" }
 '''
 
 _MESH = '''

@@ -555,8 +555,9 @@ def check_tissues(lv: LabelVolume, lib: object) -> None:
     if names_fn is None:
         return
     names = set(names_fn())
+    known = (lambda n: n in lib) if hasattr(lib, "__contains__") else (lambda n: n in names)  # aliases
     for t in lv.table:
-        if t.tissue not in names:
+        if not known(t.tissue):
             raise InputError(
                 f"segmentation: region {t.name!r} uses tissue {t.tissue!r}, not in the tissue library; "
                 f"expected one of {', '.join(sorted(names))} (or define [tissues.{t.tissue}] with base = ...)"

@@ -9,7 +9,8 @@ from planner.config import parse_plan
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
 from planner.imaging.volume import Grid
 
-TISSUES = ("muscle", "fat", "bone_cortical", "air", "ti6al4v", "tumour", "prostate", "brain", "liver", "kidney", "lung")
+TISSUES = ("muscle", "fat", "skin", "bone_cortical", "bone_marrow", "liver", "kidney", "brain_grey", "brain_white", "blood",
+           "prostate", "pancreas", "tumour", "lung", "water", "air", "ti6al4v")  # the tissues helper's library names
 
 
 class FakeLibrary:

@@ -102,7 +102,8 @@ def test_pelvis_plan_end_to_end(pelvis_dir):
     np.testing.assert_allclose(mesh.target_centroid_m(), [0.007, 0.010, -0.020], atol=0.002)
     s = pm.summary_block()
     json.dumps(s)
-    assert s["imaging"]["modality"] == "CT" and s["imaging"]["shape_kji"] == [40, 96, 96]
+    assert s["series"]["modality"] == "CT" and s["series"]["shape_kji"] == [40, 96, 96]
+    assert s["rtstruct"]["roi_names"] == ["GTV", "Prostate", "Bladder", "Rectum", "External"]
     assert s["label_mesh"]["quality"]["min_dihedral_deg"] > 2.0
     figs = pm.write_figures(pelvis_dir / "fig")
     assert len(figs) == 3 and all(f.stat().st_size > 10_000 for f in figs)

@@ -40,15 +40,17 @@ class PatientModel:
     timings_s: dict = field(default_factory=dict)
 
     def summary_block(self) -> dict:
-        """JSON-serialisable blocks ``imaging``, ``segmentation`` and ``label_mesh``."""
-        img = self.image.summary_block() if self.image is not None else {"source": self.imaging.labels, "modality": None}
-        if self.structures is not None:
-            img["rtstruct"] = self.structures.summary_block()
+        """JSON-serialisable block (the pipeline stores it as ``summary["imaging"]``): ``series``
+        (source, modality, series UID, shape, spacing, geometry), ``rtstruct``, ``segmentation``
+        (label table with voxel counts/volumes), ``label_mesh`` (quality, per-region mesh vs voxel
+        volumes, sizes, crop) and ``timings_s``."""
+        series = self.image.summary_block() if self.image is not None else {"source": self.imaging.labels, "modality": None}
         return {
-            "imaging": img,
+            "series": series,
+            "rtstruct": self.structures.summary_block() if self.structures is not None else None,
             "segmentation": self.labels.summary_block(),
             "label_mesh": self.mesh_report.summary_block(),
-            "imaging_timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
+            "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
         }
 
     def write_figures(self, out_dir: str | Path) -> list[Path]:
