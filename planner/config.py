@@ -204,6 +204,18 @@ class SafetySection:
     stop_on_violation: bool = spec(False)
 
 
+# --- [search] -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchSection:
+    """Find the largest safe field amplitude and the smallest one reaching the goal T90 (planner.search)."""
+
+    goal_T90_C: float = spec(42.0, check=lambda t: 37.0 < t < 60.0, expected="a target T90 in 37..60 °C")
+    max_field_kA_per_m: float = spec(30.0, check=positive, expected="a positive upper bound of the search (kA/m, plan's amplitude convention)")
+    tolerance_kA_per_m: float = spec(0.05, check=positive, expected="a positive bisection tolerance (kA/m)")
+    mode: str = spec("steady", check=one_of("steady", "plan")[0],
+                     expected="'steady' (steady Pennes per evaluation) or 'plan' (the [thermal] run as configured)")
+
+
 # --- [tissues.<name>] ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TissueOverride:
@@ -228,6 +240,7 @@ _SECTIONS: dict[str, type] = {
     "nanoparticles": NanoparticleSection,
     "thermal": ThermalSection,
     "safety": SafetySection,
+    "search": SearchSection,
 }
 # Sections owned by stages defined elsewhere (validated there, kept as raw tables here).
 _RAW_SECTIONS = ("imaging", "segmentation")
@@ -244,6 +257,7 @@ class PlanConfig:
     nanoparticles: NanoparticleSection | None = None
     thermal: ThermalSection | None = None
     safety: SafetySection | None = None
+    search: SearchSection | None = None
     tissues: dict[str, TissueOverride] | None = None
     plan_file: Path | None = None
     plan_sha256: str = ""

@@ -1,0 +1,139 @@
+"""The plan pipeline: one function per stage, chained over frozen artefacts (DESIGN.md §3).
+
+Stages run on every MPI rank (the FE solvers are collective); meshing runs on rank 0 and is
+broadcast; rank 0 writes the results folder atomically. A stage whose plan section is absent is
+skipped and says so in ``summary.json`` → ``stages``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner import report
+from planner.artefacts import TissueMesh
+from planner.config import PlanConfig
+from planner.errors import InputError, bad_value
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlanResult:
+    summary: dict[str, Any]
+    output_dir: Path | None
+    artefacts: dict[str, Any] = field(default_factory=dict)
+
+
+def check_tissues(cfg: PlanConfig, lib) -> None:
+    """Every tissue a plan names must exist in the library (after [tissues.*] overrides)."""
+    if cfg.geometry is None:
+        return
+    for i, b in enumerate(cfg.geometry.bodies):
+        if b.tissue not in lib:
+            raise InputError(bad_value(f"geometry.bodies[{i}].tissue", b.tissue, "one of " + ", ".join(lib.names())))
+
+
+def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
+    """TissueMesh from primitives ([geometry]) or from DICOM ([imaging]); the second item is the
+    patient model (imaging reports) or None."""
+    if cfg.geometry is not None:
+        from planner.meshing import mesh_shapes
+
+        return canonical_tissues(mesh_shapes(cfg.geometry, cfg.mesh), lib), None
+    from planner.imaging import patient_model
+
+    model = patient_model(cfg, lib)
+    return canonical_tissues(model.mesh, lib), model
+
+
+def canonical_tissues(mesh: TissueMesh, lib) -> TissueMesh:
+    """Regions name tissues by the library's canonical name (plans may use aliases like 'tumor')."""
+    regions = tuple(dataclasses.replace(r, tissue=lib[r.tissue].name) for r in mesh.regions)
+    if regions == mesh.regions:
+        return mesh
+    return dataclasses.replace(mesh, regions=regions, _cache={})
+
+
+def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
+    regions = []
+    for reg in mesh.regions:
+        v = mesh.region_volume_m3(reg.tag)
+        exact = reg.exact_volume_m3
+        regions.append({
+            "name": reg.name, "tissue": reg.tissue, "role": reg.role.value, "tag": reg.tag,
+            "cells": int((mesh.cell_region == reg.tag).sum()),
+            "volume_m3": v, "exact_volume_m3": exact,
+            "volume_rel_error": (v - exact) / exact if exact else None,
+        })
+    return {"cells": mesh.num_cells, "vertices": mesh.num_vertices, "skin_facets": int(mesh.skin_facets.shape[0]),
+            "source": mesh.source, "regions": regions}
+
+
+def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
+    from planner.fem import parallel
+    from planner.tissues import load_library
+
+    lib = load_library(cfg.tissues)
+    check_tissues(cfg, lib)
+    mesh, patient = parallel.on_root_then_bcast(lambda: build_mesh(cfg, lib))
+    stages: dict[str, str] = {"mesh": "done"}
+    summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
+                               "mesh": mesh_summary(mesh)}
+    if patient is not None:
+        summary["imaging"] = patient.summary_block()
+    artefacts: dict[str, Any] = {"mesh": mesh, "patient": patient}
+    artefacts.update(_physics(cfg, lib, mesh, stages, summary))
+    summary["stages"] = stages
+    summary["provenance"] = report.provenance(cfg.plan_sha256, _input_files(cfg))
+    out = None
+    if write and parallel.rank() == 0:
+        out = cfg.output_path
+        with report.results_folder(out, overwrite=cfg.plan.overwrite) as tmp:
+            _write_outputs(tmp, mesh, artefacts, summary)
+    if write:
+        parallel.barrier()
+    return PlanResult(summary=summary, output_dir=out, artefacts=artefacts)
+
+
+def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict) -> dict[str, Any]:
+    """Field → heat → temperature → safety; each stage runs when the plan asks for it."""
+    out: dict[str, Any] = {}
+    if cfg.applicator is None:
+        stages["em"] = stages["nanoparticles"] = stages["thermal"] = "skipped: plan has no [applicator] section"
+        return out
+    stages["em"] = "not available in this planner version"
+    return out
+
+
+def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:
+    fields_dir = folder / "fields"
+    fields_dir.mkdir()
+    written = []
+    for name, art in artefacts.items():
+        if art is not None and hasattr(art, "write_fields"):
+            written += [p.relative_to(folder) for p in art.write_fields(fields_dir, mesh)]
+        if art is not None and hasattr(art, "write_figures"):
+            written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
+    written.append(Path("fields") / "mesh.vtu")
+    _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
+    summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
+    report.write_json(folder / "summary.json", summary)
+
+
+def _write_mesh_vtu(path: Path, mesh: TissueMesh) -> None:
+    import meshio
+
+    meshio.write(str(path), meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
+                                        cell_data={"region": [mesh.cell_region]}))
+
+
+def _input_files(cfg: PlanConfig) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    if cfg.plan_file is not None:
+        files["plan"] = cfg.plan_file
+    if cfg.applicator is not None and cfg.applicator.path_file:
+        files["applicator.path_file"] = cfg.resolve(cfg.applicator.path_file)
+    return files

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run the whole fast test suite (unit, MPI, CI-size benchmarks, notebooks). Sets up first (idempotent,
+# fast when already installed) and sets the environment the stack needs before Python starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. scripts/env.sh
+args=(-m "not slow")
+if compgen -G "notebooks/*.ipynb" >/dev/null; then args+=(--nbmake notebooks); fi
+exec .venv/bin/python -m pytest "${args[@]}" tests "$@"
