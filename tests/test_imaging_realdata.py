@@ -25,14 +25,14 @@ def test_real_t1_mri_segmented_and_meshed(tmp_path):
     (grey matter/CSF) from bright (white matter) voxels."""
     shutil.copy(ANAT, tmp_path / "anatomical.nii")
     cfg = plan_cfg(tmp_path, {"nifti": "anatomical.nii", "nifti_modality": "MR"},
-                   {"method": "mr-intensity", "mr_classes": ["muscle", "brain_white"], "mr_body_threshold": 3000.0},
+                   {"method": "mr-intensity", "mr_classes": ["brain_grey", "brain_white"], "mr_body_threshold": 3000.0},
                    {"max_size_mm": 6.0})
     pm = patient_model(cfg, FakeLibrary())
     lv = pm.labels
     img = np.asarray(nibabel.load(str(ANAT)).dataobj).astype(float).transpose(2, 1, 0)
     body = lv.labels > 0
     assert body.mean() > 0.9
-    assert [t.tissue for t in lv.table] == ["muscle", "brain_white"]
+    assert [t.tissue for t in lv.table] == ["brain_grey", "brain_white"]
     c = lv.voxel_counts()
     assert min(c.values()) > 0.2 * sum(c.values())
     dark, bright = img[lv.labels == 1], img[lv.labels == 2]
