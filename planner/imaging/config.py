@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from planner.config_schema import non_negative, one_of, parse_section, positive, spec
 from planner.errors import InputError
@@ -24,7 +24,9 @@ def _nonempty(s: str) -> bool:
 
 @dataclass(frozen=True)
 class ImagingSection:
-    """``[imaging]``: where the patient images come from and how the label mesh is checked."""
+    """Patient images (DICOM folder or NIfTI), RTSTRUCT ROIs, label-mesh checks; paths relative to the plan file."""
+
+    PLAN_SECTION: ClassVar[str] = "[imaging]"
 
     ct: str | None = spec(None, check=_nonempty, expected="a folder of CT DICOM files, relative to the plan file")
     mr: str | None = spec(None, check=_nonempty, expected="a folder of MR DICOM files, relative to the plan file")
@@ -70,6 +72,8 @@ class ImagingSection:
 class LabelSpec:
     """One row of the ``labels`` method's label → tissue table."""
 
+    PLAN_SECTION: ClassVar[str] = "[[segmentation.labels]]"
+
     value: int = spec(check=lambda v: 1 <= v <= 65535, expected="an integer label value 1..65535")
     name: str = spec(check=_nonempty, expected="a non-empty region name")
     tissue: str = spec(check=_nonempty, expected="a tissue name from the library")
@@ -78,12 +82,11 @@ class LabelSpec:
 
 @dataclass(frozen=True)
 class SegmentationSection:
-    """``[segmentation]``: segmenter choice and its thresholds / tissue names.
+    """Segmenter choice (ct-hu, mr-intensity, labels), CT cut points air < fat < soft < bone < metal (HU), tissue names."""
 
-    CT cut points (HU, after rescaling): air < ``air_max_HU`` ≤ fat < ``fat_max_HU`` ≤ soft tissue <
-    ``bone_min_HU`` ≤ bone < ``metal_min_HU`` ≤ metal. Typical values: air/lung −1000…−400, fat
-    −150…−50, soft tissue 0…100, bone 250…2000, titanium > 3000 (clipped at 3071 in 12-bit CT).
-    """
+    # Typical CT numbers: air/lung −1000…−400, fat −150…−50, soft tissue 0…100, bone 250…2000,
+    # titanium > 3000 (clipped at 3071 in 12-bit CT); Kalender, Computed Tomography, 3rd ed. 2011.
+    PLAN_SECTION: ClassVar[str] = "[segmentation]"
 
     method: str | None = spec(None, check=_METHODS[0], expected=_METHODS[1])
     soft_tissue: str = spec("muscle", check=_nonempty, expected="a tissue name for soft tissue")
