@@ -405,8 +405,6 @@ def _open_streak_zone(cls: np.ndarray, metal: np.ndarray, body: np.ndarray, grid
 
 def segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
     """CT Hounsfield-unit classes + body outline + RTSTRUCT overrides (see module docstring)."""
-    from scipy import ndimage
-
     if inp.image is None:
         raise InputError("segmentation.method = 'ct-hu': expected a CT image")
     _require_volume(inp)

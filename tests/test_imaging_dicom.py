@@ -1,7 +1,6 @@
 """DICOM series / NIfTI readers: geometry against the DICOM definitions, sorting, rescaling."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -10,9 +9,8 @@ import pydicom
 import pytest
 
 from planner.imaging import read_dicom_file, read_dicom_series, read_nifti, write_nifti
-from planner.imaging.dicom_write import write_dicom_series
 from planner.imaging.volume import Grid
-from tests._imaging_util import axial_grid, rotation, write_ct
+from tests._imaging_util import rotation, write_ct
 
 
 def test_roundtrip_sorted_by_position_not_name_or_instance_number(tmp_path):
@@ -132,3 +130,17 @@ def test_nifti_roundtrip_oblique(tmp_path):
     vol = read_nifti(p)
     np.testing.assert_array_equal(vol.array, arr)
     assert vol.grid.same_as(grid)
+
+
+def test_decodable_compressed_series_is_read(tmp_path):
+    """RLE Lossless (pydicom's own codec) decodes to the same HU as the uncompressed series."""
+    from pydicom.uid import RLELossless
+
+    uid, files, values, grid = write_ct(tmp_path / "ct")
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.compress(RLELossless)
+        ds.save_as(f, enforce_file_format=True)
+    assert pydicom.dcmread(files[0]).file_meta.TransferSyntaxUID == RLELossless
+    vol = read_dicom_series(tmp_path / "ct")
+    np.testing.assert_array_equal(vol.array, values)

@@ -406,8 +406,6 @@ def read_dicom_series(
 
 def read_dicom_file(path: str | Path) -> ImageVolume:
     """Read a single DICOM image file as a 1-slice volume (e.g. pydicom's CT_small.dcm)."""
-    import pydicom
-
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: file does not exist; expected a DICOM image file")
@@ -418,7 +416,6 @@ def read_dicom_file(path: str | Path) -> ImageVolume:
         raise InputError(f"{p}: no pixel data (Modality {_str(ds, 'Modality')!r}); expected an image")
     h = parse_slice_header(ds, str(p))
     hs, dz, notes = sort_slices([h])
-    del pydicom
     arr = _pixels(ds, h)[None]
     grid = Grid(arr.shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
                 np.column_stack([h.row_cosine, h.col_cosine, h.normal]))  # type: ignore[arg-type]
