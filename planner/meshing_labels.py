@@ -155,29 +155,40 @@ def _cgal_mesh_labels(inr: str, out: str, radii: dict[int, float], default_radiu
 def _refs_to_labels(refs: np.ndarray, centroids_ijk: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Map CGAL's medit subdomain references to label values.
 
-    CGAL's medit writer renumbers subdomains 1..n, so each reference is mapped to the label value
-    found (by majority) at its cells' centroids in the label volume. Cells near an interface may
-    sample the neighbouring voxel, hence the vote; a reference whose winning label has < 50 % of the
-    votes is a :class:`MeshError`.
+    CGAL's medit writer renumbers subdomains 1..n in increasing order of their index
+    (``CGAL/IO/File_medit.h``: "rebind indices in alphanumeric order"). Each reference is matched
+    to the label found (by majority) at its cells' centroids in the label volume; when a vote is
+    not clear (< 50 %, e.g. a one-voxel-thick layer whose cells sample their neighbours) and no
+    label vanished in meshing, the documented sorted order is used instead. Inconsistent results
+    are a :class:`MeshError`.
     """
     idx = np.rint(centroids_ijk).astype(np.int64)
     for ax, n in zip(range(3), (labels.shape[2], labels.shape[1], labels.shape[0])):
         np.clip(idx[:, ax], 0, n - 1, out=idx[:, ax])
     sampled = labels[idx[:, 2], idx[:, 1], idx[:, 0]].astype(np.int64)
-    out = np.empty_like(refs)
-    taken: dict[int, int] = {}
-    for r in np.unique(refs):
+    uref = np.unique(refs)
+    present = np.flatnonzero(np.bincount(labels.ravel()))
+    present = present[present > 0]
+    mapping: dict[int, int] = {}
+    clear = True
+    for r in uref:
         sel = refs == r
         votes = np.bincount(sampled[sel])
         votes[0] = 0
         lab = int(np.argmax(votes))
-        if votes[lab] < 0.5 * sel.sum():
-            raise MeshError(f"cannot match CGAL subdomain {int(r)} to a label (best label {lab} has {votes[lab]}/{int(sel.sum())} cells)")
-        if lab in taken:
-            raise MeshError(f"CGAL subdomains {taken[lab]} and {int(r)} both match label {lab}")
-        taken[lab] = int(r)
-        out[sel] = lab
-    return out
+        clear &= bool(votes[lab] >= 0.5 * sel.sum())
+        mapping[int(r)] = lab
+    if not clear or len(set(mapping.values())) != len(mapping):
+        if len(uref) != len(present):
+            raise MeshError(
+                f"cannot match CGAL subdomains {uref.tolist()} to labels {present.tolist()} (a label vanished and the "
+                "cell-centroid vote is ambiguous); expected a finer [mesh] size for thin regions"
+            )
+        mapping = {int(r): int(v) for r, v in zip(uref, present)}
+    lut = np.zeros(int(uref.max()) + 1, dtype=np.int64)
+    for r, v in mapping.items():
+        lut[r] = v
+    return lut[refs]
 
 
 def _crop_box(lv: LabelVolume, margin_mm: float) -> tuple[tuple[int, int], ...]:
@@ -236,7 +247,10 @@ def mesh_labels(
         raise MeshError("label volume has no labelled voxel inside the meshed box; expected tissue to mesh")
     if max(t.value for t in table) > 65535:
         raise MeshError("label values above 65535 cannot be meshed by CGAL's INR reader")
-    sp_mm = grid.spacing_m * 1e3  # (Δi, Δj, Δk)
+    # the INR header stores voxel sizes with 6 decimals ("%f"): use exactly what CGAL will see
+    sp_mm = np.array([float(f"{v:f}") for v in grid.spacing_m * 1e3])  # (Δi, Δj, Δk)
+    if np.any(sp_mm <= 0):
+        raise MeshError(f"voxel size {list(grid.spacing_m * 1e3)} mm is below the INR header resolution (1e-6 mm)")
     vol_ijk = np.pad(labels, 1).transpose(2, 1, 0)  # (i, j, k), zero border
     vol_ijk = np.asfortranarray(vol_ijk.astype(np.uint16 if max(present) > 255 else np.uint8))
     sizes = {t.name: _region_size_mm(t.role, mesh_section) for t in table}
@@ -268,7 +282,7 @@ def mesh_labels(
     used, inverse = np.unique(tets, return_inverse=True)
     cells = inverse.reshape(-1, 4).astype(np.int64)
     p_mm = np.asarray(m.points, dtype=float)[used]
-    ijk = p_mm / sp_mm - 1.0  # undo the one-voxel zero padding
+    ijk = p_mm / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
     points_m = grid.index_to_lps_m(ijk)
     refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), labels)
     # quality

@@ -151,3 +151,19 @@ def test_target_too_small_for_mesh_is_an_error():
     lv = LabelVolume(lab, grid, (LabelInfo(1, "b", "muscle", Role.BODY), LabelInfo(50, "t", "tumour", Role.TARGET)), "t")
     with pytest.raises(MeshError, match="'t'"):
         mesh_labels(lv, MeshSection(max_size_mm=10.0))
+
+
+def test_thin_layer_labels_are_matched():
+    """A one-voxel-thick layer between two blocks keeps its label (vote or CGAL's sorted order)."""
+    grid = Grid((20, 20, 21), np.zeros(3), np.full(3, 0.002), np.eye(3))
+    lab = np.zeros(grid.shape, np.uint16)
+    lab[2:18, 2:18, 2:10] = 1
+    lab[2:18, 2:18, 10] = 7  # 2 mm thick sheet
+    lab[2:18, 2:18, 11:19] = 3
+    table = (LabelInfo(1, "a", "muscle", Role.BODY), LabelInfo(3, "c", "fat", Role.BODY), LabelInfo(7, "sheet", "skin", Role.ORGAN))
+    lv = LabelVolume(lab, grid, table, "t")
+    mesh, rep = mesh_labels(lv, MeshSection(max_size_mm=6.0, organ_size_mm=2.0), max_volume_difference=0.6)
+    cen = grid.lps_m_to_index(mesh.cell_centroids_m())
+    for tag, lo, hi in [(1, 1.5, 9.5), (3, 10.5, 18.5), (7, 9.4, 10.6)]:
+        i = cen[mesh.cell_region == tag, 0]
+        assert i.size and np.median(i) > lo and np.median(i) < hi
