@@ -131,3 +131,33 @@ def test_pelvis_from_mr_series(pelvis_dir, tmp_path):
     pm = patient_model(load_plan(plan), FakeLibrary())
     assert pm.labels.method == "mr-intensity"
     assert pm.mesh.regions_with_role(Role.TARGET)[0].name == "GTV"
+
+
+class _Lib:
+    """Library stand-in with aliases and `in`, like planner.tissues.TissueLibrary."""
+
+    def __init__(self, names):
+        self._n = set(names)
+
+    def __contains__(self, name):
+        return name in self._n or name == "tumor"
+
+    def names(self):
+        return sorted(self._n)
+
+
+def test_check_sections_without_reading_images(tmp_path):
+    from planner.errors import InputError
+    from planner.imaging import check_sections
+    from tests._imaging_util import TISSUES
+
+    for name in PHANTOMS:
+        check_sections(load_plan(ROOT / "phantoms" / name / "plan.toml"), _Lib(TISSUES))
+    plan = tmp_path / "plan.toml"
+    text = PHANTOMS["pelvis"].plan_toml().replace('Bladder = "muscle"', 'Bladder = "bladder"')
+    plan.write_text(text)
+    with pytest.raises(InputError, match=r"segmentation\.organ_tissues\.Bladder = 'bladder': expected a tissue of the library"):
+        check_sections(load_plan(plan), _Lib(TISSUES))
+    plan.write_text(PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', ""))
+    with pytest.raises(InputError, match=r"imaging\.ct = 'dicom/ct': .* does not exist"):
+        check_sections(load_plan(plan), _Lib(TISSUES))

@@ -7,6 +7,7 @@ Public API::
     read_rtstruct(path, image, names) -> StructureSet ; write_rtstruct(path, image, rois)
     patient_model(cfg, lib) -> PatientModel   (.mesh, .summary_block(), .write_figures(dir))
     patient_mesh(cfg, lib) -> TissueMesh
+    check_sections(cfg, lib) -> (ImagingSection, SegmentationSection)   (validation only, for `planner check`)
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ __all__ = [
     "ImageVolume",
     "PatientModel",
     "StructureSet",
+    "check_sections",
     "patient_mesh",
     "patient_model",
     "read_dicom_file",
@@ -35,7 +37,7 @@ __all__ = [
 def __getattr__(name: str):
     # the stage functions import planner.segmentation / planner.meshing_labels, which import
     # submodules of this package: load them lazily to keep imports acyclic
-    if name in ("PatientModel", "patient_mesh", "patient_model"):
+    if name in ("PatientModel", "check_sections", "patient_mesh", "patient_model"):
         from planner.imaging import model
 
         return getattr(model, name)

@@ -73,6 +73,44 @@ def _existing(cfg, key: str, value: str) -> Path:
     return p
 
 
+def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
+    """Validate ``[imaging]``/``[segmentation]`` without reading images (for ``planner check``).
+
+    Checks keys and values, that the input paths exist (unless ``[imaging] phantom`` will generate
+    them) and, given a tissue library, that every tissue name the segmenter may use is in it.
+    """
+    img_sec = parse_imaging(cfg.imaging)
+    seg_sec = parse_segmentation(cfg.segmentation, img_sec)
+    if img_sec.phantom is not None:
+        from planner.phantoms import PHANTOMS
+
+        if img_sec.phantom not in PHANTOMS:
+            raise InputError(f"imaging.phantom = {img_sec.phantom!r}: expected one of {', '.join(sorted(PHANTOMS))}")
+    else:
+        for key in ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask"):
+            value = getattr(img_sec, key)
+            if value is not None:
+                _existing(cfg, key, value)
+    if lib is not None and hasattr(lib, "__contains__"):
+        used: list[tuple[str, str]] = []
+        if seg_sec.method == "ct-hu":
+            used += [(k, getattr(seg_sec, k)) for k in ("soft_tissue", "fat_tissue", "bone_tissue", "air_tissue", "metal_tissue")]
+        elif seg_sec.method == "mr-intensity":
+            used += [(f"mr_classes[{i}]", t) for i, t in enumerate(seg_sec.mr_classes)]
+        else:
+            used += [(f"labels[{i}].tissue", row.tissue) for i, row in enumerate(seg_sec.labels)]
+        if img_sec.target is not None or img_sec.target_mask is not None:
+            used.append(("target_tissue", seg_sec.target_tissue))
+        used += [(f"organ_tissues.{k}", v) for k, v in seg_sec.organ_tissues.items()]
+        if img_sec.organs and any(o not in seg_sec.organ_tissues for o in img_sec.organs):
+            used.append(("soft_tissue", seg_sec.soft_tissue))
+        for key, tissue in used:
+            if tissue not in lib:
+                names = lib.names() if hasattr(lib, "names") else []
+                raise InputError(f"segmentation.{key} = {tissue!r}: expected a tissue of the library ({', '.join(names)}) or [tissues.{tissue}]")
+    return img_sec, seg_sec
+
+
 def patient_model(cfg, lib=None) -> PatientModel:
     """Read → segment → mesh for a plan with an ``[imaging]`` section (see module docstring)."""
     img_sec = parse_imaging(cfg.imaging)
@@ -146,4 +184,4 @@ def patient_mesh(cfg, lib=None) -> TissueMesh:
     return patient_model(cfg, lib).mesh
 
 
-__all__ = ["PatientModel", "patient_model", "patient_mesh"]
+__all__ = ["PatientModel", "check_sections", "patient_model", "patient_mesh"]
