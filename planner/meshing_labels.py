@@ -7,6 +7,9 @@ from the ``[mesh]`` section and the region's role (``target_size_mm`` in targets
 ``implant_size_mm`` in implants, ``organ_size_mm`` in organs, ``max_size_mm`` elsewhere), through
 ``generate_from_inr``'s per-subdomain ``max_cell_circumradius``. The circumradius of a regular
 tetrahedron with edge h is R = h·√6/4 ≈ 0.61 h; we pass R = 0.61 × size so "size" means edge length.
+With ``[mesh] growth_distance_mm`` the coarse regions within that distance of a fine region are
+meshed in graded shells (see :func:`_grading_shells`); without it CGAL's Delaunay refinement grades
+sizes on its own (typically 3 → 9 mm within 20 mm of a 3-mm target).
 Surface facets use ``max_radius_surface_delaunay_ball`` = 0.61 × ``max_size_mm`` (pygalmesh's facet
 criteria are global; the per-region cell sizes refine the target/implant surfaces) and
 ``max_facet_distance`` = one voxel (the labelled-image boundary is a voxel staircase; finer
@@ -191,6 +194,59 @@ def _refs_to_labels(refs: np.ndarray, centroids_ijk: np.ndarray, labels: np.ndar
     return lut[refs]
 
 
+#: number of distance shells used to grade element sizes from fine regions out to max_size_mm
+N_SHELLS = 3
+
+
+def _grading_shells(labels: np.ndarray, table, sizes: dict, max_size: float, growth_mm: float,
+                    spacing_kji_mm: np.ndarray) -> tuple[np.ndarray, dict[int, int], dict[int, float]]:
+    """Graded sizes around fine regions (``[mesh] growth_distance_mm``) through temporary labels.
+
+    pygalmesh's labelled-image mesher only takes one size per label, so coarse-region voxels within
+    ``growth_mm`` of a fine region (target/implant/organ with a size below ``max_size``) are given
+    temporary labels in ``N_SHELLS`` equal distance shells, sized linearly from the finest size to
+    ``max_size``: size_s = h_min + (max − h_min)·s/(N+1). After meshing the temporary labels are
+    mapped back, so regions are unchanged; the shells only add (conforming) internal facets.
+    Returns (label array with shells, temporary → original label, temporary label → circumradius).
+    """
+    from scipy import ndimage
+
+    fine = [t for t in table if sizes[t.name] < max_size]
+    coarse = [t for t in table if sizes[t.name] >= max_size]
+    if not fine or not coarse:
+        return labels, {}, {}
+    h_min = min(sizes[t.name] for t in fine)
+    fine_mask = np.isin(labels, [t.value for t in fine])
+    idx = np.argwhere(fine_mask)
+    pad = np.ceil(growth_mm / spacing_kji_mm).astype(int) + 1
+    lo = np.maximum(idx.min(axis=0) - pad, 0)
+    hi = np.minimum(idx.max(axis=0) + pad + 1, labels.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    dist = ndimage.distance_transform_edt(~fine_mask[box], sampling=spacing_kji_mm)
+    out = labels.astype(np.int32, copy=True)
+    sub = out[box]
+    coarse_vals = np.array([t.value for t in coarse])
+    is_coarse = np.isin(sub, coarse_vals)
+    next_value = int(labels.max()) + 1
+    shell_of: dict[int, int] = {}
+    radii: dict[int, float] = {}
+    for s in range(1, N_SHELLS + 1):
+        ring = is_coarse & (dist > (s - 1) * growth_mm / N_SHELLS) & (dist <= s * growth_mm / N_SHELLS)
+        size = h_min + (max_size - h_min) * s / (N_SHELLS + 1)
+        for v in coarse_vals:
+            m = ring & (sub == v)
+            if not m.any():
+                continue
+            if next_value > 65535:
+                raise MeshError("too many labels for grading shells (label values above 65535)")
+            sub[m] = next_value
+            shell_of[next_value] = int(v)
+            radii[next_value] = R_OVER_EDGE * size
+            next_value += 1
+    out[box] = sub
+    return out, shell_of, radii
+
+
 def _crop_box(lv: LabelVolume, margin_mm: float) -> tuple[tuple[int, int], ...]:
     tgt = [t.value for t in lv.table if t.role == Role.TARGET]
     if not tgt:
@@ -251,10 +307,17 @@ def mesh_labels(
     sp_mm = np.array([float(f"{v:f}") for v in grid.spacing_m * 1e3])  # (Δi, Δj, Δk)
     if np.any(sp_mm <= 0):
         raise MeshError(f"voxel size {list(grid.spacing_m * 1e3)} mm is below the INR header resolution (1e-6 mm)")
-    vol_ijk = np.pad(labels, 1).transpose(2, 1, 0)  # (i, j, k), zero border
-    vol_ijk = np.asfortranarray(vol_ijk.astype(np.uint16 if max(present) > 255 else np.uint8))
     sizes = {t.name: _region_size_mm(t.role, mesh_section) for t in table}
     radii = {int(t.value): R_OVER_EDGE * sizes[t.name] for t in table}
+    growth = getattr(mesh_section, "growth_distance_mm", None)
+    mesh_labels_arr, shell_of = labels, {}
+    if growth is not None:
+        mesh_labels_arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
+                                                                 float(growth), grid.spacing_m[::-1] * 1e3)
+        radii.update(shell_radii)
+    vmax = int(mesh_labels_arr.max())
+    vol_ijk = np.pad(mesh_labels_arr, 1).transpose(2, 1, 0)  # (i, j, k), zero border
+    vol_ijk = np.asfortranarray(vol_ijk.astype(np.uint16 if vmax > 255 else np.uint8))
     facet_size = R_OVER_EDGE * float(mesh_section.max_size_mm)
     fd, inr = tempfile.mkstemp(suffix=".inr")
     os.close(fd)
@@ -284,7 +347,12 @@ def mesh_labels(
     p_mm = np.asarray(m.points, dtype=float)[used]
     ijk = p_mm / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
     points_m = grid.index_to_lps_m(ijk)
-    refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), labels)
+    refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), mesh_labels_arr)
+    if shell_of:
+        lut = np.arange(max(int(refs.max()), max(shell_of)) + 1)
+        for v, orig in shell_of.items():
+            lut[v] = orig
+        refs = lut[refs]
     # quality
     min_dih, rho = tet_quality(points_m, cells)
     vols = np.abs(np.einsum("ij,ij->i", points_m[cells[:, 1]] - points_m[cells[:, 0]],

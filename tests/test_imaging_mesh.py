@@ -167,3 +167,28 @@ def test_thin_layer_labels_are_matched():
     for tag, lo, hi in [(1, 1.5, 9.5), (3, 10.5, 18.5), (7, 9.4, 10.6)]:
         i = cen[mesh.cell_region == tag, 0]
         assert i.size and np.median(i) > lo and np.median(i) < hi
+
+
+def test_growth_distance_grades_sizes_around_target():
+    grid = Grid((36, 36, 36), np.zeros(3), np.full(3, 0.002), np.eye(3))
+    k, j, i = np.indices(grid.shape)
+    r = np.sqrt((k - 17.5) ** 2 + (j - 17.5) ** 2 + (i - 17.5) ** 2)
+    lab = np.zeros(grid.shape, np.uint16)
+    lab[r < 17] = 1
+    lab[r < 4] = 50
+    lv = LabelVolume(lab, grid, (LabelInfo(1, "b", "muscle", Role.BODY), LabelInfo(50, "t", "tumour", Role.TARGET)), "t")
+
+    def band_edges(mesh):
+        v = mesh.cell_volumes_m3()
+        e = (6 * np.sqrt(2) * v) ** (1 / 3) * 1e3
+        d = np.linalg.norm(mesh.cell_centroids_m() - mesh.target_centroid_m(), axis=1) * 1e3
+        return [float(np.median(e[(d >= a) & (d < b) & (mesh.cell_region == 1)])) for a, b in ((10, 16), (16, 22))]
+
+    plain, rep0 = mesh_labels(lv, MeshSection(max_size_mm=12.0, target_size_mm=2.0))
+    graded, rep1 = mesh_labels(lv, MeshSection(max_size_mm=12.0, target_size_mm=2.0, growth_distance_mm=24.0))
+    assert [r.name for r in graded.regions] == ["b", "t"] and set(np.unique(graded.cell_region)) == {1, 50}
+    e0, e1 = band_edges(plain), band_edges(graded)
+    assert e1[0] < 0.85 * e0[0] and e1[1] < 0.85 * e0[1]
+    assert e1[0] < e1[1]  # sizes grow with the distance from the target
+    for a, b in zip(rep0.volumes, rep1.volumes):
+        assert a["voxel_volume_cm3"] == b["voxel_volume_cm3"] and abs(b["rel_diff"]) < 0.1
