@@ -105,6 +105,8 @@ def test_pelvis_plan_end_to_end(pelvis_dir):
     assert s["series"]["modality"] == "CT" and s["series"]["shape_kji"] == [40, 96, 96]
     assert s["rtstruct"]["roi_names"] == ["GTV", "Prostate", "Bladder", "Rectum", "External"]
     assert s["label_mesh"]["quality"]["min_dihedral_deg"] > 2.0
+    files = pm.input_files()
+    assert len(files) == 41 and files["imaging.rtstruct"].name == "rtstruct_ct.dcm" and all(f.is_file() for f in files.values())
     figs = pm.write_figures(pelvis_dir / "fig")
     assert len(figs) == 3 and all(f.stat().st_size > 10_000 for f in figs)
 

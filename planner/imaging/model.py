@@ -38,6 +38,7 @@ class PatientModel:
     image: ImageVolume | None = None
     structures: StructureSet | None = None
     timings_s: dict = field(default_factory=dict)
+    plan_dir: Path | None = None
 
     def summary_block(self) -> dict:
         """JSON-serialisable block (the pipeline stores it as ``summary["imaging"]``): ``series``
@@ -52,6 +53,20 @@ class PatientModel:
             "label_mesh": self.mesh_report.summary_block(),
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
         }
+
+    def input_files(self) -> dict[str, Path]:
+        """Every file the imaging stage read, for provenance hashes (``imaging.ct[3]``, ``imaging.rtstruct``, ...)."""
+        files: dict[str, Path] = {}
+        if self.image is not None:
+            key = self.imaging.image_source or "image"
+            for n, f in enumerate(self.image.files):
+                files[f"imaging.{key}[{n}]"] = Path(f)
+        if self.structures is not None:
+            files["imaging.rtstruct"] = Path(self.structures.path)
+        for key in ("labels", "target_mask"):
+            if getattr(self.imaging, key) is not None and self.plan_dir is not None:
+                files[f"imaging.{key}"] = (self.plan_dir / getattr(self.imaging, key)).resolve()
+        return files
 
     def write_figures(self, out_dir: str | Path) -> list[Path]:
         """Segmentation overlay PNGs (axial, coronal, sagittal through the target)."""
@@ -176,7 +191,7 @@ def patient_model(cfg, lib=None) -> PatientModel:
     )
     timings["mesh"] = time.perf_counter() - t
     log.info("imaging stage: %s", {k: round(v, 2) for k, v in timings.items()})
-    return PatientModel(mesh, lv, report, img_sec, seg_sec, image, structures, timings)
+    return PatientModel(mesh, lv, report, img_sec, seg_sec, image, structures, timings, cfg.base_dir)
 
 
 def patient_mesh(cfg, lib=None) -> TissueMesh:
