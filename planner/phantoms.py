@@ -198,6 +198,9 @@ def _build_abdomen(X, Y, Z, rng, modality):
     hu[gtv], mr[gtv] = 28.0, 300.0
     gas = _ellipsoid(X, Y, Z, (50, -40, -20), (14, 10, 12)) | _ellipsoid(X, Y, Z, (25, -55, 25), (10, 8, 10))
     hu[gas], mr[gas] = -900.0, 8.0
+    # patient couch below the back (posterior = +y), 8 mm air gap: must not join the body outline
+    couch = (np.abs(X) < 170) & (Y > 123) & (Y < 131)
+    hu[couch], mr[couch] = 150.0, 5.0
     hu, mr = _finish(hu, mr, rng)
     rois = [("GTV", gtv, "GTV"), ("Pancreas", pancreas, "ORGAN"), ("Liver", liver, "ORGAN"),
             ("Kidney_R", kidney_r, "ORGAN"), ("Kidney_L", kidney_l, "ORGAN"), ("External", body, "EXTERNAL")]

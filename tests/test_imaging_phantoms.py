@@ -121,6 +121,15 @@ def test_other_phantoms_cropped(tmp_path, name):
     t = pm.mesh.regions_with_role(Role.TARGET)
     assert len(t) == 1 and t[0].tissue == "tumour"
     assert pm.mesh_report.crop_kji is not None
+    if name == "abdomen":  # the couch (y > 123 mm) is excluded from the body outline
+        y_mm = pm.mesh.points_m[:, 1] * 1e3
+        assert y_mm.max() < 120.0
+        lv = pm.labels
+        full = lv.labels_on_source_grid(pm.image.shape)
+        g = pm.image.grid
+        jj = np.arange(g.shape[1])
+        y_rows = (g.origin_m[1] + jj * g.spacing_m[1]) * 1e3
+        assert not full[:, y_rows > 121, :].any()
 
 
 def test_pelvis_from_mr_series(pelvis_dir, tmp_path):
