@@ -80,6 +80,11 @@ def test_non_images_and_other_files_ignored_series_chosen_by_uid(tmp_path):
     uid1, _, v1, g = write_ct(folder / "a", seed="one", series_number=1)
     uid2, _, v2, _ = write_ct(folder / "b", seed="two", series_number=2)
     (folder / "notes.txt").write_text("scan notes")
+    scout = pydicom.dcmread(sorted((folder / "b").glob("*.dcm"))[0])  # a localizer in series b, other orientation
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+    scout.SOPInstanceUID = scout.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4.5"
+    scout.save_as(folder / "b" / "scout.dcm", enforce_file_format=True)
     vol1 = read_dicom_series(folder / "a")
     write_rtstruct(folder / "rs.dcm", vol1, [("X", vol1.array > 0, "ORGAN")])
     vol = read_dicom_series(folder, series_uid=uid2)

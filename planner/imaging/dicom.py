@@ -4,8 +4,8 @@ What it does (DICOM PS3.3 C.7.6.2 Image Plane module, C.11.1 Modality LUT):
 
 1. Every file under the folder is opened (pixel data deferred). Files that are not DICOM
    (no ``DICM`` marker, e.g. a README) are ignored; a file with the ``DICM`` marker that cannot be
-   parsed is an error naming that file. Objects without pixel data (RTSTRUCT, RTPLAN, SR, ...) are
-   ignored.
+   parsed is an error naming that file. Objects without pixel data (RTSTRUCT, RTPLAN, SR, ...) and
+   localizer (scout) images (ImageType contains LOCALIZER) are ignored.
 2. Images are grouped by SeriesInstanceUID; with several series the plan must give
    ``[imaging] series_uid`` (the error lists the series found).
 3. Slices are sorted by their position along the slice normal n = row × column cosine,
@@ -239,6 +239,10 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
                     if not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
                         raise InputError(f"{p}: DICOM file has neither SOPClassUID nor Modality (corrupt file?); expected a valid DICOM object")
                     log.info("ignoring non-image DICOM object %s (Modality %s)", p, ds.get("Modality", "?"))
+                    continue
+                image_type = [str(v).upper() for v in (ds.get("ImageType") or [])] if "ImageType" in ds else []
+                if "LOCALIZER" in image_type:
+                    log.info("ignoring localizer (scout) image %s", p)
                     continue
                 uid = _str(ds, "SeriesInstanceUID")
             except InputError:
