@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
+import pytest
 
 from planner.imaging import read_dicom_series, read_rtstruct, write_rtstruct
 from planner.imaging.rtstruct import parse_rtstruct, rasterise_contours
@@ -67,3 +68,28 @@ def test_rtstruct_is_valid_dicom_with_references(tmp_path):
     assert c.ContourImageSequence[0].ReferencedSOPInstanceUID == vol.sop_instance_uids[2]
     assert len(c.ContourData) == 3 * int(c.NumberOfContourPoints)
     assert parse_rtstruct(p).frame_of_reference_uid == vol.frame_of_reference_uid
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_series(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rs")
+    grid = Grid((3, 9, 11), np.array([0.004, -0.003, 0.02]), np.array([0.0012, 0.0009, 0.002]), rotation((1, 2, 3), 15))
+    write_ct(d / "ct", grid=grid)
+    return d, read_dicom_series(d / "ct")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mask=arrays(bool, (3, 9, 11)))
+def test_random_masks_roundtrip_exactly(small_series, mask):
+    """Any mask (checkerboards, saddles, holes, border pixels) survives contours → rasterisation."""
+    d, vol = small_series
+    p = write_rtstruct(d / "fuzz.dcm", vol, [("M", mask, "ORGAN")])
+    if not mask.any():
+        return
+    ss = read_rtstruct(p, vol, ["M"])
+    np.testing.assert_array_equal(ss.masks["M"], mask)
