@@ -4,7 +4,8 @@ Segmenters sit in the registry :data:`SEGMENTERS`, keyed by ``[segmentation] met
 
 ``ct-hu``
     Hounsfield-unit classes (cut points in :class:`~planner.imaging.config.SegmentationSection`):
-    air/lung, fat, soft tissue, bone, metal. The body outline is the largest connected component of
+    air/lung, fat, soft tissue, bone, metal. Large air-class components with parenchyma-like mean
+    HU (≥ ``lung_min_volume_mm3``, mean ≥ ``lung_min_mean_HU``) are lung, the rest gas (``air_tissue``). The body outline is the largest connected component of
     HU > ``body_threshold_HU``, closed morphologically and hole-filled slice by slice (so lungs and
     bowel gas stay inside the body). Classes are cleaned by a 3-D majority (mode) filter of radius
     ``smoothing_voxels``; connected components of air and bone smaller than ``min_component_mm3`` are
@@ -47,7 +48,7 @@ from planner.imaging.volume import Grid, ImageVolume
 log = logging.getLogger(__name__)
 
 # fixed label values of the intensity classes (stable across plans, so label maps are comparable)
-SOFT, FAT, BONE, AIR = 1, 2, 3, 4
+SOFT, FAT, BONE, AIR, LUNG = 1, 2, 3, 4, 5
 ORGAN_BASE, TARGET_LABEL, IMPLANT_BASE = 10, 50, 100
 
 
@@ -403,6 +404,29 @@ def _open_streak_zone(cls: np.ndarray, metal: np.ndarray, body: np.ndarray, grid
     return fixed
 
 
+def _split_lungs(labels: np.ndarray, hu: np.ndarray, vox_mm3: float, sec: SegmentationSection) -> int:
+    """Relabel large air-class components with parenchyma-like mean HU as lung (in place).
+
+    Inflated lung averages about −850 HU (−950 … −600), gas in bowel, sinuses or airways about
+    −1000 HU (Kalender 2011); lungs are also far larger than gas pockets. A connected air-class
+    component becomes lung when its volume is ≥ ``lung_min_volume_mm3`` and its mean HU ≥
+    ``lung_min_mean_HU``. Returns the number of lung components.
+    """
+    from scipy import ndimage
+
+    air = labels == AIR
+    if not air.any() or sec.lung_min_volume_mm3 <= 0:
+        return 0
+    lab, n = ndimage.label(air, structure=np.ones((3, 3, 3), bool))
+    counts = np.bincount(lab.ravel())
+    sums = np.bincount(lab.ravel(), weights=hu.ravel().astype(np.float64))
+    ids = [c for c in range(1, n + 1)
+           if counts[c] * vox_mm3 >= sec.lung_min_volume_mm3 and sums[c] / counts[c] >= sec.lung_min_mean_HU]
+    if ids:
+        labels[np.isin(lab, ids)] = LUNG
+    return len(ids)
+
+
 def segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
     """CT Hounsfield-unit classes + body outline + RTSTRUCT overrides (see module docstring)."""
     if inp.image is None:
@@ -458,11 +482,15 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
     labels = np.zeros(hu.shape, dtype=np.uint16)
     lut = np.array([AIR, FAT, SOFT, BONE, SOFT], dtype=np.uint16)
     labels[body] = lut[cls[body]]
+    n_lung = _split_lungs(labels, hu, vox_mm3, sec)
+    if n_lung:
+        notes.append(f"{n_lung} air-class component(s) ≥ {sec.lung_min_volume_mm3:g} mm³ with mean HU ≥ {sec.lung_min_mean_HU:g} labelled lung")
     table = [
         LabelInfo(SOFT, "soft_tissue", sec.soft_tissue, Role.BODY),
         LabelInfo(FAT, "fat", sec.fat_tissue, Role.BODY),
         LabelInfo(BONE, "bone", sec.bone_tissue, Role.BODY),
         LabelInfo(AIR, "air", sec.air_tissue, Role.BODY),
+        LabelInfo(LUNG, "lung", sec.lung_tissue, Role.BODY),
     ]
     _apply_rois(labels, body, inp, sec, table, notes)
     for n_imp, m in enumerate(implants):

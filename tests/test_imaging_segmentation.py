@@ -161,3 +161,28 @@ def test_overlay_pngs(tmp_path):
         assert a.shape[0] > 200 and a[..., :3].std() > 0.05
     off = np.array([b[0] for b in lv.box_kji])
     assert lv.focus_index() == tuple(int(round(x)) for x in np.argwhere(m["target"]).mean(axis=0) - off)
+
+
+def test_lungs_versus_gas_pockets():
+    g = Grid((30, 64, 64), np.zeros(3), np.array([0.004, 0.004, 0.004]), np.eye(3))
+    k, j, i = np.indices(g.shape)
+    rng = np.random.default_rng(5)
+    hu = np.full(g.shape, -1000.0)
+    body = ((i - 31.5) / 28) ** 2 + ((j - 31.5) / 22) ** 2 < 1
+    hu[body] = 40.0
+    lung_r = ((i - 20) / 8) ** 2 + ((j - 30) / 12) ** 2 + ((k - 15) / 12) ** 2 < 1  # ≈ 310 cm³
+    lung_l = ((i - 44) / 8) ** 2 + ((j - 30) / 12) ** 2 + ((k - 15) / 12) ** 2 < 1
+    gas = ((i - 32) ** 2 + (j - 45) ** 2 + (k - 15) ** 2) < 9  # ≈ 7 cm³ of bowel gas
+    hu[lung_r | lung_l] = -830.0
+    hu[gas] = -995.0
+    hu += rng.normal(0, 15, hu.shape)
+    img = ImageVolume(hu.astype(np.float32), g, "CT", "HU")
+    lv = segment(SegmentationInputs(g, img, source="ct"), _sec())
+    L = lv.labels_on_source_grid(g.shape)
+    from planner.segmentation import LUNG
+
+    assert dice(L == LUNG, lung_r | lung_l) > 0.95
+    assert dice(L == AIR, gas) > 0.8
+    assert {t.name: t.tissue for t in lv.table}["lung"] == "lung"
+    off = segment(SegmentationInputs(g, img, source="ct"), _sec({"lung_min_volume_mm3": 0.0}))
+    assert not np.any(off.labels == LUNG)

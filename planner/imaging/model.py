@@ -109,7 +109,7 @@ def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
     if lib is not None and hasattr(lib, "__contains__"):
         used: list[tuple[str, str]] = []
         if seg_sec.method == "ct-hu":
-            used += [(k, getattr(seg_sec, k)) for k in ("soft_tissue", "fat_tissue", "bone_tissue", "air_tissue", "metal_tissue")]
+            used += [(k, getattr(seg_sec, k)) for k in ("soft_tissue", "fat_tissue", "bone_tissue", "air_tissue", "lung_tissue", "metal_tissue")]
         elif seg_sec.method == "mr-intensity":
             used += [(f"mr_classes[{i}]", t) for i, t in enumerate(seg_sec.mr_classes)]
         else:
