@@ -149,3 +149,19 @@ def test_decodable_compressed_series_is_read(tmp_path):
     assert pydicom.dcmread(files[0]).file_meta.TransferSyntaxUID == RLELossless
     vol = read_dicom_series(tmp_path / "ct")
     np.testing.assert_array_equal(vol.array, values)
+
+
+def test_dicom_without_part10_preamble_is_read(tmp_path):
+    """Old exports without preamble/file meta (raw implicit-VR stream) are still recognised."""
+    from pydicom.dataset import Dataset
+
+    uid, files, values, grid = write_ct(tmp_path / "ct")
+    (tmp_path / "raw").mkdir()
+    for f in files:
+        plain = Dataset()
+        plain.update(pydicom.dcmread(f))  # elements only: no preamble, no file meta
+        raw = tmp_path / "raw" / f.stem  # no .dcm suffix either
+        plain.save_as(raw, implicit_vr=True, little_endian=True)
+        assert raw.read_bytes()[:2] == b"\x08\x00"
+    vol = read_dicom_series(tmp_path / "raw")
+    np.testing.assert_array_equal(vol.array, values)

@@ -197,22 +197,42 @@ def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
     )
 
 
+def _starts_with_group_0008(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and head[:2] == b"\x08\x00" and head[2:4] in (b"\x05\x00", b"\x08\x00", b"\x12\x00", b"\x16\x00", b"\x18\x00", b"\x20\x00")
+
+
 def _read_header(path: Path) -> Any | None:
     """Dataset with pixel data deferred, or None for a non-DICOM file."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     marker = _looks_like_dicom(path)
+    # DICOM streams without the Part-10 preamble (old exports) start with a group-0008 tag
+    force = not marker and _starts_with_group_0008(path)
     try:
-        ds = pydicom.dcmread(path, defer_size=256, force=False)
+        ds = pydicom.dcmread(path, defer_size=256, force=force)
     except InvalidDicomError:
         if marker:
             raise InputError(f"{path}: DICOM file cannot be parsed (invalid header); expected a readable DICOM file") from None
         return None
     except Exception as exc:  # pydicom raises many types on truncated/corrupt files
-        if marker or path.suffix.lower() == ".dcm":
+        if marker or force or path.suffix.lower() == ".dcm":
             raise InputError(f"{path}: DICOM file is truncated or corrupt ({_one_line(exc)[:120]}); expected a complete DICOM file") from None
         return None
+    if force and "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        # no file meta: the transfer syntax is the encoding the stream was parsed with
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        implicit, little = ds.original_encoding
+        if getattr(ds, "file_meta", None) is None:
+            ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
     return ds
 
 
@@ -224,6 +244,7 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder; expected a folder of DICOM files")
     series: dict[str, list[tuple[Path, Any]]] = {}
+    ignored: list[str] = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         for name in sorted(files):
@@ -234,6 +255,7 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
                 ds = _read_header(p)
                 if ds is None:
                     log.info("ignoring non-DICOM file %s", p)
+                    ignored.append(p.name)
                     continue
                 if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
                     if not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
@@ -252,6 +274,11 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
             if not uid:
                 raise InputError(f"{p}: missing SeriesInstanceUID; expected a UID")
             series.setdefault(uid, []).append((p, ds))
+    if not series and ignored:
+        raise InputError(
+            f"{folder}: no DICOM image series found; {len(ignored)} file(s) are not DICOM (e.g. {ignored[0]!r}); "
+            "expected DICOM Part-10 files (with the 'DICM' marker)"
+        )
     return series
 
 
