@@ -502,3 +502,22 @@ def test_fuzz_corrupted_file_bytes(tmp_path_factory, data):
         assert "\n" not in str(exc)
     else:
         assert np.all(np.isfinite(vol.array))
+
+
+def test_planner_run_on_broken_series_is_one_line_and_writes_nothing(tmp_path):
+    """End to end through the command line: broken DICOM → exit code ≠ 0, one 'planner: error:'
+    line naming the file, no traceback, no results folder."""
+    import subprocess
+    import sys
+
+    from planner.phantoms import write_phantom
+
+    root = Path(__file__).resolve().parents[1]
+    plan = write_phantom("abdomen", tmp_path)
+    (tmp_path / "dicom" / "ct" / "CT0010.dcm").unlink()
+    r = subprocess.run([sys.executable, "-m", "planner", "run", str(plan)], cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    err = [line for line in r.stderr.splitlines() if line.strip()]
+    assert any(line.startswith("planner: error:") and "CT0011.dcm" in line and "missing slice" in line for line in err), r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "results").exists()
