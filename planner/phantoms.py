@@ -51,6 +51,7 @@ class Phantom:
     build: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator, str], PhantomImages]
     plan_sections: str  # [imaging]...[segmentation]... text (paths relative to the phantom folder)
     mesh_sections: str
+    implant_rois: tuple[str, ...] = ()  # RTSTRUCT ROIs of metal implants (used by the MR plan)
 
     def grid(self, modality: str = "CT") -> Grid:
         nk, nj, ni = self.shape
@@ -71,6 +72,18 @@ class Phantom:
             '[applicator]\ntype = "uniform"\nfrequency_kHz = 100.0\nfield_kA_per_m = 5.0\namplitude = "peak"\n\n'
             '[thermal]\nmode = "transient"\nduration_min = 10.0\ntime_step_s = 30.0\n'
         )
+
+    def plan_mr_toml(self) -> str:
+        """The same plan on the MR series: mr-intensity segmentation (T1: muscle dark, fat bright),
+        target and organs from the MR RTSTRUCT; results go to ``results_mr``."""
+        text = self.plan_toml().replace('ct = "dicom/ct"', 'mr = "dicom/mr"')
+        text = text.replace('rtstruct = "dicom/rtstruct_ct.dcm"', 'rtstruct = "dicom/rtstruct_mr.dcm"')
+        text = text.replace('method = "ct-hu"', 'method = "mr-intensity"\nmr_classes = ["muscle", "fat"]')
+        if self.implant_rois:  # metal is a signal void in MR: implants come from the RTSTRUCT
+            rois = ", ".join(f'"{r}"' for r in self.implant_rois)
+            text = text.replace('target = "GTV"\n', f'target = "GTV"\nimplants = [{rois}]\n')
+        text = text.replace('output_dir = "results"', 'output_dir = "results_mr"').replace(f'name = "{self.name} phantom"', f'name = "{self.name} phantom (MR)"')
+        return text
 
 
 # --- shape helpers (coordinates in mm, LPS) ----------------------------------------------------
@@ -140,7 +153,7 @@ def _build_pelvis(X, Y, Z, rng, modality):
     hu, mr = _finish(hu, mr, rng)
     hu[stem] = 3071.0
     rois = [("GTV", gtv, "GTV"), ("Prostate", prostate, "ORGAN"), ("Bladder", bladder, "ORGAN"),
-            ("Rectum", rectum, "ORGAN"), ("External", body, "EXTERNAL")]
+            ("Rectum", rectum, "ORGAN"), ("HipStem", stem, "AVOIDANCE"), ("External", body, "EXTERNAL")]
     return PhantomImages(hu, mr, rois)
 
 
@@ -271,7 +284,7 @@ implant_size_mm = 3.0
 
 PHANTOMS: dict[str, Phantom] = {
     "pelvis": Phantom("pelvis", "pelvis with a prostate tumour (GTV) and a titanium hip stem (left)",
-                      (40, 96, 96), (3.0, 3.0, 3.0), 1.25, _build_pelvis, _PELVIS_PLAN, _MESH),
+                      (40, 96, 96), (3.0, 3.0, 3.0), 1.25, _build_pelvis, _PELVIS_PLAN, _MESH, ("HipStem",)),
     "head": Phantom("head", "head with a glioblastoma-like target (enhancing rim, necrotic core, edema)",
                     (64, 64, 64), (3.0, 3.0, 3.0), 1.25, _build_head, _HEAD_PLAN, _MESH),
     "abdomen": Phantom("abdomen", "abdomen with a tumour in the pancreatic head",
@@ -335,7 +348,8 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
 
 
 def write_phantom(name: str, out_dir: str | Path) -> Path:
-    """Write phantom ``name`` (DICOM CT + MR series, RTSTRUCTs, ``plan.toml``) into ``out_dir``.
+    """Write phantom ``name`` (DICOM CT + MR series, RTSTRUCTs, ``plan.toml`` on the CT and
+    ``plan_mr.toml`` on the MR series) into ``out_dir``.
 
     Returns the path of ``plan.toml``; ``planner run <out_dir>/plan.toml`` runs it as is.
     """
@@ -344,6 +358,7 @@ def write_phantom(name: str, out_dir: str | Path) -> Path:
     write_phantom_data(name, out)
     plan = out / "plan.toml"
     plan.write_text(ph.plan_toml())
+    (out / "plan_mr.toml").write_text(ph.plan_mr_toml())
     return plan
 
 

@@ -28,8 +28,10 @@ Segmenters sit in the registry :data:`SEGMENTERS`, keyed by ``[segmentation] met
     A label map read from NIfTI with a ``[[segmentation.labels]]`` table (value, name, tissue, role).
 
 RTSTRUCT organs (``[imaging] organs``, tissue from ``organ_tissues``) override the intensity classes
-in the order listed, the target (``[imaging] target``) overrides organs, and implants (metal) stay on
-top. Organ/target masks are clipped to the body outline.
+in the order listed, the target (``[imaging] target``) overrides organs, and implants stay on top:
+detected metal (CT) and RTSTRUCT implant ROIs (``[imaging] implants``, tissue ``metal_tissue`` unless
+in ``organ_tissues``; a detected component touching such an ROI is replaced by it). Metal is a signal
+void in MR, so MR plans with implants must list them as ROIs. Masks are clipped to the body outline.
 """
 from __future__ import annotations
 
@@ -177,6 +179,7 @@ class SegmentationInputs:
     target: tuple[str, np.ndarray] | None = None
     label_map: np.ndarray | None = None  # int (nk, nj, ni) for the labels method
     source: str = ""
+    implants: tuple[tuple[str, np.ndarray], ...] = ()  # (ROI name, mask) of metal implants from RTSTRUCT
 
 
 # --- morphology helpers ---------------------------------------------------------------------------
@@ -295,13 +298,18 @@ def kmeans_1d(values: np.ndarray, k: int, iterations: int = 50) -> np.ndarray:
 
 # --- overrides and assembly ------------------------------------------------------------------------
 
+ROI_IMPLANT_BASE = IMPLANT_BASE + 50  # implants given as RTSTRUCT ROIs
+
+
 def _apply_rois(labels: np.ndarray, body: np.ndarray, inp: SegmentationInputs, sec: SegmentationSection,
-                table: list[LabelInfo], notes: list[str]) -> None:
+                table: list[LabelInfo], notes: list[str], base: int = 0) -> None:
+    """Organs (in order), then the target, then RTSTRUCT implants overwrite ``labels`` inside ``body``.
+    Label values are ``base`` + ORGAN_BASE + n, + TARGET_LABEL, + ROI_IMPLANT_BASE + n."""
     for n, (name, mask) in enumerate(inp.organs):
         m = mask & body
         if not m.any():
             raise SegmentationError(f"imaging.organs: ROI {name!r} lies outside the body outline; expected an organ inside the patient")
-        v = ORGAN_BASE + n
+        v = base + ORGAN_BASE + n
         labels[m] = v
         table.append(LabelInfo(v, name, str(sec.organ_tissues.get(name, sec.soft_tissue)), Role.ORGAN))
         if name not in sec.organ_tissues:
@@ -313,8 +321,15 @@ def _apply_rois(labels: np.ndarray, body: np.ndarray, inp: SegmentationInputs, s
             raise SegmentationError(f"imaging.target: ROI {name!r} lies outside the body outline; expected a target inside the patient")
         if int(m.sum()) < int(mask.sum()):
             notes.append(f"target {name!r}: {int(mask.sum() - m.sum())} voxels outside the body outline dropped")
-        labels[m] = TARGET_LABEL
-        table.append(LabelInfo(TARGET_LABEL, name, sec.target_tissue, Role.TARGET))
+        labels[m] = base + TARGET_LABEL
+        table.append(LabelInfo(base + TARGET_LABEL, name, sec.target_tissue, Role.TARGET))
+    for n, (name, mask) in enumerate(inp.implants):
+        m = mask & body
+        if not m.any():
+            raise SegmentationError(f"imaging.implants: ROI {name!r} lies outside the body outline; expected an implant inside the patient")
+        v = base + ROI_IMPLANT_BASE + n
+        labels[m] = v
+        table.append(LabelInfo(v, name, str(sec.organ_tissues.get(name, sec.metal_tissue)), Role.IMPLANT))
 
 
 def _finish(labels: np.ndarray, table: list[LabelInfo], inp: SegmentationInputs, method: str, notes: list[str]) -> LabelVolume:
@@ -361,7 +376,8 @@ def _crop_to(inp: SegmentationInputs, rough: np.ndarray, margin: int = 3) -> tup
     organs = tuple((n, m[sl]) for n, m in inp.organs)
     target = (inp.target[0], inp.target[1][sl]) if inp.target is not None else None
     lm = inp.label_map[sl] if inp.label_map is not None else None
-    return SegmentationInputs(grid, img, organs, target, lm, inp.source), tuple(box)
+    implants = tuple((n, m[sl]) for n, m in inp.implants)
+    return SegmentationInputs(grid, img, organs, target, lm, inp.source, implants), tuple(box)
 
 
 def _with_box(lv: LabelVolume, box: tuple | None) -> LabelVolume:
@@ -472,6 +488,14 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
                 f"segmentation.max_implants = {sec.max_implants} (raise metal_min_volume_mm3 or metal_min_HU)"
             )
         implants = [lab == c for c in kept]
+        if inp.implants:
+            roi_metal = np.zeros(hu.shape, bool)
+            for _, m in inp.implants:
+                roi_metal |= m
+            n_before = len(implants)
+            implants = [m for m in implants if not (m & roi_metal).any()]
+            if len(implants) < n_before:
+                notes.append(f"{n_before - len(implants)} detected metal component(s) replaced by RTSTRUCT implant ROIs")
         if implants and sec.streak_radius_mm > 0:
             n_fixed = _open_streak_zone(cls, metal, body, inp.grid, sec.streak_radius_mm)
             if n_fixed:
@@ -492,10 +516,14 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
         LabelInfo(AIR, "air", sec.air_tissue, Role.BODY),
         LabelInfo(LUNG, "lung", sec.lung_tissue, Role.BODY),
     ]
-    _apply_rois(labels, body, inp, sec, table, notes)
     for n_imp, m in enumerate(implants):
         labels[m] = IMPLANT_BASE + n_imp
         table.append(LabelInfo(IMPLANT_BASE + n_imp, f"implant_{n_imp + 1}", sec.metal_tissue, Role.IMPLANT))
+    _apply_rois(labels, body, inp, sec, table, notes)
+    for n_imp, m in enumerate(implants):  # detected metal stays on top of organs/target
+        labels[m] = IMPLANT_BASE + n_imp
+    for n_imp, (_, m) in enumerate(inp.implants):  # and RTSTRUCT implants on top of everything
+        labels[m & body] = ROI_IMPLANT_BASE + n_imp
     return _finish(labels, table, inp, "ct-hu", notes)
 
 
@@ -552,9 +580,13 @@ def segment_labels(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
     table = [LabelInfo(v, known[v].name, known[v].tissue, Role(known[v].role)) for v in present]
     labels = lm.astype(np.uint16)
     notes: list[str] = []
-    if inp.target is not None or inp.organs:
+    if inp.target is not None or inp.organs or inp.implants:
         body = labels > 0
-        _apply_rois(labels, body, inp, sec, table, notes)
+        base = (max(present) // 1000 + 1) * 1000  # ROI labels above every user label
+        if base + ROI_IMPLANT_BASE + len(inp.implants) > 65535:
+            raise InputError(f"{inp.source}: label values up to {max(present)} leave no room for RTSTRUCT labels; expected values below 65000")
+        labels = labels.astype(np.int32)
+        _apply_rois(labels, body, inp, sec, table, notes, base=base)
         present2 = set(np.flatnonzero(np.bincount(labels.ravel())).tolist())
         table = [t for t in table if t.value in present2]
     return _finish(labels, table, inp, "labels", notes)

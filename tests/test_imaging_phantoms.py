@@ -103,7 +103,7 @@ def test_pelvis_plan_end_to_end(pelvis_dir):
     s = pm.summary_block()
     json.dumps(s)
     assert s["series"]["modality"] == "CT" and s["series"]["shape_kji"] == [40, 96, 96]
-    assert s["rtstruct"]["roi_names"] == ["GTV", "Prostate", "Bladder", "Rectum", "External"]
+    assert s["rtstruct"]["roi_names"] == ["GTV", "Prostate", "Bladder", "Rectum", "HipStem", "External"]
     assert s["label_mesh"]["quality"]["min_dihedral_deg"] > 2.0
     files = pm.input_files()
     assert len(files) == 41 and files["imaging.rtstruct"].name == "rtstruct_ct.dcm" and all(f.is_file() for f in files.values())
@@ -132,16 +132,19 @@ def test_other_phantoms_cropped(tmp_path, name):
         assert not full[:, y_rows > 121, :].any()
 
 
-def test_pelvis_from_mr_series(pelvis_dir, tmp_path):
-    plan = tmp_path / "plan.toml"
-    text = (pelvis_dir / "plan.toml").read_text()
-    text = text.replace('ct = "dicom/ct"', f'mr = "{pelvis_dir}/dicom/mr"').replace('phantom = "pelvis"\n', "")
-    text = text.replace('rtstruct = "dicom/rtstruct_ct.dcm"', f'rtstruct = "{pelvis_dir}/dicom/rtstruct_mr.dcm"\ncrop_margin_mm = 25.0')
-    text = text.replace('method = "ct-hu"', 'method = "mr-intensity"\nmr_classes = ["muscle", "fat"]')
-    plan.write_text(text)
-    pm = patient_model(load_plan(plan), FakeLibrary())
-    assert pm.labels.method == "mr-intensity"
+def test_pelvis_from_mr_series(pelvis_dir):
+    """plan_mr.toml: the MR series + MR RTSTRUCT, mr-intensity segmentation; the hip stem (a signal
+    void in MR) comes from its RTSTRUCT ROI ([imaging] implants)."""
+    pm = patient_model(load_plan(pelvis_dir / "plan_mr.toml"), FakeLibrary())
+    assert pm.labels.method == "mr-intensity" and pm.image.modality == "MR"
     assert pm.mesh.regions_with_role(Role.TARGET)[0].name == "GTV"
+    imp = pm.mesh.regions_with_role(Role.IMPLANT)
+    assert [(r.name, r.tissue) for r in imp] == [("HipStem", "ti6al4v")]
+    vols = {r["name"]: r for r in pm.mesh_report.volumes}
+    assert abs(vols["HipStem"]["rel_diff"]) < 0.15
+    np.testing.assert_allclose(pm.mesh.target_centroid_m(), [0.007, 0.010, -0.020], atol=0.003)
+    tissues = {t.tissue for t in pm.labels.table}
+    assert {"muscle", "fat", "tumour", "prostate"} <= tissues
 
 
 class _Lib:

@@ -186,3 +186,23 @@ def test_lungs_versus_gas_pockets():
     assert {t.name: t.tissue for t in lv.table}["lung"] == "lung"
     off = segment(SegmentationInputs(g, img, source="ct"), _sec({"lung_min_volume_mm3": 0.0}))
     assert not np.any(off.labels == LUNG)
+
+
+def test_rtstruct_implant_replaces_detected_metal_and_labels_method_offsets():
+    img, m = _ct()
+    roi = m["metal"].copy()
+    lv = segment(SegmentationInputs(img.grid, img, target=("GTV", m["target"]), implants=(("Stem", roi),), source="ct"), _sec())
+    imp = [t for t in lv.table if t.role == Role.IMPLANT]
+    assert [(t.name, t.tissue) for t in imp] == [("Stem", "ti6al4v")]
+    assert np.array_equal(lv.labels_on_source_grid(img.shape) == imp[0].value, roi)
+    # labels method: RTSTRUCT labels never collide with user label values (here 50 = TARGET_LABEL)
+    g = _grid()
+    lm = np.zeros(g.shape, np.int32)
+    lm[4:20, 10:50, 10:50] = 50
+    sec = _sec({"method": "labels", "labels": [{"value": 50, "name": "tissue", "tissue": "muscle"}]}, {"labels": "lab.nii"})
+    tgt = np.zeros(g.shape, bool)
+    tgt[10:14, 20:30, 20:30] = True
+    lv = segment(SegmentationInputs(g, label_map=lm, target=("GTV", tgt), source="lab.nii"), sec)
+    t = {x.name: x for x in lv.table}
+    assert t["tissue"].value == 50 and t["GTV"].value == 1050 and t["GTV"].role == Role.TARGET
+    assert (lv.labels == 1050).sum() == tgt.sum()

@@ -37,6 +37,8 @@ class ImagingSection:
     rtstruct: str | None = spec(None, check=_nonempty, expected="an RTSTRUCT DICOM file, relative to the plan file")
     target: str | None = spec(None, check=_nonempty, expected="the RTSTRUCT ROI name of the target (e.g. 'GTV')")
     organs: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v), expected="a list of RTSTRUCT ROI names")
+    implants: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v),
+                                     expected="a list of RTSTRUCT ROI names of metal implants (needed for MR: metal is a signal void)")
     target_mask: str | None = spec(None, check=_nonempty, expected="a NIfTI binary mask of the target on the image grid")
     phantom: str | None = spec(None, check=_nonempty, expected="a phantom name (planner.phantoms.PHANTOMS); inputs are generated if missing")
     crop_margin_mm: float | None = spec(None, check=positive, expected="a positive margin (mm) around the target to crop the model to")
@@ -50,8 +52,8 @@ class ImagingSection:
             raise InputError(f"{path}: keys {sources} given together; expected at most one image source (ct, mr or nifti)")
         if not sources and self.labels is None:
             raise InputError(f"{path}: no image source; expected one of ct, mr, nifti or labels")
-        if (self.target is not None or self.organs) and self.rtstruct is None:
-            key = "target" if self.target is not None else "organs"
+        if (self.target is not None or self.organs or self.implants) and self.rtstruct is None:
+            key = "target" if self.target is not None else ("organs" if self.organs else "implants")
             raise InputError(f"{path}.{key} = {getattr(self, key)!r}: needs {path}.rtstruct (the ROIs come from an RTSTRUCT)")
         if self.rtstruct is not None and not sources:
             raise InputError(f"{path}.rtstruct = {self.rtstruct!r}: needs the image series it references (ct or mr)")
@@ -59,6 +61,9 @@ class ImagingSection:
             raise InputError(f"{path}.target_mask = {self.target_mask!r}: given together with {path}.target; expected one target source")
         if self.target is not None and self.target in self.organs:
             raise InputError(f"{path}.organs = {list(self.organs)!r}: contains the target {self.target!r}; expected other ROIs")
+        both = sorted(set(self.implants) & (set(self.organs) | {self.target}))
+        if both:
+            raise InputError(f"{path}.implants = {list(self.implants)!r}: {both} also listed as target/organ; expected each ROI once")
 
     @property
     def image_source(self) -> str | None:

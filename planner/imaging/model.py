@@ -117,6 +117,8 @@ def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
         if img_sec.target is not None or img_sec.target_mask is not None:
             used.append(("target_tissue", seg_sec.target_tissue))
         used += [(f"organ_tissues.{k}", v) for k, v in seg_sec.organ_tissues.items()]
+        if img_sec.implants and seg_sec.method != "ct-hu":
+            used.append(("metal_tissue", seg_sec.metal_tissue))
         if img_sec.organs and any(o not in seg_sec.organ_tissues for o in img_sec.organs):
             used.append(("soft_tissue", seg_sec.soft_tissue))
         for key, tissue in used:
@@ -155,13 +157,15 @@ def patient_model(cfg, lib=None) -> PatientModel:
     t = time.perf_counter()
     structures = None
     organs: tuple = ()
+    implants: tuple = ()
     target = None
     if img_sec.rtstruct is not None:
         if image is None:
             raise InputError(f"imaging.rtstruct = {img_sec.rtstruct!r}: needs the DICOM image series it references (imaging.ct or imaging.mr)")
-        names = ([img_sec.target] if img_sec.target else []) + list(img_sec.organs)
+        names = ([img_sec.target] if img_sec.target else []) + list(img_sec.organs) + list(img_sec.implants)
         structures = read_rtstruct(_existing(cfg, "rtstruct", img_sec.rtstruct), image, names)
         organs = tuple((n, structures.masks[n]) for n in img_sec.organs)
+        implants = tuple((n, structures.masks[n]) for n in img_sec.implants)
         if img_sec.target:
             target = (img_sec.target, structures.masks[img_sec.target])
     if img_sec.target_mask is not None:
@@ -174,7 +178,8 @@ def patient_model(cfg, lib=None) -> PatientModel:
     timings["rtstruct"] = time.perf_counter() - t
     t = time.perf_counter()
     source = str(image.source) if image is not None else str(img_sec.labels)
-    inp = SegmentationInputs(grid=grid, image=image, organs=organs, target=target, label_map=label_map, source=source)  # type: ignore[arg-type]
+    inp = SegmentationInputs(grid=grid, image=image, organs=organs, target=target, label_map=label_map, source=source,  # type: ignore[arg-type]
+                             implants=implants)
     lv = segment(inp, seg_sec)
     if lib is not None:
         check_tissues(lv, lib)
