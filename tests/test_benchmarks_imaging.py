@@ -19,3 +19,14 @@ def test_imaging_accuracy_ci_size(tmp_path):
     imaging_accuracy.print_table(rows)
     assert imaging_accuracy.check(rows) == []
     assert len(rows) == 3 and all("order" in r for r in rows[1:])
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.slow
+def test_imaging_perf_full_size(tmp_path):
+    """512 × 512 × 200 CT through read + RTSTRUCT + segmentation + meshing within 60 s."""
+    r = imaging_perf.run("full", workdir=tmp_path)
+    imaging_perf.print_table(r)
+    assert imaging_perf.check(r) == []

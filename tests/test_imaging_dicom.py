@@ -165,3 +165,13 @@ def test_dicom_without_part10_preamble_is_read(tmp_path):
         assert raw.read_bytes()[:2] == b"\x08\x00"
     vol = read_dicom_series(tmp_path / "raw")
     np.testing.assert_array_equal(vol.array, values)
+
+
+def test_small_spacing_jitter_is_accepted_and_stated(tmp_path):
+    uid, files, values, grid = write_ct(tmp_path / "ct")
+    ds = pydicom.dcmread(files[2])
+    ds.ImagePositionPatient = [ds.ImagePositionPatient[0], ds.ImagePositionPatient[1], float(ds.ImagePositionPatient[2]) + 0.02]
+    ds.save_as(files[2], enforce_file_format=True)
+    vol = read_dicom_series(tmp_path / "ct")
+    assert vol.grid.spacing_m[2] == pytest.approx(0.003)
+    assert any("slice spacing varies by up to 0.02 mm" in n for n in vol.notes)

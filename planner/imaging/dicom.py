@@ -374,6 +374,9 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
             raise InputError(
                 f"{b.path}: slice spacing {g:.4g} mm to {a.path} differs from the usual {dz:.4g} mm; expected uniform slice spacing"
             )
+    jitter = float(np.abs(gaps - dz).max())
+    if jitter > 1e-4:
+        notes.append(f"slice spacing varies by up to {jitter:.3g} mm (within {SPACING_RTOL:.0%}); median {dz:.6g} mm used")
     return hs, dz, notes
 
 
