@@ -488,6 +488,7 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
                 f"segmentation.max_implants = {sec.max_implants} (raise metal_min_volume_mm3 or metal_min_HU)"
             )
         implants = [lab == c for c in kept]
+        kept_metal = np.isin(lab, kept) if kept else np.zeros(metal.shape, bool)
         if inp.implants:
             roi_metal = np.zeros(hu.shape, bool)
             for _, m in inp.implants:
@@ -496,8 +497,8 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
             implants = [m for m in implants if not (m & roi_metal).any()]
             if len(implants) < n_before:
                 notes.append(f"{n_before - len(implants)} detected metal component(s) replaced by RTSTRUCT implant ROIs")
-        if implants and sec.streak_radius_mm > 0:
-            n_fixed = _open_streak_zone(cls, metal, body, inp.grid, sec.streak_radius_mm)
+        if kept and sec.streak_radius_mm > 0:
+            n_fixed = _open_streak_zone(cls, kept_metal, body, inp.grid, sec.streak_radius_mm)
             if n_fixed:
                 notes.append(f"{n_fixed} voxels of thin air/fat/bone structures within {sec.streak_radius_mm} mm of metal (streak artefacts) set to soft tissue")
         if dropped:
