@@ -27,9 +27,13 @@ class PlanResult:
     artefacts: dict[str, Any] = field(default_factory=dict)
 
 
-def check_tissues(cfg: PlanConfig, lib) -> None:
-    """Every tissue a plan names must exist in the library (after [tissues.*] overrides)."""
+def check_plan(cfg: PlanConfig, lib) -> None:
+    """Checks beyond the plan file's own schema, without running anything: every tissue a plan names
+    exists in the library (after [tissues.*] overrides); [imaging]/[segmentation] keys and paths."""
     if cfg.geometry is None:
+        from planner.imaging import check_sections
+
+        check_sections(cfg, lib)
         return
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
@@ -77,17 +81,24 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
     from planner.tissues import load_library
 
     lib = load_library(cfg.tissues)
-    check_tissues(cfg, lib)
-    mesh, patient = parallel.on_root_then_bcast(lambda: build_mesh(cfg, lib))
+    check_plan(cfg, lib)
+    root: dict[str, Any] = {}  # the patient model (with its images) stays on rank 0
+
+    def build() -> tuple[TissueMesh, dict | None, dict]:
+        mesh, patient = build_mesh(cfg, lib)
+        root["patient"] = patient
+        return mesh, (patient.summary_block() if patient else None), (patient.input_files() if patient else {})
+
+    mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
     stages: dict[str, str] = {"mesh": "done"}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
                                "mesh": mesh_summary(mesh)}
-    if patient is not None:
-        summary["imaging"] = patient.summary_block()
-    artefacts: dict[str, Any] = {"mesh": mesh, "patient": patient}
+    if imaging_summary is not None:
+        summary["imaging"] = imaging_summary
+    artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient")}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
     summary["stages"] = stages
-    summary["provenance"] = report.provenance(cfg.plan_sha256, _input_files(cfg))
+    summary["provenance"] = report.provenance(cfg.plan_sha256, {**_input_files(cfg), **imaging_files})
     out = None
     if write and parallel.rank() == 0:
         out = cfg.output_path

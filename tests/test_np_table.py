@@ -119,7 +119,7 @@ def test_missing_table_file(tmp_path):
 
 def test_constant_model():
     m = ConstantModel(120.0, "per_g_particle")
-    np.testing.assert_array_equal(m.slp_W_per_g(np.array([0.0, 1e4]), 1e5), [120.0, 120.0])
+    np.testing.assert_array_equal(m.slp_W_per_g(np.array([0.0, 1e4]), 1e5), [0.0, 120.0])  # no field, no heat
     with pytest.raises(InputError, match="slp_W_per_g = -1.0"):
         ConstantModel(-1.0, "per_g_Fe")
     with pytest.raises(InputError, match="mass_basis"):
