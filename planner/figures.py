@@ -77,7 +77,7 @@ def _slice_quantities(mesh: TissueMesh, artefacts: dict) -> list[dict[str, Any]]
     fields = artefacts.get("fields")
     if fields is not None:
         qs.append({"name": "E_peak", "array": np.asarray(fields.E_peak_V_per_m, float), "cells": True,
-                   "title": "|E| peak\n(V/m)", "cmap": "viridis"})
+                   "title": "E peak\n(V/m)", "cmap": "viridis"})
         sar = getattr(fields, "SAR_W_per_kg", None)
         if sar is not None:
             qs.append({"name": "SAR", "array": np.asarray(sar, float), "cells": True,
@@ -134,7 +134,7 @@ def slice_figures(out: Path, mesh: TissueMesh, artefacts: dict) -> list[Path]:
 
 
 def _render_slices(pv, grid, key: str, q: dict, origin: np.ndarray, names: dict, path: Path) -> None:
-    x, y, z = origin
+    x, y, z = np.round(origin, 1) + 0.0  # + 0.0: no '-0.0' in the titles
     slices = {n: grid.slice(normal=n, origin=origin) for _, _, n in VIEWS}
     kw: dict[str, Any] = {"scalars": key, "preference": "cell" if q["cells"] else "point",
                           "show_scalar_bar": False, "lighting": False}
@@ -160,13 +160,13 @@ def _render_slices(pv, grid, key: str, q: dict, origin: np.ndarray, names: dict,
             continue
         actor = pl.add_mesh(sl, **kw)
         pl.add_mesh(pv.PolyData(origin[None, :]), color="black", point_size=6, render_points_as_spheres=True)
-        pl.show_bounds(mesh=sl, xtitle="x (mm)", ytitle="y (mm)", ztitle="z (mm)", font_size=9, color="black",
+        pl.show_bounds(mesh=sl, xtitle="x (mm)", ytitle="y (mm)", ztitle="z (mm)", font_size=11, color="black",
                        location="outer", ticks="outside", fmt="%.0f",
                        show_xaxis=normal != "x", show_yaxis=normal != "y", show_zaxis=normal != "z",
                        show_xlabels=normal != "x", show_ylabels=normal != "y", show_zlabels=normal != "z")
         {"z": pl.view_xy, "y": pl.view_xz, "x": pl.view_yz}[normal]()
         pl.enable_parallel_projection()
-        pl.camera.zoom(0.92)
+        pl.camera.zoom(0.85)
     pl.subplot(0, 3)
     if q.get("categorical"):
         pl.add_legend(labels=[[names[t], cmap(t)[:3]] for t in sorted(names)], bcolor="white", border=False,
@@ -253,8 +253,8 @@ def dvh_figure(path: Path, dvh_block: dict) -> Path:
     edges = np.asarray(dvh_block["edges_C"], float)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, frac in dvh_block["fraction_at_or_above"].items():
-        style = {"color": "black", "lw": 2.4} if name == "target" else {"lw": 1.6}
-        ax.step(edges, 100.0 * np.asarray(frac, float), where="post", label=name, **style)
+        style = {"color": "black", "lw": 2.0, "ls": "--"} if name == "target" else {"lw": 1.8}
+        ax.plot(edges, 100.0 * np.asarray(frac, float), label=name, **style)  # exact at the bin edges
     for T, ls in ((42.0, "--"), (43.0, ":")):
         if edges[0] <= T <= edges[-1]:
             ax.axvline(T, color="tab:red", ls=ls, lw=1)
@@ -288,6 +288,8 @@ def search_figure(path: Path, search: dict, safety: dict | None) -> Path:
     if safety and safety.get("max_healthy_T_limit_C") is not None:
         lim = safety["max_healthy_T_limit_C"]
         ax.axhline(lim, color="tab:green", ls="--", lw=1, label=f"healthy limit {lim:g} °C")
+    ax.axvline(search["nominal_field_kA_per_m"], color="grey", ls=":", lw=1.2,
+               label=f"plan field {search['nominal_field_kA_per_m']:.3g} kA/m")
     ax.axvline(search["max_safe_field_kA_per_m"], color="black", lw=1.2,
                label=f"max safe field {search['max_safe_field_kA_per_m']:.3g} kA/m")
     if search.get("field_for_goal_kA_per_m") is not None:

@@ -32,7 +32,7 @@ FIGURE_CAPTIONS = {
     "slices_T_max": "Maximum temperature over the session (°C) per vertex.",
     "slices_CEM43": "Thermal dose, log10 of CEM43 (minutes), per vertex (values below 1e-3 min shown at −3).",
     "probes": "Probe temperatures; shaded: applicator field on.",
-    "dvh": "Cumulative temperature-volume histogram of T max per tissue (target in black).",
+    "dvh": "Cumulative temperature-volume histogram of T max per tissue (all target regions: black dashed).",
     "search": "Settings search: target T90 and healthy-tissue maximum vs field amplitude.",
 }
 
