@@ -14,8 +14,10 @@ the script exits non-zero if an order or the finest-level error target (0.05 K) 
 - lumped:              0-D Pennes on an isolated box (h = 0: no-flux), uniform source and perfusion,
                        from the metabolic baseline; time-step orders of implicit Euler (1),
                        Crank–Nicolson (2), BDF2 (2) with Δt halved 4 times.
+- perfusion_lang:      0-D Pennes with Lang et al. 1999 muscle perfusion β(T) (Picard), BDF2 Δt
+                       orders against a Radau reference of the same ODE; steady state vs scalar root.
 - slab:                1-D slab 0 ≤ x ≤ 40 mm on a 40×4×4 mm box, Dirichlet 37 °C at x = 0 and L,
-                       insulated sides, perfusion and uniform source (cosh form).
+                       insulated sides, perfusion and uniform source (cosh form); P1 and P2.
 
 Error = max over mesh vertices of |T_h − T_exact| at the final time.
 """
@@ -192,6 +194,38 @@ def slab(hs_mm, *, L_mm=40.0, Q0=2e4, beta=4e3, order: int = 1):
     return rows
 
 
+def perfusion_lang(dts_s, *, scheme: str = "bdf2", t_end_s=1200.0, Q0=3e4, w=5e-4):
+    """0-D Pennes with the Lang et al. 1999 muscle curve (temperature-dependent β, Picard):
+    ρc dT/dt = β(T)(T_a − T) + Q on an isolated box; reference: the same ODE integrated by
+    scipy's Radau (rtol 1e-12), and the steady state from the scalar root β(T)(T − T_a) = Q."""
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import brentq
+
+    from benchmarks.thermal_meshes import box
+    from planner.thermal import perfusion as pf
+
+    mesh = box((10.0, 10.0, 10.0), 5.0, tissue="muscle")
+    lib = MockLibrary(muscle=_Tissue("muscle", w, 0.0))
+    beta = lambda T: w * pf.lang1999_muscle(T) / pf.lang1999_muscle(37.0) * RHO_B * C_B
+    ode = solve_ivp(lambda t, y: [(beta(y[0]) * (37.0 - y[0]) + Q0) / (RHO * C)], (0.0, t_end_s), [37.0],
+                    method="Radau", rtol=1e-12, atol=1e-12)
+    exact = float(ode.y[0, -1])
+    rows = []
+    for dt in dts_s:
+        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+                            arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
+                            perfusion_model="lang1999", picard_tol_K=1e-9)
+        res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
+        err = float(np.abs(res.T_final_C - exact).max())
+        rows.append({"dt_s": dt, "T_end_C": float(res.T_final_C.mean()), "exact_C": exact, "max_err_K": err,
+                     "rms_err_K": err, "picard_max": res.solver["picard_max_iterations"]})
+    th = ThermalSection(mode="steady", arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
+                        perfusion_model="lang1999", picard_tol_K=1e-9)
+    steady = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
+    T_root = brentq(lambda T: beta(T) * (T - 37.0) - Q0, 37.0, 80.0)
+    return rows, float(np.abs(steady.T_final_C - T_root).max()), T_root
+
+
 # --- driver -------------------------------------------------------------------------------------
 SIZES = {
     "ci": {"sphere": [4.0, 2.83, 2.0, 1.41], "transient": [4.0, 2.83, 2.0, 1.41], "slab": [2.0, 1.0, 0.5],
@@ -246,11 +280,22 @@ def run(size: str = "ci", only: list[str] | None = None) -> list[str]:
                 fails.append(f"lumped {scheme}: baseline error {max(r['baseline_err_K'] for r in rows):.2e} K")
             print_table(f"0-D lumped Pennes, isolated box, {scheme} (expected order {p:.0f})", rows,
                         ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "baseline_err_K"])
+    if want("perfusion_lang"):
+        rows, steady_err, T_root = perfusion_lang(s["dts"])
+        fails += check("perfusion_lang BDF2", rows, "dt_s", 2.0, 0.15)
+        if steady_err > 1e-6:
+            fails.append(f"perfusion_lang steady: error {steady_err:.2e} K > 1e-6 K")
+        print_table("0-D Pennes, Lang 1999 muscle perfusion (Picard), BDF2 vs Radau reference", rows,
+                    ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "picard_max"])
+        print(f"steady state: scalar root {T_root:.6f} C, FE error {steady_err:.2e} K")
     if want("slab"):
         rows = slab(s["slab"])
         fails += check("slab P1", rows, "h_mm", 2.0, 0.4)
         print_table("1-D perfused slab, Dirichlet 37 C at both ends, P1 (40x4x4 mm box)", rows,
                     ["h_mm", "dofs", "T_mid_C", "max_err_K", "rms_err_K", "order", "order_max"])
+        rows = slab(s["slab"][:3], order=2)
+        fails += check("slab P2", rows, "h_mm", 3.0, 0.5, tol=1e-3)
+        print_table("1-D perfused slab, P2", rows, ["h_mm", "dofs", "T_mid_C", "max_err_K", "rms_err_K", "order", "order_max"])
     return fails
 
 

@@ -332,6 +332,10 @@ class NanoparticleSection:
 # --- [thermal] ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ProbeSpec:
+    """A virtual temperature probe: a point in the body whose temperature is recorded every step."""
+
+    PLAN_SECTION = "[[thermal.probes]]"
+
     name: str = spec(check=lambda s: bool(s.strip()), expected="a non-empty string")
     position_mm: tuple[float, float, float] = spec(check=vec3, expected="3 finite numbers")
 
@@ -397,6 +401,11 @@ class ThermalSection:
     dvh_bin_K: float = spec(0.5, check=positive, expected="a positive histogram bin width (K)")
     linear_pc: str = spec("auto", check=one_of("auto", "amg", "jacobi")[0],
                           expected="'auto' (Jacobi for mass-dominated transient steps, else BoomerAMG), 'amg' or 'jacobi'")
+    adaptive: bool = spec(False, help="adaptive Crank–Nicolson steps with local-error control (TR-AB2); needs scheme = 'crank-nicolson'; "
+                                      "time_step_s is then the first step after each segment start")
+    adaptive_tol_K: float = spec(0.01, check=positive, expected="a positive local error per step (K, max over the mesh)")
+    max_time_step_s: float | None = spec(None, check=positive, expected="a positive largest adaptive step (s); default 8 × time_step_s")
+    min_time_step_s: float = spec(0.5, check=positive, expected="a positive smallest adaptive step (s)")
 
     @property
     def session_duration_s(self) -> float:
@@ -409,6 +418,10 @@ class ThermalSection:
             raise InputError(
                 f"{path}.time_step_s = {self.time_step_s!r}: expected at most the duration ({self.session_duration_s} s)"
             )
+        if self.adaptive and self.scheme != "crank-nicolson":
+            raise InputError(bad_value(f"{path}.scheme", self.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
+        if self.adaptive and self.min_time_step_s > self.time_step_s:
+            raise InputError(bad_value(f"{path}.min_time_step_s", self.min_time_step_s, f"at most time_step_s = {self.time_step_s}"))
         if self.mode == "steady" and self.schedule:
             raise InputError(bad_value(f"{path}.schedule", "[...]", "no schedule with mode = 'steady' (steady state at field fraction 1)"))
         for k, v in self.perfusion_curves.items():

@@ -185,3 +185,30 @@ def test_plan_element_order_is_the_default():
     # the P1 loss is an upper bound of the P2 loss (and both of the exact loss)
     p1 = solve_eddy_currents(m, uniform((0.01, 0.0, 0.0)), library(muscle=0.5), element_order=1)
     assert fs.tissue_loss_W < p1.tissue_loss_W < 1.1 * fs.tissue_loss_W
+
+
+def test_long_solenoid_matches_the_uniform_field_loss():
+    """Biot–Savart A0 of a long solenoid (its own Coulomb gauge, centred on the coil axis, 30 mm from the
+    sphere's centre) gives the uniform-field loss of a sphere inside it."""
+    cfg = plan([{"name": "s", "shape": "sphere", "tissue": "muscle", "radius_mm": 40.0, "center_mm": [30.0, 0.0, 0.0]}],
+               8.0, {"type": "solenoid", "frequency_kHz": 100.0, "field_kA_per_m": 10.0, "amplitude": "peak",
+                     "radius_mm": 400.0, "turns": 80, "length_mm": 2000.0})
+    m = mesh_of(cfg)
+    app = applied_field(m, cfg.applicator)
+    H = app.H_peak_at(m.points_m)
+    assert np.abs(np.linalg.norm(H, axis=1) / 1e4 - 1).max() < 2e-3  # uniform inside the bore
+    lib = library(muscle=0.5)
+    coil = solve_eddy_currents(m, app, lib)
+    uni = solve_eddy_currents(m, uniform(app.target_point_m), lib)
+    assert coil.tissue_loss_W == pytest.approx(uni.tissue_loss_W, rel=3e-3)
+    assert coil.tissue_loss_W == pytest.approx(ae.sphere_loss_W(0.5, F, H0, 0.04), rel=0.03)
+
+
+def test_repeated_solves_reuse_the_mesh_and_scale_with_f_squared():
+    m = structured_box_mesh(6, 0.1)
+    a = solve_eddy_currents(m, uniform(f=50e3), library(muscle=0.5))
+    b = solve_eddy_currents(m, uniform(f=200e3), library(muscle=0.5))
+    assert b.solver["timings_s"]["mesh_s"] < 1e-3  # DOLFINx mesh reused for the same TissueMesh
+    assert b.tissue_loss_W == pytest.approx(16 * a.tissue_loss_W, rel=1e-9)
+    c = solve_eddy_currents(structured_box_mesh(6, 0.1), uniform(f=50e3), library(muscle=0.5))
+    assert c.solver["timings_s"]["mesh_s"] > 0.0 and c.tissue_loss_W == pytest.approx(a.tissue_loss_W, rel=1e-12)

@@ -69,6 +69,8 @@ def test_ramp_hold_off_segments_and_step_alignment():
     ({"perfusion_curves": {"muscle": "bone"}}, "thermal.perfusion_curves.muscle"),
     ({"probes": [{"name": "p", "position_mm": [0, 0, 0]}, {"name": "p", "position_mm": [1, 0, 0]}]}, "thermal.probes"),
     ({"linear_pc": "ilu"}, "thermal.linear_pc"),
+    ({"adaptive": True, "scheme": "bdf2"}, "thermal.scheme"),
+    ({"adaptive": True, "scheme": "crank-nicolson", "time_step_s": 1.0, "min_time_step_s": 2.0}, "thermal.min_time_step_s"),
 ])
 def test_bad_thermal_sections_name_the_key(thermal, key):
     with pytest.raises(InputError) as exc:

@@ -245,3 +245,42 @@ def test_two_ranks_give_the_same_T90(tmp_path):
     assert par["CEM"] == pytest.approx(serial["CEM"], rel=1e-5)
     np.testing.assert_allclose(par["probe"], serial["probe"], atol=1e-6)
     assert serial["T90"] > 38.0
+
+
+@pytest.mark.parametrize("scheme", ["bdf2", "crank-nicolson"])
+def test_second_order_in_time_across_schedule_jumps(scheme):
+    # a 0.1-min segment (6 s steps, then step ratio 5), a hold at 0.8 and a switch-off: the source
+    # jumps at every boundary; BDF2 restarts there with one implicit-Euler step and stays 2nd order
+    mesh = _box(3)
+    sched = (ScheduleSegment("hold", 0.1), ScheduleSegment("hold", 5.0, 0.8), ScheduleSegment("off", 2.0))
+    run = lambda dt: _run(mesh, RegionHeat(mesh, 1e5, tag=2), _lib(), scheme=scheme, time_step_s=dt, schedule=sched)
+    ref = run(1.0)
+    errs = [np.abs(r.T_final_C - ref.T_final_C).max() for r in (run(30.0), run(15.0))]
+    assert errs[0] < 0.01
+    assert errs[0] / errs[1] > 3.0  # ≈ 4 for second order
+
+
+def test_adaptive_crank_nicolson_controls_the_error_with_few_steps():
+    mesh = _box(4)
+    sched = (ScheduleSegment("ramp", 2.0, 1.0), ScheduleSegment("hold", 20.0), ScheduleSegment("off", 10.0))
+    heat = RegionHeat(mesh, 1e5, tag=2)
+    ref = _run(mesh, heat, _lib(), scheme="crank-nicolson", time_step_s=2.0, schedule=sched)
+    errs, steps = [], []
+    for tol in (0.05, 0.002):
+        r = _run(mesh, heat, _lib(), scheme="crank-nicolson", time_step_s=10.0, schedule=sched, adaptive=True,
+                 adaptive_tol_K=tol, max_time_step_s=320.0)
+        ad = r.solver["adaptive"]
+        assert ad["accepted_steps"] == r.times_s.size - 1 and ad["min_step_s"] >= 0.5
+        # segment boundaries are step ends
+        for b in (120.0, 1320.0, 1920.0):
+            assert np.min(np.abs(r.times_s - b)) < 1e-6
+        errs.append(max(np.abs(r.T_final_C - ref.T_final_C).max(), np.abs(r.T_max_C - ref.T_max_C).max()))
+        steps.append(ad["accepted_steps"])
+    assert errs[0] < 0.05 and errs[1] < 0.005 and errs[1] < errs[0]
+    assert steps[0] < steps[1] < 1920 / 10.0  # far fewer steps than the fixed 10 s grid
+
+
+def test_adaptive_requires_crank_nicolson():
+    mesh = _box(2)
+    with pytest.raises(InputError, match="thermal.scheme"):
+        _run(mesh, RegionHeat(mesh, 1e4, tag=2), _lib(), scheme="bdf2", adaptive=True)

@@ -361,8 +361,8 @@ def _distance_to_segments(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _coil_extent(verts: np.ndarray) -> float:
-    """Largest distance between two coil vertices (the coil's diameter), O(V) approximation: twice the
-    largest distance from the vertex centroid, capped by the exact pairwise maximum for small coils."""
+    """Largest distance between two coil vertices (the coil's diameter): exact for ≤ 2000 vertices, else
+    the O(V) upper bound twice the largest distance from the vertex centroid (≤ 2 × the diameter)."""
     if len(verts) <= 2000:
         from scipy.spatial.distance import pdist
 

@@ -20,9 +20,11 @@ carry n·J = 0, with E, J, Q, SAR reported as 0 there:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
+import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,8 +37,10 @@ from planner.errors import InputError, bad_value
 
 log = logging.getLogger(__name__)
 
-SAR_AVERAGING = ("10 g mass-averaged SAR: sphere around each voxel of a ~r0/3 grid (r0 = radius of 10 g at the "
-                 "mean tissue density), smallest of radii r0·2^(k/3), k=0..3, holding >= 10 g; cell value = its voxel's")
+SAR_AVERAGING = ("10 g mass-averaged SAR (planner.em.sar): heat and mass of the conducting cells on a voxel grid of "
+                 "~r0/3 (r0 = radius of 10 g at the mean tissue density); spheres of radii r0*2^((k-1)/3), k=0..4, "
+                 "around each voxel; heat interpolated linearly in mass to exactly 10 g; a cell takes its voxel's "
+                 "value; per tissue: max over that tissue's cells (the sphere may include neighbouring tissues)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +191,26 @@ def cell_components(mesh: TissueMesh) -> tuple[int, np.ndarray]:
     return int(uniq.size), cell_comp
 
 
+_SUBMESH_CACHE: dict[int, tuple] = {}
+
+
+def _conducting_mesh(mesh: TissueMesh, cond: np.ndarray) -> tuple[TissueMesh, int, np.ndarray]:
+    """(conducting sub-mesh, number of components, component per cell), reused for the same mesh and
+    mask (the FE layer then reuses its DOLFINx mesh too: repeated solves skip mesh creation)."""
+    digest = hashlib.sha1(np.packbits(cond).tobytes()).hexdigest()
+    hit = _SUBMESH_CACHE.get(id(mesh))
+    if hit is not None and hit[0]() is mesh and hit[1] == digest:
+        return hit[2]
+    sm = mesh if cond.all() else sub_mesh(mesh, cond)[0]
+    ncomp, comp = cell_components(sm)
+    for k in [k for k, v in _SUBMESH_CACHE.items() if v[0]() is None]:
+        del _SUBMESH_CACHE[k]
+    if len(_SUBMESH_CACHE) >= 2:
+        _SUBMESH_CACHE.pop(next(iter(_SUBMESH_CACHE)))
+    _SUBMESH_CACHE[id(mesh)] = (weakref.ref(mesh), digest, (sm, ncomp, comp))
+    return sm, ncomp, comp
+
+
 def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str) -> dict:
     out = {}
     for reg in mesh.regions:
@@ -227,11 +251,7 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, 
     cond, sigma, rho, excluded = conduction_domain(mesh, lib, f)
     omega = 2.0 * math.pi * f
     t0 = time.perf_counter()
-    if cond.all():
-        sm = mesh
-    else:
-        sm, _ = sub_mesh(mesh, cond)
-    ncomp, comp = cell_components(sm)
+    sm, ncomp, comp = _conducting_mesh(mesh, cond)
     t_prep = time.perf_counter() - t0
     kw = {} if comm is None else {"comm": comm}
     res = solve_scalar_potential(sm, sigma[cond], applied.A_peak_at, omega,

@@ -16,7 +16,8 @@ Galerkin P1/P2 on the tetrahedral mesh with per-cell (DG0) coefficients gives
 Every scheme solves (c M + K) Tⁿ⁺¹ = b with
     implicit Euler:  c = 1/Δt,             b = M Tⁿ/Δt + fⁿ⁺¹
     Crank–Nicolson:  c = 2/Δt,             b = (2M/Δt − K) Tⁿ + fⁿ + fⁿ⁺¹
-    BDF2 (variable step, ω = Δtₙ/Δtₙ₋₁; first step implicit Euler):
+    BDF2 (variable step, ω = Δtₙ/Δtₙ₋₁; one implicit-Euler step at the start, at each schedule
+    segment boundary and when ω > 2):
                      c = (1+2ω)/((1+ω)Δt),  b = M[(1+ω)Tⁿ − ω²/(1+ω) Tⁿ⁻¹]/Δt + fⁿ⁺¹
     steady:          c = 0,                 b = f.
 The operator c M + K and its preconditioner set-up are built once per distinct c while K is
@@ -28,6 +29,10 @@ largest nodal change δ = T̂ − T_k is below ``picard_tol_K``; updates are dam
 T_{k+1} = T_k + ω δ, with ω halved (down to 1/64) whenever |δ| stops decreasing (plain Picard diverges
 for strong vasodilation, e.g. Lang's muscle curve in a steady hot spot); the AMG hierarchy is then reused while it stays
 effective (re-set-up when CG needs more than 2× the iterations of a fresh set-up + 3).
+
+Adaptive stepping (``adaptive``): Crank–Nicolson with an AB2 predictor and local-error control
+(TR-AB2, Gresho, Griffiths & Silvester 2008), steps from a ladder h_max/2^k; see
+``adaptive_trapezoidal`` inside :func:`solve_pennes`.
 
 Per-vertex outputs (dose, maxima, probes) use the vertex values of the solution (for P2: its P1
 interpolant at the mesh vertices).
@@ -104,6 +109,12 @@ class PennesRun:
     check_physical: bool = True
     threshold_C: float = 42.0
     linear_pc: str = "auto"  # 'auto' | 'amg' | 'jacobi' (see _Operators.pc_kind)
+    adaptive: bool = False  # TR-AB2 adaptive Crank–Nicolson (see solve_pennes.adaptive_trapezoidal)
+    segments: list = field(default_factory=list)  # planner.thermal.schedule.Segment (adaptive)
+    time_step_s: float = 30.0  # first step of each segment (adaptive)
+    max_time_step_s: float = 240.0
+    min_time_step_s: float = 0.5
+    adaptive_tol_K: float = 0.01
 
 
 @dataclass
@@ -188,6 +199,13 @@ class _Operators:
 
     def get(self, c: float) -> dict:
         ent = self.cache.get(c)
+        if ent is None and len(self.cache) >= 10:  # adaptive steps: keep at most 10 operators
+            old = next(iter(self.cache))
+            dead = self.cache.pop(old)
+            dead["ksp"].destroy()
+            if dead["Abc"] is not dead["A"]:
+                dead["Abc"].destroy()
+            dead["A"].destroy()
         if ent is None:
             A = self._build(c)
             Abc = self._bc_copy(A)
@@ -527,26 +545,144 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
     snap_targets = [float(s) for s in np.asarray(run.snapshot_times_s) if s > 0]
     t_loop = time.perf_counter()
 
+    def record(t1: float, dt: float, fraction1: float, tv_old: np.ndarray, last: bool) -> np.ndarray:
+        """Vertex values, physical check, dose, probes and snapshots after an accepted step."""
+        tv_new = vertex_values()
+        bmax.append(check_physical(tv_new, t1))
+        accumulate_dose_nb(cem, tab, tmax, tv_old, tv_new, float(dt), run.threshold_C)
+        times.append(t1)
+        fracs.append(fraction1)
+        probes.append(probe_values(tv_new))
+        while snap_targets and snap_targets[0] <= t1 + 1e-9 * max(1.0, t1):
+            snap_targets.pop(0)
+            if not (snaps_t and abs(snaps_t[-1] - t1) < 1e-9):
+                snaps_t.append(t1)
+                snaps.append(fm.gather_vertex_values(V1, T1.x.array))
+        if last and abs(snaps_t[-1] - t1) > 1e-9:
+            snaps_t.append(t1)
+            snaps.append(fm.gather_vertex_values(V1, T1.x.array))
+        return tv_new
+
+    adaptive_stats: dict = {}
+
+    def adaptive_trapezoidal(tv: np.ndarray) -> np.ndarray:
+        """Crank–Nicolson (trapezoidal rule) with AB2 predictor and local-error control, TR-AB2
+        (Gresho, Griffiths & Silvester, SIAM J. Sci. Comput. 30:2018–2054, 2008):
+            P = Tⁿ + (h/2)[(2 + h/hₚ) T'ⁿ − (h/hₚ) T'ⁿ⁻¹],  d = (Tⁿ⁺¹ − P) / (3(1 + hₚ/h)),
+            T'ⁿ⁺¹ = 2(Tⁿ⁺¹ − Tⁿ)/h − T'ⁿ.
+        A step is accepted if max|d| ≤ adaptive_tol_K; steps come from the ladder h_max/2^k (so the
+        cached operators c M + K stay few), the next level from h (tol/|d|)^(1/3) · 0.9, growing by at
+        most one level per step. At each segment start (field jump) T' is recomputed from the ODE,
+        M T' = f(t⁺) − K T, and the first step (no AB2 history) is taken at ``time_step_s`` without
+        control. Steps never cross a segment boundary."""
+        h_max = float(run.max_time_step_s)
+        levels = [h_max / 2**k for k in range(60) if h_max / 2**k >= run.min_time_step_s * (1 - 1e-12)]
+        mksp = PETSc.KSP().create(comm)
+        mksp.setOptionsPrefix("bioheat_mass_")
+        mksp.setType("cg"); mksp.getPC().setType("jacobi")
+        mksp.setTolerances(rtol=1e-12, atol=1e-50, max_it=1000)
+        mksp.setErrorIfNotConverged(True)
+        mksp.setFromOptions()
+        mksp.setOperators(M)
+        dT_n, dT_nm1, pred, d = (T.vector.duplicate() for _ in range(4))
+        accepted = rejected = 0
+        h_used: list[float] = []
+        level = None
+        for si, seg in enumerate(run.segments):
+            t, t_end = seg.t_start_s, seg.t_end_s
+            # T'(t⁺) = M⁻¹ (f(t⁺) − K Tⁿ)
+            K.mult(T.vector, tmp)
+            tmp.scale(-1.0)
+            tmp.axpy(1.0, load(seg.fraction_at(t)))
+            mksp.solve(tmp, dT_n)
+            h_prev = None
+            h = min(run.time_step_s, t_end - t)
+            while t < t_end - 1e-9 * max(1.0, t_end):
+                h = min(h, t_end - t)
+                if t_end - t - h < 1e-6 * h:
+                    h = t_end - t
+                t1 = t + h
+                f0, f1 = seg.fraction_at(t), seg.fraction_at(t1)
+                T.vector.copy(T_old_fun.vector)
+                T_old_fun.x.scatter_forward()
+                Told = T_old_fun.vector
+                c = 2.0 / h
+
+                def rhs(out, c=c, f0=f0, f1=f1):
+                    M.mult(Told, out); out.scale(c)
+                    K.mult(Told, tmp); out.axpy(-1.0, tmp)
+                    out.axpy(1.0, load(f0))
+                    out.axpy(1.0, load(f1))
+                if h_prev is not None:
+                    r = h / h_prev
+                    Told.copy(pred)
+                    pred.axpy(0.5 * h * (2.0 + r), dT_n)
+                    pred.axpy(-0.5 * h * r, dT_nm1)
+                    pred.copy(T.vector)  # predictor as initial guess
+                implicit_solve(c, rhs, t1, True)
+                if h_prev is not None:
+                    T.vector.copy(d)
+                    d.axpy(-1.0, pred)
+                    err = d.norm(PETSc.NormType.NORM_INFINITY) / (3.0 * (1.0 + h_prev / h))
+                    at_min = h <= levels[-1] * (1 + 1e-12)
+                    if err > run.adaptive_tol_K and not at_min:
+                        rejected += 1
+                        Told.copy(T.vector)
+                        T.x.scatter_forward()
+                        h_new = 0.9 * h * (run.adaptive_tol_K / err) ** (1.0 / 3.0)
+                        cand = [lv for lv in levels if lv <= min(h_new, h * (1 - 1e-9))]
+                        h = cand[0] if cand else levels[-1]
+                        continue
+                    h_opt = 0.9 * h * (run.adaptive_tol_K / max(err, 1e-300)) ** (1.0 / 3.0)
+                else:
+                    h_opt = h
+                # accept: T'ⁿ⁺¹ = 2(Tⁿ⁺¹ − Tⁿ)/h − T'ⁿ
+                dT_n.copy(dT_nm1)
+                dT_n.scale(-1.0)
+                dT_n.axpy(2.0 / h, T.vector)
+                dT_n.axpy(-2.0 / h, Told)
+                accepted += 1
+                h_used.append(h)
+                last = si == len(run.segments) - 1 and t1 >= t_end - 1e-9 * max(1.0, t_end)
+                tv = record(t1, h, f1, tv, last)
+                t, h_prev = t1, h
+                cand = [lv for lv in levels if lv <= h_opt]
+                nxt = cand[0] if cand else levels[-1]
+                up = next((lv for lv in reversed(levels) if lv > h * (1 + 1e-12)), h)
+                h = min(nxt, up) if nxt > h else nxt
+        for v in (dT_n, dT_nm1, pred, d):
+            v.destroy()
+        mksp.destroy()
+        adaptive_stats.update({"accepted_steps": accepted, "rejected_steps": rejected,
+                               "min_step_s": float(min(h_used)) if h_used else 0.0,
+                               "max_step_s": float(max(h_used)) if h_used else 0.0})
+        return tv
+
     if run.mode == "steady":
         implicit_solve(0.0, lambda out: load(run.steady_fraction, out), 0.0, False)
-        tv = vertex_values()
-        bmax.append(check_physical(tv, 0.0))
-        accumulate_dose_nb(cem, tab, tmax, tv, tv, float(run.steady_duration_s), run.threshold_C)
-        times.append(float(run.steady_duration_s))
-        fracs.append(run.steady_fraction)
-        probes.append(probe_values(tv))
-        snaps_t.append(float(run.steady_duration_s))
-        snaps.append(fm.gather_vertex_values(V1, T1.x.array))
+        # steady: the heated state is held for the whole duration (dose from T0 = T1 = T_steady)
+        tv = record(float(run.steady_duration_s), float(run.steady_duration_s), run.steady_fraction, vertex_values(), True)
+    elif run.adaptive:
+        if bc is not None:
+            raise SolverError("adaptive time stepping with Dirichlet data: not supported; expected fixed steps")
+        tv = adaptive_trapezoidal(tv)
     else:
         T_nm1 = T.vector.duplicate()
         dt_prev = None
+        seg_prev = None
         for st in run.steps:
             dt = st.dt_s
             T.vector.copy(T_old_fun.vector)
             T_old_fun.x.scatter_forward()
             tv_old = tv
             Told = T_old_fun.vector
-            if run.scheme == "implicit-euler" or (run.scheme == "bdf2" and dt_prev is None):
+            # BDF2 restarts with one implicit-Euler step at the start, at every schedule segment
+            # boundary (the source or its slope jumps: a backward difference across the kink of T'
+            # would cost O(Δt) accuracy) and whenever the step ratio ω = Δtₙ/Δtₙ₋₁ exceeds 2
+            # (variable-step BDF2 is zero-stable only for ω < 1 + √2)
+            restart = dt_prev is None or st.segment != seg_prev or dt / dt_prev > 2.0
+            seg_prev = st.segment
+            if run.scheme == "implicit-euler" or (run.scheme == "bdf2" and restart):
                 c = 1.0 / dt
 
                 def rhs(out, c=c):
@@ -579,21 +715,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             implicit_solve(c, rhs, st.t1_s, cn)
             Told.copy(T_nm1)
             dt_prev = dt
-            tv = vertex_values()
-            bmax.append(check_physical(tv, st.t1_s))
-            accumulate_dose_nb(cem, tab, tmax, tv_old, tv, float(dt), run.threshold_C)
-            times.append(st.t1_s)
-            fracs.append(st.fraction1)
-            probes.append(probe_values(tv))
-            last = st is run.steps[-1]
-            while snap_targets and snap_targets[0] <= st.t1_s + 1e-9 * max(1.0, st.t1_s):
-                snap_targets.pop(0)
-                if not (snaps_t and abs(snaps_t[-1] - st.t1_s) < 1e-9):
-                    snaps_t.append(st.t1_s)
-                    snaps.append(fm.gather_vertex_values(V1, T1.x.array))
-            if last and abs(snaps_t[-1] - st.t1_s) > 1e-9:
-                snaps_t.append(st.t1_s)
-                snaps.append(fm.gather_vertex_values(V1, T1.x.array))
+            tv = record(st.t1_s, dt, st.fraction1, tv_old, st is run.steps[-1])
     t_loop = time.perf_counter() - t_loop
 
     def gather(a):
@@ -613,6 +735,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         "max_diffusion_number": float(kr_max / min([c for c in ops.cache if c > 0], default=np.inf)),
         "perfusion_assemblies": n_assemblies - 4,
         "picard_max_iterations": picard_max_seen,
+        "adaptive": adaptive_stats or None,
         "assembly_s": t_asm,
         "time_loop_s": t_loop,
         "total_s": time.perf_counter() - t_wall,

@@ -20,6 +20,7 @@ the same natural condition n·J = 0 as the skin.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,6 +48,26 @@ class ScalarPotentialResult:
     element_order: int
     timings_s: dict = field(default_factory=dict)
     ranks: int = 1
+
+
+# DOLFINx meshes of recently solved TissueMeshes (mesh creation dominates repeated solves, e.g. a
+# frequency sweep): keyed by id, validated by a weak reference, so nothing is kept alive or pickled.
+_FEM_MESH_CACHE: dict[int, tuple] = {}
+_FEM_MESH_CACHE_SIZE = 2
+
+
+def _fem_mesh(tmesh: TissueMesh, comm: MPI.Comm):
+    key = id(tmesh)
+    hit = _FEM_MESH_CACHE.get(key)
+    if hit is not None and hit[0]() is tmesh and hit[1] is comm:
+        return hit[2]
+    fm = to_dolfinx(tmesh, comm)
+    for k in [k for k, v in _FEM_MESH_CACHE.items() if v[0]() is None]:
+        del _FEM_MESH_CACHE[k]
+    while len(_FEM_MESH_CACHE) >= _FEM_MESH_CACHE_SIZE:
+        _FEM_MESH_CACHE.pop(next(iter(_FEM_MESH_CACHE)))
+    _FEM_MESH_CACHE[key] = (weakref.ref(tmesh), comm, fm)
+    return fm
 
 
 def _boomeramg_options(prefix: str) -> None:
@@ -81,7 +102,7 @@ def solve_scalar_potential(
         raise SolverError(f"element_order = {element_order!r}: expected 1 or 2")
     t = {}
     t0 = time.perf_counter()
-    fm = to_dolfinx(tmesh, comm)
+    fm = _fem_mesh(tmesh, comm)
     msh = fm.mesh
     t["mesh_s"] = time.perf_counter() - t0
 

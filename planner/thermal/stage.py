@@ -119,6 +119,8 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.mode", th.mode, "'steady' or 'transient'"))
     if th.scheme not in ("implicit-euler", "crank-nicolson", "bdf2"):
         raise InputError(bad_value("thermal.scheme", th.scheme, "'implicit-euler', 'crank-nicolson' or 'bdf2'"))
+    if th.adaptive and th.scheme != "crank-nicolson":
+        raise InputError(bad_value("thermal.scheme", th.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
     if th.element_order not in (1, 2):
         raise InputError(bad_value("thermal.element_order", th.element_order, "1 or 2"))
     if not (math.isfinite(th.skin_h_W_per_m2_K) and th.skin_h_W_per_m2_K >= 0):
@@ -159,7 +161,10 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
                     steady_fraction=1.0, steady_duration_s=total, picard_tol_K=th.picard_tol_K,
                     picard_max_iter=th.picard_max_iter, linear_rtol=th.linear_rtol, snapshot_times_s=snap,
                     probe_vertices=pverts, probe_weights=pbary, check_physical=check_physical,
-                    linear_pc=th.linear_pc)
+                    linear_pc=th.linear_pc, adaptive=bool(th.adaptive and th.mode == "transient"),
+                    segments=list(schedule.segments), time_step_s=th.time_step_s,
+                    max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
+                    min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)
