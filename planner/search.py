@@ -25,6 +25,8 @@ from planner.errors import InputError
 
 log = logging.getLogger(__name__)
 
+NON_PHYSICAL_T_C = 100.0
+
 
 @dataclass(frozen=True)
 class ScaledHeat:
@@ -115,13 +117,18 @@ def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> Search
     def evaluate(s: float) -> Evaluation:
         if s in cache:
             return cache[s]
-        temps = solve_bioheat(mesh, ScaledHeat(heat, s), lib, run_cfg)
+        # temperatures above 100 °C are not an error here: such a field is simply unsafe
+        temps = solve_bioheat(mesh, ScaledHeat(heat, s), lib, run_cfg, check_physical=False)
         chk = safety_mod.check(safety_cfg, cfg.applicator, mesh, ScaledField(applied, s), None, temps)
         tgt = temps.target or {}
+        violations = [v for v in chk.violations if not v.startswith("H·f")]
+        t_top = float(temps.T_max_C.max())
+        if t_top > NON_PHYSICAL_T_C:
+            violations.append(f"temperature reaches {t_top:.0f} °C (> {NON_PHYSICAL_T_C:.0f} °C: model invalid, tissue boils)")
         ev = Evaluation(scale=s, field_kA_per_m=s * nominal, T90_C=tgt.get("T90_C"),
                         max_healthy_T_C=chk.max_healthy_T_C,
                         implant_dT_K=max(chk.implant_dT_K.values()) if chk.implant_dT_K else None,
-                        violations=tuple(v for v in chk.violations if not v.startswith("H·f")))
+                        violations=tuple(violations))
         cache[s] = ev
         evaluations.append(ev)
         log.info("search: %.3f kA/m → T90 %s °C, %d violation(s)", ev.field_kA_per_m, ev.T90_C, len(ev.violations))
