@@ -160,3 +160,12 @@ def test_segments_per_turn_key_refines_the_loops(box):
     assert app.coil_current_peak_A == pytest.approx(1e4 / ae.helmholtz_centre_H(5, 1.0, 0.2), rel=3e-5)
     with pytest.raises(InputError, match="segments_per_turn"):
         app_cfg(type="helmholtz", radius_mm=200.0, segments_per_turn=3)
+
+
+def test_H_at_the_same_point_array_is_reused(box):
+    app = applied_field(box, app_cfg(type="helmholtz", radius_mm=200.0, turns=5))
+    H1 = app.H_peak_at(box.points_m)
+    H1[:] = 0.0  # callers get copies
+    H2 = app.H_peak_at(box.points_m)
+    np.testing.assert_allclose(H2, app.H_peak_at(box.points_m.copy()), rtol=0, atol=0)
+    assert np.abs(H2).max() > 0

@@ -8,7 +8,6 @@ import pytest
 
 from benchmarks.em_common import ConstantTissue, library, mesh_of, plan, structured_box_mesh
 from planner import analytic_em as ae
-from planner.artefacts import Region, Role
 from planner.em import applied_field, solve_eddy_currents
 from planner.em.applicators import AppliedField
 from planner.em.sar import mass_averaged_sar

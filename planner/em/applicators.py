@@ -185,12 +185,21 @@ class AppliedField:
     coil: Coil | None = None
     uniform_H_peak_A_per_m: np.ndarray | None = None  # (3,) field vector for 'uniform'
     notes: tuple[str, ...] = field(default=())
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def H_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         p = np.asarray(points_m, dtype=float).reshape(-1, 3)
         if self.coil is None:
             return np.broadcast_to(self.uniform_H_peak_A_per_m, p.shape).copy()
-        return self.coil.H_per_A(p) * self.coil_current_peak_A
+        # several stages ask for H at the same (immutable) mesh point array: keep the last result
+        big = p.shape[0] >= 1000
+        hit = self._cache.get("H")
+        if big and hit is not None and hit[0] is points_m and hit[1] == p.shape:
+            return hit[2].copy()
+        H = self.coil.H_per_A(p) * self.coil_current_peak_A
+        if big:
+            self._cache["H"] = (points_m, p.shape, H)
+        return H.copy() if big else H
 
     def A_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         p = np.asarray(points_m, dtype=float).reshape(-1, 3)
