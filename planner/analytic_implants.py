@@ -107,7 +107,7 @@ def cylinder_axial_low_frequency_loss_per_length_W_per_m(*, radius_m: float, sig
 
 def cylinder_axial_loss_per_length_quadrature_W_per_m(*, radius_m: float, sigma_S_per_m: float,
                                                       frequency_Hz: float, H0_peak_A_per_m: float,
-                                                      n: int = 4000) -> float:
+                                                      n: int = 200) -> float:
     """Same quantity by direct quadrature of ∫|J_φ|²/(2σ) 2πr dr (an independent check of the sign)."""
     delta = skin_depth_m(sigma_S_per_m=sigma_S_per_m, frequency_Hz=frequency_Hz)
     kappa = (1.0 - 1.0j) / delta

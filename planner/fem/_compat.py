@@ -74,3 +74,13 @@ def discrete_gradient(V_lagrange, V_nedelec):
     G = _dg(V_lagrange._cpp_object, V_nedelec._cpp_object)
     G.assemble()
     return G
+
+
+def interpolation_matrix(V_from, V_to):
+    """Interpolation matrix V_from → V_to (e.g. vector Lagrange → N1curl, the Nédélec interpolation Π
+    that hypre AMS needs for N1curl degree ≥ 2)."""
+    from dolfinx.cpp.fem.petsc import interpolation_matrix as _im
+
+    Pi = _im(V_from._cpp_object, V_to._cpp_object)
+    Pi.assemble()
+    return Pi
