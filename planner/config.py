@@ -40,7 +40,7 @@ class PlanSection:
 
 
 # --- [geometry] ---------------------------------------------------------------------------------
-_SHAPES = one_of("box", "sphere", "cylinder", "ellipsoid")
+_SHAPES = one_of("box", "sphere", "cylinder", "ellipsoid", "hip-stem")
 _ROLES = one_of("body", "target", "organ", "implant")
 
 
@@ -58,6 +58,8 @@ class BodySpec:
     size_mm: tuple[float, float, float] | None = spec(None, check=positive_vec3, expected="3 positive numbers [lx, ly, lz]")
     semi_axes_mm: tuple[float, float, float] | None = spec(None, check=positive_vec3, expected="3 positive numbers [a, b, c]")
     axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction [x, y, z]")
+    parameters: dict[str, Any] = spec(default_factory=dict, help="hip-stem only: stem_length_mm, proximal_radius_mm, "
+                                      "distal_radius_mm, neck_length_mm, neck_radius_mm, head_radius_mm, ccd_angle_deg, medial")
 
     def validate(self, path: str) -> None:
         needed = {
@@ -65,8 +67,24 @@ class BodySpec:
             "sphere": ("radius_mm",),
             "cylinder": ("radius_mm", "length_mm"),
             "ellipsoid": ("semi_axes_mm",),
+            "hip-stem": (),
         }[self.shape]
-        allowed = set(needed) | ({"axis"} if self.shape == "cylinder" else set())
+        # hip stem: center_mm = shoulder, axis = distal → proximal, length_mm = stem length,
+        # radius_mm = head radius (planner.shapes_implants)
+        allowed = set(needed) | ({"axis"} if self.shape in ("cylinder", "hip-stem") else set())
+        if self.shape == "hip-stem":
+            allowed |= {"radius_mm", "length_mm"}
+            from planner.shapes_implants import hip_stem_parameters
+
+            bad = sorted({"center_mm", "axis"} & set(self.parameters))
+            if bad:
+                raise InputError(f"{path}.parameters.{bad[0]}: give it as {path}.{bad[0]}")
+            try:
+                hip_stem_parameters(self.parameters)
+            except InputError as exc:
+                raise InputError(f"{path}.parameters: {exc}") from None
+        elif self.parameters:
+            raise InputError(f"{path}.parameters = {self.parameters!r}: only shape = 'hip-stem' takes parameters")
         for k in needed:
             if getattr(self, k) is None:
                 raise InputError(f"{path}.{k}: missing required key for shape = {self.shape!r}")
@@ -75,14 +93,17 @@ class BodySpec:
                 raise InputError(
                     f"{path}.{k} = {getattr(self, k)!r}: not used by shape = {self.shape!r}; expected only {sorted(allowed)}"
                 )
-        if self.shape != "cylinder" and self.axis != (0.0, 0.0, 1.0):
-            raise InputError(f"{path}.axis = {list(self.axis)!r}: only cylinders take an axis")
+        if self.shape not in ("cylinder", "hip-stem") and self.axis != (0.0, 0.0, 1.0):
+            raise InputError(f"{path}.axis = {list(self.axis)!r}: only cylinders and hip stems take an axis")
 
     @property
     def center_m(self) -> tuple[float, float, float]:
         return tuple(c * MM for c in self.center_mm)  # type: ignore[return-value]
 
-    def exact_volume_m3(self) -> float:
+    def exact_volume_m3(self) -> float | None:
+        """Closed-form volume, or None where there is none (hip stem: the CAD volume is used)."""
+        if self.shape == "hip-stem":
+            return None
         if self.shape == "box":
             lx, ly, lz = (s * MM for s in self.size_mm)  # type: ignore[union-attr]
             return lx * ly * lz
@@ -158,6 +179,23 @@ class ApplicatorSection:
         """Requested field amplitude at the target centre, as a peak value."""
         h = self.field_kA_per_m * 1e3
         return h * math.sqrt(2.0) if self.amplitude == "rms" else h
+
+
+# --- [implants] -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImplantsSection:
+    """Controls of the metal-implant eddy-current sub-models (planner.em.implants.ImplantOptions);
+    unset values are chosen automatically from implant size a and skin depth δ, and reported."""
+
+    degree: int = spec(2, check=lambda k: k in (1, 2), expected="1 or 2 (N1curl degree)")
+    geometry_order: int = spec(2, check=lambda k: k in (1, 2), expected="1 or 2 (2 = curved tetrahedra, primitives only)")
+    elements_per_skin_depth: float | None = spec(None, check=positive, expected="a positive number of elements per skin depth at the surface")
+    elements_per_size: float = spec(4.0, check=positive, expected="a positive number (surface size capped at a / this)")
+    box_half_size_mm: float | None = spec(None, check=positive, expected="a positive half edge of the box around the implant (mm)")
+    box_factor: float = spec(6.0, check=lambda x: math.isfinite(x) and x > 1.05, expected="more than 1.05 (box half size / implant radius)")
+    refinement: float = spec(1.0, check=positive, expected="a positive divisor of all sub-model sizes")
+    rtol: float = spec(1e-6, check=positive, expected="a positive MINRES relative tolerance")
+    max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
 
 
 # --- [nanoparticles] ----------------------------------------------------------------------------
@@ -480,6 +518,7 @@ _SECTIONS: dict[str, type] = {
     "thermal": ThermalSection,
     "safety": SafetySection,
     "search": SearchSection,
+    "implants": ImplantsSection,
 }
 # Sections owned by stages defined elsewhere (validated there, kept as raw tables here).
 _RAW_SECTIONS = ("imaging", "segmentation")
@@ -497,6 +536,7 @@ class PlanConfig:
     thermal: ThermalSection | None = None
     safety: SafetySection | None = None
     search: SearchSection | None = None
+    implants: ImplantsSection | None = None
     tissues: dict[str, TissueOverride] | None = None
     plan_file: Path | None = None
     plan_sha256: str = ""

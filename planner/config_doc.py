@@ -70,6 +70,7 @@ def render() -> str:
         (config.ThermalSection, "[thermal]"),
         (config.SafetySection, "[safety]"),
         (config.SearchSection, "[search]"),
+        (config.ImplantsSection, "[implants]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
     for name in dir(config):

@@ -151,22 +151,19 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
 
 def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):
     """Losses of metal implants from the full eddy-current sub-models, handed on as heat."""
-    from planner.artefacts import Role
+    import dataclasses as dc
 
-    implants = mesh.regions_with_role(Role.IMPLANT)
-    if not implants:
+    from planner.em.implants import ImplantOptions, implant_losses, implant_regions, total_Q_W_per_m3
+
+    regions = implant_regions(mesh, lib)
+    if not regions:
         stages["implants"] = "skipped: no implant regions"
         return fields
-    import numpy as np
-    from planner.em.implants import implant_losses
-
-    losses = implant_losses(mesh, implants, A_peak_at=applied.A_peak_at, H_peak_at=applied.H_peak_at,
-                            frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry)
-    Q = np.zeros(mesh.num_cells)
-    for loss in losses:
-        Q += loss.Q_on_mesh_W_per_m3
+    options = ImplantOptions(**dc.asdict(cfg.implants)) if cfg.implants is not None else None
+    losses = implant_losses(mesh, regions, A_peak_at=applied.A_peak_at, H_peak_at=applied.H_peak_at,
+                            frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry, options=options)
     stages["implants"] = "done"
-    return fields.with_implants(tuple(losses), Q)
+    return fields.with_implants(tuple(losses), total_Q_W_per_m3(losses, mesh.num_cells))
 
 
 def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:

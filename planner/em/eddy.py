@@ -100,6 +100,7 @@ class FieldSolution:
             "E_convention": "peak; cell value = sqrt(cell mean of |E|^2)",
             "excluded_regions": list(self.excluded_regions),
             "implant_loss_W": float(sum(getattr(i, "loss_W", 0.0) for i in self.implants)),
+            "implants": [i.summary_block() for i in self.implants],
             "solver": self.solver,
         })
         return out

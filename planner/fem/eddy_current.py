@@ -462,7 +462,9 @@ def solve_reduced_field(
         for e in np.eye(3):
             f = dolfinx.fem.Function(V)
             f.interpolate(lambda x, e=e: np.tile(e[:, None], (1, x.shape[1])))
-            vecs.append(f.vector)
+            # a copy owning its memory: f.vector only wraps f's array, which is freed with f (the next
+            # loop iteration) while hypre AMS still reads the vector at set-up → use-after-free
+            vecs.append(f.vector.copy())
         ipc.setHYPRESetEdgeConstantVectors(*vecs)
         keep += vecs
     else:
