@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 
 from planner import config
@@ -23,7 +24,7 @@ def _default(f: dataclasses.Field) -> str:
 def section_table(cls: type, title: str) -> list[str]:
     hints = typing.get_type_hints(cls)
     lines = [f"### `{title}`", ""]
-    doc = (cls.__doc__ or "").strip()
+    doc = inspect.cleandoc(cls.__doc__ or "")
     if doc and not doc.startswith(cls.__name__ + "("):
         lines += [doc, ""]
     lines += ["| key | type | default | expected / notes |", "| --- | --- | --- | --- |"]
@@ -68,6 +69,8 @@ def render() -> str:
         (config.NanoparticleSection, "[nanoparticles]"),
         (config.ThermalSection, "[thermal]"),
         (config.SafetySection, "[safety]"),
+        (config.SearchSection, "[search]"),
+        (config.ImplantsSection, "[implants]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
     for name in dir(config):

@@ -10,6 +10,8 @@ import sys
 
 REQUIRED_ENV = {
     "PETSC_DIR": "/usr/lib/petscdir/petsc-real",
+    # crashes in compiled code then show Python's faulthandler traceback, not a bare MPI_Abort
+    "PETSC_OPTIONS": "-no_signal_handler",
     "OMPI_ALLOW_RUN_AS_ROOT": "1",
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
     "OMPI_MCA_rmaps_base_oversubscribe": "1",

@@ -56,7 +56,14 @@ def _ellipsoid(occ, b: BodySpec) -> list:
 
 _CLOSED_FORM = ("box", "sphere", "cylinder", "ellipsoid")
 
+def _hip_stem(occ, b: BodySpec) -> list:
+    from planner.shapes_implants import hip_stem_from_body
+
+    return hip_stem_from_body(occ, b)
+
+
 SHAPE_BUILDERS: dict[str, ShapeBuilder] = {
+    "hip-stem": _hip_stem,
     "box": _box,
     "sphere": _sphere,
     "cylinder": _cylinder,

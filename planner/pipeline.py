@@ -27,9 +27,13 @@ class PlanResult:
     artefacts: dict[str, Any] = field(default_factory=dict)
 
 
-def check_tissues(cfg: PlanConfig, lib) -> None:
-    """Every tissue a plan names must exist in the library (after [tissues.*] overrides)."""
+def check_plan(cfg: PlanConfig, lib) -> None:
+    """Checks beyond the plan file's own schema, without running anything: every tissue a plan names
+    exists in the library (after [tissues.*] overrides); [imaging]/[segmentation] keys and paths."""
     if cfg.geometry is None:
+        from planner.imaging import check_sections
+
+        check_sections(cfg, lib)
         return
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
@@ -77,17 +81,24 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
     from planner.tissues import load_library
 
     lib = load_library(cfg.tissues)
-    check_tissues(cfg, lib)
-    mesh, patient = parallel.on_root_then_bcast(lambda: build_mesh(cfg, lib))
+    check_plan(cfg, lib)
+    root: dict[str, Any] = {}  # the patient model (with its images) stays on rank 0
+
+    def build() -> tuple[TissueMesh, dict | None, dict]:
+        mesh, patient = build_mesh(cfg, lib)
+        root["patient"] = patient
+        return mesh, (patient.summary_block() if patient else None), (patient.input_files() if patient else {})
+
+    mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
     stages: dict[str, str] = {"mesh": "done"}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
                                "mesh": mesh_summary(mesh)}
-    if patient is not None:
-        summary["imaging"] = patient.summary_block()
-    artefacts: dict[str, Any] = {"mesh": mesh, "patient": patient}
+    if imaging_summary is not None:
+        summary["imaging"] = imaging_summary
+    artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient")}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
     summary["stages"] = stages
-    summary["provenance"] = report.provenance(cfg.plan_sha256, _input_files(cfg))
+    summary["provenance"] = report.provenance(cfg.plan_sha256, {**_input_files(cfg), **imaging_files})
     out = None
     if write and parallel.rank() == 0:
         out = cfg.output_path
@@ -99,13 +110,60 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
 
 
 def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict) -> dict[str, Any]:
-    """Field → heat → temperature → safety; each stage runs when the plan asks for it."""
-    out: dict[str, Any] = {}
+    """Field → heat → temperature → safety (→ settings search); each runs when the plan asks for it."""
     if cfg.applicator is None:
-        stages["em"] = stages["nanoparticles"] = stages["thermal"] = "skipped: plan has no [applicator] section"
-        return out
-    stages["em"] = "not available in this planner version"
-    return out
+        for st in ("em", "nanoparticles", "thermal", "safety"):
+            stages[st] = "skipped: plan has no [applicator] section"
+        return {}
+    from planner import em, safety
+    from planner.config import SafetySection
+    from planner.nanoparticles import heat_source
+
+    applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
+    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
+    fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
+    stages["em"] = "done"
+    summary["em"] = fields.summary_block()
+    heat = heat_source(mesh, applied, fields, lib, cfg)
+    stages["nanoparticles"] = "done" if cfg.nanoparticles else "skipped: no [nanoparticles] section (eddy/implant heat only)"
+    summary["nanoparticles"] = heat.summary_block()
+    temperatures = None
+    if cfg.thermal is not None:
+        from planner.thermal import solve_bioheat
+
+        temperatures = solve_bioheat(mesh, heat, lib, cfg)
+        stages["thermal"] = "done"
+        summary["thermal"] = temperatures.summary_block()
+    else:
+        stages["thermal"] = "skipped: plan has no [thermal] section"
+    check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures)
+    stages["safety"] = "done" if check.ok else f"done: {len(check.violations)} violation(s)"
+    summary["safety"] = check.summary_block()
+    found = None
+    if cfg.search is not None:
+        from planner.search import search_settings
+
+        found = search_settings(cfg, mesh, applied, fields, heat, lib)
+        stages["search"] = "done"
+        summary["search"] = found.summary_block()
+    return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
+
+
+def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):
+    """Losses of metal implants from the full eddy-current sub-models, handed on as heat."""
+    import dataclasses as dc
+
+    from planner.em.implants import ImplantOptions, implant_losses, implant_regions, total_Q_W_per_m3
+
+    regions = implant_regions(mesh, lib)
+    if not regions:
+        stages["implants"] = "skipped: no implant regions"
+        return fields
+    options = ImplantOptions(**dc.asdict(cfg.implants)) if cfg.implants is not None else None
+    losses = implant_losses(mesh, regions, A_peak_at=applied.A_peak_at, H_peak_at=applied.H_peak_at,
+                            frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry, options=options)
+    stages["implants"] = "done"
+    return fields.with_implants(tuple(losses), total_Q_W_per_m3(losses, mesh.num_cells))
 
 
 def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:
@@ -119,6 +177,9 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
             written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
     written.append(Path("fields") / "mesh.vtu")
     _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
+    from planner.figures import write_report
+
+    written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
     report.write_json(folder / "summary.json", summary)
 
@@ -136,4 +197,7 @@ def _input_files(cfg: PlanConfig) -> dict[str, Path]:
         files["plan"] = cfg.plan_file
     if cfg.applicator is not None and cfg.applicator.path_file:
         files["applicator.path_file"] = cfg.resolve(cfg.applicator.path_file)
+    from planner.nanoparticles import input_files
+
+    files.update(input_files(cfg))
     return files

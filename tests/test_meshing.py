@@ -84,3 +84,24 @@ def test_boundary_facets_of_two_tets():
     f = boundary_facets(cells)
     assert f.shape == (6, 3)
     assert not any((row == [1, 2, 3]).all() for row in f)
+
+
+def test_hip_stem_shape_in_plans():
+    """shape = 'hip-stem' (planner.shapes_implants): validated parameters, meshed with its CAD volume."""
+    from planner.errors import InputError
+    from planner.shapes_implants import hip_stem_volume_m3
+
+    stem = {"name": "stem", "shape": "hip-stem", "tissue": "ti6al4v", "role": "implant", "center_mm": [0, 0, 40],
+            "length_mm": 80.0, "radius_mm": 12.0, "parameters": {"neck_length_mm": 25.0}}
+    cfg = plan([{"name": "box", "shape": "box", "size_mm": [160, 120, 200], "tissue": "muscle"}, stem],
+               max_size_mm=20.0, implant_size_mm=5.0)
+    m = mesh_shapes(cfg.geometry, cfg.mesh)
+    reg = m.region("stem")
+    exact = hip_stem_volume_m3({"stem_length_mm": 80.0, "head_radius_mm": 12.0, "neck_length_mm": 25.0})
+    assert reg.exact_volume_m3 == pytest.approx(exact, rel=1e-3)
+    assert m.region_volume_m3(reg.tag) == pytest.approx(exact, rel=0.08)
+    with pytest.raises(InputError, match=r"bodies\[1\].parameters: hip-stem.ccd_angle_deg = 200"):
+        plan([{"name": "box", "shape": "box", "size_mm": [1, 1, 1], "tissue": "muscle"},
+              dict(stem, parameters={"ccd_angle_deg": 200})])
+    with pytest.raises(InputError, match=r"only shape = 'hip-stem' takes parameters"):
+        plan([{"name": "b", "shape": "sphere", "radius_mm": 5, "tissue": "muscle", "parameters": {"x": 1}}])

@@ -1,0 +1,44 @@
+"""Patient images: DICOM series and NIfTI readers, RTSTRUCT, and the imaging pipeline stage.
+
+Public API::
+
+    read_dicom_series(folder, series_uid=None, modality=None) -> ImageVolume   (LPS, metres)
+    read_nifti(path) -> ImageVolume ; read_nifti_labels(path) -> (labels, Grid)
+    read_rtstruct(path, image, names) -> StructureSet ; write_rtstruct(path, image, rois)
+    patient_model(cfg, lib) -> PatientModel   (.mesh, .summary_block(), .write_figures(dir))
+    patient_mesh(cfg, lib) -> TissueMesh
+    check_sections(cfg, lib) -> (ImagingSection, SegmentationSection)   (validation only, for `planner check`)
+"""
+from __future__ import annotations
+
+from planner.imaging.dicom import read_dicom_file, read_dicom_series
+from planner.imaging.nifti import read_nifti, read_nifti_labels, write_nifti
+from planner.imaging.rtstruct import StructureSet, read_rtstruct, write_rtstruct
+from planner.imaging.volume import Grid, ImageVolume
+
+__all__ = [
+    "Grid",
+    "ImageVolume",
+    "PatientModel",
+    "StructureSet",
+    "check_sections",
+    "patient_mesh",
+    "patient_model",
+    "read_dicom_file",
+    "read_dicom_series",
+    "read_nifti",
+    "read_nifti_labels",
+    "read_rtstruct",
+    "write_nifti",
+    "write_rtstruct",
+]
+
+
+def __getattr__(name: str):
+    # the stage functions import planner.segmentation / planner.meshing_labels, which import
+    # submodules of this package: load them lazily to keep imports acyclic
+    if name in ("PatientModel", "check_sections", "patient_mesh", "patient_model"):
+        from planner.imaging import model
+
+        return getattr(model, name)
+    raise AttributeError(name)

@@ -1,0 +1,45 @@
+"""Nanoparticle heating: SLP models, particle distributions and the heat source on the mesh.
+
+Public API::
+
+    heat = heat_source(mesh, applied, fields, lib, cfg)     # -> HeatSource
+    heat.Q_W_per_m3(field_fraction=1.0)                     # total W/m³ per cell
+    heat.summary_block()                                     # summary.json "nanoparticles"
+    heat.write_fields(out_dir, mesh)                         # heat_source.vtu
+
+Registries: :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response, table, constant)
+and :data:`DISTRIBUTIONS` (``[nanoparticles.distribution] kind``: uniform-in-target, deposit,
+concentration-map, r2star-map). No FEniCSx imports: works on TissueMesh NumPy arrays.
+"""
+from __future__ import annotations
+
+from planner.nanoparticles.distributions import DISTRIBUTIONS, ParticleDistribution, distribute, register_distribution
+from planner.nanoparticles.heat import HeatSource, heat_source, input_files
+from planner.nanoparticles.slp import (
+    SLP_MODELS,
+    ConstantModel,
+    LinearResponseModel,
+    LinearResponseParameters,
+    TableModel,
+    make_slp_model,
+    read_slp_table,
+    register_slp_model,
+)
+
+__all__ = [
+    "heat_source",
+    "input_files",
+    "HeatSource",
+    "SLP_MODELS",
+    "DISTRIBUTIONS",
+    "make_slp_model",
+    "register_slp_model",
+    "register_distribution",
+    "distribute",
+    "ParticleDistribution",
+    "LinearResponseModel",
+    "LinearResponseParameters",
+    "TableModel",
+    "ConstantModel",
+    "read_slp_table",
+]

@@ -1,0 +1,20 @@
+"""Pennes bioheat stage: schedules, perfusion models, thermal dose and temperature metrics.
+
+This package imports without FEniCSx; :func:`solve_bioheat` calls :mod:`planner.fem.bioheat`.
+"""
+from planner.thermal.history import TemperatureHistory
+from planner.thermal.perfusion import PERFUSION_MODELS, PerfusionLaw, make_perfusion_law
+from planner.thermal.schedule import Schedule, Segment, Step, build_schedule
+from planner.thermal.stage import solve_bioheat
+
+__all__ = [
+    "PERFUSION_MODELS",
+    "PerfusionLaw",
+    "Schedule",
+    "Segment",
+    "Step",
+    "TemperatureHistory",
+    "build_schedule",
+    "make_perfusion_law",
+    "solve_bioheat",
+]

@@ -1,0 +1,318 @@
+"""Verification of the Pennes solver against closed forms (planner/analytic_thermal.py).
+
+    python -m benchmarks.thermal_verification [--full] [--only NAME ...]
+
+Cases (each prints a table of refinement level, h or Δt, dofs, max nodal error, observed order;
+the script exits non-zero if an order or the finest-level error target (0.05 K) is missed):
+
+- sphere_steady:       heated sphere (a = 10 mm, Q = 5e4 W/m³) in tissue, no perfusion. The
+                       infinite medium is truncated at R = 25 mm with the exact solution as Dirichlet
+                       data on the outer sphere. P1 (order ≈ 2) and P2 at the finest size.
+- sphere_perfused:     same with perfusion β = 4e3 W m⁻³ K⁻¹ everywhere (exp(−mr)/r closed form).
+- sphere_transient:    heated sphere switched on at t = 0 from θ = 0, no perfusion, 600 s, BDF2 with
+                       Δt ∝ h; exact time-dependent Dirichlet data at R = 30 mm (erf form).
+- lumped:              0-D Pennes on an isolated box (h = 0: no-flux), uniform source and perfusion,
+                       from the metabolic baseline; time-step orders of implicit Euler (1),
+                       Crank–Nicolson (2), BDF2 (2) with Δt halved 4 times.
+- perfusion_lang:      0-D Pennes with Lang et al. 1999 muscle perfusion β(T) (Picard), BDF2 Δt
+                       orders against a Radau reference of the same ODE; steady state vs scalar root.
+- slab:                1-D slab 0 ≤ x ≤ 40 mm on a 40×4×4 mm box, Dirichlet 37 °C at x = 0 and L,
+                       insulated sides, perfusion and uniform source (cosh form); P1 and P2.
+
+Error = max over mesh vertices of |T_h − T_exact| at the final time.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from planner import analytic_thermal as an
+from planner.config import ThermalSection
+
+TOL_K = 0.05
+K_W = 0.5
+RHO, C = 1000.0, 4000.0
+RHO_B, C_B = 1000.0, 4000.0
+
+
+class _Tissue:
+    def __init__(self, name: str, w_per_s: float, q_met_W_per_kg: float = 0.0, k: float = K_W):
+        self.name, self.kind = name, "tissue"
+        self.density_kg_per_m3, self.heat_capacity_J_per_kg_K = RHO, C
+        self.thermal_conductivity_W_per_m_K = k
+        self.perfusion_per_s = w_per_s
+        self.metabolic_heat_W_per_kg = q_met_W_per_kg
+
+
+class MockLibrary(dict):
+    """Tissue-library stand-in: lib[name] → properties, lib.blood → blood."""
+
+    blood = SimpleNamespace(density_kg_per_m3=RHO_B, heat_capacity_J_per_kg_K=C_B)
+
+
+class RegionHeat:
+    """Q_W_per_m3(fraction) = Q0 · fraction² in the cells of region ``tag`` (tag None: everywhere)."""
+
+    def __init__(self, mesh, Q0: float, tag: int | None = 1):
+        self.base = np.full(mesh.num_cells, Q0) if tag is None else np.where(mesh.cell_region == tag, Q0, 0.0)
+
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray:
+        return self.base * field_fraction**2
+
+
+def rms_error(mesh, err: np.ndarray) -> float:
+    """Volume-weighted RMS of nodal errors (lumped vertex volumes) — a discrete L2 norm / √V."""
+    from planner.thermal.metrics import vertex_volumes_m3
+
+    w = vertex_volumes_m3(mesh, np.ones(mesh.num_cells, dtype=bool))
+    return float(np.sqrt((w * err**2).sum() / w.sum()))
+
+
+def observed_orders(hs, errs) -> list[float]:
+    return [math.log(errs[i - 1] / errs[i]) / math.log(hs[i - 1] / hs[i]) for i in range(1, len(errs))]
+
+
+def print_table(title: str, rows: list[dict], cols: list[str]) -> None:
+    print(f"\n{title}")
+    print("  ".join(f"{c:>12s}" for c in cols))
+    for r in rows:
+        print("  ".join(f"{r[c]:>12.5g}" if isinstance(r[c], float) else f"{str(r[c]):>12s}" for c in cols))
+
+
+def _solve(mesh, heat, lib, th, dirichlet=None):
+    from planner.thermal import solve_bioheat
+    return solve_bioheat(mesh, heat, lib, SimpleNamespace(thermal=th), dirichlet=dirichlet)
+
+
+def _dirichlet(value, marker=None):
+    from planner.fem.bioheat import DirichletData
+    return DirichletData(value, marker)
+
+
+# --- cases --------------------------------------------------------------------------------------
+def sphere_steady(hs_mm, *, perfused: bool, order: int = 1, a_mm=10.0, R_mm=25.0, Q0=5e4, beta=4e3):
+    from benchmarks.thermal_meshes import sphere_in_sphere
+
+    w = beta / (RHO_B * C_B) if perfused else 0.0
+    lib = MockLibrary(core=_Tissue("core", w), shell=_Tissue("shell", w))
+    a = a_mm * 1e-3
+    if perfused:
+        exact = lambda x, t=0.0: 37.0 + an.sphere_steady_perfused(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k=K_W, beta_W_per_m3_K=beta)
+    else:
+        exact = lambda x, t=0.0: 37.0 + an.sphere_steady(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k_in=K_W)
+    th = ThermalSection(mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
+                        element_order=order, field_output_interval_s=0.0)
+    rows = []
+    for h in hs_mm:
+        mesh = sphere_in_sphere(a_mm, R_mm, h, 1.5 * h)
+        t0 = time.perf_counter()
+        res = _solve(mesh, RegionHeat(mesh, Q0), lib, th, _dirichlet(exact))
+        e = res.T_final_C - exact(mesh.points_m.T)
+        rows.append({"h_mm": h, "dofs": res.solver["dofs"], "T_centre_C": float(res.T_max_C.max()),
+                     "max_err_K": float(np.abs(e).max()), "rms_err_K": rms_error(mesh, e),
+                     "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def sphere_transient(hs_mm, *, a_mm=10.0, R_mm=30.0, Q0=5e4, t_end_s=600.0, dt_per_mm=20.0, scheme="bdf2"):
+    from benchmarks.thermal_meshes import sphere_in_sphere
+
+    lib = MockLibrary(core=_Tissue("core", 0.0), shell=_Tissue("shell", 0.0))
+    a = a_mm * 1e-3
+    cache: dict = {}
+
+    def exact(x, t):
+        # θ depends on r only: tabulate on the distinct radii (rounded to 1e-12 m) of this call
+        r = np.linalg.norm(x, axis=0)
+        key = (round(t, 9), r.size)
+        if key not in cache:
+            ru, inv = np.unique(np.round(r, 12), return_inverse=True)
+            cache[key] = 37.0 + an.sphere_transient(ru, t, a_m=a, Q_W_per_m3=Q0, k=K_W, rho_c_J_per_m3_K=RHO * C)[inv]
+        return cache[key]
+
+    rows = []
+    for h in hs_mm:
+        mesh = sphere_in_sphere(a_mm, R_mm, h, 2.0 * h)
+        dt = dt_per_mm * h
+        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+                            arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0)
+        t0 = time.perf_counter()
+        res = _solve(mesh, RegionHeat(mesh, Q0), lib, th, _dirichlet(exact))
+        ex = 37.0 + an.sphere_transient(np.linalg.norm(mesh.points_m, axis=1), t_end_s, a_m=a, Q_W_per_m3=Q0, k=K_W,
+                                        rho_c_J_per_m3_K=RHO * C)
+        e = res.T_final_C - ex
+        rows.append({"h_mm": h, "dt_s": dt, "dofs": res.solver["dofs"], "T_centre_C": float(res.T_final_C.max()),
+                     "max_err_K": float(np.abs(e).max()), "rms_err_K": rms_error(mesh, e),
+                     "seconds": time.perf_counter() - t0})
+    return rows
+
+
+def lumped(dts_s, *, scheme: str, t_end_s=1000.0, Q0=2e4, w=1e-3, q_met_W_per_kg=1.0, mesh=None):
+    from benchmarks.thermal_meshes import box
+
+    mesh = mesh if mesh is not None else box((10.0, 10.0, 10.0), 5.0)
+    lib = MockLibrary({r.tissue: _Tissue(r.tissue, w, q_met_W_per_kg) for r in mesh.regions})
+    beta = w * RHO_B * C_B
+    T0 = 37.0 + q_met_W_per_kg * RHO / beta
+    exact = float(an.lumped_pennes(t_end_s, T0_C=T0, T_a_C=37.0, Q_W_per_m3=Q0 + q_met_W_per_kg * RHO,
+                                   beta_W_per_m3_K=beta, rho_c_J_per_m3_K=RHO * C))
+    rows = []
+    for dt in dts_s:
+        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+                            arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0)
+        res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
+        err = float(np.abs(res.T_final_C - exact).max())
+        rows_rms = err
+        base_err = float(np.abs(res.T_baseline_C - T0).max())
+        rows.append({"dt_s": dt, "T_end_C": float(res.T_final_C.mean()), "exact_C": exact, "max_err_K": err,
+                     "rms_err_K": rows_rms, "baseline_err_K": base_err})
+    return rows
+
+
+def slab(hs_mm, *, L_mm=40.0, Q0=2e4, beta=4e3, order: int = 1):
+    from benchmarks.thermal_meshes import box
+
+    L = L_mm * 1e-3
+    w = beta / (RHO_B * C_B)
+    lib = MockLibrary(slab=_Tissue("slab", w))
+    exact = lambda x, t=0.0: an.slab_perfused(x[0], L_m=L, T_end_C=37.0, T_a_C=37.0, Q_W_per_m3=Q0, k=K_W, beta_W_per_m3_K=beta)
+    marker = lambda x: (x[0] < 1e-9) | (x[0] > L - 1e-9)
+    th = ThermalSection(mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
+                        element_order=order, field_output_interval_s=0.0)
+    rows = []
+    for h in hs_mm:
+        mesh = box((L_mm, 4.0, 4.0), h)
+        res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th, _dirichlet(exact, marker))
+        e = res.T_final_C - exact(mesh.points_m.T)
+        rows.append({"h_mm": h, "dofs": res.solver["dofs"], "T_mid_C": float(res.T_final_C.max()),
+                     "max_err_K": float(np.abs(e).max()), "rms_err_K": rms_error(mesh, e)})
+    return rows
+
+
+def perfusion_lang(dts_s, *, scheme: str = "bdf2", t_end_s=1200.0, Q0=3e4, w=5e-4):
+    """0-D Pennes with the Lang et al. 1999 muscle curve (temperature-dependent β, Picard):
+    ρc dT/dt = β(T)(T_a − T) + Q on an isolated box; reference: the same ODE integrated by
+    scipy's Radau (rtol 1e-12), and the steady state from the scalar root β(T)(T − T_a) = Q."""
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import brentq
+
+    from benchmarks.thermal_meshes import box
+    from planner.thermal import perfusion as pf
+
+    mesh = box((10.0, 10.0, 10.0), 5.0, tissue="muscle")
+    lib = MockLibrary(muscle=_Tissue("muscle", w, 0.0))
+    beta = lambda T: w * pf.lang1999_muscle(T) / pf.lang1999_muscle(37.0) * RHO_B * C_B
+    ode = solve_ivp(lambda t, y: [(beta(y[0]) * (37.0 - y[0]) + Q0) / (RHO * C)], (0.0, t_end_s), [37.0],
+                    method="Radau", rtol=1e-12, atol=1e-12)
+    exact = float(ode.y[0, -1])
+    rows = []
+    for dt in dts_s:
+        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+                            arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
+                            perfusion_model="lang1999", picard_tol_K=1e-9)
+        res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
+        err = float(np.abs(res.T_final_C - exact).max())
+        rows.append({"dt_s": dt, "T_end_C": float(res.T_final_C.mean()), "exact_C": exact, "max_err_K": err,
+                     "rms_err_K": err, "picard_max": res.solver["picard_max_iterations"]})
+    th = ThermalSection(mode="steady", arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
+                        perfusion_model="lang1999", picard_tol_K=1e-9)
+    steady = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
+    T_root = brentq(lambda T: beta(T) * (T - 37.0) - Q0, 37.0, 80.0)
+    return rows, float(np.abs(steady.T_final_C - T_root).max()), T_root
+
+
+# --- driver -------------------------------------------------------------------------------------
+SIZES = {
+    "ci": {"sphere": [4.0, 2.83, 2.0, 1.41], "transient": [4.0, 2.83, 2.0, 1.41], "slab": [2.0, 1.0, 0.5],
+           "dts": [100.0, 50.0, 25.0, 12.5]},
+    "full": {"sphere": [4.0, 2.83, 2.0, 1.41, 1.0], "transient": [4.0, 2.83, 2.0, 1.41, 1.0], "slab": [2.0, 1.0, 0.5, 0.25],
+             "dts": [100.0, 50.0, 25.0, 12.5, 6.25]},
+}
+
+
+def check(name: str, rows: list[dict], xkey: str, expected_order: float, slack: float, tol=TOL_K) -> list[str]:
+    """Observed orders of the RMS nodal error (column ``order``) and of the max nodal error
+    (``order_max``, printed only: noisy on unstructured meshes); the assertion is on every
+    consecutive RMS order ≥ expected − slack AND the finest max nodal error ≤ tol."""
+    xs = [r[xkey] for r in rows]
+    orders = observed_orders(xs, [r["rms_err_K"] for r in rows])
+    orders_max = observed_orders(xs, [r["max_err_K"] for r in rows])
+    for r, p, q in zip(rows, [float("nan")] + orders, [float("nan")] + orders_max):
+        r["order"], r["order_max"] = p, q
+    fails = []
+    worst = min(orders)
+    if worst < expected_order - slack:
+        fails.append(f"{name}: observed order {worst:.2f} < {expected_order - slack:.2f}")
+    if rows[-1]["max_err_K"] > tol:
+        fails.append(f"{name}: finest max error {rows[-1]['max_err_K']:.4f} K > {tol} K")
+    return fails
+
+
+def run(size: str = "ci", only: list[str] | None = None) -> list[str]:
+    s = SIZES[size]
+    fails: list[str] = []
+    want = lambda n: only is None or n in only
+    if want("sphere_steady"):
+        rows = sphere_steady(s["sphere"], perfused=False)
+        fails += check("sphere_steady P1", rows, "h_mm", 2.0, 0.4)
+        print_table("Steady heated sphere, no perfusion, P1 (a = 10 mm, Dirichlet exact at R = 25 mm)", rows,
+                    ["h_mm", "dofs", "T_centre_C", "max_err_K", "rms_err_K", "order", "order_max", "seconds"])
+    if want("sphere_perfused"):
+        rows = sphere_steady(s["sphere"], perfused=True)
+        fails += check("sphere_perfused P1", rows, "h_mm", 2.0, 0.4)
+        print_table("Steady heated sphere, perfusion beta = 4e3 W/m3/K, P1", rows,
+                    ["h_mm", "dofs", "T_centre_C", "max_err_K", "rms_err_K", "order", "order_max", "seconds"])
+    if want("sphere_transient"):
+        rows = sphere_transient(s["transient"])
+        fails += check("sphere_transient BDF2", rows, "h_mm", 2.0, 0.4)
+        print_table("Transient heated sphere, no perfusion, 600 s, BDF2, dt = 20 s/mm * h (Dirichlet exact at R = 30 mm)",
+                    rows, ["h_mm", "dt_s", "dofs", "T_centre_C", "max_err_K", "rms_err_K", "order", "order_max", "seconds"])
+    if want("lumped"):
+        for scheme, p in (("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0)):
+            rows = lumped(s["dts"], scheme=scheme)
+            fails += check(f"lumped {scheme}", rows, "dt_s", p, 0.15)
+            if max(r["baseline_err_K"] for r in rows) > 1e-6:
+                fails.append(f"lumped {scheme}: baseline error {max(r['baseline_err_K'] for r in rows):.2e} K")
+            print_table(f"0-D lumped Pennes, isolated box, {scheme} (expected order {p:.0f})", rows,
+                        ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "baseline_err_K"])
+    if want("perfusion_lang"):
+        rows, steady_err, T_root = perfusion_lang(s["dts"])
+        fails += check("perfusion_lang BDF2", rows, "dt_s", 2.0, 0.15)
+        if steady_err > 1e-6:
+            fails.append(f"perfusion_lang steady: error {steady_err:.2e} K > 1e-6 K")
+        print_table("0-D Pennes, Lang 1999 muscle perfusion (Picard), BDF2 vs Radau reference", rows,
+                    ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "picard_max"])
+        print(f"steady state: scalar root {T_root:.6f} C, FE error {steady_err:.2e} K")
+    if want("slab"):
+        rows = slab(s["slab"])
+        fails += check("slab P1", rows, "h_mm", 2.0, 0.4)
+        print_table("1-D perfused slab, Dirichlet 37 C at both ends, P1 (40x4x4 mm box)", rows,
+                    ["h_mm", "dofs", "T_mid_C", "max_err_K", "rms_err_K", "order", "order_max"])
+        rows = slab(s["slab"][:3], order=2)
+        fails += check("slab P2", rows, "h_mm", 3.0, 0.5, tol=1e-3)
+        print_table("1-D perfused slab, P2", rows, ["h_mm", "dofs", "T_mid_C", "max_err_K", "rms_err_K", "order", "order_max"])
+    return fails
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="larger refinements")
+    ap.add_argument("--only", nargs="*", default=None)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    fails = run("full" if args.full else "ci", args.only)
+    print(f"\nwall time {time.perf_counter() - t0:.1f} s")
+    if fails:
+        print("FAILED:\n  " + "\n  ".join(fails))
+        return 1
+    print("all thermal verification targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Mass-averaged SAR over ~10 g of tissue (spherical averaging volume on a voxel grid, FFT convolution).
+
+Averaging used (state it wherever the number is reported): the heat Q·V (W) and mass ρ·V (kg) of each
+conducting cell are deposited at its centroid into a cubic voxel grid of spacing s ≈ r0/3, where
+r0 = (3 m / (4π ρ̄))^{1/3} is the radius of a sphere of mass m = 10 g at the volume-mean density ρ̄
+(r0 ≈ 13.4 mm at 1000 kg/m³). For every voxel, heat P_k and mass M_k inside voxelised spheres of
+radii r0·2^{(k−1)/3} (k = 0…4: nominal masses m/2 … 8m) are taken by FFT convolution; between the two
+spheres that bracket M = m (the empty sphere is level −1) P is interpolated linearly in M, and the
+averaged SAR is P(m)/m — the heat in exactly 10 g of surrounding tissue. Where even the largest
+sphere holds less than m (a body smaller than ~10 g, a thin appendage) it is ΣQV/ΣρV over that sphere.
+Air and implants carry no mass and no heat. A cell reports the value of the voxel holding its centroid. This is a sphere analogue of the 10 g cube
+of IEEE/IEC 62704-1 (2017), with the averaging mass grown near the skin instead of shifting the cube;
+it is cheap (O(V log V) on ≤ ``max_voxels`` voxels) and resolves the averaging volume with ≈ 113 voxels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def mass_averaged_sar(centroids_m: np.ndarray, volumes_m3: np.ndarray, Q_W_per_m3: np.ndarray,
+                      density_kg_per_m3: np.ndarray, *, mass_kg: float = 0.010,
+                      max_voxels: int = 2_000_000) -> np.ndarray:
+    """Per-cell mass-averaged SAR (W/kg) over ``mass_kg`` (see the module docstring).
+
+    Cells with zero density (non-conducting or excluded) get 0.
+    """
+    from scipy import fft
+
+    x = np.asarray(centroids_m, dtype=float)
+    w = np.asarray(volumes_m3, dtype=float)
+    q = np.asarray(Q_W_per_m3, dtype=float)
+    rho = np.asarray(density_kg_per_m3, dtype=float)
+    out = np.zeros(x.shape[0])
+    sel = rho > 0
+    if not sel.any():
+        return out
+    xs, P, m = x[sel], (q * w)[sel], (rho * w)[sel]
+    rho_mean = m.sum() / w[sel].sum()
+    r0 = (3.0 * mass_kg / (4.0 * math.pi * rho_mean)) ** (1.0 / 3.0)
+    radii = r0 * 2.0 ** ((np.arange(5) - 1) / 3.0)
+    lo = xs.min(axis=0)
+    ext = xs.max(axis=0) - lo
+    s = r0 / 3.0
+    box = np.prod(ext + 2 * radii[-1])
+    if box / s ** 3 > max_voxels:
+        s = (box / max_voxels) ** (1.0 / 3.0)
+    pad = int(math.ceil(radii[-1] / s))
+    idx = np.floor((xs - lo) / s).astype(np.int64) + pad
+    shape = tuple(int(v) for v in idx.max(axis=0) + pad + 1)
+    flat = np.ravel_multi_index(idx.T, shape)
+    n = int(np.prod(shape))
+    Pg = np.bincount(flat, weights=P, minlength=n).reshape(shape)
+    Mg = np.bincount(flat, weights=m, minlength=n).reshape(shape)
+    # FFT sizes: grid + kernel, linear (not circular) convolution
+    kr = pad
+    fshape = [fft.next_fast_len(d + 2 * kr, real=True) for d in shape]
+    FP = fft.rfftn(Pg, fshape)
+    FM = fft.rfftn(Mg, fshape)
+    occupied = np.unique(flat)
+    g = np.arange(-kr, kr + 1) * s
+    X, Y, Z = np.meshgrid(g, g, g, indexing="ij")
+    R2 = X * X + Y * Y + Z * Z
+    oi = tuple(a + kr for a in np.unravel_index(occupied, shape))
+    # masses and heats in growing spheres; (0, 0) is the empty sphere
+    Ps = [np.zeros(occupied.size)]
+    Ms = [np.zeros(occupied.size)]
+    for r in radii:
+        FK = fft.rfftn((R2 <= r * r).astype(float), fshape)
+        Ps.append(fft.irfftn(FP * FK, fshape)[oi])
+        Ms.append(np.maximum(fft.irfftn(FM * FK, fshape)[oi], 0.0))
+    best_P = Ps[-1].copy()  # no sphere reaches the mass: average over the largest
+    best_M = Ms[-1].copy()
+    done = np.zeros(occupied.size, bool)
+    for k in range(1, len(Ms)):
+        hit = ~done & (Ms[k] >= mass_kg)
+        if hit.any():
+            m0, m1, p0, p1 = Ms[k - 1][hit], Ms[k][hit], Ps[k - 1][hit], Ps[k][hit]
+            t = np.clip((mass_kg - m0) / np.where(m1 > m0, m1 - m0, 1.0), 0.0, 1.0)
+            best_P[hit] = p0 + t * (p1 - p0)
+            best_M[hit] = mass_kg
+            done |= hit
+    sar_vox = np.where(best_M > 0, best_P / np.where(best_M > 0, best_M, 1.0), 0.0)
+    pos = np.searchsorted(occupied, flat)
+    out[np.flatnonzero(sel)] = np.maximum(sar_vox[pos], 0.0)
+    return out

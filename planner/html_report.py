@@ -1,0 +1,270 @@
+"""A self-contained HTML report of a results folder (``report.html``).
+
+No external CSS or JavaScript: inline styles only, figures linked by paths relative to the folder.
+Every text taken from the summary (plan name, tissue names, violation messages, …) is escaped with
+:func:`html.escape`. Numbers carry their units; peak/rms conventions are stated as the summary
+states them.
+"""
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.6em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.verdict { padding: 0.8em 1.2em; border-radius: 6px; margin: 1em 0; font-size: 1.1em; }
+.ok { background: #e6f4e6; border: 2px solid #2e7d32; } .bad { background: #fdecea; border: 2px solid #c62828; }
+.unknown { background: #f3f3f3; border: 2px solid #888; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.9em; color: #555; } .muted { color: #666; font-size: 0.9em; }
+"""
+
+FIGURE_CAPTIONS = {
+    "slices_regions": "Region labels on orthogonal slices through the target centroid (black dot).",
+    "slices_E_peak": "Peak induced electric field |E| (V/m) per cell.",
+    "slices_SAR": "Local specific absorption rate SAR = σ|E_peak|²/(2ρ) (W/kg) per cell.",
+    "slices_T_max": "Maximum temperature over the session (°C) per vertex.",
+    "slices_CEM43": "Thermal dose, log10 of CEM43 (minutes), per vertex (values below 1e-3 min shown at −3).",
+    "probes": "Probe temperatures; shaded: applicator field on.",
+    "dvh": "Cumulative temperature-volume histogram of T max per tissue (all target regions: black dashed).",
+    "search": "Settings search: target T90 and healthy-tissue maximum vs field amplitude.",
+}
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def fmt(value: Any, unit: str = "", digits: int = 4) -> str:
+    """A number with ``digits`` significant digits and its unit (escaped); '—' for missing values."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return _e(f"{value} {unit}".strip())
+    if isinstance(value, float):
+        v = value
+        if not math.isfinite(v):
+            s = str(v)
+        elif v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
+            s = f"{v:.{digits - 1}e}"
+        else:
+            s = f"{v:.{digits}g}"
+        return _e(f"{s} {unit}".strip())
+    return _e(value)
+
+
+def _rows(rows: Iterable[tuple[str, Any, str]]) -> str:
+    out = []
+    for label, value, unit in rows:
+        if value is None:
+            continue
+        cls = ' class="num"' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+        out.append(f"<tr><th>{_e(label)}</th><td{cls}>{fmt(value, unit)}</td></tr>")
+    return "<table>\n" + "\n".join(out) + "\n</table>" if out else ""
+
+
+def _per_tissue(title: str, columns: list[tuple[str, dict, str]]) -> str:
+    """Table: one row per tissue, one column per (header, {tissue: value}, unit)."""
+    tissues = sorted({t for _, d, _ in columns for t in (d or {})})
+    if not tissues:
+        return ""
+    head = "".join(f"<th>{_e(h)} ({_e(u)})</th>" for h, _, u in columns)
+    body = []
+    for t in tissues:
+        cells = "".join(f'<td class="num">{fmt((d or {}).get(t))}</td>' for _, d, _ in columns)
+        body.append(f"<tr><th>{_e(t)}</th>{cells}</tr>")
+    return f"<h3>{_e(title)}</h3>\n<table>\n<tr><th>tissue</th>{head}</tr>\n" + "\n".join(body) + "\n</table>"
+
+
+def _safety(s: dict | None) -> str:
+    if not s:
+        return '<div class="verdict unknown"><b>Safety:</b> not evaluated (no [applicator] section).</div>'
+    if s.get("ok"):
+        box = '<div class="verdict ok"><b>Safety: OK</b> — no limit exceeded.</div>'
+    else:
+        items = "".join(f"<li>{_e(v)}</li>" for v in s.get("violations", []))
+        box = (f'<div class="verdict bad"><b>Safety: {len(s.get("violations", []))} VIOLATION(S)</b>'
+               f"<ul>{items}</ul></div>")
+    amp = s.get("Hf_amplitude", "")
+    implants = s.get("implant_dT_K") or {}
+    rows = [
+        (f"H·f, largest |H| in body ({amp})", s.get("Hf_A_per_m_s"), "A/(m·s)"),
+        (f"H·f at target ({amp})", s.get("Hf_at_target_A_per_m_s"), "A/(m·s)"),
+        ("H·f limit", s.get("Hf_limit_A_per_m_s"), "A/(m·s)"),
+        (f"largest |H| in body ({amp})", s.get("max_H_in_body_A_per_m"), "A/m"),
+        ("max healthy-tissue temperature", s.get("max_healthy_T_C"), "°C"),
+        ("  … in tissue", s.get("max_healthy_T_tissue"), ""),
+        ("healthy-tissue limit", s.get("max_healthy_T_limit_C"), "°C"),
+        ("max |E| in healthy tissue (peak)", s.get("max_E_healthy_V_per_m"), "V/m"),
+    ]
+    rows += [(f"implant {name} ΔT", dT, "K") for name, dT in implants.items()]
+    if implants:
+        rows.append(("implant ΔT limit", s.get("max_implant_dT_limit_K"), "K"))
+    return box + _rows(rows)
+
+
+def _em(em: dict) -> str:
+    conv = em.get("amplitude_convention", "")
+    app = em.get("applicator") or {}
+    rows = [
+        ("applicator", app.get("applicator"), ""),
+        ("frequency", em.get("frequency_Hz", 0) / 1e3 if em.get("frequency_Hz") is not None else None, "kHz"),
+        ("H at target (peak)", em.get("H_peak_A_per_m_at_target"), "A/m"),
+        ("plan amplitude convention", conv, ""),
+        (f"coil current ({em.get('coil_current_convention', 'peak')})", em.get("coil_current_A"), "A"),
+        ("tissue eddy-current loss", em.get("tissue_loss_W"), "W"),
+        ("implant loss", em.get("implant_loss_W"), "W"),
+        ("max |E| (peak)", em.get("max_E_V_per_m"), "V/m"),
+        ("max local SAR", em.get("max_SAR_W_per_kg"), "W/kg"),
+        ("max 10 g SAR", em.get("max_SAR10g_W_per_kg"), "W/kg"),
+    ]
+    return _rows(rows) + _per_tissue("Per tissue", [
+        ("max |E| peak", em.get("max_E_V_per_m_by_tissue"), "V/m"),
+        ("max SAR", em.get("max_SAR_W_per_kg_by_tissue"), "W/kg"),
+        ("max SAR10g", em.get("max_SAR10g_W_per_kg_by_tissue"), "W/kg"),
+        ("loss", em.get("tissue_loss_W_by_tissue"), "W"),
+    ])
+
+
+def _nanoparticles(n: dict) -> str:
+    basis = n.get("mass_basis") or ""
+    unit = "W/g Fe" if basis == "per_g_Fe" else "W/g particle" if basis == "per_g_particle" else "W/g"
+    rows = [
+        ("SLP model", n.get("slp_model"), ""),
+        ("mass basis", basis or None, ""),
+        (f"SLP at {n.get('slp_reference_field') or 'reference field'}", n.get("slp_W_per_g"), unit),
+        ("reference field (peak)", n.get("slp_reference_H_peak_A_per_m"), "A/m"),
+        ("ILP", n.get("ilp_nH_m2_per_kg"), "nH·m²/kg"),
+        ("effective SLP (power / mass)", n.get("effective_slp_W_per_g"), unit),
+        (f"particle mass injected (as {n.get('mass_of') or '?'})", n.get("total_mass_mg"), "mg"),
+        ("particle mass on mesh", n.get("mapped_mass_mg"), "mg"),
+        ("particle heating power", n.get("total_power_W"), "W"),
+        ("eddy-current power", n.get("eddy_power_W"), "W"),
+        ("implant power", n.get("implant_power_W"), "W"),
+        ("max concentration", n.get("max_concentration_mg_per_mL"), "mg/mL"),
+    ]
+    warn = ('<p class="muted">Warning: part of the particle mass is outside the linear-response regime; '
+            "SLP is approximate.</p>") if n.get("linear_response_warning") else ""
+    return _rows(rows) + warn
+
+
+def _thermal(t: dict) -> str:
+    tg = t.get("target") or {}
+    rows = [
+        ("mode / scheme", f"{t.get('mode', '')} / {t.get('scheme', '')}", ""),
+        ("duration", (t.get("duration_s") or 0) / 60.0 if t.get("duration_s") is not None else None, "min"),
+        ("T90 (target)", tg.get("T90_C"), "°C"),
+        ("T50 (target)", tg.get("T50_C"), "°C"),
+        ("T10 (target)", tg.get("T10_C"), "°C"),
+        ("T max (target)", tg.get("max_C"), "°C"),
+        ("CEM43T90 (target)", tg.get("CEM43T90_min"), "min"),
+        ("CEM43T50 (target)", tg.get("CEM43T50_min"), "min"),
+        ("time ≥ 42 °C by 90 % of target", tg.get("time_above_42C_min"), "min"),
+        ("body maximum", t.get("body_max_C"), "°C"),
+    ]
+    tissues = t.get("tissues") or {}
+    return _rows(rows) + _per_tissue("Per tissue", [
+        ("T max", {k: v.get("max_C") for k, v in tissues.items()}, "°C"),
+        ("CEM43 max", {k: v.get("CEM43_max_min") for k, v in tissues.items()}, "min"),
+    ])
+
+
+def _search(s: dict) -> str:
+    amp = s.get("amplitude", "")
+    rows = [
+        ("mode", s.get("mode"), ""),
+        (f"nominal field ({amp})", s.get("nominal_field_kA_per_m"), "kA/m"),
+        (f"max safe field ({amp})", s.get("max_safe_field_kA_per_m"), "kA/m"),
+        ("limited by", s.get("limited_by"), ""),
+        ("target T90 at max safe field", s.get("T90_at_max_safe_C"), "°C"),
+        ("goal T90", s.get("goal_T90_C"), "°C"),
+        (f"field for goal ({amp})", s.get("field_for_goal_kA_per_m"), "kA/m")
+        if s.get("field_for_goal_kA_per_m") is not None
+        else (f"field for goal ({amp})", "not reached within the searched range", ""),
+        ("goal reachable safely", bool(s.get("goal_reachable_safely")), ""),
+        ("evaluations", len(s.get("evaluations") or []), ""),
+    ]
+    return _rows(rows)
+
+
+def _provenance(p: dict) -> str:
+    rows = []
+    for k, v in p.items():
+        if k == "input_files":
+            continue
+        rows.append(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>")
+    files = "".join(
+        f"<tr><td>{_e(k)}</td><td>{_e((v or {}).get('path', ''))}</td><td><code>{_e((v or {}).get('sha256', ''))}"
+        "</code></td></tr>" for k, v in (p.get("input_files") or {}).items())
+    out = "<table>\n" + "\n".join(rows) + "\n</table>"
+    if files:
+        out += "<h3>Input files</h3>\n<table><tr><th>role</th><th>path</th><th>SHA-256</th></tr>" + files + "</table>"
+    return out
+
+
+def _figures(folder: Path, figures: list[Path]) -> str:
+    out = []
+    for f in figures:
+        p = Path(f)
+        rel = p.relative_to(folder) if p.is_absolute() else p
+        cap = FIGURE_CAPTIONS.get(p.stem, p.stem)
+        out.append(f'<figure><img src="{_e(rel.as_posix())}" alt="{_e(cap)}">'
+                   f"<figcaption>{_e(cap)}</figcaption></figure>")
+    return "\n".join(out)
+
+
+def render_html(summary: dict, figures_html: str = "") -> str:
+    """The report page as a string (see :func:`write_html`)."""
+    plan = summary.get("plan") or {}
+    name = plan.get("name") or "plan"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(name)} — planner report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{_e(name)}</h1>",
+    ]
+    if plan.get("description"):
+        parts.append(f'<p class="muted">{_e(plan["description"])}</p>')
+    parts.append(_safety(summary.get("safety")))
+    stages = summary.get("stages") or {}
+    if stages:
+        parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th></tr>"
+                     + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in stages.items()) + "</table>")
+    mesh = summary.get("mesh")
+    if mesh:
+        parts.append("<h2>Model</h2>" + _rows([("cells", mesh.get("cells"), ""), ("vertices", mesh.get("vertices"), ""),
+                                                ("source", mesh.get("source") or None, "")]))
+        regs = mesh.get("regions") or []
+        if regs:
+            parts.append("<table><tr><th>region</th><th>tissue</th><th>role</th><th>volume (mL)</th></tr>" + "".join(
+                f"<tr><td>{_e(r.get('name'))}</td><td>{_e(r.get('tissue'))}</td><td>{_e(r.get('role'))}</td>"
+                f'<td class="num">{fmt(None if r.get("volume_m3") is None else r["volume_m3"] * 1e6)}</td></tr>' for r in regs) + "</table>")
+    for key, title, fn in (("em", "Electromagnetic fields", _em), ("nanoparticles", "Heat sources", _nanoparticles),
+                           ("thermal", "Temperature and thermal dose", _thermal),
+                           ("search", "Settings search", _search)):
+        if summary.get(key):
+            parts.append(f"<h2>{_e(title)}</h2>" + fn(summary[key]))
+    if figures_html:
+        parts.append("<h2>Figures</h2>" + figures_html)
+    if summary.get("provenance"):
+        parts.append("<h2>Provenance</h2>" + _provenance(summary["provenance"]))
+    parts.append('<p class="muted">Numbers as in summary.json of this folder; fields for ParaView in fields/.</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_html(folder: Path, summary: dict, figures: list[Path]) -> Path:
+    """Write ``folder/"report.html"`` (figures linked relative to ``folder``); return its path."""
+    folder = Path(folder)
+    path = folder / "report.html"
+    path.write_text(render_html(summary, _figures(folder, figures)), encoding="utf-8")
+    return path

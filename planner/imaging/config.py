@@ -1,0 +1,162 @@
+"""Typed ``[imaging]`` and ``[segmentation]`` plan sections.
+
+:mod:`planner.config` keeps these two sections as raw tables; they are validated here with the same
+machinery (:func:`planner.config_schema.parse_section`), so an unknown key is an
+:class:`~planner.errors.InputError` naming e.g. ``imaging.ct_dir``. Paths are relative to the plan
+file's folder (``cfg.resolve``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from planner.config_schema import non_negative, one_of, parse_section, positive, spec
+from planner.errors import InputError
+
+_ROLES = one_of("body", "target", "organ", "implant")
+_METHODS = one_of("ct-hu", "mr-intensity", "labels")
+
+
+def _nonempty(s: str) -> bool:
+    return bool(s.strip())
+
+
+@dataclass(frozen=True)
+class ImagingSection:
+    """Patient images (DICOM folder or NIfTI), RTSTRUCT ROIs, label-mesh checks; paths relative to the plan file."""
+
+    PLAN_SECTION: ClassVar[str] = "[imaging]"
+
+    ct: str | None = spec(None, check=_nonempty, expected="a folder of CT DICOM files, relative to the plan file")
+    mr: str | None = spec(None, check=_nonempty, expected="a folder of MR DICOM files, relative to the plan file")
+    nifti: str | None = spec(None, check=_nonempty, expected="a NIfTI image file (.nii/.nii.gz), relative to the plan file")
+    nifti_modality: str = spec("MR", check=one_of("MR", "CT")[0], expected="'MR' or 'CT' (what the NIfTI image is)")
+    labels: str | None = spec(None, check=_nonempty, expected="a NIfTI label map, relative to the plan file")
+    series_uid: str | None = spec(None, check=_nonempty, expected="a SeriesInstanceUID present in the folder")
+    rtstruct: str | None = spec(None, check=_nonempty, expected="an RTSTRUCT DICOM file, relative to the plan file")
+    target: str | None = spec(None, check=_nonempty, expected="the RTSTRUCT ROI name of the target (e.g. 'GTV')")
+    organs: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v), expected="a list of RTSTRUCT ROI names")
+    implants: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v),
+                                     expected="a list of RTSTRUCT ROI names of metal implants (needed for MR: metal is a signal void)")
+    target_mask: str | None = spec(None, check=_nonempty, expected="a NIfTI binary mask of the target on the image grid")
+    phantom: str | None = spec(None, check=_nonempty, expected="a phantom name (planner.phantoms.PHANTOMS); inputs are generated if missing")
+    crop_margin_mm: float | None = spec(None, check=positive, expected="a positive margin (mm) around the target to crop the model to")
+    min_dihedral_deg: float = spec(2.0, check=lambda v: math.isfinite(v) and 0.0 <= v < 60.0, expected="an angle in 0..60 degrees")
+    min_radius_ratio: float = spec(0.02, check=lambda v: math.isfinite(v) and 0.0 <= v < 1.0, expected="a number in 0..1 (3 r_in / R_circ)")
+    max_volume_difference: float = spec(0.5, check=positive, expected="a positive relative volume difference (mesh vs voxels) per region")
+
+    def validate(self, path: str) -> None:
+        sources = [k for k in ("ct", "mr", "nifti") if getattr(self, k) is not None]
+        if len(sources) > 1:
+            raise InputError(f"{path}: keys {sources} given together; expected at most one image source (ct, mr or nifti)")
+        if not sources and self.labels is None:
+            raise InputError(f"{path}: no image source; expected one of ct, mr, nifti or labels")
+        if (self.target is not None or self.organs or self.implants) and self.rtstruct is None:
+            key = "target" if self.target is not None else ("organs" if self.organs else "implants")
+            raise InputError(f"{path}.{key} = {getattr(self, key)!r}: needs {path}.rtstruct (the ROIs come from an RTSTRUCT)")
+        if self.rtstruct is not None and not sources:
+            raise InputError(f"{path}.rtstruct = {self.rtstruct!r}: needs the image series it references (ct or mr)")
+        if self.target is not None and self.target_mask is not None:
+            raise InputError(f"{path}.target_mask = {self.target_mask!r}: given together with {path}.target; expected one target source")
+        if self.target is not None and self.target in self.organs:
+            raise InputError(f"{path}.organs = {list(self.organs)!r}: contains the target {self.target!r}; expected other ROIs")
+        both = sorted(set(self.implants) & (set(self.organs) | {self.target}))
+        if both:
+            raise InputError(f"{path}.implants = {list(self.implants)!r}: {both} also listed as target/organ; expected each ROI once")
+
+    @property
+    def image_source(self) -> str | None:
+        for k in ("ct", "mr", "nifti"):
+            if getattr(self, k) is not None:
+                return k
+        return None
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """One row of the ``labels`` method's label → tissue table."""
+
+    PLAN_SECTION: ClassVar[str] = "[[segmentation.labels]]"
+
+    value: int = spec(check=lambda v: 1 <= v <= 65535, expected="an integer label value 1..65535")
+    name: str = spec(check=_nonempty, expected="a non-empty region name")
+    tissue: str = spec(check=_nonempty, expected="a tissue name from the library")
+    role: str = spec("body", check=_ROLES[0], expected=_ROLES[1])
+
+
+@dataclass(frozen=True)
+class SegmentationSection:
+    """Segmenter choice (ct-hu, mr-intensity, labels), CT cut points air < fat < soft < bone < metal (HU), tissue names."""
+
+    # Typical CT numbers: air/lung −1000…−400, fat −150…−50, soft tissue 0…100, bone 250…2000,
+    # titanium > 3000 (clipped at 3071 in 12-bit CT); Kalender, Computed Tomography, 3rd ed. 2011.
+    PLAN_SECTION: ClassVar[str] = "[segmentation]"
+
+    method: str | None = spec(None, check=_METHODS[0], expected=_METHODS[1])
+    soft_tissue: str = spec("muscle", check=_nonempty, expected="a tissue name for soft tissue")
+    fat_tissue: str = spec("fat", check=_nonempty, expected="a tissue name for fat")
+    bone_tissue: str = spec("bone_cortical", check=_nonempty, expected="a tissue name for bone")
+    air_tissue: str = spec("air", check=_nonempty, expected="a tissue name for internal air / lung")
+    lung_tissue: str = spec("lung", check=_nonempty, expected="a tissue name for lung parenchyma")
+    metal_tissue: str = spec("ti6al4v", check=_nonempty, expected="a tissue (material) name for metal implants")
+    target_tissue: str = spec("tumour", check=_nonempty, expected="a tissue name for the target")
+    organ_tissues: dict[str, Any] = spec(default_factory=dict, help="RTSTRUCT ROI name → tissue name (default: soft_tissue)")
+    body_threshold_HU: float = spec(-400.0, check=math.isfinite, expected="a finite HU value")
+    air_max_HU: float = spec(-400.0, check=math.isfinite, expected="a finite HU value")
+    fat_max_HU: float = spec(-30.0, check=math.isfinite, expected="a finite HU value")
+    bone_min_HU: float = spec(250.0, check=math.isfinite, expected="a finite HU value")
+    metal_min_HU: float = spec(2500.0, check=math.isfinite, expected="a finite HU value")
+    lung_min_volume_mm3: float = spec(100000.0, check=non_negative, expected="a non-negative volume (mm³) above which an air component can be lung (0 = never)")
+    lung_min_mean_HU: float = spec(-950.0, check=math.isfinite, expected="a finite HU value: minimum mean HU of a lung component (gas ≈ −1000)")
+    metal_min_volume_mm3: float = spec(100.0, check=non_negative, expected="a non-negative volume (mm³)")
+    min_component_mm3: float = spec(20.0, check=non_negative, expected="a non-negative volume (mm³)")
+    streak_radius_mm: float = spec(50.0, check=non_negative, expected="a non-negative distance (mm) around metal where thin structures are treated as streak artefacts (0 = off)")
+    smoothing_voxels: int = spec(1, check=lambda v: 0 <= v <= 3, expected="0..3 (radius of the majority filter)")
+    max_implants: int = spec(8, check=lambda v: 1 <= v <= 50, expected="1..50")
+    mr_classes: tuple[str, ...] = spec(("muscle", "fat"), check=lambda v: 1 <= len(v) <= 6 and all(_nonempty(x) for x in v),
+                                       expected="1..6 tissue names, darkest class first")
+    mr_body_threshold: float | None = spec(None, check=math.isfinite, expected="a finite intensity (default: Otsu)")
+    labels: tuple[LabelSpec, ...] = spec(())
+
+    def validate(self, path: str) -> None:
+        cuts = [self.air_max_HU, self.fat_max_HU, self.bone_min_HU, self.metal_min_HU]
+        if any(b <= a for a, b in zip(cuts, cuts[1:])):
+            raise InputError(
+                f"{path}: HU cut points air_max_HU={cuts[0]}, fat_max_HU={cuts[1]}, bone_min_HU={cuts[2]}, "
+                f"metal_min_HU={cuts[3]}: expected strictly increasing values"
+            )
+        for k, v in self.organ_tissues.items():
+            if not isinstance(v, str) or not v.strip():
+                raise InputError(f"{path}.organ_tissues.{k} = {v!r}: expected a tissue name")
+        vals = [lab.value for lab in self.labels]
+        if len(set(vals)) != len(vals):
+            raise InputError(f"{path}.labels: label values {vals} repeat; expected unique values")
+        if self.method == "labels" and not self.labels:
+            raise InputError(f"{path}.labels: missing; method = 'labels' needs [[segmentation.labels]] rows (value, name, tissue, role)")
+
+
+def parse_imaging(raw: dict | None) -> ImagingSection:
+    if raw is None:
+        raise InputError("[imaging]: missing section; expected ct, mr, nifti or labels")
+    return parse_section(ImagingSection, raw, "imaging")
+
+
+def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> SegmentationSection:
+    sec = parse_section(SegmentationSection, raw or {}, "segmentation")
+    if sec.method is None:
+        src = imaging.image_source
+        method = "ct-hu" if src == "ct" or (src == "nifti" and imaging.nifti_modality == "CT") else (
+            "labels" if src is None else "mr-intensity")
+        if method == "labels" and not sec.labels:
+            raise InputError("segmentation.labels: missing; a label map (imaging.labels) needs [[segmentation.labels]] rows")
+        from dataclasses import replace
+
+        sec = replace(sec, method=method)
+    if sec.method == "labels" and imaging.labels is None:
+        raise InputError("segmentation.method = 'labels': needs imaging.labels (a NIfTI label map)")
+    if sec.method == "ct-hu" and imaging.image_source not in ("ct", "nifti"):
+        raise InputError(f"segmentation.method = 'ct-hu': expected a CT image (imaging.ct), got {imaging.image_source!r}")
+    if sec.method == "mr-intensity" and imaging.image_source is None:
+        raise InputError("segmentation.method = 'mr-intensity': expected an MR image (imaging.mr or imaging.nifti)")
+    return sec

@@ -1,0 +1,101 @@
+"""TemperatureHistory: the artefact of the bioheat stage."""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.artefacts import TissueMesh
+
+
+@dataclass(frozen=True)
+class TemperatureHistory:
+    """Temperatures and thermal dose of one run. Per-vertex arrays are in TissueMesh vertex order.
+
+    ``T_max_C``: per-vertex maximum over the session (baseline included); ``CEM43_min``: cumulative
+    equivalent minutes at 43 °C (Sapareto & Dewey 1984, step-mean temperature);
+    ``time_above_42C_min``: per-vertex time at or above 42 °C. ``probe_T_C[p]`` is the time series of
+    probe p at ``times_s``. ``T_snapshots_C`` are full fields at ``snapshot_times_s`` (the first one
+    is the baseline) for ParaView.
+    """
+
+    mode: str
+    scheme: str
+    element_order: int
+    times_s: np.ndarray
+    field_fraction: np.ndarray
+    T_baseline_C: np.ndarray
+    T_final_C: np.ndarray
+    T_max_C: np.ndarray
+    CEM43_min: np.ndarray
+    time_above_42C_min: np.ndarray
+    snapshot_times_s: np.ndarray
+    T_snapshots_C: np.ndarray
+    probe_names: tuple[str, ...]
+    probe_positions_m: np.ndarray
+    probe_T_C: np.ndarray
+    body_max_T_C: np.ndarray
+    target: dict | None
+    tissues: dict
+    dvh: dict
+    baseline: dict
+    perfusion_model: str
+    solver: dict = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.times_s[-1])
+
+    def summary_block(self) -> dict:
+        """The ``thermal`` block of summary.json (JSON-serialisable)."""
+        return {
+            "mode": self.mode,
+            "scheme": self.scheme,
+            "element_order": self.element_order,
+            "perfusion_model": self.perfusion_model,
+            "duration_s": self.duration_s,
+            "steps": int(self.times_s.size - 1),
+            "target": self.target,
+            "tissues": self.tissues,
+            "probes": {n: [self.times_s.tolist(), self.probe_T_C[i].tolist()] for i, n in enumerate(self.probe_names)},
+            "baseline": self.baseline,
+            "body_max_C": float(np.max(self.T_max_C)),
+            "dvh": self.dvh,
+            "solver": self.solver,
+            "definitions": {
+                "T90_C": "temperature reached or exceeded by 90 % of the target volume (per-vertex maximum over the session, lumped vertex volumes)",
+                "CEM43": "Sapareto & Dewey 1984, sum of dt * R^(43 - T_mean_step), R = 0.5 (T >= 43) else 0.25, minutes",
+                "time_above_42C_min": "time at or above 42 °C reached or exceeded by 90 % of the target volume",
+            },
+        }
+
+    def write_fields(self, out_dir: pathlib.Path, mesh: TissueMesh) -> list[pathlib.Path]:
+        """ParaView files: ``thermal_dose.vtu`` (baseline, final, max, CEM43, time above 42 °C) and a
+        ``thermal_temperature.pvd`` time series of ``thermal_temperature_XXXX.vtu`` snapshots."""
+        import meshio
+
+        out_dir = pathlib.Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cells = [("tetra", mesh.cells.astype(np.int64))]
+        region = [mesh.cell_region.astype(np.int32)]
+        paths = []
+        dose = out_dir / "thermal_dose.vtu"
+        meshio.write(dose, meshio.Mesh(mesh.points_m, cells, point_data={
+            "T_baseline_C": self.T_baseline_C, "T_final_C": self.T_final_C, "T_max_C": self.T_max_C,
+            "CEM43_min": self.CEM43_min, "log10_CEM43_min": np.log10(np.maximum(self.CEM43_min, 1e-12)),
+            "time_above_42C_min": self.time_above_42C_min,
+        }, cell_data={"region": region}))
+        paths.append(dose)
+        entries = []
+        for i, (t, T) in enumerate(zip(self.snapshot_times_s, self.T_snapshots_C)):
+            p = out_dir / f"thermal_temperature_{i:04d}.vtu"
+            meshio.write(p, meshio.Mesh(mesh.points_m, cells, point_data={
+                "T_C": T, "dT_K": T - self.T_baseline_C}, cell_data={"region": region}))
+            paths.append(p)
+            entries.append(f'    <DataSet timestep="{float(t):.6g}" group="" part="0" file="{p.name}"/>')
+        pvd = out_dir / "thermal_temperature.pvd"
+        pvd.write_text('<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n  <Collection>\n'
+                       + "\n".join(entries) + "\n  </Collection>\n</VTKFile>\n")
+        paths.append(pvd)
+        return paths

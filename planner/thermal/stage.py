@@ -1,0 +1,186 @@
+"""The bioheat stage: tissue properties + heat source + plan → :class:`TemperatureHistory`.
+
+Input checks and material set-up are pure NumPy; the FE solve is in :mod:`planner.fem.bioheat`
+(imported lazily so this module imports without FEniCSx).
+
+Tissue properties per region come from ``lib[region.tissue]``: density ρ, heat capacity c, thermal
+conductivity k, perfusion w (``perfusion_per_s``), metabolic heat (``metabolic_heat_W_per_kg`` × ρ,
+constant in time, also in the baseline). Blood ρ_b c_b from ``lib.blood``. Metal and air (``kind``
+'metal'/'air') are conducting, heat-storing media with no perfusion and no metabolic heat; air
+inside the body is treated like that (its library k, ρ, c), not excluded.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from planner.artefacts import TissueMesh
+from planner.errors import InputError, bad_value
+from planner.thermal import metrics
+from planner.thermal.history import TemperatureHistory
+from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion_law
+from planner.thermal.probes import locate_probes
+from planner.thermal.schedule import build_schedule
+
+NON_PERFUSED_KINDS = ("metal", "air")
+
+
+def _prop(t: Any, attr: str, name: str, positive: bool) -> float:
+    v = getattr(t, attr, None)
+    key = f"tissues.{name}.{attr}"
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        raise InputError(bad_value(key, v, "a finite number"))
+    v = float(v)
+    if positive and v <= 0:
+        raise InputError(bad_value(key, v, "a positive number"))
+    if not positive and v < 0:
+        raise InputError(bad_value(key, v, "a non-negative number"))
+    return v
+
+
+def tissue_table(mesh: TissueMesh, lib: Any) -> dict[str, dict[str, float]]:
+    """Validated thermal properties of every tissue used by the mesh (SI)."""
+    out = {}
+    for tissue in sorted({r.tissue for r in mesh.regions}):
+        try:
+            t = lib[tissue]
+        except KeyError:
+            region = next(r.name for r in mesh.regions if r.tissue == tissue)
+            raise InputError(bad_value(f"region {region!r} tissue", tissue, "a tissue of the library or [tissues.*]")) from None
+        kind = getattr(t, "kind", "tissue")
+        rho = _prop(t, "density_kg_per_m3", tissue, True)
+        row = {
+            "rho_kg_per_m3": rho,
+            "c_J_per_kg_K": _prop(t, "heat_capacity_J_per_kg_K", tissue, True),
+            "k_W_per_m_K": _prop(t, "thermal_conductivity_W_per_m_K", tissue, True),
+            "w_per_s": _prop(t, "perfusion_per_s", tissue, False),
+            "q_met_W_per_m3": _prop(t, "metabolic_heat_W_per_kg", tissue, False) * rho,
+            "kind": kind,
+        }
+        if kind in NON_PERFUSED_KINDS:
+            row["w_per_s"] = 0.0
+            row["q_met_W_per_m3"] = 0.0
+        out[tissue] = row
+    return out
+
+
+def _heat_callable(heat: Any, mesh: TissueMesh):
+    def q(fraction: float) -> np.ndarray:
+        arr = np.asarray(heat.Q_W_per_m3(fraction), dtype=float)
+        if arr.shape != (mesh.num_cells,):
+            raise InputError(bad_value("heat.Q_W_per_m3(field_fraction).shape", arr.shape, f"({mesh.num_cells},) per-cell values"))
+        if not np.all(np.isfinite(arr)):
+            raise InputError(bad_value("heat.Q_W_per_m3", "non-finite values", "finite heat densities (W/m³)"))
+        return arr
+    return q
+
+
+def build_inputs(mesh: TissueMesh, heat: Any, lib: Any, th, dirichlet=None):
+    """PennesInputs for :func:`planner.fem.bioheat.solve_pennes` (imports the FE module)."""
+    from planner.fem.bioheat import PennesInputs
+
+    table = tissue_table(mesh, lib)
+    blood = lib.blood
+    rho_b = _prop(blood, "density_kg_per_m3", "blood", True)
+    c_b = _prop(blood, "heat_capacity_J_per_kg_K", "blood", True)
+    names = tuple(sorted(table))
+    tag_max = max(r.tag for r in mesh.regions) + 1
+    lut = {key: np.zeros(tag_max) for key in ("k", "rc", "w", "q", "tid", "curve")}
+    for r in mesh.regions:
+        row = table[r.tissue]
+        lut["k"][r.tag] = row["k_W_per_m_K"]
+        lut["rc"][r.tag] = row["rho_kg_per_m3"] * row["c_J_per_kg_K"]
+        lut["w"][r.tag] = row["w_per_s"]
+        lut["q"][r.tag] = row["q_met_W_per_m3"]
+        lut["tid"][r.tag] = names.index(r.tissue)
+        curve = "constant" if row["kind"] in NON_PERFUSED_KINDS else curve_for_tissue(r.tissue, dict(th.perfusion_curves))
+        lut["curve"][r.tag] = curve_id(curve)
+    cr = mesh.cell_region
+    law = make_perfusion_law(th.perfusion_model, lut["w"][cr], lut["curve"][cr].astype(np.int64), rho_b * c_b, rho_b)
+    return PennesInputs(
+        k_W_per_m_K=lut["k"][cr], rho_c_J_per_m3_K=lut["rc"][cr], q_met_W_per_m3=lut["q"][cr],
+        perfusion=law, heat_W_per_m3=_heat_callable(heat, mesh), T_arterial_C=th.arterial_T_C,
+        T_ambient_C=th.ambient_T_C, h_skin_W_per_m2_K=th.skin_h_W_per_m2_K,
+        cell_tissue=lut["tid"][cr].astype(np.int64), tissue_names=names, dirichlet=dirichlet,
+    ), table
+
+
+def check_thermal_section(th) -> None:
+    """Re-check the values the solver relies on (sections can be built in code, bypassing load)."""
+    if not (math.isfinite(th.time_step_s) and th.time_step_s > 0):
+        raise InputError(bad_value("thermal.time_step_s", th.time_step_s, "a positive number of seconds"))
+    if th.mode == "transient" and th.time_step_s > th.session_duration_s * (1 + 1e-12):
+        raise InputError(bad_value("thermal.time_step_s", th.time_step_s, f"at most the duration ({th.session_duration_s} s)"))
+    if not (math.isfinite(th.duration_min) and th.duration_min > 0):
+        raise InputError(bad_value("thermal.duration_min", th.duration_min, "a positive number of minutes"))
+    if th.mode not in ("steady", "transient"):
+        raise InputError(bad_value("thermal.mode", th.mode, "'steady' or 'transient'"))
+    if th.scheme not in ("implicit-euler", "crank-nicolson", "bdf2"):
+        raise InputError(bad_value("thermal.scheme", th.scheme, "'implicit-euler', 'crank-nicolson' or 'bdf2'"))
+    if th.adaptive and th.scheme != "crank-nicolson":
+        raise InputError(bad_value("thermal.scheme", th.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
+    if th.element_order not in (1, 2):
+        raise InputError(bad_value("thermal.element_order", th.element_order, "1 or 2"))
+    if not (math.isfinite(th.skin_h_W_per_m2_K) and th.skin_h_W_per_m2_K >= 0):
+        raise InputError(bad_value("thermal.skin_h_W_per_m2_K", th.skin_h_W_per_m2_K, "a non-negative heat-transfer coefficient"))
+
+
+def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
+                  check_physical: bool = True) -> TemperatureHistory:
+    """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
+
+    ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³); ``lib[tissue]`` gives the
+    properties; ``cfg.thermal`` (a :class:`planner.config.ThermalSection`) the run. ``dirichlet`` (a
+    :class:`planner.fem.bioheat.DirichletData`) is for verification only.
+    """
+    th = cfg.thermal
+    if th is None:
+        from planner.config import ThermalSection
+        th = ThermalSection()
+    check_thermal_section(th)
+    inp, table = build_inputs(mesh, heat, lib, th, dirichlet)
+    probe_names = [p.name for p in th.probes]
+    probe_pos = np.array([p.position_m for p in th.probes], dtype=float).reshape(-1, 3)
+    _, pverts, pbary = locate_probes(mesh, probe_pos, probe_names)
+    schedule = build_schedule(th.schedule, th.duration_min)
+    if th.mode == "transient":
+        steps = schedule.steps(th.time_step_s)
+        total = schedule.total_s
+    else:
+        steps = []
+        total = th.duration_min * 60.0
+    interval = th.field_output_interval_s
+    snap = np.arange(interval, total + 1e-9, interval) if interval > 0 else np.array([total])
+
+    from mpi4py import MPI  # noqa: F401  (the FE module initialises MPI anyway)
+    from planner.fem.bioheat import PennesRun, solve_pennes
+
+    run = PennesRun(mode=th.mode, scheme=th.scheme, element_order=th.element_order, steps=steps,
+                    steady_fraction=1.0, steady_duration_s=total, picard_tol_K=th.picard_tol_K,
+                    picard_max_iter=th.picard_max_iter, linear_rtol=th.linear_rtol, snapshot_times_s=snap,
+                    probe_vertices=pverts, probe_weights=pbary, check_physical=check_physical,
+                    linear_pc=th.linear_pc, adaptive=bool(th.adaptive and th.mode == "transient"),
+                    segments=list(schedule.segments), time_step_s=th.time_step_s,
+                    max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
+                    min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K)
+    res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
+    t42_min = res.time_above_s / 60.0
+    tmask = metrics.target_cell_mask(mesh)
+    base = {"min_C": float(res.T_baseline_C.min()), "max_C": float(res.T_baseline_C.max())}
+    if np.any(tmask):
+        w = metrics.vertex_volumes_m3(mesh, tmask)
+        base["target_mean_C"] = float((w * res.T_baseline_C).sum() / w.sum())
+    return TemperatureHistory(
+        mode=th.mode, scheme=th.scheme, element_order=th.element_order, times_s=res.times_s,
+        field_fraction=res.fractions, T_baseline_C=res.T_baseline_C, T_final_C=res.T_final_C,
+        T_max_C=res.T_max_C, CEM43_min=res.CEM43_min, time_above_42C_min=t42_min,
+        snapshot_times_s=res.snapshot_times_s, T_snapshots_C=res.T_snapshots_C,
+        probe_names=tuple(probe_names), probe_positions_m=probe_pos, probe_T_C=res.probe_T_C,
+        body_max_T_C=res.body_max_T_C,
+        target=metrics.target_metrics(mesh, res.T_max_C, res.CEM43_min, t42_min),
+        tissues=metrics.tissue_metrics(mesh, res.T_max_C, res.CEM43_min),
+        dvh=metrics.dvh(mesh, res.T_max_C, th.dvh_bin_K),
+        baseline=base, perfusion_model=th.perfusion_model, solver=res.stats,
+    )

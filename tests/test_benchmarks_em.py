@@ -1,0 +1,37 @@
+"""CI runs of the eddy-current benchmarks (closed forms, observed orders, 1 % at the finest CI mesh)."""
+import pytest
+
+from benchmarks import em_ellipsoid, em_sphere, em_two_layer
+from benchmarks.em_common import Checks
+
+
+def _assert_ok(checks: Checks):
+    assert not checks.failed, checks.failed
+
+
+def test_sphere_benchmark_ci():
+    c = Checks()
+    res = em_sphere.run(checks=c)
+    _assert_ok(c)
+    assert len(res[1]["h"]) >= 4 and abs(res[1]["err"][-1]) < 0.01 and res[1]["order"] > 1.6
+
+
+def test_ellipsoid_benchmark_ci_triaxial_and_cylinder():
+    c = Checks()
+    res = em_ellipsoid.run(cases=("triaxial", "cylinder"), checks=c)
+    _assert_ok(c)
+    assert res[("triaxial", 1)]["order_fe"] > 1.6
+
+
+@pytest.mark.slow
+def test_ellipsoid_benchmark_ci_disc_and_rod():
+    c = Checks()
+    em_ellipsoid.run(cases=("thin-disc", "rod"), checks=c)
+    _assert_ok(c)
+
+
+def test_two_layer_benchmark_ci():
+    c = Checks()
+    res = em_two_layer.run(checks=c)
+    _assert_ok(c)
+    assert 1.5 <= res["eccentric"]["p"] <= 2.6

@@ -1,0 +1,21 @@
+"""CI-size thermal benchmarks: closed-form accuracy and observed orders (see benchmarks/)."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("dolfinx")
+
+from benchmarks import thermal_performance, thermal_verification  # noqa: E402
+
+
+@pytest.mark.parametrize("case", ["sphere_steady", "sphere_perfused", "sphere_transient", "lumped", "perfusion_lang", "slab"])
+def test_verification_case_meets_order_and_0p05K(case, capsys):
+    fails = thermal_verification.run("ci", [case])
+    out = capsys.readouterr().out
+    assert "order" in out
+    assert fails == [], "\n".join(fails)
+
+
+def test_performance_benchmark_small_runs():
+    row = thermal_performance.run(8, 4, quiet=True)
+    assert row["dofs"] == 9**3 and row["steps"] == 4 and row["T90_C"] > 37.0

@@ -1,0 +1,134 @@
+"""A small plan through every stage, with cross-checks between the stages' results."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from planner.config import load_plan
+from planner.pipeline import run_plan
+
+PLAN = """
+[plan]
+name = "pipeline"
+output_dir = "out"
+
+[[geometry.bodies]]
+name = "body"
+shape = "sphere"
+radius_mm = 60.0
+tissue = "muscle"
+
+[[geometry.bodies]]
+name = "tumour"
+shape = "sphere"
+radius_mm = 12.0
+tissue = "tumour"
+role = "target"
+
+[mesh]
+max_size_mm = 14.0
+target_size_mm = 4.0
+
+[applicator]
+type = "uniform"
+frequency_kHz = 150.0
+field_kA_per_m = {field}
+amplitude = "rms"
+
+[nanoparticles]
+slp_model = "constant"
+
+[nanoparticles.constant]
+slp_W_per_g = 50.0
+mass_basis = "per_g_Fe"
+
+[nanoparticles.distribution]
+kind = "uniform-in-target"
+total_mass_mg = 50.0
+
+[thermal]
+mode = "transient"
+duration_min = 10.0
+time_step_s = 60.0
+
+[[thermal.probes]]
+name = "centre"
+position_mm = [0.0, 0.0, 0.0]
+
+[safety]
+Hf_limit_A_per_m_s = 5.0e9
+max_healthy_T_C = 43.0
+
+[search]
+goal_T90_C = 41.0
+max_field_kA_per_m = 20.0
+tolerance_kA_per_m = 0.25
+"""
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipeline")
+    (d / "plan.toml").write_text(PLAN.format(field=5.0))
+    return run_plan(load_plan(d / "plan.toml")), d
+
+
+def test_every_stage_ran_and_wrote_its_block(result):
+    res, d = result
+    s = json.loads((d / "out" / "summary.json").read_text())
+    assert s["stages"] == {"mesh": "done", "implants": "skipped: no implant regions", "em": "done",
+                           "nanoparticles": "done", "thermal": "done", "safety": "done", "search": "done"}
+    for block in ("mesh", "em", "nanoparticles", "thermal", "safety", "search", "provenance"):
+        assert block in s
+    for f in s["files"]:
+        assert (d / "out" / f).is_file(), f
+
+
+def test_em_block_matches_the_uniform_field_closed_form(result):
+    res, _ = result
+    em = res.summary["em"]
+    H_peak = 5e3 * math.sqrt(2)
+    assert em["H_peak_A_per_m_at_target"] == pytest.approx(H_peak)
+    # homogeneous conductor? no: tumour and muscle differ in σ only slightly; the sphere loss
+    # P = π σ ω² μ0² H² a⁵ / 15 bounds the total between the two tissues' σ
+    lib_sig = res.artefacts["fields"].sigma_S_per_m
+    w, mu0, a = 2 * math.pi * 150e3, 4e-7 * math.pi, 0.06
+    P = [math.pi * s * w**2 * mu0**2 * H_peak**2 * a**5 / 15 for s in (lib_sig.min(), lib_sig.max())]
+    assert 0.9 * P[0] < em["tissue_loss_W"] < 1.02 * P[1]
+
+
+def test_particle_power_is_slp_times_mass(result):
+    res, _ = result
+    np_ = res.summary["nanoparticles"]
+    assert np_["total_mass_mg"] == pytest.approx(50.0)
+    assert np_["total_power_W"] == pytest.approx(50.0 * 0.050, rel=1e-9)
+    assert abs(np_["mass_conservation_rel_error"]) < 1e-6
+    heat = res.artefacts["heat"]
+    V = res.artefacts["mesh"].cell_volumes_m3()
+    assert (heat.Q_np_W_per_m3 * V).sum() == pytest.approx(2.5, rel=1e-9)
+
+
+def test_thermal_metrics_are_ordered_and_heated(result):
+    res, _ = result
+    t = res.summary["thermal"]["target"]
+    assert t["T90_C"] <= t["T50_C"] <= t["T10_C"] <= t["max_C"]
+    temps = res.artefacts["temperatures"]
+    assert t["T90_C"] > float(np.median(temps.T_baseline_C)) + 1.0  # 2.5 W into a 7 mL tumour heats it
+    assert res.summary["thermal"]["tissues"]["tumour"]["max_C"] == pytest.approx(t["max_C"])
+
+
+def test_safety_and_search_are_consistent(result):
+    res, _ = result
+    sf, sr = res.summary["safety"], res.summary["search"]
+    assert sf["Hf_A_per_m_s"] == pytest.approx(5e3 * math.sqrt(2) * 150e3, rel=1e-9)  # uniform field, peak
+    ev = sr["evaluations"]
+    fields = [e["field_kA_per_m"] for e in ev]
+    t90 = [e["T90_C"] for e in ev]
+    assert fields == sorted(fields) and all(a <= b + 1e-9 for a, b in zip(t90, t90[1:])), "T90 must grow with H"
+    assert sr["max_safe_field_kA_per_m"] <= 20.0 + 1e-9
+    if sr["field_for_goal_kA_per_m"] is not None:
+        hit = [e for e in ev if abs(e["field_kA_per_m"] - sr["field_for_goal_kA_per_m"]) < 1e-9][0]
+        assert hit["T90_C"] >= 41.0
+    safe = [e for e in ev if e["field_kA_per_m"] <= sr["max_safe_field_kA_per_m"] + 1e-9]
+    assert all(not e["violations"] for e in safe)
