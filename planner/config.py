@@ -192,7 +192,7 @@ class ImplantsSection:
     elements_per_skin_depth: float | None = spec(None, check=positive, expected="a positive number of elements per skin depth at the surface")
     elements_per_size: float = spec(4.0, check=positive, expected="a positive number (surface size capped at a / this)")
     box_half_size_mm: float | None = spec(None, check=positive, expected="a positive half edge of the box around the implant (mm)")
-    box_factor: float = spec(6.0, check=lambda x: math.isfinite(x) and x > 1.05, expected="more than 1.05 (box half size / implant radius)")
+    box_factor: float = spec(10.0, check=lambda x: math.isfinite(x) and x > 1.05, expected="more than 1.05 (box half size / implant bounding radius)")
     refinement: float = spec(1.0, check=positive, expected="a positive divisor of all sub-model sizes")
     rtol: float = spec(1e-6, check=positive, expected="a positive MINRES relative tolerance")
     max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
