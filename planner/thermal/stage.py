@@ -154,7 +154,6 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
     interval = th.field_output_interval_s
     snap = np.arange(interval, total + 1e-9, interval) if interval > 0 else np.array([total])
 
-    from mpi4py import MPI  # noqa: F401  (the FE module initialises MPI anyway)
     from planner.fem.bioheat import PennesRun, solve_pennes
 
     run = PennesRun(mode=th.mode, scheme=th.scheme, element_order=th.element_order, steps=steps,
