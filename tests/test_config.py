@@ -123,5 +123,5 @@ def test_load_plan_reports_file_problems(tmp_path):
 def test_shipped_phantom_plans_validate():
     from tests.conftest import ROOT
 
-    for plan in sorted(ROOT.glob("phantoms/*/plan.toml")):
+    for plan in sorted(ROOT.glob("phantoms/*/plan*.toml")):
         load_plan(plan)
