@@ -132,3 +132,26 @@ def test_safety_and_search_are_consistent(result):
         assert hit["T90_C"] >= 41.0
     safe = [e for e in ev if e["field_kA_per_m"] <= sr["max_safe_field_kA_per_m"] + 1e-9]
     assert all(not e["violations"] for e in safe)
+
+
+@pytest.mark.mpi
+def test_plan_on_two_ranks_matches_serial(tmp_path):
+    """`mpirun -n 2 python -m planner run` gives the serial results (meshing on rank 0, FE solves distributed)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    text = PLAN.format(field=5.0).split("[search]")[0]
+    (tmp_path / "plan.toml").write_text(text)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run([shutil.which("mpirun"), "-n", "2", sys.executable, "-m", "planner", "run",
+                          str(tmp_path / "plan.toml")], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    par = json.loads((tmp_path / "out" / "summary.json").read_text())
+    serial = run_plan(load_plan(tmp_path / "plan.toml"), write=False).summary
+    assert par["em"]["tissue_loss_W"] == pytest.approx(serial["em"]["tissue_loss_W"], rel=1e-8)
+    assert par["thermal"]["target"]["T90_C"] == pytest.approx(serial["thermal"]["target"]["T90_C"], abs=1e-6)
+    assert par["nanoparticles"]["total_power_W"] == pytest.approx(serial["nanoparticles"]["total_power_W"], rel=1e-12)
