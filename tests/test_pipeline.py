@@ -136,20 +136,15 @@ def test_safety_and_search_are_consistent(result):
 
 @pytest.mark.mpi
 def test_plan_on_two_ranks_matches_serial(tmp_path):
-    """`mpirun -n 2 python -m planner run` gives the serial results (meshing on rank 0, FE solves distributed)."""
-    import os
-    import shutil
-    import subprocess
-    import sys
+    """run_plan under mpirun -n 2 gives the serial results (meshing on rank 0, FE solves distributed)."""
+    from tests.conftest import run_mpi
 
-    from tests.conftest import ROOT
-
-    text = PLAN.format(field=5.0).split("[search]")[0]
-    (tmp_path / "plan.toml").write_text(text)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    res = subprocess.run([shutil.which("mpirun"), "-n", "2", sys.executable, "-m", "planner", "run",
-                          str(tmp_path / "plan.toml")], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
-    assert res.returncode == 0, res.stderr[-3000:]
+    (tmp_path / "plan.toml").write_text(PLAN.format(field=5.0).split("[search]")[0])
+    script = tmp_path / "run.py"
+    script.write_text("from planner.config import load_plan\nfrom planner.pipeline import run_plan\n"
+                      f"run_plan(load_plan({str(tmp_path / 'plan.toml')!r}))\n")
+    res = run_mpi(script)
+    assert res.returncode == 0, res.stdout[-1500:] + res.stderr[-3000:]
     par = json.loads((tmp_path / "out" / "summary.json").read_text())
     serial = run_plan(load_plan(tmp_path / "plan.toml"), write=False).summary
     assert par["em"]["tissue_loss_W"] == pytest.approx(serial["em"]["tissue_loss_W"], rel=1e-8)
