@@ -38,53 +38,47 @@ def _extract(gmsh, groups: list[tuple[int, str, str, Role]], source: str) -> Tis
 def sphere_in_sphere(a_mm: float, R_mm: float, h_mm: float, h_outer_mm: float | None = None,
                      inner_tissue: str = "core", outer_tissue: str = "shell", order_seed: int = 0) -> TissueMesh:
     """Sphere radius a (target, tissue ``inner_tissue``) inside a sphere radius R (body)."""
-    import gmsh
+    from planner.meshing import gmsh_session
 
-    gmsh.initialize()
-    gmsh.option.setNumber("General.Terminal", 0)
-    gmsh.model.add("sphere_in_sphere")
-    inner = gmsh.model.occ.addSphere(0, 0, 0, a_mm)
-    outer = gmsh.model.occ.addSphere(0, 0, 0, R_mm)
-    out, _ = gmsh.model.occ.fragment([(3, outer)], [(3, inner)])
-    gmsh.model.occ.synchronize()
-    vols = [t for d, t in gmsh.model.getEntities(3)]
-    # identify the inner volume by its mass
-    masses = {t: gmsh.model.occ.getMass(3, t) for t in vols}
-    v_in = min(vols, key=lambda t: masses[t])
-    v_out = max(vols, key=lambda t: masses[t])
-    h_out = h_outer_mm if h_outer_mm is not None else h_mm
-    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
-    f = gmsh.model.mesh.field.add("MathEval")
-    if h_out == h_mm:
-        gmsh.model.mesh.field.setString(f, "F", f"{h_mm}")
-    else:
-        gmsh.model.mesh.field.setString(
-            f, "F", f"{h_mm} + ({h_out} - {h_mm}) * Max(0, Min(1, (Sqrt(x*x+y*y+z*z) - {a_mm}) / ({R_mm} - {a_mm})))")
-    gmsh.model.mesh.field.setAsBackgroundMesh(f)
-    gmsh.option.setNumber("Mesh.RandomSeed", order_seed)
-    gmsh.option.setNumber("Mesh.Algorithm3D", 1)
-    gmsh.model.mesh.generate(3)
-    tm = _extract(gmsh, [(v_in, "core", inner_tissue, Role.TARGET), (v_out, "shell", outer_tissue, Role.BODY)],
-                  f"gmsh {gmsh.__version__} OCC sphere a={a_mm} R={R_mm} h={h_mm}")
-    gmsh.finalize()
+    with gmsh_session("sphere_in_sphere") as gmsh:
+        inner = gmsh.model.occ.addSphere(0, 0, 0, a_mm)
+        outer = gmsh.model.occ.addSphere(0, 0, 0, R_mm)
+        out, _ = gmsh.model.occ.fragment([(3, outer)], [(3, inner)])
+        gmsh.model.occ.synchronize()
+        vols = [t for d, t in gmsh.model.getEntities(3)]
+        # identify the inner volume by its mass
+        masses = {t: gmsh.model.occ.getMass(3, t) for t in vols}
+        v_in = min(vols, key=lambda t: masses[t])
+        v_out = max(vols, key=lambda t: masses[t])
+        h_out = h_outer_mm if h_outer_mm is not None else h_mm
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        f = gmsh.model.mesh.field.add("MathEval")
+        if h_out == h_mm:
+            gmsh.model.mesh.field.setString(f, "F", f"{h_mm}")
+        else:
+            gmsh.model.mesh.field.setString(
+                f, "F", f"{h_mm} + ({h_out} - {h_mm}) * Max(0, Min(1, (Sqrt(x*x+y*y+z*z) - {a_mm}) / ({R_mm} - {a_mm})))")
+        gmsh.model.mesh.field.setAsBackgroundMesh(f)
+        gmsh.option.setNumber("Mesh.RandomSeed", order_seed)
+        gmsh.option.setNumber("Mesh.Algorithm3D", 1)
+        gmsh.model.mesh.generate(3)
+        tm = _extract(gmsh, [(v_in, "core", inner_tissue, Role.TARGET), (v_out, "shell", outer_tissue, Role.BODY)],
+                      f"gmsh {gmsh.__version__} OCC sphere a={a_mm} R={R_mm} h={h_mm}")
     return tm
 
 
 def box(size_mm: tuple[float, float, float], h_mm: float, tissue: str = "slab",
         role: Role = Role.BODY, n_target_x: tuple[float, float] | None = None) -> TissueMesh:
     """Box [0, lx]×[0, ly]×[0, lz] (mm) with uniform size h."""
-    import gmsh
+    from planner.meshing import gmsh_session
 
-    gmsh.initialize()
-    gmsh.option.setNumber("General.Terminal", 0)
-    gmsh.model.add("box")
-    b = gmsh.model.occ.addBox(0, 0, 0, *size_mm)
-    gmsh.model.occ.synchronize()
-    gmsh.option.setNumber("Mesh.MeshSizeMin", h_mm)
-    gmsh.option.setNumber("Mesh.MeshSizeMax", h_mm)
-    gmsh.model.mesh.generate(3)
-    tm = _extract(gmsh, [(b, "slab", tissue, role)], f"gmsh {gmsh.__version__} OCC box {size_mm} h={h_mm}")
-    gmsh.finalize()
+    with gmsh_session("box") as gmsh:
+        b = gmsh.model.occ.addBox(0, 0, 0, *size_mm)
+        gmsh.model.occ.synchronize()
+        gmsh.option.setNumber("Mesh.MeshSizeMin", h_mm)
+        gmsh.option.setNumber("Mesh.MeshSizeMax", h_mm)
+        gmsh.model.mesh.generate(3)
+        tm = _extract(gmsh, [(b, "slab", tissue, role)], f"gmsh {gmsh.__version__} OCC box {size_mm} h={h_mm}")
     return tm

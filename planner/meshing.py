@@ -14,9 +14,10 @@ New shapes plug in through :data:`SHAPE_BUILDERS` (name â†’ builder(occ, body) â
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -79,30 +80,28 @@ def boundary_facets(cells: np.ndarray) -> np.ndarray:
     return uniq[counts == 1]
 
 
-class _Gmsh:
-    """gmsh session as a context manager (gmsh is a process-wide singleton)."""
+@contextlib.contextmanager
+def gmsh_session(model_name: str = "planner") -> Iterator:
+    """A fresh gmsh session (gmsh is a process-wide singleton): yields the gmsh module with an empty
+    model ``model_name``, terminal output off; finalised on exit. The one place that starts gmsh."""
+    import gmsh
 
-    def __enter__(self):
-        import gmsh
-
-        self.gmsh = gmsh
-        try:  # gmsh 4.8 has no isInitialized(); finalize() of a live session is the reset
-            gmsh.finalize()
-        except Exception:
-            pass
-        gmsh.initialize(readConfigFiles=False)
+    try:  # gmsh 4.8 has no isInitialized(); finalize() of a live session is the reset
+        gmsh.finalize()
+    except Exception:
+        pass
+    gmsh.initialize(readConfigFiles=False)
+    try:
         gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add("planner")
-        return gmsh
-
-    def __exit__(self, *exc):
-        self.gmsh.finalize()
-        return False
+        gmsh.model.add(model_name)
+        yield gmsh
+    finally:
+        gmsh.finalize()
 
 
 def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
     """Mesh plan primitives into a conforming multi-region tetrahedral mesh."""
-    with _Gmsh() as gmsh:
+    with gmsh_session() as gmsh:
         occ = gmsh.model.occ
         inputs: list[list] = []
         for i, b in enumerate(geometry.bodies):
@@ -244,4 +243,4 @@ def exact_primitive_volume_m3(body: BodySpec) -> float:
     return body.exact_volume_m3()
 
 
-__all__ = ["mesh_shapes", "SHAPE_BUILDERS", "boundary_facets", "exact_primitive_volume_m3"]
+__all__ = ["mesh_shapes", "gmsh_session", "SHAPE_BUILDERS", "boundary_facets", "exact_primitive_volume_m3"]

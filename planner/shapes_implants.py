@@ -192,20 +192,12 @@ def build_from_triangles(occ, points_mm: np.ndarray, triangles: np.ndarray) -> l
 def hip_stem_volume_m3(params: Mapping[str, Any] | None = None) -> float:
     """Exact (CAD) volume of the fused hip stem, from OCC (opens its own gmsh session: do not call
     while another gmsh session is active)."""
-    import gmsh
+    from planner.meshing import gmsh_session
 
-    try:
-        gmsh.finalize()
-    except Exception:
-        pass
-    gmsh.initialize(readConfigFiles=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
+    with gmsh_session("hip_stem") as gmsh:
         vols = build_hip_stem(gmsh.model.occ, params)
         gmsh.model.occ.synchronize()
         return float(sum(gmsh.model.occ.getMass(3, t) for _, t in vols)) * 1e-9
-    finally:
-        gmsh.finalize()
 
 
 __all__ = [

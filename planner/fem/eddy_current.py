@@ -36,6 +36,7 @@ metal surface (n_δ elements per skin depth) inwards and outwards, and read with
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -53,6 +54,7 @@ from petsc4py import PETSc
 
 from planner.errors import InputError, MeshError, SolverError, bad_value
 from planner.fem import _compat
+from planner.meshing import gmsh_session
 
 log = logging.getLogger(__name__)
 
@@ -132,28 +134,9 @@ def choose_sizes(
 
 # ------------------------------------------------------------------------------------------------
 # gmsh
-class _GmshSession:
-    def __enter__(self):
-        import gmsh
-
-        self.gmsh = gmsh
-        try:
-            gmsh.finalize()
-        except Exception:
-            pass
-        gmsh.initialize(readConfigFiles=False)
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add("implant_submodel")
-        return gmsh
-
-    def __exit__(self, *exc):
-        self.gmsh.finalize()
-        return False
-
-
 def implant_shape_measures(build: OccBuilder) -> tuple[float, float, float, np.ndarray]:
     """(volume mm³, surface mm², bounding radius mm, bbox centre mm) of an implant built alone."""
-    with _GmshSession() as gmsh:
+    with gmsh_session("implant_submodel") as gmsh:
         occ = gmsh.model.occ
         vols = build(occ)
         occ.synchronize()
@@ -329,20 +312,29 @@ class SubModelResult:
     metal_cell_loss_W: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,), all ranks
 
 
+@contextlib.contextmanager
+def _blocks(array: np.ndarray, first, second):
+    """Let Vecs ``first``/``second`` (local size n each) view the halves [u | v] of a block array."""
+    n = first.getLocalSize()
+    first.placeArray(array[:n])
+    second.placeArray(array[n:])
+    try:
+        yield
+    finally:
+        first.resetArray()
+        second.resetArray()
+
+
 class _BlockOperator:
     """y = [[K, −M], [−M, −K]] x on a vector laid out [u_owned, v_owned] per rank."""
 
-    def __init__(self, K, M, n_local):
-        self.K, self.M, self.n = K, M, n_local
+    def __init__(self, K, M):
+        self.K, self.M = K, M
         self.xu, self.xv = K.createVecRight(), K.createVecRight()
         self.yu, self.yv, self.t = K.createVecLeft(), K.createVecLeft(), K.createVecLeft()
 
     def mult(self, mat, x, y):
-        n = self.n
-        xa, ya = x.getArray(readonly=True), y.getArray()
-        self.xu.placeArray(xa[:n]); self.xv.placeArray(xa[n:])
-        self.yu.placeArray(ya[:n]); self.yv.placeArray(ya[n:])
-        try:
+        with _blocks(x.getArray(readonly=True), self.xu, self.xv), _blocks(y.getArray(), self.yu, self.yv):
             self.K.mult(self.xu, self.yu)
             self.M.mult(self.xv, self.t)
             self.yu.axpy(-1.0, self.t)
@@ -350,30 +342,20 @@ class _BlockOperator:
             self.K.mult(self.xv, self.t)
             self.yv.axpy(1.0, self.t)
             self.yv.scale(-1.0)
-        finally:
-            for v in (self.xu, self.xv, self.yu, self.yv):
-                v.resetArray()
 
 
 class _BlockDiagonalPC:
     """z = diag(P⁻¹, P⁻¹) r, with P⁻¹ one AMS cycle (the same AMS setup serves both blocks)."""
 
-    def __init__(self, inner: PETSc.KSP, P, n_local):
-        self.inner, self.n = inner, n_local
+    def __init__(self, inner: PETSc.KSP, P):
+        self.inner = inner
         self.ru, self.rv = P.createVecRight(), P.createVecRight()
         self.zu, self.zv = P.createVecLeft(), P.createVecLeft()
 
     def apply(self, pc, r, z):
-        n = self.n
-        ra, za = r.getArray(readonly=True), z.getArray()
-        self.ru.placeArray(ra[:n]); self.rv.placeArray(ra[n:])
-        self.zu.placeArray(za[:n]); self.zv.placeArray(za[n:])
-        try:
+        with _blocks(r.getArray(readonly=True), self.ru, self.rv), _blocks(z.getArray(), self.zu, self.zv):
             self.inner.solve(self.ru, self.zu)
             self.inner.solve(self.rv, self.zv)
-        finally:
-            for v in (self.ru, self.rv, self.zu, self.zv):
-                v.resetArray()
 
 
 _REASONS = {v: k for k, v in PETSc.KSP.ConvergedReason.__dict__.items() if isinstance(v, int)}
@@ -486,10 +468,10 @@ def solve_reduced_field(
     for k in added:
         opts.delValue(prefix + k)
 
-    blockop = _BlockOperator(K, M, n)
+    blockop = _BlockOperator(K, M)
     A = PETSc.Mat().createPython(((2 * n, 2 * N), (2 * n, 2 * N)), blockop, comm=comm)
     A.setUp()
-    pcctx = _BlockDiagonalPC(inner, P, n)
+    pcctx = _BlockDiagonalPC(inner, P)
     ksp = PETSc.KSP().create(comm)
     ksp.setOperators(A)
     ksp.setType("minres")
@@ -586,7 +568,7 @@ def mesh_submodel(
 
     sizes = V_exact = None
     if comm.rank == 0:
-        with _GmshSession() as gm:
+        with gmsh_session("implant_submodel") as gm:
             err = None
             try:
                 sizes, V_exact = _build_submodel_gmsh(gm, build, sizes_fn, geometry_order, seed, domain)
