@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.config import parse_plan
+from planner.config.plan import parse_plan
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def plan(bodies: list[dict], max_size_mm: float, applicator: dict | None = None,
 
 
 def mesh_of(cfg):
-    from planner.meshing import mesh_shapes
+    from planner.geometry.mesher import mesh_shapes
 
     return mesh_shapes(cfg.geometry, cfg.mesh)
 
@@ -105,7 +105,7 @@ def structured_box_mesh(n: int, length_m: float = 0.1, *, center_m=(0.0, 0.0, 0.
     default: one region (tag 1, role body) of ``tissue``. Pure NumPy, fast at millions of cells.
     """
     from planner.artefacts import Region, Role, TissueMesh
-    from planner.meshing import boundary_facets
+    from planner.geometry.mesher import boundary_facets
 
     g = np.linspace(-length_m / 2, length_m / 2, n + 1)
     X, Y, Z = np.meshgrid(g, g, g, indexing="ij")

@@ -1,6 +1,6 @@
 """Benchmark: conducting ellipsoids and a finite cylinder in a uniform low-frequency field (ψ ≠ 0).
 
-Closed forms (planner.analytic_em): for an ellipsoid with semi-axes a ∥ x, b ∥ y, c ∥ z in H0 ∥ z,
+Closed forms (planner.verification.em): for an ellipsoid with semi-axes a ∥ x, b ∥ y, c ∥ z in H0 ∥ z,
 A0 + ∇ψ = μ0 H0 (−a² y, b² x, 0)/(a² + b²) and P = (2π/15) σ ω² μ0² H0² a³b³c/(a² + b²); ψ is the
 quadratic ½ μ0 H0 (b² − a²)/(a² + b²) x y, so P1 has a genuine discretisation error (energy O(h²)).
 For a circular cylinder with its axis ∥ H0, P = π σ ω² μ0² H0² R⁴ L / 16 exactly (finite length).
@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
-from planner import analytic_em as ae
+from planner.units import MU0_H_per_m
+from planner.verification import em as ae
 
 SIGMA, F_HZ, H0 = 0.5, 100e3, 10e3
 OMEGA = 2 * math.pi * F_HZ
@@ -70,7 +71,7 @@ def run(cases=tuple(CASES), full: bool = False, checks: Checks | None = None, to
                 fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg, element_order=k)
                 P = fs.tissue_loss_W
                 if axes is None:
-                    field = lambda q: 0.5 * ae.MU0 * H0 * np.column_stack([-q[:, 1], q[:, 0], 0 * q[:, 0]])
+                    field = lambda q: 0.5 * MU0_H_per_m * H0 * np.column_stack([-q[:, 1], q[:, 0], 0 * q[:, 0]])
                 else:
                     field = lambda q, a=axes: ae.ellipsoid_E_over_jw(q, a[0] * 1e-3, a[1] * 1e-3, H0)
                 P_disc = 0.5 * SIGMA * OMEGA ** 2 * ae.tet_integral_of_quadratic(mesh.points_m, mesh.cells, field).sum()

@@ -19,7 +19,7 @@ import argparse
 import math
 
 from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
-from planner import analytic_em as ae
+from planner.verification import em as ae
 
 A_MM, SIGMA, F_HZ, H0 = 50.0, 0.5, 100e3, 10e3
 CI_SIZES = (14.0, 10.0, 7.0, 5.0)

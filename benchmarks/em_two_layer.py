@@ -19,7 +19,7 @@ import argparse
 import numpy as np
 
 from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
-from planner import analytic_em as ae
+from planner.verification import em as ae
 
 A1, A2 = 35.0, 60.0
 S_MUSCLE, S_FAT = 0.5, 0.04

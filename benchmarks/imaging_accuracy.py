@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.artefacts import Role
-from planner.config import parse_plan
+from planner.config.plan import parse_plan
 from planner.imaging import patient_model, read_dicom_series, write_rtstruct
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
 from planner.imaging.volume import Grid

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.config import load_plan
+from planner.config.plan import load_plan
 from planner.imaging import patient_model, read_dicom_series, write_rtstruct
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
 from planner.imaging.volume import Grid
-from planner.phantoms import PHANTOMS, phantom_images
+from planner.imaging.phantoms import PHANTOMS, phantom_images
 
 SIZES = {
     "ci": dict(shape=(50, 128, 128), spacing_mm=(3.0, 3.0, 4.0), limit_s=40.0),

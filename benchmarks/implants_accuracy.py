@@ -1,7 +1,7 @@
 """Implant eddy-current solver against closed forms (issue 4, item 4).
 
 1. Sphere (a = 10 mm, σ = 5.6e5 S/m, Ti-6Al-4V) in a uniform field H0 = 1 kA/m: full skin-effect
-   solution of Landau & Lifshitz §59 (planner.analytic_implants) over a/δ = 0.3 … 5 at the automatic
+   solution of Landau & Lifshitz §59 (planner.verification.implants) over a/δ = 0.3 … 5 at the automatic
    sizes — every point within 2 %;
    (CI: a/δ = 0.3, 1, 2 at refinement 0.5; a/δ = 5 is covered by item 2; --full: 0.3 … 5 at 1.0);
 2. the same sphere at a/δ = 5 (and 2 in --full) over ≥ 3 uniform refinements of all mesh sizes: error, observed
@@ -22,7 +22,7 @@ import math
 import time
 
 from benchmarks.implants_common import H0, SIGMA_TI64, Checks, frequency_for, observed_orders, print_table
-from planner import analytic_implants as an
+from planner.verification import implants as an
 
 A_MM = 10.0
 
@@ -32,7 +32,7 @@ def _sphere(occ):
 
 
 def sphere_solve(a_over_delta: float, refinement: float, degree: int = 2):
-    from planner.fem import eddy_current as ec
+    from planner.fem import implant_eddy as ec
 
     f = frequency_for(a_over_delta, A_MM * 1e-3, SIGMA_TI64)
     t = time.perf_counter()
@@ -89,7 +89,7 @@ CYL_L_MM = 5.0
 
 
 def cylinder_solve(a_over_delta: float, refinement: float):
-    from planner.fem import eddy_current as ec
+    from planner.fem import implant_eddy as ec
 
     a, L, R = A_MM, CYL_L_MM, 2.0 * A_MM
     f = frequency_for(a_over_delta, a * 1e-3, SIGMA_TI64)
@@ -133,7 +133,7 @@ def cylinder_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7)
 
 def low_frequency_agreement(ads=(0.05, 0.1, 0.3), checks: Checks | None = None, refinement: float = 0.5):
     """Cube (10 mm, off-centre gauge) full solver vs scalar-potential (tissue) model on the same mesh."""
-    from planner.fem import eddy_current as ec
+    from planner.fem import implant_eddy as ec
 
     checks = checks or Checks()
     s = 10.0

@@ -30,7 +30,7 @@ class Checks:
 
 def frequency_for(a_over_delta: float, a_m: float, sigma: float) -> float:
     """f such that a/δ = a_over_delta (δ = √(2/(ωμ0σ)))."""
-    from planner.analytic_implants import MU0
+    from planner.units import MU0_H_per_m as MU0
 
     delta = a_m / a_over_delta
     return 2.0 / (delta**2 * MU0 * sigma) / (2.0 * math.pi)

@@ -1,9 +1,9 @@
 """Titanium hip stem next to a tumour in a torso-like body: implant loss through the stage API.
 
 The torso (muscle ellipsoid 155 × 105 × 245 mm semi-axes) holds a 30 mm tumour at (40, 20, 0) mm and a
-Ti-6Al-4V hip-stem-like implant (planner.shapes_implants defaults: stem 130 mm, head Ø 28 mm, CCD
+Ti-6Al-4V hip-stem-like implant (planner.geometry.hip_stem defaults: stem 130 mm, head Ø 28 mm, CCD
 135°) with its shoulder at (60, 0, −60) mm (head centre ≈ 60 mm from the tumour centre); uniform applicator 100 kHz, H0 = 5 kA/m peak along z.
-The main TissueMesh comes from planner.meshing.mesh_shapes with ``hip-stem`` registered in
+The main TissueMesh comes from planner.geometry.mesher.mesh_shapes with ``hip-stem`` registered in
 SHAPE_BUILDERS; the implant sub-model rebuilds the stem exactly (curved P2 tetrahedra).
 
 No closed form exists: the table shows self-convergence of the loss over the sub-model refinement
@@ -24,9 +24,9 @@ F = 100e3
 
 
 def torso_with_stem(implant_size_mm: float = 5.0):
-    from planner import meshing
-    from planner.config import BodySpec, GeometrySection, MeshSection
-    from planner.shapes_implants import hip_stem_from_body
+    from planner.geometry import mesher as meshing
+    from planner.config.plan import BodySpec, GeometrySection, MeshSection
+    from planner.geometry.hip_stem import hip_stem_from_body
 
     meshing.SHAPE_BUILDERS.setdefault("hip-stem", hip_stem_from_body)
     geo = GeometrySection(bodies=(
@@ -41,8 +41,8 @@ def torso_with_stem(implant_size_mm: float = 5.0):
 
 def run(refinements=(0.3, 0.4, 0.55), checks: Checks | None = None):
     from planner.em.implants import ImplantOptions, implant_losses, implant_regions
-    from planner.fem.eddy_current import uniform_A0
-    from planner.tissues import load_library
+    from planner.fem.implant_eddy import uniform_A0
+    from planner.tissues.library import load_library
 
     checks = checks or Checks()
     lib = load_library()

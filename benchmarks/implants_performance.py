@@ -43,7 +43,7 @@ def one_case(refinement: float, a_over_delta: float = 2.0) -> dict:
     """Run one solve in this process (collective); returns timings (rank 0 prints JSON)."""
     from mpi4py import MPI
 
-    from planner.fem import eddy_current as ec
+    from planner.fem import implant_eddy as ec
 
     comm = MPI.COMM_WORLD
     f = frequency_for(a_over_delta, A_MM * 1e-3, SIGMA_TI64)
@@ -93,7 +93,7 @@ def scaling(refinements=(0.7, 1.0, 1.3), ranks=(1,)) -> list[dict]:
 
 
 def iterations_vs_a_over_delta(ads=(0.3, 1.0, 2.0, 5.0), refinement: float = 0.5, checks: Checks | None = None):
-    from planner.fem import eddy_current as ec
+    from planner.fem import implant_eddy as ec
 
     checks = checks or Checks()
     rows, its = [], []
@@ -110,7 +110,7 @@ def iterations_vs_a_over_delta(ads=(0.3, 1.0, 2.0, 5.0), refinement: float = 0.5
 
 def iterations_vs_sigma(sigmas=(1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8), frequency_Hz: float = 100e3,
                         refinement: float = 0.5, checks: Checks | None = None):
-    from planner.fem import eddy_current as ec
+    from planner.fem import implant_eddy as ec
 
     checks = checks or Checks()
 

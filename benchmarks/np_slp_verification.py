@@ -3,7 +3,7 @@
     python -m benchmarks.np_slp_verification [--full]
 
 Tables printed:
-  1. monodisperse model vs the Rosensweig (2002) closed form (planner.analytic_np) — Néel+Brown,
+  1. monodisperse model vs the Rosensweig (2002) closed form (planner.verification.nanoparticles) — Néel+Brown,
      pure Néel (brownian = false), pure Brown (Néel switched off), and the loss peak at 2πfτ = 1,
      which must equal μ0 π χ0 H0² f / 2;
   2. polydisperse SLP vs scipy.integrate.quad (epsrel 1e-12) as the Gauss-rule node count m grows
@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from planner import analytic_np as an
+from planner.verification import nanoparticles as an
 from planner.nanoparticles.materials import MATERIALS
 from planner.nanoparticles.slp import LinearResponseModel, LinearResponseParameters, build_size_rule
 

@@ -38,7 +38,7 @@ def _extract(gmsh, groups: list[tuple[int, str, str, Role]], source: str) -> Tis
 def sphere_in_sphere(a_mm: float, R_mm: float, h_mm: float, h_outer_mm: float | None = None,
                      inner_tissue: str = "core", outer_tissue: str = "shell", order_seed: int = 0) -> TissueMesh:
     """Sphere radius a (target, tissue ``inner_tissue``) inside a sphere radius R (body)."""
-    from planner.meshing import gmsh_session
+    from planner.geometry.mesher import gmsh_session
 
     with gmsh_session("sphere_in_sphere") as gmsh:
         inner = gmsh.model.occ.addSphere(0, 0, 0, a_mm)
@@ -72,7 +72,7 @@ def sphere_in_sphere(a_mm: float, R_mm: float, h_mm: float, h_outer_mm: float | 
 def box(size_mm: tuple[float, float, float], h_mm: float, tissue: str = "slab",
         role: Role = Role.BODY, n_target_x: tuple[float, float] | None = None) -> TissueMesh:
     """Box [0, lx]×[0, ly]×[0, lz] (mm) with uniform size h."""
-    from planner.meshing import gmsh_session
+    from planner.geometry.mesher import gmsh_session
 
     with gmsh_session("box") as gmsh:
         b = gmsh.model.occ.addBox(0, 0, 0, *size_mm)

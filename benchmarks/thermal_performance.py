@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh
-from planner.config import ProbeSpec, ThermalSection
+from planner.config.plan import ProbeSpec, ThermalSection
 
 
 def structured_box(n: int, size_m: float = 0.2, target_radius_m: float = 0.02) -> TissueMesh:

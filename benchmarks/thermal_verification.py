@@ -31,8 +31,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from planner import analytic_thermal as an
-from planner.config import ThermalSection
+from planner.verification import thermal as an
+from planner.config.plan import ThermalSection
 
 TOL_K = 0.05
 K_W = 0.5

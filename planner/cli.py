@@ -13,10 +13,10 @@ from planner.envsetup import reexec_with_env
 
 
 def _cmd_check(args) -> int:
-    from planner.config import load_plan
+    from planner.config.plan import load_plan
 
     cfg = load_plan(args.plan)
-    from planner.tissues import load_library
+    from planner.tissues.library import load_library
     from planner.pipeline import check_plan
 
     check_plan(cfg, load_library(cfg.tissues))
@@ -27,7 +27,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from planner.config import load_plan
+    from planner.config.plan import load_plan
     from planner.pipeline import run_plan
 
     cfg = load_plan(args.plan)
@@ -104,7 +104,7 @@ def _check_offscreen() -> tuple[str, bool, str]:
 
 
 def _cmd_phantom(args) -> int:
-    from planner.phantoms import write_phantom
+    from planner.imaging.phantoms import write_phantom
 
     plan = write_phantom(args.name, Path(args.dir))
     print(f"phantom {args.name!r} written; run it with: planner run {plan}")

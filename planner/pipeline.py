@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner import report
+from planner.reporting import results as report
 from planner.artefacts import TissueMesh
-from planner.config import PlanConfig
+from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
     """TissueMesh from primitives ([geometry]) or from DICOM ([imaging]); the second item is the
     patient model (imaging reports) or None."""
     if cfg.geometry is not None:
-        from planner.meshing import mesh_shapes
+        from planner.geometry.mesher import mesh_shapes
 
         return canonical_tissues(mesh_shapes(cfg.geometry, cfg.mesh), lib), None
     from planner.imaging import patient_model
@@ -78,7 +78,7 @@ def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
 
 def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
     from planner.fem import parallel
-    from planner.tissues import load_library
+    from planner.tissues.library import load_library
 
     lib = load_library(cfg.tissues)
     check_plan(cfg, lib)
@@ -115,8 +115,9 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = "skipped: plan has no [applicator] section"
         return {}
-    from planner import em, safety
-    from planner.config import SafetySection
+    from planner import em
+    from planner.planning import safety
+    from planner.config.plan import SafetySection
     from planner.nanoparticles import heat_source
 
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
@@ -141,7 +142,7 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
     summary["safety"] = check.summary_block()
     found = None
     if cfg.search is not None:
-        from planner.search import search_settings
+        from planner.planning.search import search_settings
 
         found = search_settings(cfg, mesh, applied, fields, heat, lib)
         stages["search"] = "done"
@@ -177,7 +178,7 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
             written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
     written.append(Path("fields") / "mesh.vtu")
     _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
-    from planner.figures import write_report
+    from planner.reporting.figures import write_report
 
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from planner.config import load_plan
+from planner.config.plan import load_plan
 from planner.pipeline import run_plan
 
 PLAN = """
@@ -141,7 +141,7 @@ def test_plan_on_two_ranks_matches_serial(tmp_path):
 
     (tmp_path / "plan.toml").write_text(PLAN.format(field=5.0).split("[search]")[0])
     script = tmp_path / "run.py"
-    script.write_text("from planner.config import load_plan\nfrom planner.pipeline import run_plan\n"
+    script.write_text("from planner.config.plan import load_plan\nfrom planner.pipeline import run_plan\n"
                       f"run_plan(load_plan({str(tmp_path / 'plan.toml')!r}))\n")
     res = run_mpi(script)
     assert res.returncode == 0, res.stdout[-1500:] + res.stderr[-3000:]

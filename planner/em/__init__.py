@@ -5,7 +5,7 @@ Stage functions (pipeline contract, COMMON.md):
     app = planner.em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)   # AppliedField
     fld = planner.em.solve_eddy_currents(mesh, app, lib, cfg)                      # FieldSolution
 
-This package imports without FEniCSx; the FE solve lives in :mod:`planner.fem.eddy`.
+This package imports without FEniCSx; the FE solve lives in :mod:`planner.fem.scalar_potential`.
 Metal implants (:mod:`planner.em.implants`) are a separate stage owned elsewhere.
 """
 from planner.em.applicators import APPLICATORS, AppliedField, Coil, applied_field, register_applicator

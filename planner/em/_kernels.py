@@ -28,8 +28,8 @@ import math
 
 import numba
 import numpy as np
+from planner.units import MU0_H_per_m
 
-MU0 = 4e-7 * math.pi  # vacuum permeability, V·s/(A·m) (classical value; 2019 SI differs by 1e-10)
 _FOUR_PI = 4.0 * math.pi
 _SQRT2 = math.sqrt(2.0)
 _LN2 = math.log(2.0)
@@ -71,7 +71,7 @@ def biot_savart_numpy(points_m, verts_m, seg_start, seg_end, seg_current, *, wan
             H[a:a + chunk] = np.einsum("pk,pkj->pj", fac, np.cross(Ri, Rf))
         if want_A:
             lg = np.where(ok, np.log(np.where(ok, (s + L[None]) / np.where(ok, s - L[None], 1.0), 1.0)), 0.0)
-            A[a:a + chunk] = MU0 / _FOUR_PI * (lg * cur[None]) @ e
+            A[a:a + chunk] = MU0_H_per_m / _FOUR_PI * (lg * cur[None]) @ e
     return H, A
 
 
@@ -118,7 +118,7 @@ def _bs_kernel(p, c, w, want_H, want_A, H, A):  # pragma: no cover - compiled
     block = 64
     nblocks = (n + block - 1) // block
     c_h = 1.0 / (4.0 * math.pi)
-    c_a = MU0 / (4.0 * math.pi)
+    c_a = MU0_H_per_m / (4.0 * math.pi)
     tiny = 1e-300
     for b in numba.prange(nblocks):
         rx = np.empty(nv)

@@ -47,11 +47,12 @@ from typing import Callable
 import numpy as np
 
 from planner.artefacts import TissueMesh
-from planner.config import ApplicatorSection
-from planner.em._kernels import MU0, biot_savart
+from planner.config.plan import ApplicatorSection
+from planner.em._kernels import biot_savart
+from planner.units import MU0_H_per_m
 from planner.errors import InputError, bad_value
+from planner.units import MM
 
-MM = 1e-3
 SEGMENTS_PER_TURN = 64
 
 
@@ -204,7 +205,7 @@ class AppliedField:
     def A_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         p = np.asarray(points_m, dtype=float).reshape(-1, 3)
         if self.coil is None:
-            return 0.5 * MU0 * np.cross(self.uniform_H_peak_A_per_m, p - self.target_point_m)
+            return 0.5 * MU0_H_per_m * np.cross(self.uniform_H_peak_A_per_m, p - self.target_point_m)
         return self.coil.A_per_A(p) * self.coil_current_peak_A
 
     @property

@@ -1,4 +1,4 @@
-"""Stage function: eddy currents, SAR and losses in tissue (the FE solve is in :mod:`planner.fem.eddy`).
+"""Stage function: eddy currents, SAR and losses in tissue (the FE solve is in :mod:`planner.fem.scalar_potential`).
 
 Physics (DESIGN.md §2; peak phasors, e^{jωt}): E = −jω(A0 + ∇ψ) with real ψ solving
 ∇·σ(∇ψ + A0) = 0 in the conducting tissue and n·J = 0 on its boundary (skin, air cavities, implant
@@ -237,7 +237,7 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, 
     ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ (overrides the plan). Runs on ``comm`` (default
     MPI.COMM_WORLD; collective: call on every rank); results are complete on every rank.
     """
-    from planner.fem.eddy import solve_scalar_potential  # FEniCSx only here
+    from planner.fem.scalar_potential import solve_scalar_potential  # FEniCSx only here
 
     if element_order is None:
         app_cfg = getattr(cfg, "applicator", None)

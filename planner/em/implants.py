@@ -3,7 +3,7 @@
 For each implant region of the :class:`~planner.artefacts.TissueMesh` a local sub-model (the implant
 plus a cube of non-conducting surroundings) is meshed with gmsh and solved with the full
 time-harmonic eddy-current A-formulation (N1curl, skin effect resolved) by
-:mod:`planner.fem.eddy_current` (reduced field: the applicator's A0 drives A_r with n × A_r = 0 on
+:mod:`planner.fem.implant_eddy` (reduced field: the applicator's A0 drives A_r with n × A_r = 0 on
 the cube; formulas there). Implants that come from a plan primitive (``[[geometry.bodies]]`` with
 ``role = "implant"``) are rebuilt exactly in OpenCASCADE with curved (second-order) tetrahedra;
 implants known only as mesh regions (e.g. segmented from CT) are rebuilt from the region's boundary
@@ -33,11 +33,10 @@ import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh
 from planner.errors import InputError, MeshError, bad_value
+from planner.units import MM
 
 log = logging.getLogger(__name__)
 
-MU0 = 4e-7 * math.pi
-MM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,7 @@ def implant_losses(
     Raises InputError for unknown/non-metal/magnetic materials, implants touching the outer boundary
     or smaller than the mesh size; SolverError (with the PETSc reason) if MINRES does not converge.
     """
-    from planner.shapes_implants import build_from_triangles, build_primitive
+    from planner.geometry.hip_stem import build_from_triangles, build_primitive
 
     opts = options or ImplantOptions()
     if not (frequency_Hz > 0 and math.isfinite(frequency_Hz)):
@@ -302,7 +301,7 @@ def implant_losses(
             warnings.append(
                 f"implant {region.name!r}: no plan primitive; geometry rebuilt from the mesh region's boundary "
                 f"triangles (faceted, first order): loss accurate to the segmentation/mesh surface only")
-        from planner.fem import eddy_current as ec
+        from planner.fem import implant_eddy as ec
 
         res = ec.solve_implant(
             build, sigma_S_per_m=sigma, frequency_Hz=frequency_Hz, A0_peak_at=A_peak_at,

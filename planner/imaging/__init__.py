@@ -14,6 +14,7 @@ from __future__ import annotations
 from planner.imaging.dicom import read_dicom_file, read_dicom_series
 from planner.imaging.nifti import read_nifti, read_nifti_labels, write_nifti
 from planner.imaging.rtstruct import StructureSet, read_rtstruct, write_rtstruct
+from planner.imaging.stage import PatientModel, check_sections, patient_mesh, patient_model
 from planner.imaging.volume import Grid, ImageVolume
 
 __all__ = [
@@ -33,12 +34,3 @@ __all__ = [
     "write_rtstruct",
 ]
 
-
-def __getattr__(name: str):
-    # the stage functions import planner.segmentation / planner.meshing_labels, which import
-    # submodules of this package: load them lazily to keep imports acyclic
-    if name in ("PatientModel", "check_sections", "patient_mesh", "patient_model"):
-        from planner.imaging import model
-
-        return getattr(model, name)
-    raise AttributeError(name)

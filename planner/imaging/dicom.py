@@ -35,10 +35,10 @@ import numpy as np
 
 from planner.errors import InputError
 from planner.imaging.volume import Grid, ImageVolume
+from planner.units import MM
 
 log = logging.getLogger(__name__)
 
-MM = 1e-3
 #: relative tolerance on slice spacing uniformity (fraction of the median spacing)
 SPACING_RTOL = 0.01
 #: tolerance on the in-plane offset of slice origins (gantry tilt / shear), in mm

@@ -1,7 +1,7 @@
 """Image-grid geometry and the :class:`ImageVolume` artefact.
 
-Conventions (used by every module of :mod:`planner.imaging`, :mod:`planner.segmentation` and
-:mod:`planner.meshing_labels`):
+Conventions (used by every module of :mod:`planner.imaging`, :mod:`planner.imaging.segmentation` and
+:mod:`planner.imaging.label_mesh`):
 
 * Arrays are indexed ``[k, j, i]`` = (slice, row, column), i.e. the order of a stack of DICOM
   ``pixel_array`` slices. ``i`` runs along a row (DICOM column index), ``j`` down the rows.

@@ -146,7 +146,7 @@ def register_distribution(kind: str) -> Callable:
 
 
 def distribute(mesh: TissueMesh, sec: Any, base_dir: Path | None = None, lib: Any = None) -> ParticleDistribution:
-    """Build the distribution of ``sec.kind`` (a :class:`planner.config.DistributionSection`)."""
+    """Build the distribution of ``sec.kind`` (a :class:`planner.config.plan.DistributionSection`)."""
     if sec.kind not in DISTRIBUTIONS:
         raise InputError(bad_value(f"{KEY}.kind", sec.kind, "one of " + ", ".join(sorted(DISTRIBUTIONS))))
     d = DISTRIBUTIONS[sec.kind](mesh, sec, Path(base_dir) if base_dir is not None else Path.cwd(), lib)

@@ -7,7 +7,7 @@ ISO/TS 19807-1 asks) and reports the intrinsic loss power ILP = SLP/(f H0²) in 
 Models
 ------
 ``linear-response``
-    Rosensweig, R.E. (2002) J. Magn. Magn. Mater. 252:370–374 (see :mod:`planner.analytic_np`
+    Rosensweig, R.E. (2002) J. Magn. Magn. Mater. 252:370–374 (see :mod:`planner.verification.nanoparticles`
     for the formulas): Néel and Brown relaxation in parallel, Langevin-reduced χ0, a log-normal
     core-size NUMBER distribution (median D_med, width σ_ln) and a hydrodynamic coating shell δ.
     "Particle" mass means the magnetic oxide core (the coating is not counted); ``per_g_Fe`` divides
@@ -55,11 +55,10 @@ from scipy.interpolate import PchipInterpolator
 from planner.errors import InputError, bad_value
 from planner.nanoparticles import _kernels
 from planner.nanoparticles.materials import MATERIALS
+from planner.units import KB_J_per_K, MU0_H_per_m, ZERO_C_K
 
 log = logging.getLogger(__name__)
 
-MU0_H_per_m = 4e-7 * math.pi
-KB_J_per_K = 1.380649e-23
 MASS_BASES = ("per_g_Fe", "per_g_particle")
 
 
@@ -143,7 +142,7 @@ class LinearResponseParameters:
             ("density_kg_per_m3", self.density_kg_per_m3, self.density_kg_per_m3 > 0, "a positive density"),
             ("iron_mass_fraction", self.iron_mass_fraction, 0 < self.iron_mass_fraction <= 1, "a fraction in (0, 1]"),
             ("viscosity_mPa_s", self.viscosity_Pa_s * 1e3, self.viscosity_Pa_s > 0, "a positive viscosity"),
-            ("temperature_C", self.T_K - 273.15, self.T_K > 0, "a temperature above absolute zero"),
+            ("temperature_C", self.T_K - ZERO_C_K, self.T_K > 0, "a temperature above absolute zero"),
             ("tau0_s", self.tau0_s, self.tau0_s > 0, "a positive attempt time"),
             ("quadrature_nodes", self.quadrature_nodes, self.quadrature_nodes == 0 or 1 <= self.quadrature_nodes <= 64, "0 (automatic) or an integer in 1..64"),
             ("fine_panels", self.fine_panels, self.fine_panels == 0 or 2 <= self.fine_panels <= 4096, "0 (automatic) or an integer in 2..4096"),
@@ -333,7 +332,7 @@ class LinearResponseModel:
             density_kg_per_m3=pick(sec.density_kg_per_m3, 1.0, mat.density_kg_per_m3),
             iron_mass_fraction=pick(sec.iron_mass_fraction, 1.0, mat.iron_mass_fraction),
             viscosity_Pa_s=sec.viscosity_mPa_s * 1e-3,
-            T_K=sec.temperature_C + 273.15,
+            T_K=sec.temperature_C + ZERO_C_K,
             tau0_s=sec.tau0_s,
             brownian=sec.brownian,
             mass_basis=sec.mass_basis,
@@ -403,7 +402,7 @@ class LinearResponseModel:
             "iron_mass_fraction": p.iron_mass_fraction,
             "viscosity_mPa_s": p.viscosity_Pa_s * 1e3,
             "brownian": p.brownian,
-            "temperature_C": p.T_K - 273.15,
+            "temperature_C": p.T_K - ZERO_C_K,
             "tau0_s": p.tau0_s,
             "source": "Rosensweig 2002, J. Magn. Magn. Mater. 252:370 (linear response)",
             "quadrature": [{"frequency_Hz": r.frequency_Hz, "nodes": r.nodes, "fine_panels": r.panels,

@@ -96,7 +96,7 @@ class Schedule:
 
 
 def build_schedule(segments: tuple = (), duration_min: float = 30.0) -> Schedule:
-    """Schedule from typed ``[[thermal.schedule]]`` segments (``planner.config.ScheduleSegment``).
+    """Schedule from typed ``[[thermal.schedule]]`` segments (``planner.config.plan.ScheduleSegment``).
 
     Without segments: one ``hold`` at fraction 1 for ``duration_min``.
     """

@@ -132,12 +132,12 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
     """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
 
     ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³); ``lib[tissue]`` gives the
-    properties; ``cfg.thermal`` (a :class:`planner.config.ThermalSection`) the run. ``dirichlet`` (a
+    properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`) the run. ``dirichlet`` (a
     :class:`planner.fem.bioheat.DirichletData`) is for verification only.
     """
     th = cfg.thermal
     if th is None:
-        from planner.config import ThermalSection
+        from planner.config.plan import ThermalSection
         th = ThermalSection()
     check_thermal_section(th)
     inp, table = build_inputs(mesh, heat, lib, th, dirichlet)

@@ -1,0 +1,1 @@
+"""Geometry stage: plan primitives (box, sphere, cylinder, ellipsoid, hip stem) → TissueMesh with gmsh."""

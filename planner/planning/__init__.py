@@ -1,0 +1,1 @@
+"""Planning stage: safety verdict (exposure and temperature limits) and the settings search."""

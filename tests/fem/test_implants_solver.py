@@ -1,0 +1,131 @@
+"""Implant eddy-current solver (planner.fem.implant_eddy) and the stage end to end, on small meshes."""
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dolfinx")
+
+from planner.units import MU0_H_per_m
+from planner.verification import implants as an  # noqa: E402
+from planner.artefacts import Role  # noqa: E402
+from planner.em import implants as im  # noqa: E402
+from planner.errors import SolverError  # noqa: E402
+from planner.fem import implant_eddy as ec  # noqa: E402
+from tests.em.test_implants_stage import LIB, grid_mesh  # noqa: E402
+
+SIG, H0, A_MM = 5.6e5, 1000.0, 10.0
+
+
+def _f(ad, a_m=A_MM * 1e-3, sigma=SIG):
+    d = a_m / ad
+    return 2.0 / (d**2 * MU0_H_per_m * sigma) / (2 * math.pi)
+
+
+def _sphere(occ):
+    return [(3, occ.addSphere(0.0, 0.0, 0.0, A_MM))]
+
+
+def sphere_loss(ad=1.0, refinement=0.5, **kw):
+    f = _f(ad)
+    r = ec.solve_implant(_sphere, sigma_S_per_m=SIG, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0, 0, H0)),
+                         refinement=refinement, **kw)
+    return r, an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIG, frequency_Hz=f, H0_peak_A_per_m=H0)
+
+
+def test_sphere_a_over_delta_1_coarse_matches_landau_lifshitz():
+    r, P = sphere_loss(1.0, 0.5)
+    assert r.loss_W == pytest.approx(P, rel=0.01)
+    assert 10 <= r.iterations <= 60
+    assert r.sizes.box_half_size_mm > 5 * A_MM
+    # |J| at the surface: low-frequency estimate σ ω μ0 H0 a / 2 at the equator, reduced by the reaction
+    J_lf = SIG * 2 * math.pi * r.frequency_Hz * MU0_H_per_m * H0 * A_MM * 1e-3 / 2
+    assert 0.7 * J_lf < r.peak_J_A_per_m2 < 1.1 * J_lf
+    # per-cell losses sum to the loss
+    assert r.metal_cell_loss_W.sum() == pytest.approx(r.loss_W, rel=1e-10)
+    assert r.fe_volume_m3 == pytest.approx(r.exact_volume_m3, rel=1e-2)  # curved P2 tets, h ≈ 0.5 a
+
+
+def test_gauge_invariance_of_the_loss():
+    r0, _ = sphere_loss(1.0, 0.5, collect_cells=False)
+    f = r0.frequency_Hz
+    r1 = ec.solve_implant(_sphere, sigma_S_per_m=SIG, frequency_Hz=f, refinement=0.5, collect_cells=False,
+                          A0_peak_at=ec.uniform_A0((0, 0, H0), centre_m=(0.004, -0.002, 0.001)), rtol=1e-8)
+    assert r1.loss_W == pytest.approx(r0.loss_W, rel=1e-4)
+
+
+def test_non_convergence_raises_solver_error_with_reason():
+    with pytest.raises(SolverError, match="DIVERGED_MAX_IT"):
+        sphere_loss(1.0, 0.5, max_iterations=2, rtol=1e-12, collect_cells=False)
+
+
+def test_stage_with_plan_primitive_sphere():
+    from planner.config.plan import BodySpec, GeometrySection, MeshSection
+    from planner.geometry.mesher import mesh_shapes
+    from planner.tissues.library import load_library
+
+    geo = GeometrySection(bodies=(
+        BodySpec(name="body", shape="box", tissue="muscle", size_mm=(120.0, 120.0, 120.0)),
+        BodySpec(name="ball", shape="sphere", tissue="ti6al4v", role="implant", radius_mm=A_MM, center_mm=(5.0, 0, 0))))
+    mesh = mesh_shapes(geo, MeshSection(max_size_mm=30.0, implant_size_mm=4.0))
+    lib = load_library()
+    sig = lib["ti6al4v"].conductivity_S_per_m(1e4)
+    f = _f(1.5, sigma=sig)
+    H = np.array([0.0, 0.0, H0])
+    (L,) = im.implant_losses(mesh, mesh.regions_with_role(Role.IMPLANT), A_peak_at=ec.uniform_A0(H),
+                             H_peak_at=lambda p: np.tile(H, (len(p), 1)), frequency_Hz=f, lib=lib, geometry=geo,
+                             options=im.ImplantOptions(refinement=0.4))
+    P = an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=sig, frequency_Hz=f, H0_peak_A_per_m=H0)
+    assert L.loss_W == pytest.approx(P, rel=0.01)  # the gauge centre (origin) is off the sphere centre
+    vol = mesh.cell_volumes_m3()
+    reg = mesh.region("ball").tag
+    assert (L.Q_on_mesh_W_per_m3 * vol).sum() == pytest.approx(L.loss_W, rel=1e-12)
+    assert np.all(L.Q_on_mesh_W_per_m3[mesh.cell_region != reg] == 0)
+    assert L.H_peak_at_centre_A_per_m == pytest.approx(H0)
+    assert "plan primitive 'sphere'" in L.geometry and not L.warnings
+    b = json.loads(json.dumps(L.summary_block()))
+    assert b["material"] == "ti6al4v" and b["loss_W"] == pytest.approx(L.loss_W)
+    assert b["skin_depth_mm"] == pytest.approx(an.skin_depth_m(sigma_S_per_m=sig, frequency_Hz=f) * 1e3)
+
+
+def test_region_fallback_matches_the_exact_box():
+    """A cube implant known only as mesh cells (faceted = exact for a cube) vs the same cube as a primitive."""
+    from planner.config.plan import BodySpec, GeometrySection
+
+    mesh = grid_mesh(n=8, L=0.08, implant=((3, 5), (3, 5), (3, 5)))  # 20 mm cube at the centre
+    f = _f(1.0, a_m=0.01)
+    kw = dict(A_peak_at=ec.uniform_A0((0.0, 0.0, H0)), H_peak_at=None, frequency_Hz=f, lib=LIB,
+              options=im.ImplantOptions(refinement=0.4))
+    (Lf,) = im.implant_losses(mesh, mesh.regions_with_role(Role.IMPLANT), geometry=None, **kw)
+    geo = GeometrySection(bodies=(BodySpec(name="body", shape="box", tissue="muscle", size_mm=(80.0, 80.0, 80.0)),
+                                  BodySpec(name="stem", shape="box", tissue="ti6al4v", role="implant",
+                                           size_mm=(20.0, 20.0, 20.0))))
+    (Lp,) = im.implant_losses(mesh, mesh.regions_with_role(Role.IMPLANT), geometry=geo, **kw)
+    assert Lf.warnings and "faceted" in Lf.geometry
+    assert Lf.loss_W == pytest.approx(Lp.loss_W, rel=0.01)
+
+
+@pytest.mark.mpi
+def test_mpi_two_ranks_same_loss(tmp_path):
+    from tests.conftest import run_mpi
+
+    script = tmp_path / "mpi_implant.py"
+    script.write_text(textwrap.dedent(f"""
+        import json
+        from mpi4py import MPI
+        from tests.fem.test_implants_solver import sphere_loss
+        r, P = sphere_loss(1.0, 0.5, rtol=1e-9)
+        if MPI.COMM_WORLD.rank == 0:
+            print("RESULT", json.dumps(dict(loss=r.loss_W, n=len(r.metal_cell_loss_W), s=float(r.metal_cell_loss_W.sum()))))
+    """))
+    p = run_mpi(script, n=2, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads([ln for ln in p.stdout.splitlines() if ln.startswith("RESULT")][0][7:])
+    r1, _ = sphere_loss(1.0, 0.5, rtol=1e-9)
+    assert res["loss"] == pytest.approx(r1.loss_W, rel=1e-6)
+    assert res["n"] == len(r1.metal_cell_loss_W)
+    assert res["s"] == pytest.approx(r1.loss_W, rel=1e-6)
