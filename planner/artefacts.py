@@ -14,6 +14,16 @@ import numpy as np
 from planner.errors import MeshError
 
 
+def boundary_facets(cells: np.ndarray) -> np.ndarray:
+    """Triangles that belong to exactly one tetrahedron (the outer boundary), in the cells' own
+    vertex order; MeshError if a triangle is shared by more than two tetrahedra (non-conforming)."""
+    f = np.concatenate([cells[:, [1, 2, 3]], cells[:, [0, 2, 3]], cells[:, [0, 1, 3]], cells[:, [0, 1, 2]]])
+    _, idx, counts = np.unique(np.sort(f, axis=1), axis=0, return_index=True, return_counts=True)
+    if counts.max(initial=0) > 2:
+        raise MeshError(f"mesh is not conforming: {int((counts > 2).sum())} facets shared by more than 2 tetrahedra")
+    return f[idx[counts == 1]]
+
+
 class Role(str, enum.Enum):
     """What a region is for. The plan key ``role`` takes these values."""
 
@@ -39,8 +49,11 @@ class TissueMesh:
     """A conforming linear tetrahedral mesh of the patient model, in metres (patient LPS frame).
 
     ``cells`` index ``points_m``; ``cell_region`` holds the :class:`Region` tag of each cell;
-    ``skin_facets`` are the boundary triangles of the whole model (the outer skin), oriented
-    arbitrarily. Region tags are unique; every cell belongs to exactly one region.
+    ``skin_facets`` are the boundary triangles of the whole model that are real skin (body surface in
+    contact with air), oriented arbitrarily; ``cut_facets`` are the boundary triangles that lie on a
+    cut plane (the bounds of a CT/MR slab, the faces of a crop box): the body goes on there, so they
+    carry no skin condition (DESIGN.md §2). ``skin_facets`` ∪ ``cut_facets`` is the whole boundary.
+    Region tags are unique; every cell belongs to exactly one region.
     """
 
     points_m: np.ndarray  # (N, 3) float64
@@ -49,6 +62,7 @@ class TissueMesh:
     regions: tuple[Region, ...]
     skin_facets: np.ndarray  # (K, 3) int64
     source: str = ""  # how it was made, for provenance (e.g. "gmsh 4.8 OCC fragments")
+    cut_facets: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # (K', 3) int64
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

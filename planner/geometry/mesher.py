@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from planner.artefacts import Region, Role, TissueMesh
+from planner.artefacts import Region, Role, TissueMesh, boundary_facets
 from planner.config.plan import BodySpec, GeometrySection, MeshSection
 from planner.errors import InputError, MeshError
 from planner.units import MM
@@ -72,12 +72,6 @@ SHAPE_BUILDERS: dict[str, ShapeBuilder] = {
 }
 
 
-def boundary_facets(cells: np.ndarray) -> np.ndarray:
-    """Triangles that belong to exactly one tetrahedron (the outer boundary), vertex ids sorted."""
-    faces = np.concatenate([cells[:, [1, 2, 3]], cells[:, [0, 2, 3]], cells[:, [0, 1, 3]], cells[:, [0, 1, 2]]])
-    faces = np.sort(faces, axis=1)
-    uniq, counts = np.unique(faces, axis=0, return_counts=True)
-    return uniq[counts == 1]
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import meshio
 import numpy as np
 
-from planner.artefacts import Region, Role, TissueMesh
+from planner.artefacts import Region, Role, TissueMesh, boundary_facets
 from planner.errors import InputError, MeshError
 from planner.imaging.segmentation import LabelVolume
 
@@ -116,14 +116,6 @@ def tet_quality(points: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.n
     return np.degrees(min_dih), rho
 
 
-def boundary_facets(cells: np.ndarray) -> np.ndarray:
-    """Triangles that belong to exactly one tetrahedron; MeshError if a facet has > 2 cells."""
-    f = np.concatenate([cells[:, [1, 2, 3]], cells[:, [0, 2, 3]], cells[:, [0, 1, 3]], cells[:, [0, 1, 2]]])
-    fs = np.sort(f, axis=1)
-    _, idx, counts = np.unique(fs, axis=0, return_index=True, return_counts=True)
-    if counts.max(initial=0) > 2:
-        raise MeshError(f"label mesh is not conforming: {int((counts > 2).sum())} facets shared by more than 2 tetrahedra")
-    return f[idx[counts == 1]]
 
 
 #: exudation stops once every dihedral angle is above this bound (degrees); CGAL's default (0 =
