@@ -48,6 +48,11 @@ def exterior_facets(msh: dolfinx.mesh.Mesh) -> np.ndarray:
     return np.asarray(dolfinx.mesh.exterior_facet_indices(msh.topology), dtype=np.int32)
 
 
+def facet_midpoints(msh: dolfinx.mesh.Mesh, facets: np.ndarray) -> np.ndarray:
+    """(n, 3) midpoints (vertex means) of the given local facets."""
+    return np.asarray(dolfinx.mesh.compute_midpoints(msh, msh.topology.dim - 1, facets.astype(np.int32)))
+
+
 def function_space(msh, family: str, degree: int, shape: tuple[int, ...] = ()):
     if shape:
         return dolfinx.fem.VectorFunctionSpace(msh, (family, degree), dim=shape[0])

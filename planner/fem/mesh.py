@@ -13,7 +13,8 @@ from mpi4py import MPI
 from planner.artefacts import TissueMesh
 from planner.fem import _compat
 
-SKIN_TAG = 1
+SKIN_TAG = 1  # exterior facets that are skin (Robin heat loss, n·J = 0)
+CUT_TAG = 2  # exterior facets on a cut plane (image bounds, crop box): no skin condition
 
 
 @dataclass
@@ -22,7 +23,7 @@ class FemMesh:
 
     mesh: object  # dolfinx.mesh.Mesh
     cell_tags: object  # MeshTags of region tags on cells
-    facet_tags: object  # MeshTags: SKIN_TAG on the exterior boundary
+    facet_tags: object  # MeshTags on the exterior boundary: SKIN_TAG, or CUT_TAG on cut planes
     tissue_mesh: TissueMesh
     cell_input_index: np.ndarray  # (num local cells incl. ghosts,) → TissueMesh cell index
     num_owned_cells: int
@@ -88,8 +89,24 @@ def to_dolfinx(tmesh: TissueMesh, comm: MPI.Comm = MPI.COMM_WORLD) -> FemMesh:
     orig = _compat.original_cell_index(msh)[:n_local]
     cell_tags = _compat.meshtags(msh, tdim, np.arange(n_local, dtype=np.int32), tmesh.cell_region[orig])
     ext = _compat.exterior_facets(msh)
-    facet_tags = _compat.meshtags(msh, tdim - 1, ext, np.full(ext.size, SKIN_TAG, np.int32))
+    values = np.full(ext.size, SKIN_TAG, np.int32)
+    values[_on_cut_facets(msh, ext, tmesh)] = CUT_TAG
+    facet_tags = _compat.meshtags(msh, tdim - 1, ext, values)
     return FemMesh(msh, cell_tags, facet_tags, tmesh, orig, _compat.num_owned_cells(msh))
+
+
+def _on_cut_facets(msh, ext: np.ndarray, tmesh: TissueMesh) -> np.ndarray:
+    """Mask over the exterior facets ``ext`` of those that are TissueMesh cut facets (matched by
+    centroid: facets of a conforming mesh have distinct centroids; tolerance 1e-6 of the edge length)."""
+    if tmesh.cut_facets.shape[0] == 0 or ext.size == 0:
+        return np.zeros(ext.size, bool)
+    from scipy.spatial import cKDTree
+
+    tri = tmesh.points_m[tmesh.cut_facets]
+    tol = 1e-6 * float(np.linalg.norm(tri[:, 1] - tri[:, 0], axis=1).min())
+    mid = _compat.facet_midpoints(msh, ext)
+    dist, _ = cKDTree(tri.mean(axis=1)).query(mid, distance_upper_bound=tol)
+    return np.isfinite(dist)
 
 
 def region_volumes_m3(fm: FemMesh) -> dict[int, float]:

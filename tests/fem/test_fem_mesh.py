@@ -39,6 +39,32 @@ def test_volumes_by_assembly_match_numpy_and_transfer_round_trips():
     assert fm.facet_tags.values.size == m.skin_facets.shape[0]
 
 
+def test_cut_facets_get_the_cut_tag_and_the_rest_stay_skin():
+    """Facets listed in TissueMesh.cut_facets (here: the box's top face, z = +20 mm) are CUT_TAG,
+    every other exterior facet SKIN_TAG; the tagged areas match the face areas."""
+    import dataclasses
+
+    import dolfinx.fem
+    import ufl
+
+    from planner.fem import _compat
+    from planner.fem.mesh import CUT_TAG, SKIN_TAG, to_dolfinx
+
+    m = _mesh()
+    tri = m.points_m[m.skin_facets]
+    top = np.all(np.isclose(tri[:, :, 2], 0.020, atol=1e-9), axis=1)
+    assert top.any() and not top.all()
+    cut = dataclasses.replace(m, skin_facets=m.skin_facets[~top], cut_facets=m.skin_facets[top], _cache={})
+    fm = to_dolfinx(cut)
+    ds = ufl.Measure("ds", domain=fm.mesh, subdomain_data=fm.facet_tags)
+    one = dolfinx.fem.Constant(fm.mesh, _compat.SCALAR_TYPE(1.0))
+    area_cut = dolfinx.fem.assemble_scalar(_compat.form(one * ds(CUT_TAG)))
+    area_skin = dolfinx.fem.assemble_scalar(_compat.form(one * ds(SKIN_TAG)))
+    assert area_cut == pytest.approx(0.060 * 0.050, rel=1e-12)
+    assert area_skin == pytest.approx(2 * (0.06 * 0.05 + 0.06 * 0.04 + 0.05 * 0.04) - 0.060 * 0.050, rel=1e-12)
+    assert int((fm.facet_tags.values == CUT_TAG).sum()) == int(top.sum())
+
+
 @pytest.mark.mpi
 def test_same_mesh_and_volumes_on_two_ranks(tmp_path):
     script = tmp_path / "mpi_mesh.py"
