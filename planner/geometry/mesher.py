@@ -14,16 +14,16 @@ New shapes plug in through :data:`SHAPE_BUILDERS` (name â†’ builder(occ, body) â
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh, boundary_facets
 from planner.config.plan import BodySpec, GeometrySection, MeshSection
 from planner.errors import InputError, MeshError
+from planner.geometry.gmsh_session import gmsh_session  # re-exported (historic home)
 from planner.units import MM
 
 log = logging.getLogger(__name__)
@@ -72,25 +72,6 @@ SHAPE_BUILDERS: dict[str, ShapeBuilder] = {
 }
 
 
-
-
-@contextlib.contextmanager
-def gmsh_session(model_name: str = "planner") -> Iterator:
-    """A fresh gmsh session (gmsh is a process-wide singleton): yields the gmsh module with an empty
-    model ``model_name``, terminal output off; finalised on exit. The one place that starts gmsh."""
-    import gmsh
-
-    try:  # gmsh 4.8 has no isInitialized(); finalize() of a live session is the reset
-        gmsh.finalize()
-    except Exception:
-        pass
-    gmsh.initialize(readConfigFiles=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add(model_name)
-        yield gmsh
-    finally:
-        gmsh.finalize()
 
 
 def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
