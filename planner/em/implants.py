@@ -24,6 +24,7 @@ Usage (collective under MPI: every rank calls it with the same arguments)::
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -321,9 +322,7 @@ def _submodel_geometry(mesh: TissueMesh, region: Region, sel: np.ndarray, body: 
 
     warnings: list[str] = []
     if body is not None:
-        def build(occ, body=body):
-            return build_primitive(occ, body)
-
+        build = functools.partial(build_primitive, body=body)
         geometry_order = opts.geometry_order
         geom = f"plan primitive {body.shape!r} rebuilt in OpenCASCADE, order-{geometry_order} tetrahedra"
         if region.exact_volume_m3 is not None:
@@ -336,9 +335,7 @@ def _submodel_geometry(mesh: TissueMesh, region: Region, sel: np.ndarray, body: 
         tris = _boundary_triangles(mesh.cells[sel])
         pts_mm = mesh.points_m / MM
 
-        def build(occ, tris=tris, pts_mm=pts_mm):
-            return build_from_triangles(occ, pts_mm, tris)
-
+        build = functools.partial(build_from_triangles, points_mm=pts_mm, triangles=tris)
         geometry_order = 1
         geom = f"faceted solid from {len(tris)} boundary triangles of the mesh region, first-order tetrahedra"
         warnings.append(

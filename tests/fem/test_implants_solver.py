@@ -140,7 +140,7 @@ def test_mpi_two_ranks_same_loss(tmp_path):
     from tests.conftest import run_mpi
 
     script = tmp_path / "mpi_implant.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(textwrap.dedent("""
         import json
         from mpi4py import MPI
         from tests.fem.test_implants_solver import sphere_loss

@@ -12,7 +12,7 @@ import dolfinx.mesh
 from petsc4py import PETSc
 
 from planner.fem import _compat
-from planner.fem.implant_eddy.model import METAL_TAG, SURROUNDING_TAG, AppliedPotential, ImplantSolveOptions
+from planner.fem.implant_eddy.model import METAL_TAG, SURROUNDING_TAG, AppliedPotential, CellTags, ImplantSolveOptions
 from planner.units import MU0_H_per_m
 
 
@@ -53,7 +53,7 @@ def _mass_floor(msh: dolfinx.mesh.Mesh) -> float:
     return 1e-4 / float(np.max(hi - lo)) ** 2
 
 
-def assemble_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: dolfinx.mesh.MeshTags,
+def assemble_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
                            options: ImplantSolveOptions) -> ReducedFieldSystem:
     """Assemble K, M, P and b (Dirichlet n × A_r = 0 on the outer boundary if ``options.dirichlet``)."""
     degree = options.degree

@@ -13,7 +13,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from planner.fem import _compat
-from planner.fem.implant_eddy.model import METAL_TAG
+from planner.fem.implant_eddy.model import METAL_TAG, CellTags
 from planner.units import MU0_H_per_m
 
 
@@ -28,7 +28,7 @@ class MetalLosses:
     cell_loss_W: np.ndarray  # (n,)
 
 
-def metal_losses(cell_tags: dolfinx.mesh.MeshTags, dx: ufl.Measure, Ar: ufl.core.expr.Expr,
+def metal_losses(cell_tags: CellTags, dx: ufl.Measure, Ar: ufl.core.expr.Expr,
                  vi: dolfinx.fem.Function, kappa: dolfinx.fem.Constant, *, omega_rad_per_s: float,
                  sigma_S_per_m: float, collect_cells: bool) -> MetalLosses:
     """P = ½ (ω/μ0) ∫ κ [Ar² + v²] dx over the metal (Ar = A0 + u), its volume, peak |J| and cell losses."""

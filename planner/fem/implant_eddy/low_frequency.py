@@ -16,12 +16,12 @@ from petsc4py import PETSc
 from planner.errors import SolverError
 from planner.fem import _compat
 from planner.fem.implant_eddy.assembly import applied_potential
-from planner.fem.implant_eddy.model import METAL_TAG
+from planner.fem.implant_eddy.model import METAL_TAG, CellTags
 
 
 def low_frequency_loss_W(
     msh: dolfinx.mesh.Mesh,
-    cell_tags: dolfinx.mesh.MeshTags,
+    cell_tags: CellTags,
     *,
     sigma_S_per_m: float,
     frequency_Hz: float,
@@ -41,7 +41,6 @@ def low_frequency_loss_W(
     """
     comm = msh.comm
     omega = 2.0 * math.pi * frequency_Hz
-    tdim = msh.topology.dim
     metal = cell_tags.indices[cell_tags.values == METAL_TAG]
     S = dolfinx.fem.FunctionSpace(msh, ("Lagrange", degree))
     A0 = applied_potential(msh, degree, A0_peak_at)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import contextlib
 from contextlib import AbstractContextManager
 from types import ModuleType
-from typing import Callable
+from typing import Callable, cast
 
 import dolfinx.mesh
 from mpi4py import MPI
 
 from planner.errors import InputError, MeshError
-from planner.fem.implant_eddy.model import InfoT
+from planner.fem.implant_eddy.model import CellTags, InfoT
 from planner.units import MM
 
 OpenModel = Callable[[], AbstractContextManager[tuple[ModuleType, InfoT]]]
@@ -18,7 +18,7 @@ OpenModel = Callable[[], AbstractContextManager[tuple[ModuleType, InfoT]]]
 
 def mesh_submodel(
     open_model: OpenModel[InfoT], comm: MPI.Comm = MPI.COMM_WORLD
-) -> tuple[dolfinx.mesh.Mesh, dolfinx.mesh.MeshTags, InfoT]:
+) -> tuple[dolfinx.mesh.Mesh, CellTags, InfoT]:
     """Open the gmsh model on rank 0 (``open_model()`` yields (gmsh, info) while it is live), read it
     with ``gmshio.model_to_mesh`` and scale millimetres to metres. Returns (mesh, cell_tags, info) on
     every rank. MeshError / InputError raised while building the model are raised on every rank.
@@ -44,7 +44,7 @@ def mesh_submodel(
         msh, ct, _ = gmshio.model_to_mesh(None, comm, 0, gdim=3)
     info = comm.bcast(info, root=0)
     msh.geometry.x[:] *= MM
-    return msh, ct, info
+    return msh, ct, cast(InfoT, info)
 
 
 __all__ = ["mesh_submodel", "OpenModel"]

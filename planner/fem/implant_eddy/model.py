@@ -20,6 +20,16 @@ SURROUNDING_TAG = 2
 AppliedPotential = Callable[[np.ndarray], np.ndarray]  # points (n, 3) m -> peak A0 (n, 3) V·s/m
 
 
+class CellTags(Protocol):
+    """Cell tags of a DOLFINx mesh (``dolfinx.mesh.MeshTags``): local cell indices and their tags."""
+
+    @property
+    def indices(self) -> np.ndarray: ...
+
+    @property
+    def values(self) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class ImplantSolveOptions:
     """Material, drive and solver controls of one reduced-field solve (SI; peak phasors).
@@ -124,6 +134,7 @@ __all__ = [
     "METAL_TAG",
     "SURROUNDING_TAG",
     "AppliedPotential",
+    "CellTags",
     "ImplantSolveOptions",
     "ReducedFieldSolution",
     "SubModelInfoLike",

@@ -13,6 +13,7 @@ from planner.fem.implant_eddy.blocks import ams_preconditioner, block_minres, ch
 from planner.fem.implant_eddy.losses import metal_losses
 from planner.fem.implant_eddy.mesh_import import mesh_submodel
 from planner.fem.implant_eddy.model import (
+    CellTags,
     ImplantSolveOptions,
     InfoT,
     ReducedFieldSolution,
@@ -33,7 +34,7 @@ def _split(x: PETSc.Vec, system: ReducedFieldSystem) -> tuple[dolfinx.fem.Functi
     return ur, vi
 
 
-def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: dolfinx.mesh.MeshTags,
+def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
                         options: ImplantSolveOptions) -> ReducedFieldSolution:
     """Solve the reduced-field problem on a tagged DOLFINx mesh (metres; METAL_TAG / SURROUNDING_TAG).
 
