@@ -155,3 +155,19 @@ def test_mpi_two_ranks_same_loss(tmp_path):
     assert res["loss"] == pytest.approx(r1.loss_W, rel=1e-6)
     assert res["n"] == len(r1.metal_cell_loss_W)
     assert res["s"] == pytest.approx(r1.loss_W, rel=1e-6)
+
+
+def test_implant_eddy_imports_no_stage_package():
+    """DESIGN.md §3: fem imports no stage package (gmsh sub-model building lives in planner.geometry)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, planner.fem.implant_eddy\n"
+            "stages = {'config', 'tissues', 'geometry', 'imaging', 'em', 'nanoparticles', 'thermal', 'planning',"
+            " 'reporting', 'verification'}\n"
+            "print(sorted(m for m in sys.modules if m.startswith('planner.') and m.split('.')[1] in stages))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]"
