@@ -112,7 +112,7 @@ class HeatSource:
         out.update({
             "slp_W_per_g": slp_ref,
             "ilp_nH_m2_per_kg": (float(ilp_nH_m2_per_kg(slp_ref, self.reference_H_peak_A_per_m, self.frequency_Hz))
-                                 if slp_ref is not None else None),
+                                 if slp_ref is not None and self.reference_H_peak_A_per_m is not None else None),
             "slp_reference_H_peak_A_per_m": self.reference_H_peak_A_per_m,
             "slp_reference_field": self.reference_field,
             "effective_slp_W_per_g": eff,
