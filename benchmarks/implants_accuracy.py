@@ -150,10 +150,11 @@ def low_frequency_agreement(ads=(0.05, 0.1, 0.3), checks: Checks | None = None, 
         delta_mm = s / 2 / ad
         cube = SubModelGeometry(lambda occ: [(3, occ.addBox(-s / 2, -s / 2, -s / 2, s, s, s))],
                                 sizing=SubModelSizing(refinement=refinement))
-        msh, ct, _ = ec.mesh_submodel(lambda: cube.open(delta_mm, 2))
+        msh, ct, _ = ec.mesh_submodel(lambda cube=cube, delta_mm=delta_mm: cube.open(delta_mm, 2))
         P_lf = ec.low_frequency_loss_W(msh, ct, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=A0)
-        r = ec.solve_reduced_field(msh, ct, ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=A0,
-                                                                   rtol=1e-7, max_iterations=1000, collect_cells=False))
+        opts = ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=A0, rtol=1e-7,
+                                      max_iterations=1000, collect_cells=False)
+        r = ec.solve_reduced_field(msh, ct, opts)
         d = r.loss_W / P_lf - 1.0
         diffs.append(d)
         rows.append([ad, r.dofs, r.iterations, r.loss_W, P_lf, d])

@@ -50,8 +50,8 @@ def one_case(refinement: float, a_over_delta: float = 2.0) -> dict:
     t = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     r = ec.solve_implant(SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=refinement)),
-                         ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)),
-                                                collect_cells=False, comm=comm))
+                         ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, collect_cells=False,
+                                                A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), comm=comm))
     wall = time.perf_counter() - t
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = comm.allreduce((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), op=MPI.MAX)

@@ -27,8 +27,9 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class ImplantOptions:
             box_factor=self.box_factor, elements_per_size=self.elements_per_size, refinement=self.refinement)
 
     @classmethod
-    def from_dict(cls, d: dict | None, path: str = "implants") -> "ImplantOptions":
+    def from_dict(cls, d: dict | None, path: str = "implants") -> ImplantOptions:
         """From a plan table (e.g. ``[em.implants]``); unknown keys are an InputError naming them."""
         import dataclasses
 
@@ -180,7 +181,8 @@ def _material(lib, region: Region, frequency_Hz: float, opts: ImplantOptions):
     try:
         t = lib[region.tissue]
     except KeyError:
-        raise InputError(bad_value(f"implant {region.name!r}.tissue", region.tissue, "a metal of the tissue library")) from None
+        raise InputError(bad_value(f"implant {region.name!r}.tissue", region.tissue,
+                                   "a metal of the tissue library")) from None
     kind = getattr(t, "kind", "metal")
     if kind != "metal" and region.role != Role.IMPLANT:
         raise InputError(bad_value(f"region {region.name!r}.role", region.role.value,
@@ -219,7 +221,8 @@ def _region_checks(mesh: TissueMesh, region: Region) -> tuple[np.ndarray, float]
     d_eq = (6.0 * vol / math.pi) ** (1.0 / 3.0)
     if sel.size < 4 or d_eq < h:
         raise InputError(bad_value(
-            f"implant {region.name!r}", f"{sel.size} cells, equivalent diameter {d_eq * 1e3:.3g} mm < mesh size {h * 1e3:.3g} mm",
+            f"implant {region.name!r}",
+            f"{sel.size} cells, equivalent diameter {d_eq * 1e3:.3g} mm < mesh size {h * 1e3:.3g} mm",
             "an implant resolved by the mesh (set mesh.implant_size_mm to at most a third of the implant's size)"))
     return sel, vol
 
@@ -290,7 +293,7 @@ def implant_losses(
             rtol=opts.rtol, max_iterations=opts.max_iterations))
         Q = _map_to_mesh(mesh, sel, res.metal_cell_centroids_m, res.metal_cell_loss_W, res.loss_W)
         centre = (mesh.cell_centroids_m()[sel] * mesh.cell_volumes_m3()[sel, None]).sum(axis=0) / vol_mesh
-        H_c = float(np.linalg.norm(np.asarray(H_peak_at(centre[None, :]))[0])) if H_peak_at is not None else float("nan")
+        H_c = float("nan") if H_peak_at is None else float(np.linalg.norm(np.asarray(H_peak_at(centre[None, :]))[0]))
         s = res.submodel.sizes
         loss = ImplantLoss(
             name=region.name, material=material, loss_W=res.loss_W, skin_depth_mm=s.skin_depth_mm,
@@ -330,7 +333,8 @@ def _submodel_geometry(mesh: TissueMesh, region: Region, sel: np.ndarray, body: 
             if full is not None and abs(region.exact_volume_m3 / full - 1.0) > 1e-3:
                 warnings.append(
                     f"implant {region.name!r}: later bodies cover part of it in the plan "
-                    f"({region.exact_volume_m3 * 1e6:.4g} of {full * 1e6:.4g} cm³ kept); the sub-model uses the whole primitive")
+                    f"({region.exact_volume_m3 * 1e6:.4g} of {full * 1e6:.4g} cm³ kept); "
+                    "the sub-model uses the whole primitive")
     else:
         tris = _boundary_triangles(mesh.cells[sel])
         pts_mm = mesh.points_m / MM

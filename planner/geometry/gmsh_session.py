@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 
 @contextlib.contextmanager

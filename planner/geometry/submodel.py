@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -83,7 +83,8 @@ def choose_sizes(
     h_bulk = max(h_geom / refinement, h_s)
     R = box_half_size_mm if box_half_size_mm is not None else box_factor * bounding_radius_mm
     if R <= 1.05 * bounding_radius_mm:
-        raise InputError(bad_value("box_half_size_mm", R, f"more than the implant's bounding radius {bounding_radius_mm:.3g} mm"))
+        raise InputError(bad_value("box_half_size_mm", R,
+                                   f"more than the implant's bounding radius {bounding_radius_mm:.3g} mm"))
     h_far = max(R / 4.0 / refinement, h_bulk)
     return SubModelSizes(
         skin_depth_mm=skin_depth_mm,
@@ -273,7 +274,8 @@ def _generate(gmsh: ModuleType, sizes: SubModelSizes, geometry_order: int, seed:
             gmsh.model.mesh.setOrder(geometry_order)
             n_bad = _straighten_invalid_p2(gmsh)
             if n_bad:
-                log.info("implant sub-model: %d curved tetrahedra had a non-positive Jacobian and were straightened", n_bad)
+                log.info("implant sub-model: %d curved tetrahedra had a non-positive Jacobian and were straightened",
+                         n_bad)
     except MeshError:
         raise
     except Exception as exc:  # gmsh raises plain Exception

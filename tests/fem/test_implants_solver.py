@@ -10,13 +10,13 @@ import pytest
 
 pytest.importorskip("dolfinx")
 
-from planner.units import MU0_H_per_m
-from planner.verification import implants as an  # noqa: E402
 from planner.artefacts import Role  # noqa: E402
 from planner.em import implants as im  # noqa: E402
 from planner.errors import SolverError  # noqa: E402
 from planner.fem import implant_eddy as ec  # noqa: E402
 from planner.geometry import submodel as sm  # noqa: E402
+from planner.units import MU0_H_per_m
+from planner.verification import implants as an  # noqa: E402
 from tests.em.test_implants_stage import LIB, grid_mesh  # noqa: E402
 
 SIG, H0, A_MM = 5.6e5, 1000.0, 10.0
@@ -36,7 +36,8 @@ def sphere_loss(ad=1.0, refinement=0.5, **kw):
     geo = sm.SubModelGeometry(_sphere, sizing=sm.SubModelSizing(refinement=refinement))
     r = ec.solve_implant(geo, ec.ImplantSolveOptions(sigma_S_per_m=SIG, frequency_Hz=f,
                                                      A0_peak_at=ec.uniform_A0((0, 0, H0)), **kw))
-    return r, an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIG, frequency_Hz=f, H0_peak_A_per_m=H0)
+    P = an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIG, frequency_Hz=f, H0_peak_A_per_m=H0)
+    return r, P
 
 
 def test_sphere_a_over_delta_1_coarse_matches_landau_lifshitz():
@@ -146,7 +147,8 @@ def test_mpi_two_ranks_same_loss(tmp_path):
         from tests.fem.test_implants_solver import sphere_loss
         r, P = sphere_loss(1.0, 0.5, rtol=1e-9)
         if MPI.COMM_WORLD.rank == 0:
-            print("RESULT", json.dumps(dict(loss=r.loss_W, n=len(r.metal_cell_loss_W), s=float(r.metal_cell_loss_W.sum()))))
+            cells = r.metal_cell_loss_W
+            print("RESULT", json.dumps(dict(loss=r.loss_W, n=len(cells), s=float(cells.sum()))))
     """))
     p = run_mpi(script, n=2, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]

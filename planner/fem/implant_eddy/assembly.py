@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import ufl
 import dolfinx
 import dolfinx.fem
 import dolfinx.fem.petsc
 import dolfinx.mesh
+import numpy as np
+import ufl
 from petsc4py import PETSc
 
 from planner.fem import _compat

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
-import numpy as np
 import dolfinx
 import dolfinx.fem
+import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -101,7 +101,8 @@ def ams_preconditioner(P: PETSc.Mat, V: dolfinx.fem.FunctionSpace, degree: int, 
     ipc.setHYPREType("ams")
     keep = _ams_auxiliary(ipc, V, degree)
     # one AMS cycle per application; cycle type 7 measured best here (sphere a/δ = 5, 47k dofs: 36
-    # MINRES iterations vs 58 for type 1, 38 for 3, 58 for 5, 90 for 8, > 120 for 4 and 6); "-implant_ams_<option>" on the PETSc command line overrides
+    # MINRES iterations vs 58 for type 1, 38 for 3, 58 for 5, 90 for 8, > 120 for 4 and 6);
+    # "-implant_ams_<option>" on the PETSc command line overrides
     opts = PETSc.Options()
     prefix = "implant_ams_"
     inner.setOptionsPrefix(prefix)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import ufl
 import dolfinx
 import dolfinx.fem
 import dolfinx.fem.petsc
 import dolfinx.mesh
+import numpy as np
+import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -49,7 +49,8 @@ def metal_losses(cell_tags: CellTags, dx: ufl.Measure, Ar: ufl.core.expr.Expr,
 
 def _peak_J(msh: dolfinx.mesh.Mesh, metal_cells: np.ndarray, Ar: ufl.core.expr.Expr, vi: dolfinx.fem.Function,
             sigma_omega: float) -> float:
-    """Peak |J| = σ ω |A0 + A_r| at degree-2 Lagrange nodes of the metal cells (vertices and edge midpoints: the surface)."""
+    """Peak |J| = σ ω |A0 + A_r| at degree-2 Lagrange nodes of the metal cells (vertices and edge midpoints:
+    the surface)."""
     W = dolfinx.fem.FunctionSpace(msh, ("DG", 2))
     Jmag = dolfinx.fem.Function(W)
     expr = dolfinx.fem.Expression(sigma_omega * ufl.sqrt(ufl.inner(Ar, Ar) + ufl.inner(vi, vi)),

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
-import numpy as np
-import ufl
 import dolfinx
 import dolfinx.fem
 import dolfinx.fem.petsc
 import dolfinx.mesh
+import numpy as np
+import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 

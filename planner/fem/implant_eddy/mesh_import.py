@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import ModuleType
-from typing import Callable, cast
+from typing import cast
 
 import dolfinx.mesh
 from mpi4py import MPI
