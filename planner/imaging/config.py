@@ -11,11 +11,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from planner.config.registry import SEGMENTERS, STAGE_SECTIONS
 from planner.config.schema import non_negative, one_of, parse_section, positive, spec
 from planner.errors import InputError
 
 _ROLES = one_of("body", "target", "organ", "implant")
-_METHODS = one_of("ct-hu", "mr-intensity", "labels")
 
 
 def _nonempty(s: str) -> bool:
@@ -93,7 +93,7 @@ class SegmentationSection:
     # titanium > 3000 (clipped at 3071 in 12-bit CT); Kalender, Computed Tomography, 3rd ed. 2011.
     PLAN_SECTION: ClassVar[str] = "[segmentation]"
 
-    method: str | None = spec(None, check=_METHODS[0], expected=_METHODS[1])
+    method: str | None = spec(None, choice=SEGMENTERS, help="default: ct-hu for CT, mr-intensity for MR, labels for a label map")
     soft_tissue: str = spec("muscle", check=_nonempty, expected="a tissue name for soft tissue")
     fat_tissue: str = spec("fat", check=_nonempty, expected="a tissue name for fat")
     bone_tissue: str = spec("bone_cortical", check=_nonempty, expected="a tissue name for bone")
@@ -160,3 +160,16 @@ def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> Segmentatio
     if sec.method == "mr-intensity" and imaging.image_source is None:
         raise InputError("segmentation.method = 'mr-intensity': expected an MR image (imaging.mr or imaging.nifti)")
     return sec
+
+
+def _validate_plan_sections(plan: dict) -> None:
+    """[imaging] and [segmentation] of a raw plan, checked when the plan is loaded."""
+    parse_segmentation(plan.get("segmentation"), parse_imaging(plan.get("imaging")))
+
+
+def _checked_with_imaging(plan: dict) -> None:
+    """[segmentation] is checked together with [imaging] (its default method depends on the images)."""
+
+
+STAGE_SECTIONS.register("imaging", _validate_plan_sections, ImagingSection)
+STAGE_SECTIONS.register("segmentation", _checked_with_imaging, SegmentationSection)

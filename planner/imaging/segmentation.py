@@ -1,6 +1,7 @@
 """Segmentation: images (+ RTSTRUCT ROIs) → :class:`LabelVolume` with a label → tissue table.
 
-Segmenters sit in the registry :data:`SEGMENTERS`, keyed by ``[segmentation] method``:
+Segmenters sit in the registry :data:`planner.config.registry.SEGMENTERS` (``register_segmenter`` /
+``get_segmenter`` / ``available_segmenters``), keyed by ``[segmentation] method``:
 
 ``ct-hu``
     Hounsfield-unit classes (cut points in :class:`~planner.imaging.config.SegmentationSection`):
@@ -43,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from planner.artefacts import Role
+from planner.config.registry import SEGMENTERS
 from planner.errors import InputError, SegmentationError
 from planner.imaging.config import SegmentationSection
 from planner.imaging.volume import Grid, ImageVolume
@@ -593,19 +595,31 @@ def segment_labels(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
     return _finish(labels, table, inp, "labels", notes)
 
 
-SEGMENTERS: dict[str, Callable[[SegmentationInputs, SegmentationSection], LabelVolume]] = {
-    "ct-hu": segment_ct_hu,
-    "mr-intensity": segment_mr_intensity,
-    "labels": segment_labels,
-}
+Segmenter = Callable[[SegmentationInputs, SegmentationSection], LabelVolume]
+
+
+def register_segmenter(name: str, params: type | None = None, *, replace: bool = False) -> Callable[[Segmenter], Segmenter]:
+    """Decorator: ``segmenter(inputs, section) -> LabelVolume`` available as ``[segmentation] method = name``.
+    The built-in segmenters share the keys of :class:`SegmentationSection` (no keys of their own)."""
+    return SEGMENTERS.decorator(name, params, replace=replace)
+
+
+def get_segmenter(name: str) -> Segmenter:
+    return SEGMENTERS.get(name)
+
+
+def available_segmenters() -> tuple[str, ...]:
+    return SEGMENTERS.available()
+
+
+register_segmenter("ct-hu")(segment_ct_hu)
+register_segmenter("mr-intensity")(segment_mr_intensity)
+register_segmenter("labels")(segment_labels)
 
 
 def segment(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
-    """Run the segmenter named by ``sec.method`` (registry :data:`SEGMENTERS`)."""
-    method = sec.method or "ct-hu"
-    if method not in SEGMENTERS:
-        raise InputError(f"segmentation.method = {method!r}: expected one of {', '.join(sorted(SEGMENTERS))}")
-    return SEGMENTERS[method](inp, sec)
+    """Run the segmenter named by ``sec.method`` (registry :data:`planner.config.registry.SEGMENTERS`)."""
+    return get_segmenter(sec.method or "ct-hu")(inp, sec)
 
 
 def check_tissues(lv: LabelVolume, lib: object) -> None:

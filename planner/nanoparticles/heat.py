@@ -233,8 +233,8 @@ def input_files(cfg: Any) -> dict[str, Path]:
     if sec is None:
         return {}
     out: dict[str, Path] = {}
-    if sec.slp_model == "table" and sec.table is not None:
-        out["nanoparticles.table.file"] = cfg.resolve(sec.table.file)
+    if sec.slp_model == "table" and sec.model_parameters is not None:
+        out["nanoparticles.table.file"] = cfg.resolve(sec.model_parameters.file)
     d = sec.distribution
     for key in ("file", "pre_file", "post_file"):
         v = getattr(d, key, None)
