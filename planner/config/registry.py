@@ -68,6 +68,10 @@ class Registry(Mapping[str, T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (plugins and tests); unknown names are ignored."""
+        self._entries.pop(name, None)
+
     def get(self, name: str, default: object = None, *, key: str | None = None) -> T:  # type: ignore[override]
         """The implementation of ``name``; InputError naming the plan key and the choices if unknown."""
         return self.entry(name, key=key).impl

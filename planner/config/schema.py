@@ -256,6 +256,12 @@ def _shown(value: Any, tp: Any, key: str) -> Any:
         return value
 
 
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default_factory is not _MISSING:
+        return f.default_factory()
+    return None if f.default is _MISSING else f.default
+
+
 def _key_errors(cls: type, fields: dict[str, dataclasses.Field], hints: dict, data: dict, path: str,
                 model: _Model | None) -> tuple[list[str], set[str]]:
     """Unknown keys, and keys or sub-tables of models other than the chosen one; and the absent keys
@@ -272,6 +278,8 @@ def _key_errors(cls: type, fields: dict[str, dataclasses.Field], hints: dict, da
         if model is not None and model.layout == "keys" and (k in model_keys or k in own):
             if model.name is not None and k not in own:
                 shown = _shown(data[k], hints[k], f"{path}.{k}")
+                if k in fields and shown == _default_of(fields[k]):
+                    continue  # another model's key at its default value: harmless, ignored
                 errors.append(f"{path}.{k} = {shown!r}: not used by {model.field} = {model.name!r}; "
                               f"expected only {sorted(own)}")
             continue
