@@ -27,13 +27,21 @@ __all__ = [
     "StageUnavailable",
 ]
 
-# Stage modules register their models (applicators, shapes, segmenters, SLP models, distributions,
-# perfusion laws) into planner.config.registry when imported; importing them here fills the
-# registries before any plan is loaded (every `import planner.x` runs this file first), so the loader
-# validates model choices and per-model keys without planner.config importing a stage package.
-# None of these imports DOLFINx (tests/test_architecture.py).
-from planner.em import applicators as _applicators  # noqa: E402,F401
-from planner.geometry import mesher as _mesher  # noqa: E402,F401  (shapes, incl. the hip stem)
-from planner.imaging import segmentation as _segmentation  # noqa: E402,F401  (segmenters, [imaging] checks)
-from planner.nanoparticles import distributions as _distributions, slp as _slp  # noqa: E402,F401
-from planner.thermal import perfusion as _perfusion  # noqa: E402,F401
+
+def _register_models() -> None:
+    """Import the stage modules that register models (applicators, shapes incl. the hip stem,
+    segmenters and the [imaging] checks, SLP models, distributions, perfusion laws) into
+    planner.config.registry. Run on the first read of a registry, so the plan loader validates model
+    choices and per-model keys without planner.config importing a stage package, and ``import planner``
+    stays light. None of these imports DOLFINx (tests/test_architecture.py)."""
+    import planner.em.applicators  # noqa: F401
+    import planner.geometry.mesher  # noqa: F401
+    import planner.imaging.segmentation  # noqa: F401
+    import planner.nanoparticles.distributions  # noqa: F401
+    import planner.nanoparticles.slp  # noqa: F401
+    import planner.thermal.perfusion  # noqa: F401
+
+
+from planner.config.registry import add_loader  # noqa: E402
+
+add_loader(_register_models)

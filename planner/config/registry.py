@@ -8,9 +8,12 @@ choice against the registry and every per-model key against the chosen model's s
 ``planner check`` rejects an unknown model or a missing per-model key at load.
 
 This module imports no stage package. Stage packages register INTO these registries when they are
-imported (``planner/__init__.py`` imports their registering modules, so the registries are full before
-any plan is loaded); each stage module exposes the idiom ``register_x`` / ``get_x`` / ``available_x``
-built on :meth:`Registry.register` / :meth:`Registry.get` / :meth:`Registry.available`.
+imported; each stage module exposes the idiom ``register_x`` / ``get_x`` / ``available_x`` built on
+:meth:`Registry.register` / :meth:`Registry.get` / :meth:`Registry.available`. So that the registries
+are full whenever they are read, without config importing a stage and without ``import planner``
+paying for every stage's imports (numba, scipy), the top-level package installs a loader
+(:func:`add_loader`, in ``planner/__init__.py``) that imports the registering modules; every read of
+a registry runs the pending loaders once, first.
 """
 from __future__ import annotations
 
@@ -21,6 +24,18 @@ from typing import Callable, Generic, TypeVar
 from planner.errors import InputError, bad_value
 
 T = TypeVar("T")
+
+_loaders: list[Callable[[], None]] = []
+
+
+def add_loader(fn: Callable[[], None]) -> None:
+    """Run ``fn`` (which imports modules that register models) before the next read of any registry."""
+    _loaders.append(fn)
+
+
+def _load() -> None:
+    while _loaders:
+        _loaders.pop(0)()  # popped first: reads during the imports see the registries as they fill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +87,13 @@ class Registry(Mapping[str, T]):
         """Remove ``name`` (plugins and tests); unknown names are ignored."""
         self._entries.pop(name, None)
 
-    def get(self, name: str, default: object = None, *, key: str | None = None) -> T:  # type: ignore[override]
-        """The implementation of ``name``; InputError naming the plan key and the choices if unknown."""
+    def get(self, name: str, *, key: str | None = None) -> T:  # type: ignore[override]
+        """The implementation of ``name``; unlike ``Mapping.get``, an unknown name raises InputError
+        naming the plan key (``key`` overrides :attr:`key`) and the available choices."""
         return self.entry(name, key=key).impl
 
     def entry(self, name: str, *, key: str | None = None) -> Entry[T]:
+        _load()
         try:
             return self._entries[name]
         except (KeyError, TypeError):
@@ -88,6 +105,7 @@ class Registry(Mapping[str, T]):
 
     def available(self) -> tuple[str, ...]:
         """Registered names, in registration order."""
+        _load()
         return tuple(self._entries)
 
     def expected(self) -> str:
@@ -97,6 +115,7 @@ class Registry(Mapping[str, T]):
 
     def param_fields(self) -> dict[str, dataclasses.Field]:
         """Every per-model key of every registered model (first declaration wins)."""
+        _load()
         out: dict[str, dataclasses.Field] = {}
         for e in self._entries.values():
             if e.params is not None:
@@ -107,19 +126,23 @@ class Registry(Mapping[str, T]):
 
     # --- Mapping ---------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> T:
+        _load()
         return self._entries[name].impl
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        _load()
+        return iter(tuple(self._entries))
 
     def __len__(self) -> int:
+        _load()
         return len(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        _load()
         return isinstance(name, str) and name in self._entries
 
     def __repr__(self) -> str:
-        return f"Registry({self.what!r}: {', '.join(self._entries)})"
+        return f"Registry({self.what!r}: {', '.join(self.available())})"
 
 
 def _qualname(obj: object) -> str:
