@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from typing import Any
 
 from planner.config import plan as config
 from planner.config.registry import STAGE_SECTIONS, Registry, section_name
@@ -47,7 +48,7 @@ def section_table(cls: type, title: str, doc: str | None = None) -> list[str]:
     return lines + [""]
 
 
-def _nested(cls: type) -> list[type]:
+def _nested(cls: type) -> list[Any]:
     """Table types used by a section's fields (e.g. [[...deposits]] rows) that name their PLAN_SECTION."""
     out = []
     for tp in typing.get_type_hints(cls).values():
@@ -105,9 +106,9 @@ def render() -> str:
         (config.ImplantsSection, "[implants]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
-    sections += [(e.params, e.params.PLAN_SECTION) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)
+    sections += [(e.params, getattr(e.params, "PLAN_SECTION")) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)
                  if e.params is not None]
-    seen: set[type] = {cls for cls, _ in sections}
+    seen: set[Any] = {cls for cls, _ in sections}
     for cls, title in sections:
         lines += section_table(cls, title)
         for params, t, doc in model_tables(cls, title):

@@ -328,7 +328,7 @@ def _field_value(f: dataclasses.Field, tp: Any, data: dict, key: str, context: s
 def _model_values(model: _Model, fields: dict[str, dataclasses.Field], data: dict, path: str,
                   errors: list[str], meant: set[str]) -> tuple[dict[str, Any], Any]:
     """Parse the chosen model's parameter section: host keyword arguments and the parameter object."""
-    if model.name is None or (model.params is None and model.layout == "keys"):
+    if model.name is None or model.params is None:
         return {}, None
     if model.layout == "keys":
         sub = {k: v for k, v in data.items() if k in model.own}
@@ -343,8 +343,6 @@ def _model_values(model: _Model, fields: dict[str, dataclasses.Field], data: dic
         return {k: getattr(params, k) for k in model.own}, params
     store = next(n for n, f in fields.items() if f.metadata.get("model_section"))
     sname = section_name(model.name)
-    if model.params is None:
-        return {}, None
     if sname not in data:
         errors.append(f"[{path}.{sname}]: missing; expected the parameters of {model.field} = {model.name!r}")
         return {}, None

@@ -45,7 +45,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -243,9 +243,14 @@ class AppliedField:
 
 # --- registry: each applicator type declares its own keys ------------------------------------------
 CoilBuilder = Callable[[ApplicatorSection, Path], "Coil | None"]  # None: no coil (uniform field)
+P = TypeVar("P")
 
-_RADIUS = dict(check=positive, expected="a positive coil radius in mm")
-_TURNS = dict(check=lambda n: n >= 1, expected="an integer >= 1")
+_RADIUS = "a positive coil radius in mm"
+_TURNS = "an integer >= 1"
+
+
+def _at_least_one(n: int) -> bool:
+    return n >= 1
 
 
 @dataclass(frozen=True)
@@ -257,8 +262,8 @@ class UniformParams:
 class SolenoidParams:
     """``solenoid``: ``turns`` coaxial loops of ``radius_mm`` over ``length_mm`` (current sheet)."""
 
-    radius_mm: float = spec(**_RADIUS)
-    turns: int = spec(**_TURNS)
+    radius_mm: float = spec(check=positive, expected=_RADIUS)
+    turns: int = spec(check=_at_least_one, expected=_TURNS)
     length_mm: float = spec(check=positive, expected="a positive coil length in mm")
 
 
@@ -266,8 +271,8 @@ class SolenoidParams:
 class HelmholtzParams:
     """``helmholtz``: two coaxial loops of ``radius_mm``, ``spacing_mm`` apart (default: the radius)."""
 
-    radius_mm: float = spec(**_RADIUS)
-    turns: int | None = spec(None, help="turns per loop, default 1", **_TURNS)
+    radius_mm: float = spec(check=positive, expected=_RADIUS)
+    turns: int | None = spec(None, check=_at_least_one, expected=_TURNS, help="turns per loop, default 1")
     spacing_mm: float | None = spec(None, check=positive, expected="a positive loop spacing in mm (default: radius_mm)")
 
 
@@ -275,8 +280,8 @@ class HelmholtzParams:
 class PancakeParams:
     """``pancake``: flat spiral of ``turns`` concentric loops between ``inner_radius_mm`` and ``radius_mm``."""
 
-    radius_mm: float = spec(**_RADIUS)
-    turns: int = spec(**_TURNS)
+    radius_mm: float = spec(check=positive, expected=_RADIUS)
+    turns: int = spec(check=_at_least_one, expected=_TURNS)
     inner_radius_mm: float | None = spec(None, check=positive, expected="a positive inner radius in mm (default 0)")
 
     def validate(self, path: str) -> None:
@@ -289,7 +294,7 @@ class WireParams:
     """``wire``: any closed current path from a file of 3-D points in mm."""
 
     path_file: str = spec(check=lambda s: bool(s.strip()), expected="a file of 3-D points in mm, relative to the plan file")
-    turns: int | None = spec(None, help="filaments along the path, default 1", **_TURNS)
+    turns: int | None = spec(None, check=_at_least_one, expected=_TURNS, help="filaments along the path, default 1")
 
 
 def register_applicator(name: str, params: type | None = None, *, replace: bool = False) -> Callable[[CoilBuilder], CoilBuilder]:
@@ -353,13 +358,16 @@ def _wire(cfg: ApplicatorSection, base_dir: Path) -> Coil:
     return polyline_coil(pts, turns=int(p.turns or 1))
 
 
-def _params(cfg: ApplicatorSection, cls: type) -> Any:
+def _params(cfg: ApplicatorSection, cls: type[P]) -> P:
     """The type's keys of a section that may have been built in code (not by the plan loader):
     checked like the loader does (missing, not used, invalid), one error naming the key."""
     data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
             if f.metadata.get("model_key") and getattr(cfg, f.name) is not None}
     base = {"type": cfg.type, "frequency_kHz": 1.0, "field_kA_per_m": 1.0, "amplitude": "peak"}
-    return parse_section(ApplicatorSection, {**base, **data}, "applicator").model_parameters
+    params = parse_section(ApplicatorSection, {**base, **data}, "applicator").model_parameters
+    if not isinstance(params, cls):  # a builder registered with another type's parameter class
+        raise TypeError(f"applicator type {cfg.type!r}: parameters {type(params).__name__}, expected {cls.__name__}")
+    return params
 
 
 # --- placement checks --------------------------------------------------------------------------------

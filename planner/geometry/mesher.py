@@ -35,8 +35,7 @@ log = logging.getLogger(__name__)
 
 ShapeBuilder = Callable[[object, BodySpec], list]
 
-_POSITIVE = dict(check=positive, expected="a positive number")
-_AXIS = dict(check=nonzero_vec3, expected="a non-zero direction [x, y, z]")
+_POSITIVE = "a positive number"
 
 
 # --- the shape registry: each shape declares its keys and its closed-form volume ------------------
@@ -70,7 +69,7 @@ class BoxParams:
 class SphereParams:
     """``sphere`` centred on ``center_mm``."""
 
-    radius_mm: float = spec(**_POSITIVE)
+    radius_mm: float = spec(check=positive, expected=_POSITIVE)
 
     def exact_volume_m3(self) -> float:
         return 4.0 / 3.0 * math.pi * (self.radius_mm * MM) ** 3
@@ -80,9 +79,9 @@ class SphereParams:
 class CylinderParams:
     """``cylinder`` centred on ``center_mm`` along ``axis``."""
 
-    radius_mm: float = spec(**_POSITIVE)
-    length_mm: float = spec(**_POSITIVE)
-    axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), **_AXIS)
+    radius_mm: float = spec(check=positive, expected=_POSITIVE)
+    length_mm: float = spec(check=positive, expected=_POSITIVE)
+    axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction [x, y, z]")
 
     def exact_volume_m3(self) -> float:
         return math.pi * (self.radius_mm * MM) ** 2 * self.length_mm * MM
@@ -286,8 +285,8 @@ def _extract(gmsh, pieces: dict[int, list[int]]):
     return points_m, cells, region
 
 
-def exact_primitive_volume_m3(body: BodySpec) -> float:
-    """Closed-form volume of a primitive on its own (without overlaps)."""
+def exact_primitive_volume_m3(body: BodySpec) -> float | None:
+    """Closed-form volume of a primitive on its own (without overlaps); None without a closed form."""
     return body.exact_volume_m3()
 
 

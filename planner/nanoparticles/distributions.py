@@ -55,6 +55,7 @@ import numpy as np
 from scipy import ndimage
 
 from planner.artefacts import Role, TissueMesh
+from planner.config.plan import DistributionSection
 from planner.config.registry import DISTRIBUTIONS
 from planner.config.schema import one_of, positive, positive_vec3, spec, vec3
 from planner.errors import InputError, bad_value
@@ -138,7 +139,7 @@ def _renormalise(mesh: TissueMesh, c_raw: np.ndarray, total_mg: float, what: str
 
 
 # --- registry: each kind declares its own keys -----------------------------------------------------
-_MASS = dict(check=positive, expected="a positive mass in mg")
+_MASS = "a positive mass in mg"
 _FORMAT = one_of("auto", "nifti", "dicom")
 _REGIONS_HELP = "region names the particles may occupy"
 
@@ -171,7 +172,7 @@ class DepositSpec:
 class UniformInTargetParams:
     """``uniform-in-target``: ``total_mass_mg`` spread uniformly over the target regions (or ``regions``)."""
 
-    total_mass_mg: float = spec(**_MASS)
+    total_mass_mg: float = spec(check=positive, expected=_MASS)
     regions: tuple[str, ...] = spec((), help=_REGIONS_HELP)
 
 
@@ -184,7 +185,7 @@ class DepositParams:
     regions: tuple[str, ...] = spec((), help=_REGIONS_HELP)
 
 
-def _maps_give_iron(host: Any, path: str) -> None:
+def _maps_give_iron(host: DistributionSection, path: str) -> None:
     if host.mass_of != "Fe":
         raise InputError(f"{path}.mass_of = {host.mass_of!r}: expected 'Fe' (maps give iron concentration)")
 
@@ -196,9 +197,9 @@ class ConcentrationMapParams:
     file: str = spec(check=_nonempty, expected="a NIfTI file or DICOM folder, relative to the plan file")
     format: str = spec("auto", check=_FORMAT[0], expected=_FORMAT[1])
     units: str | None = spec(None, check=one_of("mg_Fe_per_mL", "mM_Fe")[0], expected="'mg_Fe_per_mL' or 'mM_Fe'")
-    total_mass_mg: float | None = spec(None, help="default: the map integral", **_MASS)
+    total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
 
-    def validate_host(self, host: Any, path: str) -> None:
+    def validate_host(self, host: DistributionSection, path: str) -> None:
         _maps_give_iron(host, path)
 
 
@@ -216,7 +217,7 @@ class R2starMapParams:
                                          expected=one_of(*RELAXIVITY_PRESETS_per_s_per_mM)[1])
     r2star_saturation_per_s: float = spec(500.0, check=positive,
                                           expected="a positive R2* (s⁻¹) above which the signal is taken as saturated")
-    total_mass_mg: float | None = spec(None, help="default: the map integral", **_MASS)
+    total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
 
     def validate(self, path: str) -> None:
         if (self.file is None) == (self.pre_file is None and self.post_file is None):
@@ -226,7 +227,7 @@ class R2starMapParams:
         if (self.relaxivity_per_s_per_mM is None) == (self.relaxivity_preset is None):
             raise InputError(f"{path}.relaxivity_per_s_per_mM/relaxivity_preset: expected exactly one of the two")
 
-    def validate_host(self, host: Any, path: str) -> None:
+    def validate_host(self, host: DistributionSection, path: str) -> None:
         _maps_give_iron(host, path)
 
 
