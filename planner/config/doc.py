@@ -106,7 +106,7 @@ def render() -> str:
         (config.ImplantsSection, "[implants]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
-    sections += [(e.params, getattr(e.params, "PLAN_SECTION")) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)
+    sections += [(e.params, e.params.PLAN_SECTION) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)  # type: ignore[attr-defined]
                  if e.params is not None]
     seen: set[Any] = {cls for cls, _ in sections}
     for cls, title in sections:

@@ -30,12 +30,12 @@ from planner.errors import InputError, InputErrors, bad_value, error_lines
 from planner.units import MM
 
 
-
 # --- [plan] ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlanSection:
     name: str = spec(check=lambda s: bool(s.strip()), expected="a non-empty string")
-    output_dir: str = spec("results", check=lambda s: bool(s.strip()), expected="a folder path, relative to the plan file")
+    output_dir: str = spec("results", check=lambda s: bool(s.strip()),
+                           expected="a folder path, relative to the plan file")
     description: str = spec("")
     overwrite: bool = spec(True, help="replace an existing results folder atomically")
 
@@ -87,7 +87,8 @@ class GeometrySection:
             raise InputError(f"{path}.bodies: body names {dup} repeat; expected unique names")
         if self.bodies[0].role != "body":
             raise InputError(
-                f"{path}.bodies[0].role = {self.bodies[0].role!r}: expected 'body' (the first body is the outer patient volume)"
+                f"{path}.bodies[0].role = {self.bodies[0].role!r}: expected 'body' (the first body is the outer "
+                "patient volume)"
             )
 
 
@@ -98,7 +99,9 @@ class MeshSection:
     target_size_mm: float | None = spec(None, check=positive, expected="a positive number")
     implant_size_mm: float | None = spec(None, check=positive, expected="a positive number")
     organ_size_mm: float | None = spec(None, check=positive, expected="a positive number")
-    growth_distance_mm: float | None = spec(None, check=positive, expected="a positive number (distance over which sizes grade to max_size_mm)")
+    growth_distance_mm: float | None = spec(None, check=positive,
+                                            expected="a positive number (distance over which sizes grade to "
+                                                     "max_size_mm)")
     seed: int = spec(0, help="gmsh random seed, for reproducible meshes")
 
     def validate(self, path: str) -> None:
@@ -116,14 +119,17 @@ class ApplicatorSection:
 
     type: str = spec(choice=APPLICATORS, selects="keys")
     frequency_kHz: float = spec(check=positive, expected="a positive number (kHz)")
-    field_kA_per_m: float = spec(check=positive, expected="a positive number: field amplitude at the target centre (kA/m)")
+    field_kA_per_m: float = spec(check=positive,
+                                 expected="a positive number: field amplitude at the target centre (kA/m)")
     amplitude: str = spec(check=one_of("peak", "rms")[0], expected="'peak' or 'rms' (no default: say which)")
     direction: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction")
     center_mm: tuple[float, float, float] = spec((0.0, 0.0, 0.0), check=vec3, expected="3 finite numbers")
     axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction")
     target_point_mm: tuple[float, float, float] | None = spec(None, check=vec3, expected="3 finite numbers")
-    segments_per_turn: int = spec(64, check=lambda n: n >= 8, expected="an integer >= 8 (straight segments per circular turn)")
-    element_order: int = spec(1, check=lambda k: k in (1, 2), expected="1 or 2 (Lagrange degree of the tissue eddy-current potential)")
+    segments_per_turn: int = spec(64, check=lambda n: n >= 8,
+                                  expected="an integer >= 8 (straight segments per circular turn)")
+    element_order: int = spec(1, check=lambda k: k in (1, 2),
+                              expected="1 or 2 (Lagrange degree of the tissue eddy-current potential)")
     # per-type keys (declared by the applicators' parameter sections)
     radius_mm: float | None = model_key()
     inner_radius_mm: float | None = model_key()
@@ -155,11 +161,15 @@ class ImplantsSection:
     unset values are chosen automatically from implant size a and skin depth δ, and reported."""
 
     degree: int = spec(2, check=lambda k: k in (1, 2), expected="1 or 2 (N1curl degree)")
-    geometry_order: int = spec(2, check=lambda k: k in (1, 2), expected="1 or 2 (2 = curved tetrahedra, primitives only)")
-    elements_per_skin_depth: float | None = spec(None, check=positive, expected="a positive number of elements per skin depth at the surface")
+    geometry_order: int = spec(2, check=lambda k: k in (1, 2),
+                               expected="1 or 2 (2 = curved tetrahedra, primitives only)")
+    elements_per_skin_depth: float | None = spec(None, check=positive,
+                                                 expected="a positive number of elements per skin depth at the surface")
     elements_per_size: float = spec(4.0, check=positive, expected="a positive number (surface size capped at a / this)")
-    box_half_size_mm: float | None = spec(None, check=positive, expected="a positive half edge of the box around the implant (mm)")
-    box_factor: float = spec(10.0, check=lambda x: math.isfinite(x) and x > 1.05, expected="more than 1.05 (box half size / implant bounding radius)")
+    box_half_size_mm: float | None = spec(None, check=positive,
+                                          expected="a positive half edge of the box around the implant (mm)")
+    box_factor: float = spec(10.0, check=lambda x: math.isfinite(x) and x > 1.05,
+                             expected="more than 1.05 (box half size / implant bounding radius)")
     refinement: float = spec(1.0, check=positive, expected="a positive divisor of all sub-model sizes")
     rtol: float = spec(1e-6, check=positive, expected="a positive MINRES relative tolerance")
     max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
@@ -174,7 +184,8 @@ class DistributionSection:
     PLAN_SECTION = '[nanoparticles.distribution]'
 
     kind: str = spec(choice=DISTRIBUTIONS, selects="keys")
-    mass_of: str = spec("Fe", check=one_of("Fe", "particle")[0], expected="'Fe' or 'particle' (what the masses/concentrations count)")
+    mass_of: str = spec("Fe", check=one_of("Fe", "particle")[0],
+                        expected="'Fe' or 'particle' (what the masses/concentrations count)")
     # per-kind keys (declared by the distributions' parameter sections)
     total_mass_mg: float | None = model_key()
     regions: tuple[str, ...] = model_key(())
@@ -237,7 +248,8 @@ class ScheduleSegment:
 
     def validate(self, path: str) -> None:
         if self.kind == "off" and self.field_fraction not in (None, 0.0):
-            raise InputError(bad_value(f"{path}.field_fraction", self.field_fraction, "no field_fraction (or 0) for kind = 'off'"))
+            raise InputError(bad_value(f"{path}.field_fraction", self.field_fraction,
+                                       "no field_fraction (or 0) for kind = 'off'"))
 
     @property
     def duration_s(self) -> float:
@@ -260,7 +272,9 @@ class ThermalSection:
     perfusion_model: str = spec("constant", choice=PERFUSION_MODELS, help="temperature dependence of blood perfusion")
     element_order: int = spec(1, check=lambda k: k in (1, 2), expected="1 or 2")
     probes: tuple[ProbeSpec, ...] = spec(())
-    schedule: tuple[ScheduleSegment, ...] = spec((), help="field on/off segments [[thermal.schedule]]; empty: on for duration_min")
+    schedule: tuple[ScheduleSegment, ...] = spec((),
+                                                 help="field on/off segments [[thermal.schedule]]; empty: on for "
+                                                      "duration_min")
     # --- additions of the thermal stage -------------------------------------------------------
     perfusion_curves: dict[str, str] = spec(
         default_factory=dict,
@@ -269,16 +283,23 @@ class ThermalSection:
     )
     picard_tol_K: float = spec(1e-3, check=positive, expected="a positive temperature change (K)")
     picard_max_iter: int = spec(50, check=lambda n: n >= 1, expected="an integer >= 1")
-    linear_rtol: float = spec(1e-10, check=lambda x: math.isfinite(x) and 0 < x < 1e-3, expected="a relative tolerance in (0, 1e-3)")
+    linear_rtol: float = spec(1e-10, check=lambda x: math.isfinite(x) and 0 < x < 1e-3,
+                              expected="a relative tolerance in (0, 1e-3)")
     field_output_interval_s: float = spec(60.0, check=non_negative,
-                                          expected="a non-negative interval (s) between written temperature fields; 0: baseline and final only")
+                                          expected="a non-negative interval (s) between written temperature fields; "
+                                                   "0: baseline and final only")
     dvh_bin_K: float = spec(0.5, check=positive, expected="a positive histogram bin width (K)")
     linear_pc: str = spec("auto", check=one_of("auto", "amg", "jacobi")[0],
-                          expected="'auto' (Jacobi for mass-dominated transient steps, else BoomerAMG), 'amg' or 'jacobi'")
-    adaptive: bool = spec(False, help="adaptive Crank–Nicolson steps with local-error control (TR-AB2); needs scheme = 'crank-nicolson'; "
+                          expected="'auto' (Jacobi for mass-dominated transient steps, else BoomerAMG), 'amg' or "
+                                   "'jacobi'")
+    adaptive: bool = spec(False,
+                          help="adaptive Crank–Nicolson steps with local-error control (TR-AB2); needs scheme = "
+                               "'crank-nicolson'; "
                                       "time_step_s is then the first step after each segment start")
-    adaptive_tol_K: float = spec(0.01, check=positive, expected="a positive local error per step (K, max over the mesh)")
-    max_time_step_s: float | None = spec(None, check=positive, expected="a positive largest adaptive step (s); default 8 × time_step_s")
+    adaptive_tol_K: float = spec(0.01, check=positive,
+                                 expected="a positive local error per step (K, max over the mesh)")
+    max_time_step_s: float | None = spec(None, check=positive,
+                                         expected="a positive largest adaptive step (s); default 8 × time_step_s")
     min_time_step_s: float = spec(0.5, check=positive, expected="a positive smallest adaptive step (s)")
 
     @property
@@ -290,17 +311,22 @@ class ThermalSection:
     def validate(self, path: str) -> None:
         if self.mode == "transient" and self.time_step_s > self.session_duration_s:
             raise InputError(
-                f"{path}.time_step_s = {self.time_step_s!r}: expected at most the duration ({self.session_duration_s} s)"
+                f"{path}.time_step_s = {self.time_step_s!r}: expected at most the duration ({self.session_duration_s} "
+                "s)"
             )
         if self.adaptive and self.scheme != "crank-nicolson":
-            raise InputError(bad_value(f"{path}.scheme", self.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
+            raise InputError(bad_value(f"{path}.scheme", self.scheme,
+                                       "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
         if self.adaptive and self.min_time_step_s > self.time_step_s:
-            raise InputError(bad_value(f"{path}.min_time_step_s", self.min_time_step_s, f"at most time_step_s = {self.time_step_s}"))
+            raise InputError(bad_value(f"{path}.min_time_step_s", self.min_time_step_s,
+                                       f"at most time_step_s = {self.time_step_s}"))
         if self.mode == "steady" and self.schedule:
-            raise InputError(bad_value(f"{path}.schedule", "[...]", "no schedule with mode = 'steady' (steady state at field fraction 1)"))
+            raise InputError(bad_value(f"{path}.schedule", "[...]",
+                                       "no schedule with mode = 'steady' (steady state at field fraction 1)"))
         for k, v in self.perfusion_curves.items():
             if v not in ("muscle", "fat", "tumour", "constant"):
-                raise InputError(bad_value(f"{path}.perfusion_curves.{k}", v, "one of 'muscle', 'fat', 'tumour', 'constant'"))
+                raise InputError(bad_value(f"{path}.perfusion_curves.{k}", v,
+                                           "one of 'muscle', 'fat', 'tumour', 'constant'"))
         names = [p.name for p in self.probes]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -310,8 +336,10 @@ class ThermalSection:
 # --- [safety] -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SafetySection:
-    Hf_limit_A_per_m_s: float = spec(4.85e8, check=positive, expected="a positive H·f product (A m⁻¹ s⁻¹); Atkinson–Brezovich 4.85e8")
-    Hf_amplitude: str = spec("peak", check=one_of("peak", "rms")[0], expected="'peak' or 'rms': how H in the H·f limit is measured")
+    Hf_limit_A_per_m_s: float = spec(4.85e8, check=positive,
+                                     expected="a positive H·f product (A m⁻¹ s⁻¹); Atkinson–Brezovich 4.85e8")
+    Hf_amplitude: str = spec("peak", check=one_of("peak", "rms")[0],
+                             expected="'peak' or 'rms': how H in the H·f limit is measured")
     max_healthy_T_C: float = spec(43.0, check=lambda t: 37.0 <= t <= 60.0, expected="a temperature in 37..60 °C")
     max_implant_dT_K: float = spec(2.0, check=positive, expected="a positive temperature rise (K)")
     stop_on_violation: bool = spec(False)
@@ -323,7 +351,8 @@ class SearchSection:
     """Find the largest safe field amplitude and the smallest one reaching the goal T90 (planner.planning.search)."""
 
     goal_T90_C: float = spec(42.0, check=lambda t: 37.0 < t < 60.0, expected="a target T90 in 37..60 °C")
-    max_field_kA_per_m: float = spec(30.0, check=positive, expected="a positive upper bound of the search (kA/m, plan's amplitude convention)")
+    max_field_kA_per_m: float = spec(
+        30.0, check=positive, expected="a positive upper bound of the search (kA/m, plan's amplitude convention)")
     tolerance_kA_per_m: float = spec(0.05, check=positive, expected="a positive bisection tolerance (kA/m)")
     mode: str = spec("steady", check=one_of("steady", "plan")[0],
                      expected="'steady' (steady Pennes per evaluation) or 'plan' (the [thermal] run as configured)")
@@ -338,7 +367,8 @@ class TissueOverride:
     conductivity_S_per_m: float | None = spec(None, check=non_negative, expected="a non-negative conductivity (S/m)")
     density_kg_per_m3: float | None = spec(None, check=positive, expected="a positive density")
     heat_capacity_J_per_kg_K: float | None = spec(None, check=positive, expected="a positive heat capacity")
-    thermal_conductivity_W_per_m_K: float | None = spec(None, check=positive, expected="a positive thermal conductivity")
+    thermal_conductivity_W_per_m_K: float | None = spec(None, check=positive,
+                                                        expected="a positive thermal conductivity")
     perfusion_mL_per_min_per_kg: float | None = spec(None, check=non_negative, expected="a non-negative perfusion rate")
     metabolic_heat_W_per_kg: float | None = spec(None, check=non_negative, expected="a non-negative metabolic heat")
     relative_permeability: float | None = spec(None, check=positive, expected="a positive relative permeability")

@@ -18,8 +18,8 @@ a registry runs the pending loaders once, first.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Generic, TypeVar
 
 from planner.errors import InputError, bad_value
 

@@ -11,7 +11,8 @@ import dataclasses
 import difflib
 import math
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from planner.config.registry import Registry, section_name
 from planner.errors import InputError, InputErrors, bad_value, error_lines
@@ -339,7 +340,8 @@ def _model_values(model: _Model, fields: dict[str, dataclasses.Field], data: dic
             return {}, None
         missing = sorted(model.own - set(fields))
         if missing:  # a programming error of the model's registration, not of the plan
-            raise TypeError(f"{model.registry.what} {model.name!r}: keys {missing} have no model_key() field in the host section")
+            raise TypeError(f"{model.registry.what} {model.name!r}: keys {missing} have no model_key() field in the "
+                            "host section")
         return {k: getattr(params, k) for k in model.own}, params
     store = next(n for n, f in fields.items() if f.metadata.get("model_section"))
     sname = section_name(model.name)

@@ -51,7 +51,8 @@ def plan_with(**sections):
 @pytest.mark.parametrize("registry,module,one,many,names", IDIOMS, ids=[i[2] for i in IDIOMS])
 def test_registry_idiom(registry, module, one, many, names):
     mod = importlib.import_module(module)
-    register, get, available = (getattr(mod, f"register_{one}"), getattr(mod, f"get_{one}"), getattr(mod, f"available_{many}"))
+    register, get, available = (getattr(mod, f"register_{one}"), getattr(mod, f"get_{one}"), getattr(mod,
+                                                                                                     f"available_{many}"))
     assert set(available()) == names and available() == registry.available()
     for name in names:
         assert get(name) is registry[name]
@@ -114,7 +115,8 @@ def test_model_keys_have_host_storage_with_the_same_default(host):
 def test_unknown_perfusion_model_is_rejected_at_load():
     with pytest.raises(InputError) as e:
         parse_plan(plan_with(thermal={"perfusion_model": "lang1990"}))
-    assert str(e.value) == "thermal.perfusion_model = 'lang1990': expected one of 'constant', 'lang1999', 'lang1999-absolute'"
+    assert str(e.value) == ("thermal.perfusion_model = 'lang1990': "
+                            "expected one of 'constant', 'lang1999', 'lang1999-absolute'")
     assert parse_plan(plan_with(thermal={"perfusion_model": "lang1999"})).thermal.perfusion_model == "lang1999"
 
 
@@ -125,13 +127,15 @@ def test_solenoid_without_radius_and_turns_is_rejected_at_load():
         "applicator.radius_mm: missing required key for type = 'solenoid'; expected a positive coil radius in mm",
         "applicator.turns: missing required key for type = 'solenoid'; expected an integer >= 1",
     )
-    app = parse_plan(plan_with(applicator=dict(APP, type="solenoid", length_mm=300.0, radius_mm=150, turns=10))).applicator
+    app = parse_plan(plan_with(applicator=dict(APP, type="solenoid", length_mm=300.0, radius_mm=150,
+                                               turns=10))).applicator
     assert (app.radius_mm, app.turns, app.length_mm) == (150.0, 10, 300.0) and isinstance(app.radius_mm, float)
     assert app.model_parameters.turns == 10
 
 
 def test_keys_of_other_models_rejected_unless_at_their_default():
-    with pytest.raises(InputError, match=r"applicator.path_file = 'c.csv': not used by type = 'helmholtz'; expected only "
+    with pytest.raises(InputError,
+                       match=r"applicator.path_file = 'c.csv': not used by type = 'helmholtz'; expected only "
                                          r"\['radius_mm', 'spacing_mm', 'turns'\]"):
         parse_plan(plan_with(applicator=dict(APP, type="helmholtz", radius_mm=100, path_file="c.csv")))
     dist = {"kind": "uniform-in-target", "total_mass_mg": 5.0}
@@ -197,8 +201,10 @@ def test_a_typo_of_a_required_key_is_one_error_with_a_hint():
 
 
 def test_imaging_sections_are_checked_at_load():
-    d = {"plan": {"name": "t"}, "mesh": {"max_size_mm": 10.0}, "imaging": {"ct": "ct"}, "segmentation": {"method": "ct-hux"}}
-    with pytest.raises(InputError, match=r"segmentation.method = 'ct-hux': expected one of 'ct-hu', 'mr-intensity', 'labels'"):
+    d = {"plan": {"name": "t"}, "mesh": {"max_size_mm": 10.0}, "imaging": {"ct": "ct"},
+         "segmentation": {"method": "ct-hux"}}
+    with pytest.raises(InputError,
+                       match=r"segmentation.method = 'ct-hux': expected one of 'ct-hu', 'mr-intensity', 'labels'"):
         parse_plan(d)
     d["segmentation"]["method"] = "ct-hu"
     assert parse_plan(d).segmentation == {"method": "ct-hu"}
@@ -214,10 +220,13 @@ def test_cli_prints_every_error_and_exits_2(tmp_path, capsys):
     assert main(["check", str(plan)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "planner: error: applicator.radius_mm: missing required key for type = 'solenoid'; expected a positive coil radius in mm",
+        "planner: error: applicator.radius_mm: missing required key for type = 'solenoid'; expected a positive coil "
+        "radius in mm",
         "planner: error: applicator.turns: missing required key for type = 'solenoid'; expected an integer >= 1",
-        "planner: error: applicator.length_mm: missing required key for type = 'solenoid'; expected a positive coil length in mm",
-        "planner: error: thermal.perfusion_model = 'lang1990': expected one of 'constant', 'lang1999', 'lang1999-absolute'",
+        "planner: error: applicator.length_mm: missing required key for type = 'solenoid'; expected a positive coil "
+        "length in mm",
+        "planner: error: thermal.perfusion_model = 'lang1990': expected one of 'constant', 'lang1999', "
+        "'lang1999-absolute'",
     ]
 
 
@@ -226,7 +235,8 @@ def test_plan_reference_lists_per_model_keys():
 
     doc = render()
     assert '### `[applicator] type = "solenoid"`' in doc and '### `[[geometry.bodies]] shape = "hip-stem"`' in doc
-    assert '### `[nanoparticles.distribution] kind = "r2star-map"`' in doc and "### `[nanoparticles.linear_response]`" in doc
+    assert '### `[nanoparticles.distribution] kind = "r2star-map"`' in doc
+    assert "### `[nanoparticles.linear_response]`" in doc
     solenoid = doc.split('### `[applicator] type = "solenoid"`')[1].split("###")[0]
     assert "| `turns` | an integer | **required** |" in solenoid
 

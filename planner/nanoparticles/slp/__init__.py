@@ -10,8 +10,9 @@ One module per model, each declaring its parameter section ``[nanoparticles.<mod
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from planner.config.registry import SLP_MODELS
 from planner.nanoparticles.slp.base import MASS_BASES, SLPModel, ilp_nH_m2_per_kg
@@ -31,7 +32,8 @@ from planner.nanoparticles.slp.table import SlpTable, SlpTableSection, TableMode
 SLPFactory = Callable[[Any, Path], SLPModel]
 
 
-def register_slp_model(name: str, params: type | None = None, *, replace: bool = False) -> Callable[[SLPFactory], SLPFactory]:
+def register_slp_model(name: str, params: type | None = None, *, replace: bool = False) -> Callable[[SLPFactory],
+                                                                                                    SLPFactory]:
     """Decorator: ``factory(parameters, base_dir) -> SLPModel`` available as ``slp_model = name``;
     ``params`` is the model's parameter section ``[nanoparticles.<name with _>]``."""
     return SLP_MODELS.decorator(name, params, replace=replace)

@@ -40,7 +40,7 @@ from planner.errors import InputError, bad_value
 from planner.nanoparticles import _kernels
 from planner.nanoparticles.materials import MATERIALS
 from planner.nanoparticles.slp.base import _FRACTION, _MASS_BASIS, MASS_BASES
-from planner.units import KB_J_per_K, MU0_H_per_m, ZERO_C_K
+from planner.units import ZERO_C_K, KB_J_per_K, MU0_H_per_m
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +53,30 @@ class LinearResponseSection:
 
     PLAN_SECTION = '[nanoparticles.linear_response]'
 
-    median_diameter_nm: float = spec(check=positive, expected="a positive core diameter in nm (median of the log-normal number distribution)")
+    median_diameter_nm: float = spec(check=positive,
+                                     expected="a positive core diameter in nm (median of the log-normal number "
+                                              "distribution)")
     material: str = spec("magnetite", check=one_of(*_MATERIAL_NAMES)[0], expected=one_of(*_MATERIAL_NAMES)[1])
     sigma_ln: float = spec(0.0, check=lambda s: math.isfinite(s) and 0.0 <= s <= 1.0,
                            expected="a log-normal width σ_ln in [0, 1] (0 = monodisperse)")
     shell_thickness_nm: float | None = spec(None, check=non_negative,
-                                            expected="a non-negative coating thickness in nm (hydrodynamic diameter = core + 2 × shell)")
-    viscosity_mPa_s: float = spec(0.692, check=positive, expected="a positive viscosity in mPa·s (water at 37 °C: 0.692)")
+                                            expected="a non-negative coating thickness in nm (hydrodynamic diameter = "
+                                                     "core + 2 × shell)")
+    viscosity_mPa_s: float = spec(0.692, check=positive,
+                                  expected="a positive viscosity in mPa·s (water at 37 °C: 0.692)")
     brownian: bool = spec(True, help="false: Brownian rotation blocked (particles immobilised in cells/tissue)")
-    temperature_C: float = spec(37.0, check=lambda t: math.isfinite(t) and -50.0 < t < 200.0, expected="a temperature in °C")
+    temperature_C: float = spec(37.0, check=lambda t: math.isfinite(t) and -50.0 < t < 200.0,
+                                expected="a temperature in °C")
     tau0_s: float = spec(1e-9, check=positive, expected="a positive attempt time τ0 in s (Rosensweig 2002: 1e-9)")
     saturation_magnetization_kA_per_m: float | None = spec(None, check=positive, expected="a positive Ms in kA/m")
-    anisotropy_kJ_per_m3: float | None = spec(None, check=positive, expected="a positive anisotropy constant K in kJ/m³")
+    anisotropy_kJ_per_m3: float | None = spec(None, check=positive,
+                                              expected="a positive anisotropy constant K in kJ/m³")
     density_kg_per_m3: float | None = spec(None, check=positive, expected="a positive core density in kg/m³")
     iron_mass_fraction: float | None = spec(None, check=_FRACTION[0], expected=_FRACTION[1])
     mass_basis: str = spec("per_g_Fe", check=_MASS_BASIS[0], expected=_MASS_BASIS[1])
     quadrature_nodes: int = spec(0, check=lambda n: n == 0 or 1 <= n <= 64,
-                                 expected="0 (automatic, 1e-10 target) or an integer in 1..64 (Gauss nodes over the size distribution)")
+                                 expected="0 (automatic, 1e-10 target) or an integer in 1..64 (Gauss nodes over the "
+                                          "size distribution)")
     fine_panels: int = spec(0, check=lambda n: n == 0 or 2 <= n <= 4096,
                             expected="0 (automatic) or an integer in 2..4096 (8-point Gauss–Legendre panels)")
     linear_response_warning_fraction: float = spec(0.1, check=lambda w: math.isfinite(w) and 0.0 <= w <= 1.0,
@@ -77,7 +84,8 @@ class LinearResponseSection:
 
     def validate(self, path: str) -> None:
         if self.brownian and self.shell_thickness_nm is None:
-            raise InputError(f"{path}.shell_thickness_nm: missing; expected a coating thickness in nm when brownian = true")
+            raise InputError(f"{path}.shell_thickness_nm: missing; expected a coating thickness in nm when brownian = "
+                             "true")
 
 
 @dataclass(frozen=True)
@@ -106,9 +114,11 @@ class LinearResponseParameters:
     def __post_init__(self) -> None:
         p = self.key_prefix
         checks = [
-            ("median_diameter_nm", self.median_diameter_m * 1e9, self.median_diameter_m > 0, "a positive diameter (nm)"),
+            ("median_diameter_nm", self.median_diameter_m * 1e9, self.median_diameter_m > 0,
+             "a positive diameter (nm)"),
             ("sigma_ln", self.sigma_ln, 0.0 <= self.sigma_ln <= 1.0, "a log-normal width in [0, 1]"),
-            ("shell_thickness_nm", self.shell_thickness_m * 1e9, self.shell_thickness_m >= 0, "a non-negative thickness (nm)"),
+            ("shell_thickness_nm", self.shell_thickness_m * 1e9, self.shell_thickness_m >= 0,
+             "a non-negative thickness (nm)"),
             ("saturation_magnetization_kA_per_m", self.Ms_A_per_m / 1e3, self.Ms_A_per_m > 0, "a positive Ms"),
             ("anisotropy_kJ_per_m3", self.K_J_per_m3 / 1e3, self.K_J_per_m3 > 0, "a positive K"),
             ("density_kg_per_m3", self.density_kg_per_m3, self.density_kg_per_m3 > 0, "a positive density"),
@@ -116,8 +126,10 @@ class LinearResponseParameters:
             ("viscosity_mPa_s", self.viscosity_Pa_s * 1e3, self.viscosity_Pa_s > 0, "a positive viscosity"),
             ("temperature_C", self.T_K - ZERO_C_K, self.T_K > 0, "a temperature above absolute zero"),
             ("tau0_s", self.tau0_s, self.tau0_s > 0, "a positive attempt time"),
-            ("quadrature_nodes", self.quadrature_nodes, self.quadrature_nodes == 0 or 1 <= self.quadrature_nodes <= 64, "0 (automatic) or an integer in 1..64"),
-            ("fine_panels", self.fine_panels, self.fine_panels == 0 or 2 <= self.fine_panels <= 4096, "0 (automatic) or an integer in 2..4096"),
+            ("quadrature_nodes", self.quadrature_nodes, self.quadrature_nodes == 0 or 1 <= self.quadrature_nodes <= 64,
+             "0 (automatic) or an integer in 1..64"),
+            ("fine_panels", self.fine_panels, self.fine_panels == 0 or 2 <= self.fine_panels <= 4096,
+             "0 (automatic) or an integer in 2..4096"),
         ]
         for key, shown, ok, expected in checks:
             value = float(shown)
@@ -292,7 +304,7 @@ class LinearResponseModel:
         self._rules: dict[float, SizeRule] = {}
 
     @classmethod
-    def from_section(cls, sec: Any, base_dir: Path | None = None) -> "LinearResponseModel":
+    def from_section(cls, sec: Any, base_dir: Path | None = None) -> LinearResponseModel:
         mat = MATERIALS[sec.material]
         pick = lambda v, scale, default: default if v is None else v * scale  # noqa: E731
         return cls(LinearResponseParameters(

@@ -87,7 +87,8 @@ def read_slp_table(path: str | Path) -> SlpTable:
         rows.append(next(csv.reader([s])))
     for k in _REQUIRED_META:
         if not meta.get(k):
-            raise InputError(f"{name}: metadata '# {k}: ...' missing; expected {', '.join(_REQUIRED_META)} in '# key: value' lines")
+            raise InputError(f"{name}: metadata '# {k}: ...' missing; expected {', '.join(_REQUIRED_META)} in '# key: "
+                             "value' lines")
     if meta["mass_basis"] not in MASS_BASES:
         raise InputError(bad_value(f"{name} mass_basis", meta["mass_basis"], "'per_g_Fe' or 'per_g_particle'"))
     if meta["amplitude"] not in ("peak", "rms"):
@@ -159,7 +160,7 @@ class TableModel:
         self._interp_H = [PchipInterpolator(table.H_peak_A_per_m, row, extrapolate=False) for row in table.slp_W_per_g]
 
     @classmethod
-    def from_section(cls, sec: Any, base_dir: Path) -> "TableModel":
+    def from_section(cls, sec: Any, base_dir: Path) -> TableModel:
         p = Path(sec.file)
         p = p if p.is_absolute() else (Path(base_dir) / p)
         return cls(read_slp_table(p), extrapolate=sec.extrapolate, iron_mass_fraction=sec.iron_mass_fraction)
