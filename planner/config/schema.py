@@ -186,7 +186,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         return tuple(_each(lambda v, k: _convert(v, inner, k), [(v, f"{key}[{i}]") for i, v in enumerate(value)]))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return parse_section(tp, value, key)
     if origin is dict and args and dataclasses.is_dataclass(args[1]):
         items = list(value.items())
