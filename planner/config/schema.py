@@ -277,7 +277,10 @@ def _key_errors(cls: type, fields: dict[str, dataclasses.Field], hints: dict, da
         if k in common:
             continue
         if model is not None and model.layout == "keys" and (k in model_keys or k in own):
-            if model.name is not None and k not in own:
+            if model.name is None and data.get(model.field) is None and fields[model.field].default is None:
+                errors.append(f"{path}.{k}: a per-{model.field} key, but {path}.{model.field} is not given; "
+                              f"expected {model.field} = {model.registry.expected()}")
+            elif model.name is not None and k not in own:
                 shown = _shown(data[k], hints[k], f"{path}.{k}")
                 if k in fields and shown == _default_of(fields[k]):
                     continue  # another model's key at its default value: harmless, ignored

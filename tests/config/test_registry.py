@@ -94,7 +94,13 @@ def test_generic_registry_class():
         r.get("z")
 
 
-@pytest.mark.parametrize("host", [ApplicatorSection, BodySpec, DistributionSection])
+def _segmentation_section():
+    from planner.imaging.config import SegmentationSection
+
+    return SegmentationSection
+
+
+@pytest.mark.parametrize("host", [ApplicatorSection, BodySpec, DistributionSection, _segmentation_section()])
 def test_model_keys_have_host_storage_with_the_same_default(host):
     """Every key a registered model declares is stored in the host section, with the model's default."""
     fields = {f.name: f for f in dataclasses.fields(host)}
@@ -210,6 +216,21 @@ def test_imaging_sections_are_checked_at_load():
     assert parse_plan(d).segmentation == {"method": "ct-hu"}
 
 
+def test_segmenter_keys_are_checked_against_the_method_used():
+    d = {"plan": {"name": "t"}, "mesh": {"max_size_mm": 10.0}, "imaging": {"mr": "mr"},
+         "segmentation": {"method": "mr-intensity", "fat_max_HU": -50.0, "fat_tissue": "fat"}}
+    with pytest.raises(InputError, match=r"segmentation.fat_max_HU = -50.0: not used by method = 'mr-intensity'; "
+                                         r"expected only \['mr_body_threshold', 'mr_classes', 'smoothing_voxels'\]"):
+        parse_plan(d)  # (fat_tissue at its default is accepted: MR plans written from CT ones keep it)
+    d = {"plan": {"name": "t"}, "mesh": {"max_size_mm": 10.0}, "imaging": {"ct": "ct"},
+         "segmentation": {"mr_classes": ["fat", "muscle"]}}  # no method: the CT default ct-hu is checked
+    with pytest.raises(InputError, match=r"mr_classes = \('fat', 'muscle'\): not used by method = 'ct-hu'"):
+        parse_plan(d)
+    d["segmentation"] = {"fat_max_HU": 10.0, "bone_min_HU": 5.0}
+    with pytest.raises(InputError, match=r"segmentation: HU cut points .* expected strictly increasing values"):
+        parse_plan(d)
+
+
 def test_cli_prints_every_error_and_exits_2(tmp_path, capsys):
     from planner.cli import main
 
@@ -236,7 +257,7 @@ def test_plan_reference_lists_per_model_keys():
     doc = render()
     assert '### `[applicator] type = "solenoid"`' in doc and '### `[[geometry.bodies]] shape = "hip-stem"`' in doc
     assert '### `[nanoparticles.distribution] kind = "r2star-map"`' in doc
-    assert "### `[nanoparticles.linear_response]`" in doc
+    assert "### `[nanoparticles.linear_response]`" in doc and '### `[segmentation] method = "ct-hu"`' in doc
     solenoid = doc.split('### `[applicator] type = "solenoid"`')[1].split("###")[0]
     assert "| `turns` | an integer | **required** |" in solenoid
 
