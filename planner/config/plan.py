@@ -472,7 +472,8 @@ def parse_plan(data: dict, plan_file: Path | None = None, sha256: str = "") -> P
 
 
 def load_plan(path: str | Path) -> PlanConfig:
-    """Read and validate a plan file. Raises :class:`InputError` with a one-line message."""
+    """Read and validate a plan file: :class:`InputError` with a one-line message, or
+    :class:`InputErrors` with every error of the plan, one line each."""
     path = Path(path)
     try:
         raw = path.read_bytes()
