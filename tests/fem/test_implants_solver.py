@@ -166,10 +166,14 @@ def test_implant_eddy_imports_no_stage_package():
 
     from tests.conftest import ROOT
 
-    code = ("import sys, planner.fem.implant_eddy\n"
+    # what importing the solver adds to what ``import planner`` itself loads (the registry hook)
+    code = ("import sys, planner\n"
+            "before = set(sys.modules)\n"
+            "import planner.fem.implant_eddy\n"
             "stages = {'config', 'tissues', 'geometry', 'imaging', 'em', 'nanoparticles', 'thermal', 'planning',"
             " 'reporting', 'verification'}\n"
-            "print(sorted(m for m in sys.modules if m.startswith('planner.') and m.split('.')[1] in stages))")
+            "new = set(sys.modules) - before\n"
+            "print(sorted(m for m in new if m.startswith('planner.') and m.split('.')[1] in stages))")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "[]"
