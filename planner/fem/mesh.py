@@ -45,7 +45,7 @@ class FemMesh:
 
     def p1_dof_to_vertex(self, V) -> tuple[np.ndarray, np.ndarray]:
         """For a P1 space on this mesh: (local dof indices, TissueMesh vertex index of each)."""
-        dofs = _compat.cell_dofs_P1(V)
+        dofs = _compat.cell_dofs(V)
         nodes = _compat.geometry_dofmap(self.mesh)
         gidx = _compat.input_global_vertex_index(self.mesh)
         vert = np.empty(V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts, dtype=np.int64)

@@ -22,6 +22,7 @@ def _mesh():
 
 
 def test_volumes_by_assembly_match_numpy_and_transfer_round_trips():
+    from planner.fem import _compat
     from planner.fem.mesh import to_dolfinx, region_volumes_m3
     import dolfinx.fem
 
@@ -32,7 +33,7 @@ def test_volumes_by_assembly_match_numpy_and_transfer_round_trips():
         assert vols[reg.tag] == pytest.approx(m.region_volume_m3(reg.tag), rel=1e-12)
     back = fm.gather_cell_values(fm.local_cell_values(m.cell_region.astype(float)))
     np.testing.assert_array_equal(back, m.cell_region)
-    V = dolfinx.fem.FunctionSpace(fm.mesh, ("CG", 1))
+    V = _compat.function_space(fm.mesh, "Lagrange", 1)
     u = dolfinx.fem.Function(V)
     u.interpolate(lambda x: 1 + x[0] - 2 * x[2])
     np.testing.assert_allclose(fm.gather_vertex_values(V, u.x.array), 1 + m.points_m[:, 0] - 2 * m.points_m[:, 2])

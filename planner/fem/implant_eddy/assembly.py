@@ -20,7 +20,7 @@ from planner.units import MU0_H_per_m
 class ReducedFieldSystem:
     """Assembled reduced-field system on one mesh (PETSc objects owned by the caller: ``destroy()``)."""
 
-    V: dolfinx.fem.FunctionSpace  # N1curl_p
+    V: _compat.FunctionSpace  # N1curl_p
     A0: dolfinx.fem.Function  # applied peak potential in vector Lagrange
     kappa: dolfinx.fem.Constant  # κ = ω μ0 σ of the metal, 1/m²
     dx: ufl.Measure  # with the METAL_TAG / SURROUNDING_TAG cell tags
@@ -38,7 +38,7 @@ class ReducedFieldSystem:
 
 def applied_potential(msh: dolfinx.mesh.Mesh, degree: int, A0_peak_at: AppliedPotential) -> dolfinx.fem.Function:
     """A0 interpolated in vector Lagrange of degree max(degree, 2) (exact for the uniform applicator's linear A0)."""
-    Q = dolfinx.fem.VectorFunctionSpace(msh, ("Lagrange", max(degree, 2)))
+    Q = _compat.function_space(msh, "Lagrange", max(degree, 2), (3,))
     A0 = dolfinx.fem.Function(Q)
     A0.interpolate(lambda x: np.ascontiguousarray(np.asarray(A0_peak_at(x.T), dtype=float).T))
     return A0
@@ -58,7 +58,7 @@ def assemble_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
     """Assemble K, M, P and b (Dirichlet n × A_r = 0 on the outer boundary if ``options.dirichlet``)."""
     degree = options.degree
     kappa_m = options.omega_rad_per_s * MU0_H_per_m * options.sigma_S_per_m
-    V = dolfinx.fem.FunctionSpace(msh, ("N1curl", degree))
+    V = _compat.function_space(msh, "N1curl", degree)
     u, w = ufl.TrialFunction(V), ufl.TestFunction(V)
     dx = ufl.Measure("dx", domain=msh, subdomain_data=cell_tags)
     kap = dolfinx.fem.Constant(msh, PETSc.ScalarType(kappa_m))
@@ -76,20 +76,20 @@ def assemble_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
 
     tdim = msh.topology.dim
     msh.topology.create_connectivity(tdim - 1, tdim)
-    bfacets = dolfinx.mesh.exterior_facet_indices(msh.topology) if options.dirichlet else np.zeros(0, np.int32)
+    bfacets = _compat.exterior_facets(msh) if options.dirichlet else np.zeros(0, np.int32)
     bdofs = dolfinx.fem.locate_dofs_topological(V, tdim - 1, bfacets)
     zero = dolfinx.fem.Function(V)
     bc = dolfinx.fem.dirichletbc(zero, bdofs)
 
-    K = dolfinx.fem.petsc.assemble_matrix(_compat.form(a_K), bcs=[bc])
+    K = _compat.assemble_matrix(_compat.form(a_K), bcs=[bc])
     K.assemble()
-    M = dolfinx.fem.petsc.assemble_matrix(_compat.form(a_M), bcs=[bc], diagonal=0.0)
+    M = _compat.assemble_matrix(_compat.form(a_M), bcs=[bc], diagonal=0.0)
     M.assemble()
-    P = dolfinx.fem.petsc.assemble_matrix(_compat.form(a_P), bcs=[bc])
+    P = _compat.assemble_matrix(_compat.form(a_P), bcs=[bc])
     P.assemble()
-    b = dolfinx.fem.petsc.assemble_vector(_compat.form(L))
+    b = _compat.assemble_vector(_compat.form(L))
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    dolfinx.fem.petsc.set_bc(b, [bc])
+    _compat.set_bc(b, [bc])
     im = V.dofmap.index_map
     bs = V.dofmap.index_map_bs
     return ReducedFieldSystem(V=V, A0=A0, kappa=kap, dx=dx, K=K, M=M, P=P, b=b,

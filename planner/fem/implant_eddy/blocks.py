@@ -64,11 +64,11 @@ class BlockDiagonalPC:
             self.inner.solve(self.rv, self.zv)
 
 
-def _ams_auxiliary(ipc: PETSc.PC, V: dolfinx.fem.FunctionSpace, degree: int) -> list:
+def _ams_auxiliary(ipc: PETSc.PC, V: _compat.FunctionSpace, degree: int) -> list:
     """Discrete gradient and (degree 1) edge constant vectors or (degree ≥ 2) the Nédélec interpolation
     of vector Lagrange; returns the PETSc objects to keep alive until the solve is done."""
     msh = V.mesh
-    Vl = dolfinx.fem.FunctionSpace(msh, ("Lagrange", degree))
+    Vl = _compat.function_space(msh, "Lagrange", degree)
     G = _compat.discrete_gradient(Vl, V)
     ipc.setHYPREDiscreteGradient(G)
     keep = [G]
@@ -77,20 +77,20 @@ def _ams_auxiliary(ipc: PETSc.PC, V: dolfinx.fem.FunctionSpace, degree: int) -> 
         for e in np.eye(3):
             f = dolfinx.fem.Function(V)
             f.interpolate(lambda x, e=e: np.tile(e[:, None], (1, x.shape[1])))
-            # a copy owning its memory: f.vector only wraps f's array, which is freed with f (the next
+            # a copy owning its memory: the PETSc vector only wraps f's array, which is freed with f (the next
             # loop iteration) while hypre AMS still reads the vector at set-up → use-after-free
-            vecs.append(f.vector.copy())
+            vecs.append(_compat.petsc_vec(f).copy())
         ipc.setHYPRESetEdgeConstantVectors(*vecs)
         keep += vecs
     else:
-        Vv = dolfinx.fem.VectorFunctionSpace(msh, ("Lagrange", degree))
+        Vv = _compat.function_space(msh, "Lagrange", degree, (3,))
         Pi = _compat.interpolation_matrix(Vv, V)
         ipc.setHYPRESetInterpolations(msh.topology.dim, None, None, Pi, None)
         keep.append(Pi)
     return keep
 
 
-def ams_preconditioner(P: PETSc.Mat, V: dolfinx.fem.FunctionSpace, degree: int, comm: MPI.Comm
+def ams_preconditioner(P: PETSc.Mat, V: _compat.FunctionSpace, degree: int, comm: MPI.Comm
                        ) -> tuple[PETSc.KSP, list]:
     """One hypre AMS cycle on P (set up); returns (KSP, PETSc objects to destroy with it)."""
     inner = PETSc.KSP().create(comm)

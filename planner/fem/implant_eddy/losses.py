@@ -51,12 +51,10 @@ def _peak_J(msh: dolfinx.mesh.Mesh, metal_cells: np.ndarray, Ar: ufl.core.expr.E
             sigma_omega: float) -> float:
     """Peak |J| = σ ω |A0 + A_r| at degree-2 Lagrange nodes of the metal cells (vertices and edge midpoints:
     the surface)."""
-    W = dolfinx.fem.FunctionSpace(msh, ("DG", 2))
+    W = _compat.function_space(msh, "DG", 2)
     Jmag = dolfinx.fem.Function(W)
-    expr = dolfinx.fem.Expression(sigma_omega * ufl.sqrt(ufl.inner(Ar, Ar) + ufl.inner(vi, vi)),
-                                  W.element.interpolation_points())
-    Jmag.interpolate(expr, cells=metal_cells)
-    cd = W.dofmap.list.array.reshape(-1, W.dofmap.dof_layout.num_dofs)
+    _compat.interpolate_expression(Jmag, sigma_omega * ufl.sqrt(ufl.inner(Ar, Ar) + ufl.inner(vi, vi)), metal_cells)
+    cd = _compat.cell_dofs(W)
     local_max = float(Jmag.x.array[cd[metal_cells]].max()) if metal_cells.size else 0.0
     return msh.comm.allreduce(local_max, op=MPI.MAX)
 
@@ -66,14 +64,14 @@ def _cell_losses(msh: dolfinx.mesh.Mesh, metal_cells: np.ndarray, q: ufl.core.ex
     """Per-cell losses (W) and centroids (m) of the owned metal cells, gathered on every rank."""
     comm = msh.comm
     tdim = msh.topology.dim
-    W0 = dolfinx.fem.FunctionSpace(msh, ("DG", 0))
+    W0 = _compat.function_space(msh, "DG", 0)
     w0 = ufl.TestFunction(W0)
-    bq = dolfinx.fem.petsc.assemble_vector(_compat.form(q * w0 * dx(METAL_TAG)))
+    bq = _compat.assemble_vector(_compat.form(q * w0 * dx(METAL_TAG)))
     n_owned = msh.topology.index_map(tdim).size_local
     own_metal = metal_cells[metal_cells < n_owned]
-    dofs0 = W0.dofmap.list.array[own_metal]
+    dofs0 = _compat.cell_dofs(W0)[own_metal, 0]
     loc_loss = bq.getArray(readonly=True)[dofs0].copy()
-    gdm = msh.geometry.dofmap.array.reshape(-1, msh.geometry.dofmap.links(0).size)
+    gdm = _compat.geometry_dofmap(msh)
     loc_cent = msh.geometry.x[gdm[own_metal, :4]].mean(axis=1) if own_metal.size else np.zeros((0, 3))
     cent = np.concatenate(comm.allgather(loc_cent), axis=0) if comm.size > 1 else loc_cent
     cell_loss = np.concatenate(comm.allgather(loc_loss)) if comm.size > 1 else loc_loss

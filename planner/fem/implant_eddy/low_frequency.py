@@ -42,7 +42,7 @@ def low_frequency_loss_W(
     comm = msh.comm
     omega = 2.0 * math.pi * frequency_Hz
     metal = cell_tags.indices[cell_tags.values == METAL_TAG]
-    S = dolfinx.fem.FunctionSpace(msh, ("Lagrange", degree))
+    S = _compat.function_space(msh, "Lagrange", degree)
     A0 = applied_potential(msh, degree, A0_peak_at)
     dx = ufl.Measure("dx", domain=msh, subdomain_data=cell_tags)
     psi, phi = ufl.TrialFunction(S), ufl.TestFunction(S)
@@ -51,15 +51,15 @@ def low_frequency_loss_W(
     # ψ lives on the metal: every dof not touched by a metal cell is fixed to 0
     n_loc = S.dofmap.index_map.size_local + S.dofmap.index_map.num_ghosts
     in_metal = np.zeros(n_loc, dtype=bool)
-    cd = S.dofmap.list.array.reshape(-1, S.dofmap.dof_layout.num_dofs)
+    cd = _compat.cell_dofs(S)
     in_metal[cd[metal].ravel()] = True
     zero = dolfinx.fem.Function(S)
     bc = dolfinx.fem.dirichletbc(zero, np.flatnonzero(~in_metal).astype(np.int32))
-    Amat = dolfinx.fem.petsc.assemble_matrix(_compat.form(a), bcs=[bc])
+    Amat = _compat.assemble_matrix(_compat.form(a), bcs=[bc])
     Amat.assemble()
-    b = dolfinx.fem.petsc.assemble_vector(_compat.form(L))
+    b = _compat.assemble_vector(_compat.form(L))
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    dolfinx.fem.petsc.set_bc(b, [bc])
+    _compat.set_bc(b, [bc])
     ones = Amat.createVecRight()
     n_own = S.dofmap.index_map.size_local
     ones.getArray()[:] = in_metal[:n_own].astype(float)
@@ -73,7 +73,7 @@ def low_frequency_loss_W(
     ksp.getPC().setType("jacobi")
     ksp.setTolerances(rtol=rtol, max_it=20000)  # Jacobi-CG needs O(h⁻¹) iterations: fine at check size
     u = dolfinx.fem.Function(S)
-    ksp.solve(b, u.vector)
+    ksp.solve(b, _compat.petsc_vec(u))
     if ksp.getConvergedReason() < 0:
         raise SolverError(f"low-frequency scalar potential: CG reason {ksp.getConvergedReason()}; expected convergence")
     u.x.scatter_forward()

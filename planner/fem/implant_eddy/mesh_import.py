@@ -11,6 +11,7 @@ import dolfinx.mesh
 from mpi4py import MPI
 
 from planner.errors import InputError, MeshError
+from planner.fem import _compat
 from planner.fem.implant_eddy.model import CellTags, InfoT
 from planner.units import MM
 
@@ -24,8 +25,6 @@ def mesh_submodel(
     with ``gmshio.model_to_mesh`` and scale millimetres to metres. Returns (mesh, cell_tags, info) on
     every rank. MeshError / InputError raised while building the model are raised on every rank.
     """
-    from dolfinx.io import gmshio
-
     info = None
     if comm.rank == 0:
         with contextlib.ExitStack() as stack:
@@ -37,12 +36,12 @@ def mesh_submodel(
             comm.bcast(None if err is None else (type(err), str(err)), root=0)
             if err is not None:
                 raise err
-            msh, ct, _ = gmshio.model_to_mesh(gm.model, comm, 0, gdim=3)
+            msh, ct = _compat.gmsh_model_to_mesh(gm.model, comm, 0, gdim=3)
     else:
         remote = comm.bcast(None, root=0)
         if remote is not None:
             raise remote[0](remote[1])
-        msh, ct, _ = gmshio.model_to_mesh(None, comm, 0, gdim=3)
+        msh, ct = _compat.gmsh_model_to_mesh(None, comm, 0, gdim=3)
     info = comm.bcast(info, root=0)
     msh.geometry.x[:] *= MM
     return msh, ct, cast(InfoT, info)

@@ -1,0 +1,150 @@
+"""DOLFINx 0.5.x (Debian bookworm: UFL 2022.2, basix 0.5, PETSc 3.18) behind the _compat interface.
+
+Use through :mod:`planner.fem._compat` only (the names and meanings are listed there).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dolfinx
+import dolfinx.fem
+import dolfinx.fem.petsc
+import dolfinx.mesh
+import numpy as np
+import ufl
+from mpi4py import MPI
+from petsc4py import PETSc
+
+DOLFINX_VERSION = dolfinx.__version__
+SCALAR_TYPE = PETSc.ScalarType
+Mesh = dolfinx.mesh.Mesh
+MeshTags = dolfinx.mesh.MeshTagsMetaClass  # renamed MeshTags in DOLFINx ≥ 0.6
+FunctionSpace = dolfinx.fem.FunctionSpace
+
+
+# ---------------------------------------------------------------- mesh
+def create_tet_mesh(comm: MPI.Comm, cells: np.ndarray, points: np.ndarray) -> dolfinx.mesh.Mesh:
+    """Linear tetrahedral mesh; pass the whole mesh on rank 0 and empty arrays elsewhere."""
+    domain = ufl.Mesh(ufl.VectorElement("Lagrange", ufl.tetrahedron, 1))
+    return dolfinx.mesh.create_mesh(comm, cells, points, domain)
+
+
+def gmsh_model_to_mesh(model, comm: MPI.Comm, rank: int, gdim: int = 3):
+    """(mesh, cell tags) of the gmsh model live on ``rank`` (``model`` is None on the other ranks)."""
+    from dolfinx.io import gmshio
+
+    msh, cell_tags, _ = gmshio.model_to_mesh(model, comm, rank, gdim=gdim)
+    return msh, cell_tags
+
+
+def original_cell_index(msh: dolfinx.mesh.Mesh) -> np.ndarray:
+    """Input (global) index of each local cell, owned cells first."""
+    return np.asarray(msh.topology.original_cell_index, dtype=np.int64)
+
+
+def input_global_vertex_index(msh: dolfinx.mesh.Mesh) -> np.ndarray:
+    """Input (global) index of each local geometry node."""
+    return np.asarray(msh.geometry.input_global_indices, dtype=np.int64)
+
+
+def num_owned_cells(msh: dolfinx.mesh.Mesh) -> int:
+    return msh.topology.index_map(msh.topology.dim).size_local
+
+
+def meshtags(msh: dolfinx.mesh.Mesh, dim: int, entities: np.ndarray, values: np.ndarray):
+    order = np.argsort(entities)
+    return dolfinx.mesh.meshtags(msh, dim, entities[order].astype(np.int32), values[order].astype(np.int32))
+
+
+def exterior_facets(msh: dolfinx.mesh.Mesh) -> np.ndarray:
+    tdim = msh.topology.dim
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    return np.asarray(dolfinx.mesh.exterior_facet_indices(msh.topology), dtype=np.int32)
+
+
+def facet_midpoints(msh: dolfinx.mesh.Mesh, facets: np.ndarray) -> np.ndarray:
+    """(n, 3) midpoints (vertex means) of the given local facets."""
+    return np.asarray(dolfinx.mesh.compute_midpoints(msh, msh.topology.dim - 1, facets.astype(np.int32)))
+
+
+def geometry_dofmap(msh: dolfinx.mesh.Mesh) -> np.ndarray:
+    """(num local cells, nodes per cell) geometry node indices (vertices first)."""
+    dm = msh.geometry.dofmap
+    return np.asarray(dm.array, dtype=np.int64).reshape(-1, dm.links(0).size)
+
+
+# ---------------------------------------------------------------- spaces, forms, dofs
+def function_space(msh: dolfinx.mesh.Mesh, family: str, degree: int, shape: tuple[int, ...] = ()):
+    """Function space of a basix family name ("Lagrange", "DG", "N1curl", …); ``shape`` (3,) for a
+    vector-valued Lagrange space."""
+    if shape:
+        return dolfinx.fem.VectorFunctionSpace(msh, (family, degree), dim=shape[0])
+    return dolfinx.fem.FunctionSpace(msh, (family, degree))
+
+
+def form(a):
+    return dolfinx.fem.form(a)
+
+
+def cell_dofs(V) -> np.ndarray:
+    """(num local cells, dofs per cell) dof indices (blocks, not unrolled)."""
+    return np.asarray(V.dofmap.list.array, dtype=np.int64).reshape(-1, V.dofmap.dof_layout.num_dofs)
+
+
+# ---------------------------------------------------------------- PETSc assembly and vectors
+def assemble_matrix(a, bcs: Sequence = (), diagonal: float = 1.0) -> PETSc.Mat:
+    """New matrix of the compiled bilinear form (not yet ``assemble()``d)."""
+    return dolfinx.fem.petsc.assemble_matrix(a, bcs=list(bcs), diagonal=diagonal)
+
+
+def assemble_matrix_into(A: PETSc.Mat, a, bcs: Sequence = (), diagonal: float = 1.0) -> PETSc.Mat:
+    """Add the compiled bilinear form into an existing matrix (zero it first to replace)."""
+    return dolfinx.fem.petsc.assemble_matrix(A, a, bcs=list(bcs), diagonal=diagonal)
+
+
+def create_matrix(a) -> PETSc.Mat:
+    return dolfinx.fem.petsc.create_matrix(a)
+
+
+def assemble_vector(L) -> PETSc.Vec:
+    """New vector of the compiled linear form (ghost contributions not yet accumulated)."""
+    return dolfinx.fem.petsc.assemble_vector(L)
+
+
+def apply_lifting(b: PETSc.Vec, a: Sequence, bcs: Sequence[Sequence]) -> None:
+    dolfinx.fem.petsc.apply_lifting(b, list(a), [list(x) for x in bcs])
+
+
+def set_bc(b: PETSc.Vec, bcs: Sequence) -> None:
+    dolfinx.fem.petsc.set_bc(b, list(bcs))
+
+
+def petsc_vec(f: dolfinx.fem.Function) -> PETSc.Vec:
+    """The PETSc vector sharing ``f``'s owned + ghost values (lives as long as ``f``)."""
+    return f.vector
+
+
+# ---------------------------------------------------------------- interpolation
+def interpolate_expression(f: dolfinx.fem.Function, expr, cells: np.ndarray) -> None:
+    """Interpolate the UFL expression into ``f`` on the given local cells."""
+    e = dolfinx.fem.Expression(expr, f.function_space.element.interpolation_points())
+    f.interpolate(e, cells=np.asarray(cells, dtype=np.int32))
+
+
+def discrete_gradient(V_lagrange, V_nedelec) -> PETSc.Mat:
+    """Discrete gradient (Lagrange → N1curl) for hypre AMS."""
+    from dolfinx.cpp.fem.petsc import discrete_gradient as _dg
+
+    G = _dg(V_lagrange._cpp_object, V_nedelec._cpp_object)
+    G.assemble()
+    return G
+
+
+def interpolation_matrix(V_from, V_to) -> PETSc.Mat:
+    """Interpolation matrix V_from → V_to (e.g. vector Lagrange → N1curl, the Nédélec interpolation Π
+    that hypre AMS needs for N1curl degree ≥ 2)."""
+    from dolfinx.cpp.fem.petsc import interpolation_matrix as _im
+
+    Pi = _im(V_from._cpp_object, V_to._cpp_object)
+    Pi.assemble()
+    return Pi
