@@ -125,10 +125,13 @@ def petsc_vec(f: dolfinx.fem.Function) -> PETSc.Vec:
 
 
 # ---------------------------------------------------------------- interpolation
-def interpolate_expression(f: dolfinx.fem.Function, expr, cells: np.ndarray) -> None:
-    """Interpolate the UFL expression into ``f`` on the given local cells."""
+def interpolate_expression(f: dolfinx.fem.Function, expr, cells: np.ndarray | None = None) -> None:
+    """Interpolate the UFL expression into ``f`` on the given local cells (default: all local cells)."""
     e = dolfinx.fem.Expression(expr, f.function_space.element.interpolation_points())
-    f.interpolate(e, cells=np.asarray(cells, dtype=np.int32))
+    if cells is None:
+        f.interpolate(e)
+    else:
+        f.interpolate(e, cells=np.asarray(cells, dtype=np.int32))
 
 
 def discrete_gradient(V_lagrange, V_nedelec) -> PETSc.Mat:
