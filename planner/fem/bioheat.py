@@ -288,7 +288,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
     V0 = _compat.function_space(msh, "DG", 0)
     V1 = V if run.element_order == 1 else _compat.function_space(msh, "Lagrange", 1)
     local_cells = fm.cell_input_index
-    dg0_dofs = np.asarray(V0.dofmap.list.array, dtype=np.int64).reshape(-1)[: local_cells.size]
+    dg0_dofs = _compat.cell_dofs(V0).reshape(-1)[: local_cells.size]
 
     def dg0(values: np.ndarray, fun=None):
         fun = fun if fun is not None else dolfinx.fem.Function(V0)
@@ -318,12 +318,12 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
     f_form = _compat.form(qmet * v * dx + h * Tamb * v * ds(SKIN_TAG))
 
     t0 = time.perf_counter()
-    M = dolfinx.fem.petsc.assemble_matrix(m_form); M.assemble()
-    K_fix = dolfinx.fem.petsc.assemble_matrix(k_form); K_fix.assemble()
-    B = dolfinx.fem.petsc.assemble_matrix(b_form); B.assemble()
-    f_fix = dolfinx.fem.petsc.assemble_vector(f_form)
+    M = _compat.assemble_matrix(m_form); M.assemble()
+    K_fix = _compat.assemble_matrix(k_form); K_fix.assemble()
+    B = _compat.assemble_matrix(b_form); B.assemble()
+    f_fix = _compat.assemble_vector(f_form)
     f_fix.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    Mb = dolfinx.fem.petsc.create_matrix(mb_form)
+    Mb = _compat.create_matrix(mb_form)
     K = K_fix.duplicate(copy=True)
     ones = f_fix.duplicate(); ones.set(1.0)
     f_beta = f_fix.duplicate()
@@ -332,7 +332,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
     def assemble_perfusion() -> None:
         nonlocal n_assemblies
         Mb.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(Mb, mb_form)
+        _compat.assemble_matrix_into(Mb, mb_form)
         Mb.assemble()
         K_fix.copy(K, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         K.axpy(1.0, Mb, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
@@ -384,7 +384,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             q = np.asarray(inp.heat_W_per_m3(fraction), dtype=float)
             dg0(q, qfun)
             vec = f_fix.duplicate()
-            B.mult(qfun.vector, vec)
+            B.mult(_compat.petsc_vec(qfun), vec)
             if len(q_cache) > 8:
                 for key in list(q_cache)[:4]:
                     q_cache.pop(key).destroy()
@@ -460,7 +460,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         return hi
 
     # --- one implicit solve with Picard lagging of the perfusion ----------------------------------
-    x_prev_iter = T.vector.duplicate()
+    x_prev_iter = _compat.petsc_vec(T).duplicate()
     b = f_fix.duplicate()
     f0 = f_fix.duplicate()
     f1 = f_fix.duplicate()
@@ -479,7 +479,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         bcv = bc_values(t_s)
         if not law.temperature_dependent:
             make_rhs(b)
-            ops.solve(c, b, T.vector, bcv)
+            ops.solve(c, b, _compat.petsc_vec(T), bcv)
             T.x.scatter_forward()
             return 1
         omega, prev = 1.0, np.inf
@@ -493,10 +493,10 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             assemble_perfusion()
             ops.set_K(K)
             make_rhs(b)
-            T.vector.copy(x_prev_iter)
-            ops.solve(c, b, T.vector, bc_values(t_s) if bc is not None else None)
+            _compat.petsc_vec(T).copy(x_prev_iter)
+            ops.solve(c, b, _compat.petsc_vec(T), bc_values(t_s) if bc is not None else None)
             # δ = T̂ − T_k (fixed-point residual); damped update T_{k+1} = T_k + ω δ
-            x_prev_iter.axpy(-1.0, T.vector)  # = −δ
+            x_prev_iter.axpy(-1.0, _compat.petsc_vec(T))  # = −δ
             change = x_prev_iter.norm(PETSc.NormType.NORM_INFINITY)
             picard_max_seen = max(picard_max_seen, it)
             if change < run.picard_tol_K:
@@ -506,7 +506,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                 omega *= 0.5  # oscillating/diverging fixed point (strongly T-dependent β): damp
             prev = change
             if omega < 1.0:
-                T.vector.axpy(1.0 - omega, x_prev_iter)  # T̂ + (1 − ω)(T_k − T̂) = T_k + ω δ
+                _compat.petsc_vec(T).axpy(1.0 - omega, x_prev_iter)  # T̂ + (1 − ω)(T_k − T̂) = T_k + ω δ
             T.x.scatter_forward()
         raise SolverError(
             f"perfusion model {law.name!r}: Picard iteration not converged at t = {t_s:.1f} s "
@@ -584,14 +584,14 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
         mksp.setErrorIfNotConverged(True)
         mksp.setFromOptions()
         mksp.setOperators(M)
-        dT_n, dT_nm1, pred, d = (T.vector.duplicate() for _ in range(4))
+        dT_n, dT_nm1, pred, d = (_compat.petsc_vec(T).duplicate() for _ in range(4))
         accepted = rejected = 0
         h_used: list[float] = []
         level = None
         for si, seg in enumerate(run.segments):
             t, t_end = seg.t_start_s, seg.t_end_s
             # T'(t⁺) = M⁻¹ (f(t⁺) − K Tⁿ)
-            K.mult(T.vector, tmp)
+            K.mult(_compat.petsc_vec(T), tmp)
             tmp.scale(-1.0)
             tmp.axpy(1.0, load(seg.fraction_at(t)))
             mksp.solve(tmp, dT_n)
@@ -603,9 +603,9 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                     h = t_end - t
                 t1 = t + h
                 f0, f1 = seg.fraction_at(t), seg.fraction_at(t1)
-                T.vector.copy(T_old_fun.vector)
+                _compat.petsc_vec(T).copy(_compat.petsc_vec(T_old_fun))
                 T_old_fun.x.scatter_forward()
-                Told = T_old_fun.vector
+                Told = _compat.petsc_vec(T_old_fun)
                 c = 2.0 / h
 
                 def rhs(out, c=c, f0=f0, f1=f1):
@@ -618,16 +618,16 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                     Told.copy(pred)
                     pred.axpy(0.5 * h * (2.0 + r), dT_n)
                     pred.axpy(-0.5 * h * r, dT_nm1)
-                    pred.copy(T.vector)  # predictor as initial guess
+                    pred.copy(_compat.petsc_vec(T))  # predictor as initial guess
                 implicit_solve(c, rhs, t1, True)
                 if h_prev is not None:
-                    T.vector.copy(d)
+                    _compat.petsc_vec(T).copy(d)
                     d.axpy(-1.0, pred)
                     err = d.norm(PETSc.NormType.NORM_INFINITY) / (3.0 * (1.0 + h_prev / h))
                     at_min = h <= levels[-1] * (1 + 1e-12)
                     if err > run.adaptive_tol_K and not at_min:
                         rejected += 1
-                        Told.copy(T.vector)
+                        Told.copy(_compat.petsc_vec(T))
                         T.x.scatter_forward()
                         h_new = 0.9 * h * (run.adaptive_tol_K / err) ** (1.0 / 3.0)
                         cand = [lv for lv in levels if lv <= min(h_new, h * (1 - 1e-9))]
@@ -639,7 +639,7 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                 # accept: T'ⁿ⁺¹ = 2(Tⁿ⁺¹ − Tⁿ)/h − T'ⁿ
                 dT_n.copy(dT_nm1)
                 dT_n.scale(-1.0)
-                dT_n.axpy(2.0 / h, T.vector)
+                dT_n.axpy(2.0 / h, _compat.petsc_vec(T))
                 dT_n.axpy(-2.0 / h, Told)
                 accepted += 1
                 h_used.append(h)
@@ -667,15 +667,15 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
             raise SolverError("adaptive time stepping with Dirichlet data: not supported; expected fixed steps")
         tv = adaptive_trapezoidal(tv)
     else:
-        T_nm1 = T.vector.duplicate()
+        T_nm1 = _compat.petsc_vec(T).duplicate()
         dt_prev = None
         seg_prev = None
         for st in run.steps:
             dt = st.dt_s
-            T.vector.copy(T_old_fun.vector)
+            _compat.petsc_vec(T).copy(_compat.petsc_vec(T_old_fun))
             T_old_fun.x.scatter_forward()
             tv_old = tv
-            Told = T_old_fun.vector
+            Told = _compat.petsc_vec(T_old_fun)
             # BDF2 restarts with one implicit-Euler step at the start, at every schedule segment
             # boundary (the source or its slope jumps: a backward difference across the kink of T'
             # would cost O(Δt) accuracy) and whenever the step ratio ω = Δtₙ/Δtₙ₋₁ exceeds 2
@@ -710,8 +710,8 @@ def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI
                     out.axpy(1.0, load(st.fraction1))
                 cn = False
             if dt_prev is not None:  # initial guess: linear extrapolation Tⁿ + (Δt/Δtₙ₋₁)(Tⁿ − Tⁿ⁻¹)
-                T.vector.axpy(dt / dt_prev, Told)
-                T.vector.axpy(-dt / dt_prev, T_nm1)
+                _compat.petsc_vec(T).axpy(dt / dt_prev, Told)
+                _compat.petsc_vec(T).axpy(-dt / dt_prev, T_nm1)
             implicit_solve(c, rhs, st.t1_s, cn)
             Told.copy(T_nm1)
             dt_prev = dt

@@ -112,7 +112,7 @@ def solve_scalar_potential(
     Q0 = _compat.function_space(msh, "DG", 0)
     sigma = dolfinx.fem.Function(Q0)
     cells_local = fm.local_cell_values(np.arange(tmesh.num_cells))
-    q0_dofs = np.asarray(Q0.dofmap.list.array, dtype=np.int64)
+    q0_dofs = _compat.cell_dofs(Q0).reshape(-1)
     sigma.x.array[q0_dofs] = np.asarray(sigma_cell_S_per_m, dtype=float)[cells_local]
     A0 = dolfinx.fem.Function(W)
     xyz = W.tabulate_dof_coordinates()
@@ -133,7 +133,7 @@ def solve_scalar_potential(
         comp = np.asarray(cell_component)
         counts = np.bincount(comp)
         big = int(np.argmax(counts))
-        cdofs = np.asarray(V.dofmap.list.array, dtype=np.int64).reshape(len(cells_local), -1)
+        cdofs = _compat.cell_dofs(V).reshape(len(cells_local), -1)
         dof_comp = np.empty(n_loc + n_ghost, dtype=np.int64)
         dof_comp[cdofs] = comp[cells_local][:, None]
         others = np.flatnonzero(counts > 0)
@@ -154,12 +154,12 @@ def solve_scalar_potential(
 
             pdofs = dolfinx.fem.locate_dofs_geometrical(V, marker)
             bcs = [dolfinx.fem.dirichletbc(PETSc.ScalarType(0.0), pdofs, V)]
-    A = dolfinx.fem.petsc.assemble_matrix(a, bcs=bcs)
+    A = _compat.assemble_matrix(a, bcs=bcs)
     A.assemble()
-    b = dolfinx.fem.petsc.assemble_vector(L)
-    dolfinx.fem.petsc.apply_lifting(b, [a], [bcs])
+    b = _compat.assemble_vector(L)
+    _compat.apply_lifting(b, [a], [bcs])
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    dolfinx.fem.petsc.set_bc(b, bcs)
+    _compat.set_bc(b, bcs)
     ns_vec = A.createVecLeft()
     if dof_comp is None:
         ns_vec.set(1.0)
@@ -189,7 +189,7 @@ def solve_scalar_potential(
     t0 = time.perf_counter()
     psi = dolfinx.fem.Function(V)
     try:
-        ksp.solve(b, psi.vector)
+        ksp.solve(b, _compat.petsc_vec(psi))
     except PETSc.Error as exc:  # raised through ksp_error_if_not_converged
         raise SolverError(f"eddy-current CG/BoomerAMG did not converge (reason {ksp.getConvergedReason()}, "
                           f"{ksp.getIterationNumber()} iterations, rtol = {rtol:g}): {exc}") from None
@@ -203,7 +203,7 @@ def solve_scalar_potential(
     w = ufl.TestFunction(Q0)
     F = A0 + ufl.grad(psi)
     w2 = dolfinx.fem.Constant(msh, PETSc.ScalarType(omega_rad_per_s ** 2))  # a Constant: no JIT per frequency
-    e2 = dolfinx.fem.petsc.assemble_vector(_compat.form(w2 * ufl.inner(F, F) * w * ufl.dx))
+    e2 = _compat.assemble_vector(_compat.form(w2 * ufl.inner(F, F) * w * ufl.dx))
     e2.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     n_owned = fm.num_owned_cells
     e2_int_owned = e2.array_r[q0_dofs[:n_owned]] if q0_dofs.size else np.zeros(0)
