@@ -145,13 +145,14 @@ def _solve_thermal() -> dict:
 
 
 def solve(out: Path, result: Path) -> None:
-    from planner.fem import _compat
-
     import petsc4py
+
+    from planner.fem import _compat
 
     res: dict = {"stack": {"dolfinx": _compat.DOLFINX_VERSION, "numpy": np.__version__,
                            "python": platform.python_version(), "petsc4py": petsc4py.__version__,
-                           "loadavg_before": os.getloadavg()[0], "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}}
+                           "loadavg_before": os.getloadavg()[0],
+                           "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}}
     for p in sorted(out.glob("em_sphere_h*.npz"), key=lambda p: -float(p.stem.split("_h")[1])):
         res[f"em_sphere_{p.stem.split('_')[-1]}"] = _solve_em(p)
     res["implant_sphere"] = _solve_implant(out)

@@ -15,7 +15,8 @@ COMPAT = FEM / "_compat"
 
 # calls/attributes that differ between DOLFINx 0.5 and 0.9 (or change again in 0.10): only _compat may use them
 VERSION_SPECIFIC = [
-    r"\bVectorFunctionSpace\b", r"\bdolfinx\.fem\.FunctionSpace\(", r"\bfunctionspace\(", r"\bufl\.(Vector|Finite|Mixed)Element\b",
+    r"\bVectorFunctionSpace\b", r"\bdolfinx\.fem\.FunctionSpace\(", r"\bfunctionspace\(",
+    r"\bufl\.(Vector|Finite|Mixed)Element\b",
     r"\bbasix\.ufl\b", r"\bMeshTagsMetaClass\b", r"\.vector\b(?!\w)", r"\.petsc_vec\b", r"\bdofmap\.list\b",
     r"\bgeometry\.dofmap\b", r"\binterpolation_points\b", r"\bdolfinx\.fem\.Expression\b", r"\bgmshio\.model_to_mesh\b",
     r"\bdolfinx\.cpp\b", r"\bdolfinx\.fem\.petsc\.", r"\bexterior_facet_indices\(", r"\bcreate_mesh\(",
@@ -77,7 +78,8 @@ def test_no_version_specific_call_outside_compat():
 
 def test_the_scan_catches_a_version_specific_call(tmp_path):
     src = tmp_path / "m.py"
-    src.write_text('"""docs may say f.vector"""\nx = f.vector  # here\ny = _compat.petsc_vec(f)\nz = V.dofmap.list.array\n')
+    src.write_text('"""docs may say f.vector"""\nx = f.vector  # here\n'
+                   'y = _compat.petsc_vec(f)\nz = V.dofmap.list.array\n')
     found = {i for i, code in _code_lines(src).items() if any(re.search(p, code) for p in VERSION_SPECIFIC)}
     assert found == {2, 4}
 

@@ -13,6 +13,9 @@ What stays outside (identical on 0.5 … 0.10): ``dolfinx.fem.Function``/``Const
 """
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import dolfinx
 
 #: the interface every versioned module provides
@@ -38,13 +41,11 @@ def _version_tuple(version: str) -> tuple[int, int]:
     return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
+_MODULES = {(0, 5): "v05", (0, 9): "v09"}  # DOLFINx (major, minor) → module of this package
 _VERSION = _version_tuple(dolfinx.__version__)
-if _VERSION[:2] == (0, 5):
-    from planner.fem._compat import v05 as _impl
-elif _VERSION[:2] == (0, 9):
-    from planner.fem._compat import v09 as _impl
-else:  # one line, no traceback noise: the caller (planner doctor, the CLI) reports it
+if _VERSION not in _MODULES:  # one line: the caller (planner doctor, the CLI) reports it
     raise ImportError(f"DOLFINx {dolfinx.__version__} is not supported: expected {SUPPORTED}")
+_impl: ModuleType = importlib.import_module(f"{__name__}.{_MODULES[_VERSION]}")
 
 DOLFINX_VERSION = _impl.DOLFINX_VERSION
 SCALAR_TYPE = _impl.SCALAR_TYPE
