@@ -48,8 +48,10 @@ def _cmd_doctor(args) -> int:
     try:
         import numpy as np
 
-        ok = np.__version__.startswith("1.24")
-        rows.append(("numpy", ok, np.__version__ + ("" if ok else " (expected 1.24.x: Debian's, see DESIGN.md)")))
+        # Debian's numpy of each supported stack: bookworm (Python 3.11) 1.24, trixie (Python 3.13) 2.2
+        want = "1.24" if sys.version_info < (3, 12) else "2.2"
+        ok = np.__version__.startswith(want + ".")
+        rows.append(("numpy", ok, np.__version__ + ("" if ok else f" (expected {want}.x: Debian's, see DESIGN.md)")))
     except ImportError as exc:
         rows.append(("numpy", False, str(exc)))
     from planner.fem.info import stack_checks

@@ -29,7 +29,7 @@ def grid_csv(H_kA, f_kHz, fn) -> str:
     rows = ["H_kA_per_m,f_kHz,SLP_W_per_g"]
     for f in f_kHz:
         for h in H_kA:
-            rows.append(f"{h},{f},{fn(h, f)!r}")
+            rows.append(f"{h},{f},{float(fn(h, f))!r}")  # float(): numpy 2 reprs np.float64(…)
     return "\n".join(rows) + "\n"
 
 
