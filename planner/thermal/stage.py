@@ -19,6 +19,7 @@ import numpy as np
 from planner.artefacts import TissueMesh
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
+from planner.thermal._kernels import accumulate_dose_nb
 from planner.thermal.history import TemperatureHistory
 from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion_law
 from planner.thermal.probes import locate_probes
@@ -163,7 +164,8 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
                     linear_pc=th.linear_pc, adaptive=bool(th.adaptive and th.mode == "transient"),
                     segments=list(schedule.segments), time_step_s=th.time_step_s,
                     max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
-                    min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K)
+                    min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K,
+                    dose_step=accumulate_dose_nb)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)

@@ -284,3 +284,23 @@ def test_adaptive_requires_crank_nicolson():
     mesh = _box(2)
     with pytest.raises(InputError, match="thermal.scheme"):
         _run(mesh, RegionHeat(mesh, 1e4, tag=2), _lib(), scheme="bdf2", adaptive=True)
+
+
+def test_fem_bioheat_imports_no_stage_package_and_dose_is_injected():
+    import ast
+
+    stages = ("planner.thermal", "planner.em", "planner.nanoparticles", "planner.planning", "planner.imaging",
+              "planner.geometry", "planner.reporting", "planner.tissues", "planner.config")
+    for p in (ROOT / "planner" / "fem" / "bioheat").glob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(stages), (p.name, node.module)
+    # without an injected dose kernel the solver keeps the running maximum only
+    from planner.fem.bioheat import PennesRun, solve_pennes
+    from planner.thermal.stage import build_inputs
+
+    mesh = _box(2)
+    inp, _ = build_inputs(mesh, RegionHeat(mesh, 1e5, tag=2), _lib(), ThermalSection())
+    res = solve_pennes(mesh, inp, PennesRun(mode="steady", scheme="bdf2", element_order=1, steady_duration_s=60.0))
+    assert np.all(res.CEM43_min == 0.0) and np.all(res.T_max_C == res.T_final_C)
+    assert res.T_final_C.max() > res.T_baseline_C.max() + 0.1
