@@ -300,7 +300,7 @@ def test_fem_bioheat_imports_no_stage_package_and_dose_is_injected():
     from planner.thermal.stage import build_inputs
 
     mesh = _box(2)
-    inp, _ = build_inputs(mesh, RegionHeat(mesh, 1e5, tag=2), _lib(), ThermalSection())
+    inp, _ = build_inputs(mesh, RegionHeat(mesh, 1e5, tag=None), _lib(), ThermalSection())
     res = solve_pennes(mesh, inp, PennesRun(mode="steady", scheme="bdf2", element_order=1, steady_duration_s=60.0))
     assert np.all(res.CEM43_min == 0.0) and np.all(res.T_max_C == res.T_final_C)
     assert res.T_final_C.max() > res.T_baseline_C.max() + 0.1
