@@ -444,6 +444,15 @@ class ThermalSection:
     adaptive_tol_K: float = spec(0.01, check=positive, expected="a positive local error per step (K, max over the mesh)")
     max_time_step_s: float | None = spec(None, check=positive, expected="a positive largest adaptive step (s); default 8 × time_step_s")
     min_time_step_s: float = spec(0.5, check=positive, expected="a positive smallest adaptive step (s)")
+    # --- systemic heat (planner.thermal.systemic) -------------------------------------------------
+    systemic: str = spec("blood-pool", check=one_of("blood-pool", "off")[0],
+                         expected="'blood-pool' (arterial temperature as a state) or 'off' (arterial blood fixed at arterial_T_C)")
+    body_mass_kg: float = spec(70.0, check=lambda m: math.isfinite(m) and 1.0 <= m <= 400.0,
+                               expected="the whole patient's mass in 1..400 kg")
+    body_heat_capacity_J_per_kg_K: float = spec(3500.0, check=lambda c: math.isfinite(c) and 1000.0 <= c <= 5000.0,
+                                                expected="a mean body heat capacity in 1000..5000 J/(kg K)")
+    thermoregulation_W_per_K: float = spec(280.0, check=non_negative,
+                                           expected="a non-negative whole-body loss conductance (W/K); 0: no thermoregulation")
 
     @property
     def session_duration_s(self) -> float:

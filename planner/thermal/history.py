@@ -42,6 +42,16 @@ class TemperatureHistory:
     baseline: dict
     perfusion_model: str
     solver: dict = field(default_factory=dict)
+    arterial_T_C: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_times,) blood-pool temperature
+    exchange_W: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_times,) ∫β(T − T_a) dV
+    systemic: dict | None = None  # blood-pool parameters; None: arterial blood fixed
+
+    def arterial_block(self) -> dict:
+        """``thermal.arterial_T_C``: start, max and end of the arterial temperature."""
+        a = np.asarray(self.arterial_T_C, dtype=float)
+        if a.size == 0:
+            return {"start": None, "max": None, "end": None}
+        return {"start": float(a[0]), "max": float(a.max()), "end": float(a[-1])}
 
     @property
     def duration_s(self) -> float:
@@ -63,10 +73,14 @@ class TemperatureHistory:
             "body_max_C": float(np.max(self.T_max_C)),
             "dvh": self.dvh,
             "solver": self.solver,
+            "arterial_T_C": self.arterial_block(),
+            "systemic": self.systemic,
             "definitions": {
                 "T90_C": "temperature reached or exceeded by 90 % of the target volume (per-vertex maximum over the session, lumped vertex volumes)",
                 "CEM43": "Sapareto & Dewey 1984, sum of dt * R^(43 - T_mean_step), R = 0.5 (T >= 43) else 0.25, minutes",
                 "time_above_42C_min": "time at or above 42 °C reached or exceeded by 90 % of the target volume",
+                "arterial_T_C": "blood-pool (arterial) temperature at the start, its maximum and at the end of the session "
+                                "(planner.thermal.systemic); constant when thermal.systemic = 'off'",
             },
         }
 

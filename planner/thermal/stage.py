@@ -24,6 +24,7 @@ from planner.thermal.history import TemperatureHistory
 from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion_law
 from planner.thermal.probes import locate_probes
 from planner.thermal.schedule import build_schedule
+from planner.thermal.systemic import pool_parameters
 
 NON_PERFUSED_KINDS = ("metal", "air")
 
@@ -80,9 +81,10 @@ def _heat_callable(heat: Any, mesh: TissueMesh):
 
 def build_inputs(mesh: TissueMesh, heat: Any, lib: Any, th, dirichlet=None):
     """PennesInputs for :func:`planner.fem.bioheat.solve_pennes` (imports the FE module)."""
-    from planner.fem.bioheat import PennesInputs
+    from planner.fem.bioheat import BloodPool, PennesInputs
 
     table = tissue_table(mesh, lib)
+    pool = pool_parameters(mesh, table, th)
     blood = lib.blood
     rho_b = _prop(blood, "density_kg_per_m3", "blood", True)
     c_b = _prop(blood, "heat_capacity_J_per_kg_K", "blood", True)
@@ -105,6 +107,7 @@ def build_inputs(mesh: TissueMesh, heat: Any, lib: Any, th, dirichlet=None):
         perfusion=law, heat_W_per_m3=_heat_callable(heat, mesh), T_arterial_C=th.arterial_T_C,
         T_ambient_C=th.ambient_T_C, h_skin_W_per_m2_K=th.skin_h_W_per_m2_K,
         cell_tissue=lut["tid"][cr].astype(np.int64), tissue_names=names, dirichlet=dirichlet,
+        blood_pool=None if pool is None else BloodPool(heat_capacity_J_per_K=pool[0], loss_W_per_K=pool[1]),
     ), table
 
 
@@ -184,4 +187,14 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
         tissues=metrics.tissue_metrics(mesh, res.T_max_C, res.CEM43_min),
         dvh=metrics.dvh(mesh, res.T_max_C, th.dvh_bin_K),
         baseline=base, perfusion_model=th.perfusion_model, solver=res.stats,
+        arterial_T_C=res.arterial_T_C, exchange_W=res.exchange_W, systemic=_systemic_block(inp, th, res),
     )
+
+
+def _systemic_block(inp, th, res) -> dict | None:
+    pool = inp.blood_pool
+    if pool is None:
+        return None
+    return {"model": "blood-pool", "body_mass_kg": th.body_mass_kg, "pool_heat_capacity_J_per_K": pool.heat_capacity_J_per_K,
+            "thermoregulation_W_per_K": pool.loss_W_per_K, "arterial_rise_K": float(np.max(res.arterial_T_C) - res.arterial_T_C[0]),
+            "max_exchange_W": float(np.nanmax(res.exchange_W)), "resting_exchange_W": float(res.exchange_W[0])}

@@ -43,6 +43,7 @@ def _lib(**over):
 
 def _run(mesh, heat, lib, **th):
     th.setdefault("field_output_interval_s", 0.0)
+    th.setdefault("systemic", "off")
     return solve_bioheat(mesh, heat, lib, SimpleNamespace(thermal=ThermalSection(**th)))
 
 
@@ -304,3 +305,32 @@ def test_fem_bioheat_imports_no_stage_package_and_dose_is_injected():
     res = solve_pennes(mesh, inp, PennesRun(mode="steady", scheme="bdf2", element_order=1, steady_duration_s=60.0))
     assert np.all(res.CEM43_min == 0.0) and np.all(res.T_max_C == res.T_final_C)
     assert res.T_final_C.max() > res.T_baseline_C.max() + 0.1
+
+
+@pytest.mark.parametrize("kw", [dict(scheme="implicit-euler"), dict(scheme="bdf2", perfusion_model="lang1999"),
+                                dict(scheme="crank-nicolson", adaptive=True, perfusion_model="lang1999")])
+def test_blood_pool_conserves_energy_exactly_without_losses(kw):
+    """h = 0, G = 0: every watt put in stays in tissue (∫ρc ΔT dV) or in the pool (C_p ΔT_a), for every
+    scheme, also with Picard-lagged Lang perfusion and adaptive steps (discrete energy identity)."""
+    mesh = _box(4)
+    Q, minutes = 2e5, 6.0
+    heat = RegionHeat(mesh, Q, tag=2)
+    res = _run(mesh, heat, _lib(), systemic="blood-pool", skin_h_W_per_m2_K=0.0, thermoregulation_W_per_K=0.0,
+               body_mass_kg=1.0, duration_min=minutes, time_step_s=20.0, picard_tol_K=1e-7, **kw)
+    vol = mesh.cell_volumes_m3()
+    dT_cell = (res.T_final_C - res.T_baseline_C)[mesh.cells].mean(axis=1)
+    stored_tissue = float((4e6 * vol * dT_cell).sum())
+    C_p = res.systemic["pool_heat_capacity_J_per_K"]
+    assert C_p == pytest.approx((1.0 - 1000.0 * vol.sum()) * 3500.0)
+    stored_pool = C_p * (res.arterial_T_C[-1] - res.arterial_T_C[0])
+    E_in = float((heat.Q_W_per_m3(1.0) * vol).sum()) * minutes * 60.0
+    assert res.arterial_T_C[0] == 37.0 and res.arterial_T_C[-1] > 37.0 + 1e-3
+    assert stored_tissue + stored_pool == pytest.approx(E_in, rel=1e-6)
+    block = res.summary_block()["arterial_T_C"]
+    assert block["start"] == 37.0 and block["max"] == pytest.approx(block["end"]) and block["end"] > 37.0
+
+
+def test_blood_pool_body_mass_below_meshed_mass_is_input_error():
+    mesh = structured_box(2, size_m=0.2, target_radius_m=0.03)  # 8 kg of tissue
+    with pytest.raises(InputError, match=r"thermal.body_mass_kg = 5.0.*more than the meshed 8 kg"):
+        _run(mesh, RegionHeat(mesh, 1e4, tag=2), _lib(), systemic="blood-pool", mode="steady", body_mass_kg=5.0)

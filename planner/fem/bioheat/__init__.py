@@ -42,7 +42,7 @@ Modules: ``data`` (inputs, run, result), ``operators`` (cached c M + K with thei
 (:class:`PennesSolver`: assemble / baseline / step / run), ``steppers`` (IE, CN, BDF2, adaptive
 TR-AB2, steady), ``recorder`` (vertex values, probes, dose, snapshots).
 """
-from planner.fem.bioheat.data import DirichletData, DoseStep, PennesInputs, PennesResult, PennesRun
+from planner.fem.bioheat.data import BloodPool, DirichletData, DoseStep, PennesInputs, PennesResult, PennesRun
 from planner.fem.bioheat.solver import PennesSolver, solve_pennes
 
-__all__ = ["DirichletData", "DoseStep", "PennesInputs", "PennesResult", "PennesRun", "PennesSolver", "solve_pennes"]
+__all__ = ["BloodPool", "DirichletData", "DoseStep", "PennesInputs", "PennesResult", "PennesRun", "PennesSolver", "solve_pennes"]

@@ -34,6 +34,15 @@ class DirichletData:
     marker: Callable[[np.ndarray], np.ndarray] | None = None
 
 
+@dataclass(frozen=True)
+class BloodPool:
+    """Arterial temperature as a state (see :mod:`planner.fem.bioheat.pool`): heat capacity of the
+    unmeshed body (J/K) and the whole-body loss conductance (W/K) about the baseline balance."""
+
+    heat_capacity_J_per_K: float
+    loss_W_per_K: float
+
+
 @dataclass
 class PennesInputs:
     """Coefficients per TissueMesh cell (SI) and boundary data."""
@@ -49,6 +58,7 @@ class PennesInputs:
     cell_tissue: np.ndarray  # (M,) int index into tissue_names
     tissue_names: tuple[str, ...]
     dirichlet: DirichletData | None = None
+    blood_pool: BloodPool | None = None  # None: arterial temperature fixed at T_arterial_C
 
 
 @dataclass
@@ -95,3 +105,5 @@ class PennesResult:
     probe_T_C: np.ndarray  # (P, n_times)
     body_max_T_C: np.ndarray  # (n_times,)
     stats: dict
+    arterial_T_C: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_times,)
+    exchange_W: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_times,) ∫β(T − T_a) dV

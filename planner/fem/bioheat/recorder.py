@@ -75,8 +75,10 @@ class VertexView:
 class Recorder:
     """Accepted steps: times, field fractions, body maxima, probes, snapshots and (injected) dose."""
 
-    def __init__(self, view: VertexView, run: PennesRun, tv0: np.ndarray):
-        self.view, self.run = view, run
+    def __init__(self, view: VertexView, run: PennesRun, tv0: np.ndarray, arterial):
+        self.view, self.run, self.arterial_state = view, run, arterial
+        T_a, P_ex = arterial()
+        self.arterial, self.exchange = [T_a], [P_ex]
         self.cem = np.zeros(view.n_owned)
         self.tab = np.zeros(view.n_owned)
         self.tmax = tv0.copy()
@@ -100,6 +102,9 @@ class Recorder:
         self.times.append(t1)
         self.fracs.append(fraction1)
         self.probes.append(view.probes(tv_new))
+        T_a, P_ex = self.arterial_state()
+        self.arterial.append(T_a)
+        self.exchange.append(P_ex)
         while self.snap_targets and self.snap_targets[0] <= t1 + 1e-9 * max(1.0, t1):
             self.snap_targets.pop(0)
             if not (self.snaps_t and abs(self.snaps_t[-1] - t1) < 1e-9):

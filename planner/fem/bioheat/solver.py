@@ -19,6 +19,7 @@ from planner.errors import SolverError
 from planner.fem import _compat
 from planner.fem.bioheat.data import PennesInputs, PennesResult, PennesRun
 from planner.fem.bioheat.operators import Operators
+from planner.fem.bioheat.pool import Pool
 from planner.fem.bioheat.recorder import Recorder, VertexView
 from planner.fem.mesh import SKIN_TAG, to_dolfinx
 
@@ -102,6 +103,12 @@ class PennesSolver:
                              self.bc[2] if self.bc is not None else None, self.spec.linear_pc, self.kr_max)
         self.b, self.tmp = self.f_fix.duplicate(), self.f_fix.duplicate()
         self.x_prev_iter = self.T.vector.duplicate()
+        self.T_nm1 = self.T.vector.duplicate()
+        self.pool = None
+        if self.inp.blood_pool is not None:
+            if self.bc is not None:
+                raise SolverError("blood pool with Dirichlet data: not supported; expected thermal.systemic = 'off'")
+            self.pool = Pool(self.inp.blood_pool, self.inp.T_arterial_C, self.f_fix)
 
     def _dirichlet_rows(self) -> None:
         """Owned boundary dofs, their coordinates and global rows (verification benchmarks)."""
@@ -148,6 +155,8 @@ class PennesSolver:
         self.n_assemblies += 1
         self.beta_version += 1
         self.ops.set_K(self.K)
+        if self.pool is not None:
+            self.pool.refresh(Mb, self.ones, self.beta_version)
 
     def heat_load(self, fraction: float):
         """B q(fraction): the heat source load, cached by field fraction."""
@@ -183,28 +192,51 @@ class PennesSolver:
         return self.T_cell.x.array[self.dg0_dofs]
 
     # --- solving -------------------------------------------------------------------------------
-    def step(self, c: float, make_rhs: Callable[[object], None], t_s: float, cn_mix: bool) -> int:
-        """Solve (cM + K(β)) T = rhs (into self.T) with damped Picard on β if the perfusion depends
-        on T; returns the number of Picard iterations."""
+    def build_rhs(self, system, out) -> None:
+        """The Pennes right-hand side of ``system`` (a steppers.StepSystem) without blood-pool terms."""
+        levels = {"n": self.T_old_fun.vector, "nm1": self.T_nm1}
+        if len(system.mass) == 1:
+            coef, name = system.mass[0]
+            self.M.mult(levels[name], out); out.scale(coef)
+        elif system.mass:
+            self.tmp.set(0.0)
+            for coef, name in system.mass:
+                self.tmp.axpy(coef, levels[name])
+            self.M.mult(self.tmp, out)
+        else:
+            out.set(0.0)
+        if system.k_explicit:
+            self.K.mult(self.T_old_fun.vector, self.tmp); out.axpy(-1.0, self.tmp)
+        for fraction in system.fractions:
+            out.axpy(1.0, self.load(fraction))
+
+    def _linear_solve(self, system, t_s: float, bcv) -> None:
+        self.build_rhs(system, self.b)
+        if self.pool is None:
+            self.ops.solve(system.c, self.b, self.T.vector, bcv)
+        else:
+            self.pool.solve(self.ops, system.c, system, self.b, self.T.vector, self.T_old_fun.vector)
+
+    def step(self, system, t_s: float) -> int:
+        """Solve (cM + K(β)) T = rhs (into self.T; with the blood pool if any) with damped Picard on β
+        if the perfusion depends on T; returns the number of Picard iterations."""
         spec, T = self.spec, self.T
         bcv = self.bc_values(t_s)
         if not self.law.temperature_dependent:
-            make_rhs(self.b)
-            self.ops.solve(c, self.b, T.vector, bcv)
+            self._linear_solve(system, t_s, bcv)
             T.x.scatter_forward()
             return 1
         omega, prev = 1.0, np.inf
-        mix = dolfinx.fem.Function(self.V) if cn_mix else None
+        mix = dolfinx.fem.Function(self.V) if system.cn_mix else None
         for it in range(1, spec.picard_max_iter + 1):
-            if cn_mix:
+            if system.cn_mix:
                 mix.x.array[:] = 0.5 * (T.x.array + self.T_old_fun.x.array)
                 self.set_beta(self.cell_temperatures(mix))
             else:
                 self.set_beta(self.cell_temperatures(T))
             self.assemble_perfusion()
-            make_rhs(self.b)
             T.vector.copy(self.x_prev_iter)
-            self.ops.solve(c, self.b, T.vector, self.bc_values(t_s) if self.bc is not None else None)
+            self._linear_solve(system, t_s, self.bc_values(t_s) if self.bc is not None else None)
             # δ = T̂ − T_k (fixed-point residual); damped update T_{k+1} = T_k + ω δ
             self.x_prev_iter.axpy(-1.0, T.vector)  # = −δ
             change = self.x_prev_iter.norm(PETSc.NormType.NORM_INFINITY)
@@ -225,10 +257,31 @@ class PennesSolver:
         )
 
     def save_old(self):
-        """Tⁿ ← current T (also for the Crank–Nicolson perfusion mix); returns its vector."""
+        """Tⁿ ← current T (also for the Crank–Nicolson perfusion mix), θⁿ ← θ; returns Tⁿ's vector."""
         self.T.vector.copy(self.T_old_fun.vector)
         self.T_old_fun.x.scatter_forward()
+        if self.pool is not None:
+            self.pool.theta_old = self.pool.theta
         return self.T_old_fun.vector
+
+    def restore_old(self) -> None:
+        """Back to Tⁿ, θⁿ (a rejected adaptive step)."""
+        self.T_old_fun.vector.copy(self.T.vector)
+        self.T.x.scatter_forward()
+        if self.pool is not None:
+            self.pool.theta = self.pool.theta_old
+
+    def shift_history(self) -> None:
+        """Tⁿ⁻¹ ← Tⁿ, θⁿ⁻¹ ← θⁿ after an accepted fixed step."""
+        self.T_old_fun.vector.copy(self.T_nm1)
+        if self.pool is not None:
+            self.pool.theta_nm1 = self.pool.theta_old
+
+    def arterial_state(self) -> tuple[float, float]:
+        """(T_a in °C, exchange ∫β(T − T_a) dV in W) now."""
+        if self.pool is None:
+            return self.inp.T_arterial_C, float("nan")
+        return self.pool.T_a0 + self.pool.theta, self.pool.exchange_W(self.T.vector)
 
     def baseline(self) -> Recorder:
         """Steady state without field (β at T_a) as the initial state; returns the recorder."""
@@ -237,10 +290,17 @@ class PennesSolver:
         self.T.x.array[:] = self.inp.T_arterial_C
         _singular_check(self.inp, self.bc is not None)
         self.t_asm = time.perf_counter() - self.t0
-        self.step(0.0, lambda out: self.load(0.0, out), 0.0, False)
+        from planner.fem.bioheat.steppers import StepSystem
+
+        pool, self.pool = self.pool, None  # the baseline has T_a = T_a,0 ...
+        self.step(StepSystem(0.0, (), False, (0.0,), False), 0.0)
+        self.pool = pool
+        if pool is not None:  # ... and its exchange is the resting whole-body loss
+            pool.refresh(self.Mb, self.ones, self.beta_version)
+            pool.set_baseline(self.T.vector)
         tv = self.view.values()
         self.view.check_physical(tv, 0.0)
-        return Recorder(self.view, self.spec, tv)
+        return Recorder(self.view, self.spec, tv, self.arterial_state)
 
     def run(self) -> PennesResult:
         """Baseline, then the heated problem with the stepper the run asks for."""
@@ -283,14 +343,17 @@ class PennesSolver:
             time_above_s=view.gather(rec.tab), snapshot_times_s=np.asarray(rec.snaps_t),
             T_snapshots_C=np.asarray(rec.snaps),
             probe_T_C=np.asarray(rec.probes).T.reshape(view.n_probes, len(rec.times)),
-            body_max_T_C=np.asarray(rec.bmax), stats=stats,
+            body_max_T_C=np.asarray(rec.bmax), stats=stats, arterial_T_C=np.asarray(rec.arterial),
+            exchange_W=np.asarray(rec.exchange),
         )
 
     def destroy(self) -> None:
         for obj in [self.M, self.K_fix, self.K, self.B, self.Mb, self.f_fix, self.ones, self.f_beta, self.b,
-                    self.tmp, self.x_prev_iter, *self.load_cache.values(), *self.q_cache.values()]:
+                    self.tmp, self.x_prev_iter, self.T_nm1, *self.load_cache.values(), *self.q_cache.values()]:
             obj.destroy()
         self.ops.destroy()
+        if self.pool is not None:
+            self.pool.destroy()
 
 
 def _trim(cache: dict) -> None:

@@ -1,15 +1,28 @@
 """Time steppers of the Pennes solver. Each has ``advance(solver, recorder)``; the fixed-step ones
-(:class:`ImplicitEuler`, :class:`CrankNicolson`, :class:`BDF2`) also ``system(...)`` → (c, rhs, cn_mix)
+(:class:`ImplicitEuler`, :class:`CrankNicolson`, :class:`BDF2`) also ``system(...)`` → a :class:`StepSystem`
 for one step of (c M + K) Tⁿ⁺¹ = b (see the package docstring for c and b)."""
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
-import numpy as np
 from petsc4py import PETSc
 
 from planner.errors import SolverError
 from planner.fem.bioheat.data import PennesRun
+
+
+@dataclass(frozen=True)
+class StepSystem:
+    """One implicit step (c M + K) Xⁿ⁺¹ = M Σ coef·X_level − [K Xⁿ] + Σ f(fraction), X = (T, blood pool).
+
+    ``mass``: (coef, 'n' | 'nm1') pairs; ``k_explicit``: subtract K Xⁿ (Crank–Nicolson);
+    ``fractions``: field fractions whose loads are added; ``cn_mix``: lag β on (Tⁿ + Tⁿ⁺¹)/2."""
+
+    c: float
+    mass: tuple[tuple[float, str], ...]
+    k_explicit: bool
+    fractions: tuple[float, ...]
+    cn_mix: bool
 
 
 class Steady:
@@ -17,7 +30,7 @@ class Steady:
 
     def advance(self, s, rec) -> None:
         spec = s.spec
-        s.step(0.0, lambda out: s.load(spec.steady_fraction, out), 0.0, False)
+        s.step(StepSystem(0.0, (), False, (spec.steady_fraction,), False), 0.0)
         rec.record(float(spec.steady_duration_s), float(spec.steady_duration_s), spec.steady_fraction,
                    s.view.values(), True)
 
@@ -25,12 +38,12 @@ class Steady:
 class _FixedSteps:
     """Steps of ``spec.steps`` (schedule steps with t1_s, dt_s, fraction0/1, segment)."""
 
-    def system(self, s, st, Told, T_nm1, dt_prev, restart) -> tuple[float, Callable, bool]:
+    def system(self, st, dt_prev: float | None, restart: bool) -> StepSystem:
         raise NotImplementedError
 
     def advance(self, s, rec) -> None:
         T = s.T
-        T_nm1 = T.vector.duplicate()
+        T_nm1 = s.T_nm1
         dt_prev = None
         seg_prev = None
         steps = s.spec.steps
@@ -44,63 +57,43 @@ class _FixedSteps:
             # (variable-step BDF2 is zero-stable only for ω < 1 + √2)
             restart = dt_prev is None or st.segment != seg_prev or dt / dt_prev > 2.0
             seg_prev = st.segment
-            c, rhs, cn = self.system(s, st, Told, T_nm1, dt_prev, restart)
+            system = self.system(st, dt_prev, restart)
             if dt_prev is not None:  # initial guess: linear extrapolation Tⁿ + (Δt/Δtₙ₋₁)(Tⁿ − Tⁿ⁻¹)
                 T.vector.axpy(dt / dt_prev, Told)
                 T.vector.axpy(-dt / dt_prev, T_nm1)
-            s.step(c, rhs, st.t1_s, cn)
-            Told.copy(T_nm1)
+            s.step(system, st.t1_s)
+            s.shift_history()
             dt_prev = dt
             rec.record(st.t1_s, dt, st.fraction1, tv_old, st is steps[-1])
-        T_nm1.destroy()
 
 
 class ImplicitEuler(_FixedSteps):
     """c = 1/Δt, b = M Tⁿ/Δt + fⁿ⁺¹."""
 
-    def system(self, s, st, Told, T_nm1, dt_prev, restart):
+    def system(self, st, dt_prev, restart):
         c = 1.0 / st.dt_s
-
-        def rhs(out, c=c):
-            s.M.mult(Told, out); out.scale(c)
-            out.axpy(1.0, s.load(st.fraction1))
-        return c, rhs, False
+        return StepSystem(c, ((c, "n"),), False, (st.fraction1,), False)
 
 
 class CrankNicolson(_FixedSteps):
     """c = 2/Δt, b = (2M/Δt − K) Tⁿ + fⁿ + fⁿ⁺¹ (perfusion lagged on (Tⁿ + Tⁿ⁺¹)/2)."""
 
-    def system(self, s, st, Told, T_nm1, dt_prev, restart):
+    def system(self, st, dt_prev, restart):
         c = 2.0 / st.dt_s
-        tmp = s.tmp
-
-        def rhs(out, c=c):
-            s.M.mult(Told, out); out.scale(c)
-            s.K.mult(Told, tmp); out.axpy(-1.0, tmp)
-            out.axpy(1.0, s.load(st.fraction0))
-            out.axpy(1.0, s.load(st.fraction1))
-        return c, rhs, True
+        return StepSystem(c, ((c, "n"),), True, (st.fraction0, st.fraction1), True)
 
 
 class BDF2(_FixedSteps):
     """Variable-step BDF2, ω = Δtₙ/Δtₙ₋₁: c = (1+2ω)/((1+ω)Δt),
     b = M[(1+ω)Tⁿ − ω²/(1+ω) Tⁿ⁻¹]/Δt + fⁿ⁺¹; an implicit-Euler step on restart."""
 
-    def system(self, s, st, Told, T_nm1, dt_prev, restart):
+    def system(self, st, dt_prev, restart):
         if restart:
-            return ImplicitEuler.system(self, s, st, Told, T_nm1, dt_prev, restart)
+            return ImplicitEuler.system(self, st, dt_prev, restart)
         dt = st.dt_s
         w = dt / dt_prev
         c = (1.0 + 2.0 * w) / ((1.0 + w) * dt)
-        tmp = s.tmp
-
-        def rhs(out, w=w, dt=dt):
-            tmp.set(0.0)
-            tmp.axpy((1.0 + w) / dt, Told)
-            tmp.axpy(-(w * w) / ((1.0 + w) * dt), T_nm1)
-            s.M.mult(tmp, out)
-            out.axpy(1.0, s.load(st.fraction1))
-        return c, rhs, False
+        return StepSystem(c, (((1.0 + w) / dt, "n"), (-(w * w) / ((1.0 + w) * dt), "nm1")), False, (st.fraction1,), False)
 
 
 class AdaptiveTRAB2:
@@ -152,6 +145,8 @@ class AdaptiveTRAB2:
         s.K.mult(s.T.vector, tmp)
         tmp.scale(-1.0)
         tmp.axpy(1.0, s.load(seg.fraction_at(t)))
+        if s.pool is not None:
+            tmp.axpy(s.pool.theta, s.pool.mb1)
         self.mksp.solve(tmp, self.dT_n)
         h_prev = None
         h = min(spec.time_step_s, t_end - t)
@@ -164,8 +159,7 @@ class AdaptiveTRAB2:
             err = self._trial(s, seg, t, t1, h, h_prev, Told)
             if err is not None and err > spec.adaptive_tol_K and not h <= self.levels[-1] * (1 + 1e-12):
                 self.rejected += 1
-                Told.copy(s.T.vector)
-                s.T.x.scatter_forward()
+                s.restore_old()
                 h_new = 0.9 * h * (spec.adaptive_tol_K / err) ** (1.0 / 3.0)
                 cand = [lv for lv in self.levels if lv <= min(h_new, h * (1 - 1e-9))]
                 h = cand[0] if cand else self.levels[-1]
@@ -181,21 +175,14 @@ class AdaptiveTRAB2:
         """One trapezoidal step from Told (AB2 predictor as initial guess); the local error estimate
         (None for the first step of a segment)."""
         c = 2.0 / h
-        f0, f1 = seg.fraction_at(t), seg.fraction_at(t1)
-        tmp = s.tmp
-
-        def rhs(out, c=c, f0=f0, f1=f1):
-            s.M.mult(Told, out); out.scale(c)
-            s.K.mult(Told, tmp); out.axpy(-1.0, tmp)
-            out.axpy(1.0, s.load(f0))
-            out.axpy(1.0, s.load(f1))
+        system = StepSystem(c, ((c, "n"),), True, (seg.fraction_at(t), seg.fraction_at(t1)), True)
         if h_prev is not None:
             r = h / h_prev
             Told.copy(self.pred)
             self.pred.axpy(0.5 * h * (2.0 + r), self.dT_n)
             self.pred.axpy(-0.5 * h * r, self.dT_nm1)
             self.pred.copy(s.T.vector)  # predictor as initial guess
-        s.step(c, rhs, t1, True)
+        s.step(system, t1)
         if h_prev is None:
             return None
         s.T.vector.copy(self.d)
