@@ -137,7 +137,9 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         summary["thermal"] = temperatures.summary_block()
     else:
         stages["thermal"] = "skipped: plan has no [thermal] section"
-    check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures)
+    check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures,
+                         patient_mass_kg=safety.patient_mass_kg(cfg))
+    summary["em"].update(check.em_block())
     stages["safety"] = "done" if check.ok else f"done: {len(check.violations)} violation(s)"
     summary["safety"] = check.summary_block()
     found = None

@@ -488,6 +488,13 @@ class SafetySection:
     max_healthy_T_C: float = spec(43.0, check=lambda t: 37.0 <= t <= 60.0, expected="a temperature in 37..60 °C")
     max_implant_dT_K: float = spec(2.0, check=positive, expected="a positive temperature rise (K)")
     stop_on_violation: bool = spec(False)
+    # --- systemic limits (IEC 60601-2-33 style; planner.planning.safety) -------------------------
+    sar_operating_mode: str = spec("normal", check=one_of("normal", "first-level")[0],
+                                   expected="'normal' (whole-body SAR 2 W/kg, core rise 0.5 K) or 'first-level' (4 W/kg, 1 K)")
+    whole_body_SAR_limit_W_per_kg: float | None = spec(None, check=positive,
+                                                       expected="a positive whole-body SAR limit (W/kg); default by sar_operating_mode")
+    max_arterial_rise_K: float | None = spec(None, check=positive,
+                                             expected="a positive arterial (core) temperature rise (K); default by sar_operating_mode")
 
 
 # --- [search] -----------------------------------------------------------------------------------

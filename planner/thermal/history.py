@@ -45,6 +45,7 @@ class TemperatureHistory:
     arterial_T_C: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_times,) blood-pool temperature
     exchange_W: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_times,) ∫β(T − T_a) dV
     systemic: dict | None = None  # blood-pool parameters; None: arterial blood fixed
+    implant_self_heating_dT_K: dict | None = None  # implant name → rise from its own loss alone (K)
 
     def arterial_block(self) -> dict:
         """``thermal.arterial_T_C``: start, max and end of the arterial temperature."""

@@ -12,11 +12,12 @@ inside the body is treated like that (its library k, ρ, c), not excluded.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from planner.artefacts import TissueMesh
+from planner.artefacts import Role, TissueMesh
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
 from planner.thermal._kernels import accumulate_dose_nb
@@ -131,22 +132,12 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.skin_h_W_per_m2_K", th.skin_h_W_per_m2_K, "a non-negative heat-transfer coefficient"))
 
 
-def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
-                  check_physical: bool = True) -> TemperatureHistory:
-    """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
+def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True):
+    """The FE run description (schedule steps, snapshots, probes) of a [thermal] section."""
+    from planner.fem.bioheat import PennesRun
 
-    ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³); ``lib[tissue]`` gives the
-    properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`) the run. ``dirichlet`` (a
-    :class:`planner.fem.bioheat.DirichletData`) is for verification only.
-    """
-    th = cfg.thermal
-    if th is None:
-        from planner.config.plan import ThermalSection
-        th = ThermalSection()
-    check_thermal_section(th)
-    inp, table = build_inputs(mesh, heat, lib, th, dirichlet)
-    probe_names = [p.name for p in th.probes]
-    probe_pos = np.array([p.position_m for p in th.probes], dtype=float).reshape(-1, 3)
+    probe_names = [p.name for p in th.probes] if probes else []
+    probe_pos = np.array([p.position_m for p in th.probes] if probes else [], dtype=float).reshape(-1, 3)
     _, pverts, pbary = locate_probes(mesh, probe_pos, probe_names)
     schedule = build_schedule(th.schedule, th.duration_min)
     if th.mode == "transient":
@@ -155,11 +146,8 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
     else:
         steps = []
         total = th.duration_min * 60.0
-    interval = th.field_output_interval_s
+    interval = th.field_output_interval_s if probes else 0.0
     snap = np.arange(interval, total + 1e-9, interval) if interval > 0 else np.array([total])
-
-    from planner.fem.bioheat import PennesRun, solve_pennes
-
     run = PennesRun(mode=th.mode, scheme=th.scheme, element_order=th.element_order, steps=steps,
                     steady_fraction=1.0, steady_duration_s=total, picard_tol_K=th.picard_tol_K,
                     picard_max_iter=th.picard_max_iter, linear_rtol=th.linear_rtol, snapshot_times_s=snap,
@@ -169,7 +157,59 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
                     max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
                     min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K,
                     dose_step=accumulate_dose_nb)
+    return run, tuple(probe_names), probe_pos
+
+
+def _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, probes=True):
+    from planner.fem.bioheat import solve_pennes
+
+    inp, _ = build_inputs(mesh, heat, lib, th, dirichlet)
+    run, names, pos = _pennes_run(mesh, th, check_physical, probes)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
+    return res, inp, names, pos
+
+
+@dataclass(frozen=True)
+class ImplantOnlyHeat:
+    """The implant loss alone: Q(f) = f² Q_implant (nominal field)."""
+
+    Q_implant_W_per_m3: np.ndarray
+
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray:
+        return float(field_fraction) ** 2 * self.Q_implant_W_per_m3
+
+
+def implant_self_heating(mesh: TissueMesh, heat: Any, lib: Any, th, comm=None) -> dict[str, float] | None:
+    """Per implant region: the largest rise over baseline at its vertices with the implant's own loss
+    as the only source (same run, same perfusion law and blood pool). For constant perfusion the
+    Pennes–pool system is linear, so this is exactly the self-heating part of the total rise
+    (superposition); with temperature-dependent perfusion it is the rise the implant causes alone.
+    None when the heat has no implant loss."""
+    q = getattr(heat, "Q_implant_W_per_m3", None)
+    implants = mesh.regions_with_role(Role.IMPLANT)
+    if q is None or not implants or not np.any(np.asarray(q) > 0):
+        return None
+    res, *_ = _solve(mesh, ImplantOnlyHeat(np.asarray(q, dtype=float)), lib, th, None, comm, False, probes=False)
+    rise = res.T_max_C - res.T_baseline_C
+    return {r.name: float(rise[np.unique(mesh.cells[mesh.cell_region == r.tag])].max()) for r in implants}
+
+
+def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
+                  check_physical: bool = True) -> TemperatureHistory:
+    """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
+
+    ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³) (and, if it has implant loss,
+    ``heat.Q_implant_W_per_m3``: then a second, implant-only run gives the self-heating part);
+    ``lib[tissue]`` gives the properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`)
+    the run. ``dirichlet`` (a :class:`planner.fem.bioheat.DirichletData`) is for verification only.
+    """
+    th = cfg.thermal
+    if th is None:
+        from planner.config.plan import ThermalSection
+        th = ThermalSection()
+    check_thermal_section(th)
+    res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical)
+    self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)
     base = {"min_C": float(res.T_baseline_C.min()), "max_C": float(res.T_baseline_C.max())}
@@ -181,13 +221,14 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
         field_fraction=res.fractions, T_baseline_C=res.T_baseline_C, T_final_C=res.T_final_C,
         T_max_C=res.T_max_C, CEM43_min=res.CEM43_min, time_above_42C_min=t42_min,
         snapshot_times_s=res.snapshot_times_s, T_snapshots_C=res.T_snapshots_C,
-        probe_names=tuple(probe_names), probe_positions_m=probe_pos, probe_T_C=res.probe_T_C,
+        probe_names=probe_names, probe_positions_m=probe_pos, probe_T_C=res.probe_T_C,
         body_max_T_C=res.body_max_T_C,
         target=metrics.target_metrics(mesh, res.T_max_C, res.CEM43_min, t42_min),
         tissues=metrics.tissue_metrics(mesh, res.T_max_C, res.CEM43_min),
         dvh=metrics.dvh(mesh, res.T_max_C, th.dvh_bin_K),
         baseline=base, perfusion_model=th.perfusion_model, solver=res.stats,
         arterial_T_C=res.arterial_T_C, exchange_W=res.exchange_W, systemic=_systemic_block(inp, th, res),
+        implant_self_heating_dT_K=self_heating,
     )
 
 

@@ -334,3 +334,48 @@ def test_blood_pool_body_mass_below_meshed_mass_is_input_error():
     mesh = structured_box(2, size_m=0.2, target_radius_m=0.03)  # 8 kg of tissue
     with pytest.raises(InputError, match=r"thermal.body_mass_kg = 5.0.*more than the meshed 8 kg"):
         _run(mesh, RegionHeat(mesh, 1e4, tag=2), _lib(), systemic="blood-pool", mode="steady", body_mass_kg=5.0)
+
+
+def _box_with_implant(n=6):
+    """_box plus a metal block (region 3, role implant) off the tumour, 15 mm from the centre."""
+    from planner.artefacts import Region, Role
+
+    mesh = _box(n)
+    cen = mesh.cell_centroids_m()
+    region = mesh.cell_region.copy()
+    region[(np.abs(cen[:, 0] - 0.02) < 0.006) & (np.abs(cen[:, 1]) < 0.006) & (np.abs(cen[:, 2]) < 0.006)] = 3
+    regions = mesh.regions + (Region(3, "stem", "metal", Role.IMPLANT),)
+    return type(mesh)(mesh.points_m, mesh.cells, region, regions, mesh.skin_facets)
+
+
+class _TwoSources:
+    def __init__(self, mesh, Q_tumour, Q_implant):
+        self.tumour = np.where(mesh.cell_region == 2, Q_tumour, 0.0)
+        self.Q_implant_W_per_m3 = np.where(mesh.cell_region == 3, Q_implant, 0.0)
+
+    def Q_W_per_m3(self, f=1.0):
+        return f * f * (self.tumour + self.Q_implant_W_per_m3)
+
+
+def test_implant_self_heating_is_the_implant_only_superposition_part():
+    """Constant perfusion (+ blood pool): the Pennes problem is linear, so the rise with both sources
+    is the sum of the tumour-only and implant-only rises at every vertex and time; the stage's
+    self-heating figure is the implant-only rise at the implant."""
+    mesh = _box_with_implant()
+    metal = _Tissue("metal", 0.0, 0.0, k=7.0)
+    metal.kind = "metal"
+    lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 1.0), tumour=_Tissue("tumour", 3e-4, 1.0), metal=metal)
+    kw = dict(systemic="blood-pool", body_mass_kg=2.0, duration_min=5.0, time_step_s=30.0)
+    both = _TwoSources(mesh, 2e5, 5e5)
+    r_both = _run(mesh, both, lib, **kw)
+    r_tum = _run(mesh, _TwoSources(mesh, 2e5, 0.0), lib, **kw)
+    r_imp = _run(mesh, _TwoSources(mesh, 0.0, 5e5), lib, **kw)
+    rise = lambda r: r.T_final_C - r.T_baseline_C
+    np.testing.assert_allclose(rise(r_both), rise(r_tum) + rise(r_imp), atol=1e-6)  # CG rtol 1e-10 per solve
+    np.testing.assert_allclose(r_both.arterial_T_C - 37.0, (r_tum.arterial_T_C - 37.0) + (r_imp.arterial_T_C - 37.0), atol=1e-9)
+    v = np.unique(mesh.cells[mesh.cell_region == 3])
+    own = r_both.implant_self_heating_dT_K["stem"]
+    assert own == pytest.approx(float((r_imp.T_max_C - r_imp.T_baseline_C)[v].max()), abs=1e-10)
+    total = float((r_both.T_max_C - r_both.T_baseline_C)[v].max())
+    assert 0.05 < own < total  # the tumour conducts part of the implant's total rise
+    assert r_tum.implant_self_heating_dT_K is None  # no implant loss: no split
