@@ -505,8 +505,11 @@ class SearchSection:
     goal_T90_C: float = spec(42.0, check=lambda t: 37.0 < t < 60.0, expected="a target T90 in 37..60 °C")
     max_field_kA_per_m: float = spec(30.0, check=positive, expected="a positive upper bound of the search (kA/m, plan's amplitude convention)")
     tolerance_kA_per_m: float = spec(0.05, check=positive, expected="a positive bisection tolerance (kA/m)")
-    mode: str = spec("steady", check=one_of("steady", "plan")[0],
-                     expected="'steady' (steady Pennes per evaluation) or 'plan' (the [thermal] run as configured)")
+    mode: str = spec("transient", check=one_of("transient", "steady-upper-bound", "steady", "plan")[0],
+                     expected="'transient' (the [thermal] session per evaluation) or 'steady-upper-bound' (steady Pennes: an "
+                              "upper bound for constant perfusion); 'plan' and 'steady' are older names of the two")
+    sweep_points: int = spec(6, check=lambda n: 3 <= n <= 50,
+                             expected="an integer in 3..50 (fields swept from 0 to the ceiling before root finding)")
 
 
 # --- [tissues.<name>] ---------------------------------------------------------------------------

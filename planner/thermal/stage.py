@@ -132,7 +132,7 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.skin_h_W_per_m2_K", th.skin_h_W_per_m2_K, "a non-negative heat-transfer coefficient"))
 
 
-def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True):
+def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True, initial_T_C=None):
     """The FE run description (schedule steps, snapshots, probes) of a [thermal] section."""
     from planner.fem.bioheat import PennesRun
 
@@ -156,15 +156,15 @@ def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True)
                     segments=list(schedule.segments), time_step_s=th.time_step_s,
                     max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
                     min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K,
-                    dose_step=accumulate_dose_nb)
+                    dose_step=accumulate_dose_nb, initial_T_C=initial_T_C)
     return run, tuple(probe_names), probe_pos
 
 
-def _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, probes=True):
+def _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, probes=True, initial_T_C=None):
     from planner.fem.bioheat import solve_pennes
 
     inp, _ = build_inputs(mesh, heat, lib, th, dirichlet)
-    run, names, pos = _pennes_run(mesh, th, check_physical, probes)
+    run, names, pos = _pennes_run(mesh, th, check_physical, probes, initial_T_C)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
     return res, inp, names, pos
 
@@ -195,20 +195,21 @@ def implant_self_heating(mesh: TissueMesh, heat: Any, lib: Any, th, comm=None) -
 
 
 def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
-                  check_physical: bool = True) -> TemperatureHistory:
+                  check_physical: bool = True, initial_T_C: np.ndarray | None = None) -> TemperatureHistory:
     """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
 
     ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³) (and, if it has implant loss,
     ``heat.Q_implant_W_per_m3``: then a second, implant-only run gives the self-heating part);
     ``lib[tissue]`` gives the properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`)
-    the run. ``dirichlet`` (a :class:`planner.fem.bioheat.DirichletData`) is for verification only.
+    the run. ``dirichlet`` (a :class:`planner.fem.bioheat.DirichletData`) is for verification only;
+    ``initial_T_C`` (steady mode, P1) starts the Picard iteration from that field (continuation sweeps).
     """
     th = cfg.thermal
     if th is None:
         from planner.config.plan import ThermalSection
         th = ThermalSection()
     check_thermal_section(th)
-    res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical)
+    res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, True, initial_T_C)
     self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)

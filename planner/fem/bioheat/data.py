@@ -87,6 +87,7 @@ class PennesRun:
     min_time_step_s: float = 0.5
     adaptive_tol_K: float = 0.01
     dose_step: DoseStep = running_max_only  # injected by the thermal stage
+    initial_T_C: np.ndarray | None = None  # steady, P1: Picard start (TissueMesh vertex order) instead of the baseline
 
 
 @dataclass

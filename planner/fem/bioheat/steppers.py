@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from petsc4py import PETSc
 
 from planner.errors import SolverError
@@ -30,6 +31,8 @@ class Steady:
 
     def advance(self, s, rec) -> None:
         spec = s.spec
+        if spec.initial_T_C is not None and s.V is s.V1:  # continuation start (search sweeps)
+            s.T.x.array[:] = s.fm.local_vertex_values(s.V, np.asarray(spec.initial_T_C, dtype=float))
         s.step(StepSystem(0.0, (), False, (spec.steady_fraction,), False), 0.0)
         rec.record(float(spec.steady_duration_s), float(spec.steady_duration_s), spec.steady_fraction,
                    s.view.values(), True)

@@ -1,0 +1,105 @@
+"""Settings search: transient goal with time to goal, Brent on continuous margins, systemic limits
+bounding the search, non-monotonic response detected (small structured box, fast)."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dolfinx")
+
+from benchmarks.thermal_performance import structured_box  # noqa: E402
+from benchmarks.thermal_verification import MockLibrary, RegionHeat, _Tissue  # noqa: E402
+from planner.config.plan import parse_plan  # noqa: E402
+from planner.planning.search import ScaledHeat, search_settings  # noqa: E402
+from planner.thermal import solve_bioheat  # noqa: E402
+
+
+def _plan(search=None, thermal=None, safety=None):
+    return parse_plan({
+        "plan": {"name": "s"}, "mesh": {"max_size_mm": 10.0},
+        "geometry": {"bodies": [{"name": "body", "shape": "box", "size_mm": [60, 60, 60], "tissue": "muscle"}]},
+        "applicator": {"type": "uniform", "frequency_kHz": 100, "field_kA_per_m": 4, "amplitude": "peak"},
+        "thermal": {"duration_min": 10.0, "time_step_s": 30.0, "field_output_interval_s": 0.0, **(thermal or {})},
+        "safety": {"Hf_limit_A_per_m_s": 5e9, "max_healthy_T_C": 45.0, **(safety or {})},
+        "search": {"goal_T90_C": 41.0, "max_field_kA_per_m": 12.0, "tolerance_kA_per_m": 0.01, "sweep_points": 4,
+                   **(search or {})},
+    })
+
+
+@pytest.fixture(scope="module")
+def setup():
+    mesh = structured_box(6, size_m=0.06, target_radius_m=0.015)
+    lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 1.0), tumour=_Tissue("tumour", 3e-4, 1.0))
+    applied = SimpleNamespace(frequency_Hz=1e5, H_peak_A_per_m_at_target=4000.0,
+                              H_peak_at=lambda p: np.tile([0.0, 0.0, 4000.0], (len(p), 1)))
+    fields = SimpleNamespace(E_peak_V_per_m=np.ones(mesh.num_cells), Q_eddy_W_per_m3=np.full(mesh.num_cells, 100.0),
+                             density_kg_per_m3=np.full(mesh.num_cells, 1000.0))
+    return mesh, lib, applied, fields
+
+
+def test_transient_goal_is_reached_within_the_session_in_a_rerun(setup):
+    mesh, lib, applied, fields = setup
+    cfg = _plan()
+    heat = RegionHeat(mesh, 4e4, tag=2)  # Q ∝ (field fraction)²
+    res = search_settings(cfg, mesh, applied, fields, heat, lib)
+    s = res.summary_block()
+    assert s["goal_mode"] == "transient" and s["monotonic"] is True and s["hysteresis"] is None
+    assert res.field_for_goal_kA_per_m is not None and res.goal_reachable_safely
+    t_goal = s["time_to_goal_T90_min"]
+    assert t_goal is not None and 0.0 < t_goal <= 10.0
+    # Brent on the continuous margin: T90 at the reported field is within the tolerance of the goal
+    scale = res.field_for_goal_kA_per_m / 4.0
+    rerun = solve_bioheat(mesh, ScaledHeat(heat, scale), lib, cfg)
+    assert rerun.target["T90_C"] >= 41.0 - 1e-9
+    assert rerun.target["T90_C"] < 41.0 + 0.05
+    below = solve_bioheat(mesh, ScaledHeat(heat, scale - 0.02 / 4.0), lib, cfg)
+    assert below.target["T90_C"] < 41.0  # the smallest such field, to the tolerance
+    # steady mode is an upper bound: it needs a lower field for the same goal
+    steady = search_settings(_plan(search={"mode": "steady-upper-bound"}), mesh, applied, fields, heat, lib)
+    assert steady.goal_mode == "steady-upper-bound" and steady.time_to_goal_T90_min is None
+    assert steady.field_for_goal_kA_per_m < res.field_for_goal_kA_per_m
+    assert "upper bound" in steady.summary_block()["definitions"]["CEM43T90_min"]
+
+
+def test_arterial_rise_and_whole_body_sar_bound_the_search(setup):
+    mesh, lib, applied, fields = setup
+    heat = RegionHeat(mesh, 4e4, tag=2)
+    cfg = _plan(thermal={"body_mass_kg": 1.0, "thermoregulation_W_per_K": 0.5}, safety={"max_arterial_rise_K": 0.05})
+    res = search_settings(cfg, mesh, applied, fields, heat, lib)
+    assert "arterial (core) temperature" in res.limited_by
+    safe = [e for e in res.evaluations if e.field_kA_per_m <= res.max_safe_field_kA_per_m + 1e-9]
+    assert all(e.arterial_rise_K <= 0.05 for e in safe)
+    worst = max(e.arterial_rise_K for e in res.evaluations)
+    assert worst > 0.05
+    # whole-body SAR: 100 W/m³ · 0.216 L at 4 kA/m over 1 kg; limit 2 W/kg → s² · 0.0216 ≤ 2 is far;
+    # with a tiny limit the SAR (∝ H²) binds at H = 4 kA/m · sqrt(limit / SAR_nominal)
+    cfg2 = _plan(safety={"whole_body_SAR_limit_W_per_kg": 1e-4}, search={"max_field_kA_per_m": 8.0})
+    res2 = search_settings(cfg2, mesh, applied, fields, heat, lib)
+    sar_nominal = 100.0 * 0.06**3 / 70.0
+    H_exact = 4.0 * math.sqrt(1e-4 / sar_nominal)
+    assert "whole-body SAR" in res2.limited_by
+    assert res2.max_safe_field_kA_per_m == pytest.approx(H_exact, abs=0.011)
+    assert res2.max_safe_field_kA_per_m <= H_exact + 1e-9
+
+
+class _PeakedHeat:
+    """Non-monotonic in the field (a stand-in for a runaway/saturating response): Q ∝ f² e^{−(f/2)²}."""
+
+    def __init__(self, mesh):
+        self.base = np.where(mesh.cell_region == 2, 3e5, 0.0)
+
+    def Q_W_per_m3(self, f=1.0):
+        return self.base * f * f * math.exp(-(f / 2.0) ** 2)
+
+
+def test_non_monotonic_response_is_detected_and_first_crossing_reported(setup):
+    mesh, lib, applied, fields = setup
+    res = search_settings(_plan(search={"sweep_points": 6}), mesh, applied, fields, _PeakedHeat(mesh), lib)
+    s = res.summary_block()
+    assert s["monotonic"] is False and any("non-monotonic" in n for n in s["notes"])
+    T90 = [e.T90_C for e in sorted(res.evaluations, key=lambda e: e.scale)]
+    assert max(T90) > T90[-1] + 0.5  # it did go up and come down
+    assert res.field_for_goal_kA_per_m is not None and res.field_for_goal_kA_per_m < 4.0 * 2.0  # before the peak
