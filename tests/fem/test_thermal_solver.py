@@ -379,3 +379,45 @@ def test_implant_self_heating_is_the_implant_only_superposition_part():
     total = float((r_both.T_max_C - r_both.T_baseline_C)[v].max())
     assert 0.05 < own < total  # the tumour conducts part of the implant's total rise
     assert r_tum.implant_self_heating_dT_K is None  # no implant loss: no split
+
+
+def _half_and_mirrored_box(n=4, size=0.06):
+    """A box x ∈ [0, size] whose face x = 0 is a cut plane, its mirror image across x = 0 merged into
+    the full box x ∈ [−size, size] (discretely symmetric), and the index of the half's vertices in it."""
+    from benchmarks.thermal_meshes import boundary_faces
+    from planner.artefacts import TissueMesh
+
+    base = structured_box(n, size_m=size, target_radius_m=0.0)
+    pts = base.points_m + np.array([size / 2, 0.0, 0.0])
+    cells = base.cells
+    region = np.where(np.linalg.norm(pts[cells].mean(axis=1), axis=1) < 0.025, 2, 1).astype(np.int32)
+    faces = boundary_faces(cells)
+    on_cut = np.all(np.abs(pts[faces][:, :, 0]) < 1e-12, axis=1)
+    half = TissueMesh(pts, cells, region, base.regions, faces[~on_cut], cut_facets=faces[on_cut])
+    N = len(pts)
+    on_plane = np.abs(pts[:, 0]) < 1e-12
+    mirror_index = np.where(on_plane, np.arange(N), N + np.cumsum(~on_plane) - 1)
+    full_pts = np.vstack([pts, (pts * [-1.0, 1.0, 1.0])[~on_plane]])
+    full_cells = np.vstack([cells, mirror_index[cells]])
+    full = TissueMesh(full_pts, full_cells, np.concatenate([region, region]), base.regions,
+                      boundary_faces(full_cells))
+    return half, full
+
+
+@pytest.mark.parametrize("mode", ["steady", "transient"])
+def test_cut_face_is_adiabatic_like_the_mirror_plane_of_the_uncut_body(mode):
+    """Heat: a cut face carries no skin cooling (zero flux). The half box with its x = 0 face cut
+    solves exactly the full, mirror-symmetric box restricted to x ≥ 0 (the symmetry plane has zero
+    flux); treating that face as skin instead cools it."""
+    half, full = _half_and_mirrored_box()
+    kw = dict(mode=mode, duration_min=4.0, time_step_s=60.0, skin_h_W_per_m2_K=20.0)
+    r_half = _run(half, RegionHeat(half, 1e5, tag=2), _lib(), **kw)
+    r_full = _run(full, RegionHeat(full, 1e5, tag=2), _lib(), **kw)
+    N = half.num_vertices
+    np.testing.assert_allclose(r_half.T_baseline_C, r_full.T_baseline_C[:N], atol=1e-7)
+    np.testing.assert_allclose(r_half.T_final_C, r_full.T_final_C[:N], atol=1e-7)
+    as_skin = type(half)(half.points_m, half.cells, half.cell_region, half.regions,
+                         np.vstack([half.skin_facets, half.cut_facets]))
+    r_skin = _run(as_skin, RegionHeat(half, 1e5, tag=2), _lib(), **kw)
+    plane = np.abs(half.points_m[:, 0]) < 1e-12
+    assert (r_half.T_final_C - r_skin.T_final_C)[plane].min() > 0.5  # skin cooling would bias the cut face low
