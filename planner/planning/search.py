@@ -191,7 +191,7 @@ class _Evaluator:
         from planner.thermal import solve_bioheat
         from planner.thermal.metrics import target_T90_history, time_to_reach_s
 
-        key = (float(s), sweep if start is not None else "up")
+        key = (float(s), sweep)
         if key in self.cache:
             return self.cache[key]
         # temperatures above 100 °C are not an error here: such a field is simply unsafe

@@ -103,3 +103,34 @@ def test_non_monotonic_response_is_detected_and_first_crossing_reported(setup):
     T90 = [e.T90_C for e in sorted(res.evaluations, key=lambda e: e.scale)]
     assert max(T90) > T90[-1] + 0.5  # it did go up and come down
     assert res.field_for_goal_kA_per_m is not None and res.field_for_goal_kA_per_m < 4.0 * 2.0  # before the peak
+
+
+def test_steady_lang_tumour_runaway_is_reported_as_hysteresis():
+    """0-D tumour (isolated box, all target) with Lang's tumour perfusion, which halves between 37 and
+    42 °C: β(T)(T − 37) = Q has three roots for 2.5 β0 < Q < 3.3 β0. Sweeping up (continuation from
+    the cold branch) and down (from the hot branch) gives T90 ≈ 40.5 vs 43 °C at Q = 3 β0."""
+    mesh = structured_box(2, size_m=0.02, target_radius_m=1.0)  # every cell in the tumour (target)
+    lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 0.0), tumour=_Tissue("tumour", 3e-4, 0.0))
+    beta0 = 3e-4 * 4e6
+    applied = SimpleNamespace(frequency_Hz=1e5, H_peak_A_per_m_at_target=4000.0,
+                              H_peak_at=lambda p: np.tile([0.0, 0.0, 4000.0], (len(p), 1)))
+    cfg = _plan(thermal={"perfusion_model": "lang1999", "skin_h_W_per_m2_K": 0.0, "systemic": "off",
+                         "picard_tol_K": 1e-6, "picard_max_iter": 3000},
+                search={"mode": "steady-upper-bound", "goal_T90_C": 42.5, "max_field_kA_per_m": 8.0, "sweep_points": 9},
+                safety={"max_healthy_T_C": 60.0})
+    res = search_settings(cfg, mesh, applied, None, RegionHeat(mesh, 3.0 * beta0, tag=2), lib)
+    s = res.summary_block()
+    assert s["hysteresis"] is True and s["monotonic"] is False
+    at1 = {e.sweep: e.T90_C for e in res.evaluations if abs(e.scale - 1.0) < 1e-12}
+    assert at1["up"] == pytest.approx(pf_root(3.0, 40.0), abs=2e-3)  # cold branch
+    assert at1["down"] == pytest.approx(37.0 + 3.0 * 0.833 / 0.416, abs=2e-3)  # hot branch: W = 0.416 above 42 °C
+    assert any("non-unique steady state at 4 kA/m" in n for n in s["notes"])
+
+
+def pf_root(q_over_beta0: float, guess: float) -> float:
+    from scipy.optimize import brentq
+
+    from planner.thermal import perfusion as pf
+
+    g = lambda T: pf.lang1999_tumour(T) / pf.lang1999_tumour(37.0) * (T - 37.0) - q_over_beta0
+    return brentq(g, 37.5, 41.0)
