@@ -115,17 +115,12 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = "skipped: plan has no [applicator] section"
         return {}
-    from planner import em
     from planner.planning import safety
     from planner.config.plan import SafetySection
-    from planner.nanoparticles import heat_source
 
-    applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
-    fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
+    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
     stages["em"] = "done"
     summary["em"] = fields.summary_block()
-    heat = heat_source(mesh, applied, fields, lib, cfg)
     stages["nanoparticles"] = "done" if cfg.nanoparticles else "skipped: no [nanoparticles] section (eddy/implant heat only)"
     summary["nanoparticles"] = heat.summary_block()
     temperatures = None
@@ -146,10 +141,22 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
     if cfg.search is not None:
         from planner.planning.search import search_settings
 
-        found = search_settings(cfg, mesh, applied, fields, heat, lib)
+        found = search_settings(cfg, mesh, applied, fields, heat, lib,
+                                rebuild=lambda cfg_f: _field_and_heat(cfg_f, lib, mesh, {}))
         stages["search"] = "done"
         summary["search"] = found.summary_block()
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
+
+
+def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict):
+    """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
+    from planner import em
+    from planner.nanoparticles import heat_source
+
+    applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
+    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
+    fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
+    return applied, fields, heat_source(mesh, applied, fields, lib, cfg)
 
 
 def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):

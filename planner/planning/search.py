@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from planner.config.plan import PlanConfig
-from planner.errors import InputError
+from planner.errors import InputError, bad_value
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,21 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class FrequencyOption:
+    """The field search at one frequency of ``[search] frequencies_kHz``."""
+
+    frequency_kHz: float
+    max_safe_field_kA_per_m: float
+    limited_by: str
+    T90_at_max_safe_C: float | None
+    field_for_goal_kA_per_m: float | None
+    goal_reachable_safely: bool
+    time_to_goal_T90_min: float | None
+    monotonic: bool
+    Hf_at_goal_A_per_m_s: float | None
+
+
+@dataclass(frozen=True)
 class SearchResult:
     amplitude: str
     nominal_field_kA_per_m: float
@@ -116,6 +131,9 @@ class SearchResult:
     hysteresis: bool | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     CEM43T90_at_goal_min: float | None = None
+    frequency_options: tuple[FrequencyOption, ...] = ()
+    best_frequency_kHz: float | None = None
+    best_reason: str = ""
 
     def summary_block(self) -> dict[str, Any]:
         steady = self.goal_mode == "steady-upper-bound"
@@ -135,6 +153,9 @@ class SearchResult:
             "monotonic": self.monotonic,
             "hysteresis": self.hysteresis,
             "notes": list(self.notes),
+            "frequency_sweep": [dataclasses.asdict(o) for o in self.frequency_options],
+            "best_frequency_kHz": self.best_frequency_kHz,
+            "best_reason": self.best_reason,
             "definitions": {
                 "goal_mode": "transient: T90 of the per-vertex maximum over the plan's session; steady-upper-bound: "
                              "T90 of the steady state at that field (an upper bound for constant perfusion)",
@@ -287,10 +308,9 @@ def _goal_scale(ev: _Evaluator, grid, goals, tol, goal) -> float | None:
                and _goal_margin(e, goal) >= 0)
 
 
-def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> SearchResult:
+def _search_at(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> SearchResult:
+    """The field search at the plan's frequency (see the module docstring)."""
     sc = cfg.search
-    if sc is None:
-        raise InputError("[search]: missing section")
     goal_mode = GOAL_MODES[sc.mode]
     ev = _Evaluator(cfg, mesh, applied, fields, heat, lib, goal_mode)
     nominal, goal = ev.nominal, sc.goal_T90_C
@@ -330,3 +350,42 @@ def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> Search
         monotonic=monotonic and not hysteresis, hysteresis=hysteresis, notes=tuple(notes),
         CEM43T90_at_goal_min=None if at_goal is None else at_goal.CEM43T90_min,
     )
+
+
+def _best(options: list[FrequencyOption]) -> tuple[FrequencyOption, str]:
+    """The goal reached safely with the most headroom (smallest goal field / largest safe field, then
+    the shortest time to goal); if no frequency reaches it safely, the hottest safe T90."""
+    ok = [o for o in options if o.goal_reachable_safely]
+    if ok:
+        best = min(ok, key=lambda o: (o.field_for_goal_kA_per_m / o.max_safe_field_kA_per_m,
+                                      o.time_to_goal_T90_min if o.time_to_goal_T90_min is not None else np.inf))
+        return best, (f"goal reached safely with the most headroom: goal field {best.field_for_goal_kA_per_m:.3g} of "
+                      f"{best.max_safe_field_kA_per_m:.3g} kA/m allowed")
+    best = max(options, key=lambda o: o.T90_at_max_safe_C if o.T90_at_max_safe_C is not None else -np.inf)
+    return best, "no frequency reaches the goal safely: highest T90 at the largest safe field"
+
+
+def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib, *, rebuild=None) -> SearchResult:
+    """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
+    frequency: ``rebuild(cfg_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
+    (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
+    is reported."""
+    sc = cfg.search
+    if sc is None:
+        raise InputError("[search]: missing section")
+    res = _search_at(cfg, mesh, applied, fields, heat, lib)
+    if not sc.frequencies_kHz:
+        return res
+    if rebuild is None:
+        raise InputError(bad_value("search.frequencies_kHz", list(sc.frequencies_kHz),
+                                   "no frequency list here (the field and heat stages cannot be re-run by this caller)"))
+    options = []
+    for f_kHz in sc.frequencies_kHz:
+        cfg_f = dataclasses.replace(cfg, applicator=dataclasses.replace(cfg.applicator, frequency_kHz=float(f_kHz)))
+        r = _search_at(cfg_f, mesh, *rebuild(cfg_f), lib)
+        hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
+        options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
+                                       r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,
+                                       r.monotonic, hf))
+    best, why = _best(options)
+    return dataclasses.replace(res, frequency_options=tuple(options), best_frequency_kHz=best.frequency_kHz, best_reason=why)

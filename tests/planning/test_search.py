@@ -134,3 +134,28 @@ def pf_root(q_over_beta0: float, guess: float) -> float:
 
     g = lambda T: pf.lang1999_tumour(T) / pf.lang1999_tumour(37.0) * (T - 37.0) - q_over_beta0
     return brentq(g, 37.5, 41.0)
+
+
+def test_frequency_search_picks_the_best_h_f_under_the_hf_limit(setup):
+    """Heat ∝ f H² (SLP ∝ f in linear response) and H ≤ H·f-limit / f: the goal field scales as
+    f^(-1/2) and the H·f ceiling as 1/f, so headroom first grows with f until the 12 kA/m search cap
+    stops binding (200 kHz), then shrinks; at 400 kHz the goal is out of reach (5.1 > 5 kA/m)."""
+    mesh, lib, applied0, fields0 = setup
+    base = RegionHeat(mesh, 4e4, tag=2)
+
+    def rebuild(cfg_f):
+        f = cfg_f.applicator.frequency_kHz * 1e3
+        applied = SimpleNamespace(frequency_Hz=f, H_peak_A_per_m_at_target=4000.0, H_peak_at=applied0.H_peak_at)
+        heat = SimpleNamespace(Q_W_per_m3=lambda frac, r=f / 1e5: base.Q_W_per_m3(frac) * r)
+        return applied, fields0, heat
+
+    cfg = _plan(search={"frequencies_kHz": [100.0, 200.0, 400.0]}, safety={"Hf_limit_A_per_m_s": 2e9})
+    res = search_settings(cfg, mesh, applied0, fields0, base, lib, rebuild=rebuild)
+    rows = {o.frequency_kHz: o for o in res.frequency_options}
+    assert rows[100.0].max_safe_field_kA_per_m == pytest.approx(12.0)
+    assert rows[200.0].max_safe_field_kA_per_m == pytest.approx(10.0) and "H·f" in rows[200.0].limited_by
+    assert rows[400.0].max_safe_field_kA_per_m == pytest.approx(5.0) and not rows[400.0].goal_reachable_safely
+    g100, g200 = rows[100.0].field_for_goal_kA_per_m, rows[200.0].field_for_goal_kA_per_m
+    assert g200 == pytest.approx(g100 / math.sqrt(2.0), abs=0.03)
+    assert res.best_frequency_kHz == 200.0 and "headroom" in res.best_reason
+    assert res.summary_block()["frequency_sweep"][1]["Hf_at_goal_A_per_m_s"] == pytest.approx(g200 * 2e8)
