@@ -156,7 +156,7 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict):
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
     fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
-    return applied, fields, heat_source(mesh, applied, fields, lib, cfg)
+    return applied, fields, heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
 
 
 def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):
@@ -209,5 +209,5 @@ def _input_files(cfg: PlanConfig) -> dict[str, Path]:
         files["applicator.path_file"] = cfg.resolve(cfg.applicator.path_file)
     from planner.nanoparticles import input_files
 
-    files.update(input_files(cfg))
+    files.update(input_files(cfg.nanoparticles, base_dir=cfg.base_dir))
     return files
