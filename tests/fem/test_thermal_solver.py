@@ -78,6 +78,8 @@ def test_lang1999_perfusion_steady_matches_scalar_root_and_picard_iterates():
     assert res.solver["picard_max_iterations"] > 2
     # steady mode: dose = duration × R^(43 − T)
     assert res.CEM43_min.max() == pytest.approx(an.cem43_constant(T_exact, 10.0), rel=1e-4)
+    defs = res.summary_block()["definitions"]
+    assert "upper bound" in defs["CEM43"] and "steady state" in defs["T90_C"]
 
 
 def test_picard_not_converged_raises_solver_error():
