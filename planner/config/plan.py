@@ -282,13 +282,15 @@ class DepositSpec:
             raise InputError(f"{path}.{other} = {list(getattr(self, other))!r}: not used by shape = {self.shape!r}")
 
 
-_DIST_KINDS = ("uniform-in-target", "deposit", "concentration-map", "r2star-map")
+_DIST_KINDS = ("uniform-in-target", "deposit", "concentration-map", "r2star-map", "ct-hu-map")
 _DIST_KEYS = {
     "uniform-in-target": {"total_mass_mg", "regions"},
     "deposit": {"deposits", "regions"},
     "concentration-map": {"file", "format", "units", "total_mass_mg"},
     "r2star-map": {"file", "pre_file", "post_file", "format", "units", "relaxivity_per_s_per_mM",
                    "relaxivity_preset", "r2star_saturation_per_s", "total_mass_mg"},
+    "ct-hu-map": {"post_file", "pre_file", "format", "hu_per_mg_Fe_per_mL", "tissue_baseline_HU", "hu_noise_floor_HU",
+                  "total_mass_mg"},
 }
 
 
@@ -312,6 +314,13 @@ class DistributionSection:
     relaxivity_per_s_per_mM: float | None = spec(None, check=positive, expected="a positive r2* relaxivity in s⁻¹ mM⁻¹")
     relaxivity_preset: str | None = spec(None, check=one_of(*NP_RELAXIVITY_PRESETS)[0], expected=one_of(*NP_RELAXIVITY_PRESETS)[1])
     r2star_saturation_per_s: float = spec(500.0, check=positive, expected="a positive R2* (s⁻¹) above which the signal is taken as saturated")
+    # --- ct-hu-map (planner.nanoparticles.ct_iron) -----------------------------------------------
+    hu_per_mg_Fe_per_mL: float | None = spec(None, check=positive,
+                                             expected="a positive CT calibration: HU rise per mg Fe/mL (the scanner's, at the plan's kVp)")
+    tissue_baseline_HU: float | None = spec(None, check=lambda h: math.isfinite(h) and -1100.0 < h < 3100.0,
+                                            expected="the pre-injection tissue HU (post_file alone), in -1100..3100")
+    hu_noise_floor_HU: float = spec(20.0, check=lambda h: math.isfinite(h) and h >= 0.0,
+                                    expected="a non-negative HU rise below which a voxel holds no iron (≈ 2σ of the CT noise)")
 
     def validate(self, path: str) -> None:
         allowed = _DIST_KEYS[self.kind] | {"kind", "mass_of"}
@@ -324,7 +333,14 @@ class DistributionSection:
             raise InputError(f"{path}.total_mass_mg: missing required key for kind = 'uniform-in-target'")
         if self.kind == "deposit" and not self.deposits:
             raise InputError(f"{path}.deposits: missing; expected at least one [[{path}.deposits]] entry")
-        if self.kind in ("concentration-map", "r2star-map") and self.mass_of != "Fe":
+        if self.kind == "ct-hu-map":
+            if self.post_file is None or self.hu_per_mg_Fe_per_mL is None:
+                raise InputError(f"{path}.post_file/hu_per_mg_Fe_per_mL: missing; kind = 'ct-hu-map' needs the post-injection CT "
+                                 "and the HU-per-mg-Fe/mL calibration")
+            if (self.pre_file is None) == (self.tissue_baseline_HU is None):
+                raise InputError(f"{path}.pre_file/tissue_baseline_HU: expected exactly one (pre-injection CT, or the tissue HU "
+                                 "to subtract from the post-injection CT)")
+        if self.kind in ("concentration-map", "r2star-map", "ct-hu-map") and self.mass_of != "Fe":
             raise InputError(f"{path}.mass_of = {self.mass_of!r}: expected 'Fe' (maps give iron concentration)")
         if self.kind == "concentration-map":
             if self.file is None:
