@@ -469,6 +469,9 @@ class ThermalSection:
                                                 expected="a mean body heat capacity in 1000..5000 J/(kg K)")
     thermoregulation_W_per_K: float = spec(280.0, check=non_negative,
                                            expected="a non-negative whole-body loss conductance (W/K); 0: no thermoregulation")
+    cut_faces: str = spec("adiabatic", check=one_of("adiabatic", "baseline")[0],
+                          expected="'adiabatic' (zero flux on cut planes: the body goes on) or 'baseline' (held at the no-field "
+                                   "baseline temperature; not with adaptive = true)")
 
     @property
     def session_duration_s(self) -> float:
@@ -483,6 +486,8 @@ class ThermalSection:
             )
         if self.adaptive and self.scheme != "crank-nicolson":
             raise InputError(bad_value(f"{path}.scheme", self.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
+        if self.adaptive and self.cut_faces == "baseline":
+            raise InputError(bad_value(f"{path}.cut_faces", self.cut_faces, "'adiabatic' with adaptive = true"))
         if self.adaptive and self.min_time_step_s > self.time_step_s:
             raise InputError(bad_value(f"{path}.min_time_step_s", self.min_time_step_s, f"at most time_step_s = {self.time_step_s}"))
         if self.mode == "steady" and self.schedule:

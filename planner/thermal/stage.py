@@ -124,6 +124,8 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.mode", th.mode, "'steady' or 'transient'"))
     if th.scheme not in ("implicit-euler", "crank-nicolson", "bdf2"):
         raise InputError(bad_value("thermal.scheme", th.scheme, "'implicit-euler', 'crank-nicolson' or 'bdf2'"))
+    if th.adaptive and th.cut_faces == "baseline" and th.mode == "transient":
+        raise InputError(bad_value("thermal.cut_faces", th.cut_faces, "'adiabatic' with adaptive = true"))
     if th.adaptive and th.scheme != "crank-nicolson":
         raise InputError(bad_value("thermal.scheme", th.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
     if th.element_order not in (1, 2):
@@ -156,7 +158,7 @@ def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True,
                     segments=list(schedule.segments), time_step_s=th.time_step_s,
                     max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
                     min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K,
-                    dose_step=accumulate_dose_nb, initial_T_C=initial_T_C)
+                    dose_step=accumulate_dose_nb, initial_T_C=initial_T_C, cut_faces=th.cut_faces)
     return run, tuple(probe_names), probe_pos
 
 

@@ -423,3 +423,22 @@ def test_cut_face_is_adiabatic_like_the_mirror_plane_of_the_uncut_body(mode):
     r_skin = _run(as_skin, RegionHeat(half, 1e5, tag=2), _lib(), **kw)
     plane = np.abs(half.points_m[:, 0]) < 1e-12
     assert (r_half.T_final_C - r_skin.T_final_C)[plane].min() > 0.5  # skin cooling would bias the cut face low
+
+
+@pytest.mark.parametrize("systemic", ["off", "blood-pool"])
+def test_cut_faces_held_at_baseline_option(systemic):
+    """thermal.cut_faces = 'baseline': the cut plane keeps its no-field baseline temperature during the
+    session (also with the blood pool); between the adiabatic and the skin-cooled face."""
+    half, _ = _half_and_mirrored_box()
+    kw = dict(duration_min=4.0, time_step_s=60.0, skin_h_W_per_m2_K=20.0, systemic=systemic, body_mass_kg=2.0)
+    r_ad = _run(half, RegionHeat(half, 1e5, tag=2), _lib(), **kw)
+    r_bl = _run(half, RegionHeat(half, 1e5, tag=2), _lib(), cut_faces="baseline", **kw)
+    plane = np.abs(half.points_m[:, 0]) < 1e-12
+    np.testing.assert_allclose(r_bl.T_baseline_C, r_ad.T_baseline_C, atol=1e-10)  # same (adiabatic) baseline
+    np.testing.assert_allclose(r_bl.T_final_C[plane], r_bl.T_baseline_C[plane], atol=1e-8)
+    # near the heated hemisphere the held face is much cooler than the adiabatic one (far from it the
+    # coarse consistent-mass P1 solution undershoots the baseline slightly on the adiabatic face)
+    assert (r_ad.T_final_C - r_bl.T_final_C)[plane].max() > 2.0
+    with pytest.raises(InputError, match="thermal.cut_faces"):
+        _run(half, RegionHeat(half, 1e5, tag=2), _lib(), cut_faces="baseline", adaptive=True, scheme="crank-nicolson",
+             duration_min=4.0)

@@ -15,6 +15,8 @@ applied to it unchanged. Each implicit step (c M + K) T − θ b = R, (c C_p + a
 T = T_R + θ y, θ = (r + bᵀT_R)/(c C_p + a − bᵀy)."""
 from __future__ import annotations
 
+import numpy as np
+
 from planner.fem.bioheat.data import BloodPool
 
 
@@ -65,18 +67,28 @@ class Pool:
             r -= self.a * self.theta_old - self.mb1.dot(T_old_vec)
         return r + len(system.fractions) * self.g
 
-    def solve(self, ops, c: float, system, b, T_vec, T_old_vec) -> None:
-        """Coupled solve into T_vec (b: the Pennes right-hand side without the θ terms)."""
+    def solve(self, ops, c: float, system, b, T_vec, T_old_vec, bc_values=None) -> None:
+        """Coupled solve into T_vec (b: the Pennes right-hand side without the θ terms). With Dirichlet
+        rows (``bc_values``), T_R carries the data and y zero there."""
         r = self.scalar_rhs(system, T_old_vec)
         if system.k_explicit:
             b.axpy(self.theta_old, self.mb1)  # −K_full Xⁿ contributes +θⁿ b to the Pennes rows
         y = self.y_cache.get(c)
         if y is None:
             y = self.mb1.duplicate(); y.set(0.0)
-            ops.solve(c, self.mb1, y)
+            rhs = self.mb1.copy()
+            zero = None
+            if bc_values is not None:
+                g_ext, rows, g = bc_values
+                zero = (g_ext.duplicate(), rows, np.zeros_like(g))
+                zero[0].set(0.0)
+            ops.solve(c, rhs, y, zero)
+            rhs.destroy()
+            if zero is not None:
+                zero[0].destroy()
             self.y_cache[c] = y
         T_vec.axpy(-self.theta, y)  # initial guess for T_R = T − θ y
-        ops.solve(c, b, T_vec)
+        ops.solve(c, b, T_vec, bc_values)
         self.theta = (r + self.mb1.dot(T_vec)) / (c * self.C + self.a - self.mb1.dot(y))
         T_vec.axpy(self.theta, y)
 

@@ -21,7 +21,7 @@ from planner.fem.bioheat.data import PennesInputs, PennesResult, PennesRun
 from planner.fem.bioheat.operators import Operators
 from planner.fem.bioheat.pool import Pool
 from planner.fem.bioheat.recorder import Recorder, VertexView
-from planner.fem.mesh import SKIN_TAG, to_dolfinx
+from planner.fem.mesh import CUT_TAG, SKIN_TAG, to_dolfinx
 
 CACHE_MAX = 8  # load vectors kept per cache (the oldest 4 are dropped beyond this)
 
@@ -110,16 +110,38 @@ class PennesSolver:
                 raise SolverError("blood pool with Dirichlet data: not supported; expected thermal.systemic = 'off'")
             self.pool = Pool(self.inp.blood_pool, self.inp.T_arterial_C, self.f_fix)
 
+    def _tagged_dofs(self, tag: int) -> np.ndarray:
+        """Local dofs on the exterior facets carrying ``tag``."""
+        fm = self.fm
+        fm.mesh.topology.create_connectivity(2, 3)
+        return dolfinx.fem.locate_dofs_topological(self.V, 2, fm.facet_tags.indices[fm.facet_tags.values == tag])
+
+    def _hold_cut_faces_at_baseline(self) -> None:
+        """``cut_faces = 'baseline'``: after the baseline, cut-face dofs keep their baseline values
+        (Dirichlet rows; new operators with those rows, counters carried over)."""
+        imap = self.V.dofmap.index_map
+        dofs = self._tagged_dofs(CUT_TAG)
+        owned = dofs[dofs < imap.size_local]
+        if self.comm.allreduce(owned.size, op=MPI.SUM) == 0:
+            return
+        rows_global = owned.astype(np.int64) + imap.local_range[0]
+        self.bc = (owned, None, rows_global)
+        self.bc_fixed = self.T.x.array[owned].copy()
+        old = self.ops
+        self.ops = Operators(self.M, self.K, self.comm, self.spec.linear_rtol, rows_global, self.spec.linear_pc, self.kr_max)
+        self.ops.solves, self.ops.iterations, self.ops.pc_setups = old.solves, old.iterations, old.pc_setups
+        self.ops.pc_used.update(old.pc_used)
+        old.destroy()
+
     def _dirichlet_rows(self) -> None:
         """Owned boundary dofs, their coordinates and global rows (verification benchmarks)."""
         self.bc = None
+        self.bc_fixed = None
         if self.inp.dirichlet is None:
             return
-        msh, V, fm = self.fm.mesh, self.V, self.fm
+        V = self.V
         imap = V.dofmap.index_map
-        msh.topology.create_connectivity(2, 3)
-        skin = fm.facet_tags.indices[fm.facet_tags.values == SKIN_TAG]
-        bdofs = dolfinx.fem.locate_dofs_topological(V, 2, skin)
+        bdofs = self._tagged_dofs(SKIN_TAG)
         xd = V.tabulate_dof_coordinates()
         if self.inp.dirichlet.marker is not None:
             bdofs = bdofs[np.asarray(self.inp.dirichlet.marker(xd[bdofs].T), dtype=bool)]
@@ -133,7 +155,10 @@ class PennesSolver:
         if self.bc is None:
             return None
         owned, xs, _ = self.bc
-        g = np.asarray(self.inp.dirichlet.value(xs, t_s), dtype=float)
+        if self.bc_fixed is not None:
+            g = self.bc_fixed
+        else:
+            g = np.asarray(self.inp.dirichlet.value(xs, t_s), dtype=float)
         g_ext = self.f_fix.duplicate(); g_ext.set(0.0)
         arr = g_ext.getArray(); arr[owned] = g; g_ext.setArray(arr)
         return g_ext, owned, g
@@ -215,7 +240,7 @@ class PennesSolver:
         if self.pool is None:
             self.ops.solve(system.c, self.b, self.T.vector, bcv)
         else:
-            self.pool.solve(self.ops, system.c, system, self.b, self.T.vector, self.T_old_fun.vector)
+            self.pool.solve(self.ops, system.c, system, self.b, self.T.vector, self.T_old_fun.vector, bcv)
 
     def step(self, system, t_s: float) -> int:
         """Solve (cM + K(β)) T = rhs (into self.T; with the blood pool if any) with damped Picard on β
@@ -298,6 +323,8 @@ class PennesSolver:
         if pool is not None:  # ... and its exchange is the resting whole-body loss
             pool.refresh(self.Mb, self.ones, self.beta_version)
             pool.set_baseline(self.T.vector)
+        if self.spec.cut_faces == "baseline":
+            self._hold_cut_faces_at_baseline()
         tv = self.view.values()
         self.view.check_physical(tv, 0.0)
         return Recorder(self.view, self.spec, tv, self.arterial_state)
@@ -306,7 +333,7 @@ class PennesSolver:
         """Baseline, then the heated problem with the stepper the run asks for."""
         from planner.fem.bioheat.steppers import make_stepper
 
-        stepper = make_stepper(self.spec, self.bc is not None)
+        stepper = make_stepper(self.spec, self.bc is not None or self.spec.cut_faces == "baseline")
         rec = self.baseline()
         t_loop = time.perf_counter()
         stepper.advance(self, rec)
