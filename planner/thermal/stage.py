@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from planner.artefacts import Role, TissueMesh
+from planner.artefacts import Role, TissueLookup, TissueMesh
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
 from planner.thermal._kernels import accumulate_dose_nb
@@ -26,8 +26,21 @@ from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion
 from planner.thermal.probes import locate_probes
 from planner.thermal.schedule import build_schedule
 from planner.thermal.systemic import pool_parameters
+from planner.config.plan import ThermalSection
 
 NON_PERFUSED_KINDS = ("metal", "air")
+
+
+class HeatLike(Protocol):
+    """A heat source: per-cell W/m³ at a fraction of the nominal field amplitude."""
+
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray: ...
+
+
+class ThermalLibrary(TissueLookup, Protocol):
+    """The tissue library as the bioheat stage reads it (tissues and ``blood``)."""
+
+    blood: object
 
 
 def _prop(t: Any, attr: str, name: str, positive: bool) -> float:
@@ -181,7 +194,8 @@ class ImplantOnlyHeat:
         return float(field_fraction) ** 2 * self.Q_implant_W_per_m3
 
 
-def implant_self_heating(mesh: TissueMesh, heat: Any, lib: Any, th, comm=None) -> dict[str, float] | None:
+def implant_self_heating(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, th: ThermalSection,
+                         comm=None) -> dict[str, float] | None:
     """Per implant region: the largest rise over baseline at its vertices with the implant's own loss
     as the only source (same run, same perfusion law and blood pool). For constant perfusion the
     Pennes–pool system is linear, so this is exactly the self-heating part of the total rise
