@@ -26,8 +26,15 @@ import numpy as np
 
 from planner.artefacts import TissueMesh
 from planner.errors import InputError, bad_value
-from planner.nanoparticles.distributions import KEY, MapVolume, ParticleDistribution, _map_to_mesh, _resolve, read_map, \
-    register_distribution
+from planner.nanoparticles.distributions import (
+    KEY,
+    MapVolume,
+    ParticleDistribution,
+    _map_to_mesh,
+    _resolve,
+    read_map,
+    register_distribution,
+)
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,8 @@ class ImplantHeating:
 
     def summary_block(self) -> dict[str, Any]:
         return {"name": self.name, "self_heating_dT_K": self.self_heating_dT_K, "total_dT_K": self.total_dT_K,
-                "limit_K": self.limit_K, "limit_applies_to": "self_heating_dT_K" if self.self_heating_dT_K is not None else "total_dT_K",
+                "limit_K": self.limit_K,
+                "limit_applies_to": "self_heating_dT_K" if self.self_heating_dT_K is not None else "total_dT_K",
                 "adjacent_tissue_max_T_C": self.adjacent_max_T_C, "adjacent_tissue_CEM43_min": self.adjacent_CEM43_min}
 
 
@@ -118,7 +119,8 @@ class SafetyCheck:
         sar = self.sar
         if sar is None:
             return {}
-        return {"whole_body_SAR_W_per_kg": sar.whole_body_W_per_kg, "partial_body_SAR_W_per_kg": sar.partial_body_W_per_kg,
+        return {"whole_body_SAR_W_per_kg": sar.whole_body_W_per_kg,
+                "partial_body_SAR_W_per_kg": sar.partial_body_W_per_kg,
                 "absorbed_power_W": sar.absorbed_W, "exposed_mass_kg": sar.exposed_mass_kg,
                 "patient_mass_kg": sar.patient_mass_kg,
                 "SAR_definition": "(tissue eddy + implant loss) / patient mass (whole body) or / meshed exposed mass "
@@ -152,10 +154,12 @@ def limits(cfg: SafetySection) -> tuple[float, tuple[float, float], float]:
     return wb, PARTIAL_BODY_SAR[mode], rise
 
 
-def sar_exposure(cfg: SafetySection, mesh: TissueMesh, fields, patient_mass_kg: float, scale: float = 1.0) -> SarExposure:
+def sar_exposure(cfg: SafetySection, mesh: TissueMesh, fields, patient_mass_kg: float,
+                 scale: float = 1.0) -> SarExposure:
     """Whole- and partial-body SAR of ``fields`` at ``scale`` × the nominal field (losses ∝ scale²)."""
     vol = mesh.cell_volumes_m3()
-    q = np.asarray(fields.Q_eddy_W_per_m3, dtype=float) + np.asarray(getattr(fields, "Q_implant_W_per_m3", 0.0), dtype=float)
+    q = np.asarray(fields.Q_eddy_W_per_m3, dtype=float) \
+        + np.asarray(getattr(fields, "Q_implant_W_per_m3", 0.0), dtype=float)
     P = float((q * vol).sum()) * scale**2
     m_exposed = float((np.asarray(fields.density_kg_per_m3, dtype=float) * vol).sum())
     m_patient = max(float(patient_mass_kg), m_exposed)
@@ -184,7 +188,8 @@ def _hf(cfg: SafetySection, mesh: TissueMesh, applied) -> tuple[float, float, fl
 def _sar_violations(sar: SarExposure) -> list[str]:
     out = []
     if sar.whole_body_W_per_kg > sar.whole_body_limit_W_per_kg:
-        out.append(f"whole-body SAR {sar.whole_body_W_per_kg:.3g} W/kg ({sar.absorbed_W:.3g} W in {sar.patient_mass_kg:.3g} kg) "
+        out.append(f"whole-body SAR {sar.whole_body_W_per_kg:.3g} W/kg "
+                   f"({sar.absorbed_W:.3g} W in {sar.patient_mass_kg:.3g} kg) "
                    f"exceeds the limit {sar.whole_body_limit_W_per_kg:.3g} W/kg")
     if sar.partial_body_W_per_kg > sar.partial_body_limit_W_per_kg:
         out.append(f"partial-body SAR {sar.partial_body_W_per_kg:.3g} W/kg (exposed {sar.exposed_mass_kg:.3g} kg) "
@@ -225,9 +230,11 @@ def _implants(cfg: SafetySection, mesh: TissueMesh, temperatures) -> tuple[list[
         governed = own if own is not None else total
         if governed > cfg.max_implant_dT_K:
             what = "self-heating" if own is not None else "warms"
-            violations.append(f"implant {reg.name!r} {what} {governed:.2f} K (total {total:.2f} K), above the limit {cfg.max_implant_dT_K} K")
+            violations.append(f"implant {reg.name!r} {what} {governed:.2f} K (total {total:.2f} K), "
+                              f"above the limit {cfg.max_implant_dT_K} K")
         if adj_T is not None and adj_T > cfg.max_healthy_T_C:
-            violations.append(f"tissue touching implant {reg.name!r} reaches {adj_T:.2f} °C, above the limit {cfg.max_healthy_T_C} °C")
+            violations.append(f"tissue touching implant {reg.name!r} reaches {adj_T:.2f} °C, "
+                              f"above the limit {cfg.max_healthy_T_C} °C")
     return out, violations
 
 

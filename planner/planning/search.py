@@ -159,9 +159,11 @@ class SearchResult:
             "definitions": {
                 "goal_mode": "transient: T90 of the per-vertex maximum over the plan's session; steady-upper-bound: "
                              "T90 of the steady state at that field (an upper bound for constant perfusion)",
-                "time_to_goal_T90_min": "time into the session at which the target T90 of the instantaneous field first "
-                                        "reaches goal_T90_C at field_for_goal" + ("; not computed in steady mode" if steady else ""),
-                "CEM43T90_min": "upper bound: steady state held for the whole duration" if steady else "from the transient session",
+                "time_to_goal_T90_min": "time into the session at which the target T90 of the instantaneous field "
+                                        "first reaches goal_T90_C at field_for_goal"
+                                        + ("; not computed in steady mode" if steady else ""),
+                "CEM43T90_min": ("upper bound: steady state held for the whole duration" if steady
+                                 else "from the transient session"),
                 "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit; negative = violated",
             },
             "evaluations": [dataclasses.asdict(e) for e in self.evaluations],
@@ -199,7 +201,8 @@ class _Evaluator:
         if goal_mode == "steady-upper-bound":
             thermal = dataclasses.replace(thermal, mode="steady", probes=(), schedule=())
         else:  # a snapshot per step: the target T90 history for the time to goal
-            thermal = dataclasses.replace(thermal, mode="transient", probes=(), field_output_interval_s=thermal.time_step_s)
+            thermal = dataclasses.replace(thermal, mode="transient", probes=(),
+                                          field_output_interval_s=thermal.time_step_s)
         self.thermal = thermal
         self.run_cfg = dataclasses.replace(cfg, thermal=thermal)
         self.goal_mode = goal_mode
@@ -224,7 +227,8 @@ class _Evaluator:
         violations = [v for v in chk.violations if not v.startswith("H·f")]
         t_top = float(temps.T_max_C.max())
         if t_top > NON_PHYSICAL_T_C:
-            violations.append(f"temperature reaches {t_top:.0f} °C (> {NON_PHYSICAL_T_C:.0f} °C: model invalid, tissue boils)")
+            violations.append(f"temperature reaches {t_top:.0f} °C "
+                              f"(> {NON_PHYSICAL_T_C:.0f} °C: model invalid, tissue boils)")
         t_goal = None
         goal = self.cfg.search.goal_T90_C
         if self.goal_mode == "transient" and tgt:
@@ -378,7 +382,7 @@ def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib, *, rebuil
         return res
     if rebuild is None:
         raise InputError(bad_value("search.frequencies_kHz", list(sc.frequencies_kHz),
-                                   "no frequency list here (the field and heat stages cannot be re-run by this caller)"))
+                                   "no frequency list here (this caller cannot re-run the field and heat stages)"))
     options = []
     for f_kHz in sc.frequencies_kHz:
         cfg_f = dataclasses.replace(cfg, applicator=dataclasses.replace(cfg.applicator, frequency_kHz=float(f_kHz)))
@@ -388,4 +392,5 @@ def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib, *, rebuil
                                        r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,
                                        r.monotonic, hf))
     best, why = _best(options)
-    return dataclasses.replace(res, frequency_options=tuple(options), best_frequency_kHz=best.frequency_kHz, best_reason=why)
+    return dataclasses.replace(res, frequency_options=tuple(options), best_frequency_kHz=best.frequency_kHz,
+                               best_reason=why)

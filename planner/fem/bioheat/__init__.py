@@ -23,7 +23,8 @@ Every scheme solves (c M + K) Tⁿ⁺¹ = b with
 The operator c M + K and its preconditioner set-up are built once per distinct c while K is
 unchanged (constant perfusion: once per run). CG with BoomerAMG, or — with ``linear_pc = 'auto'``
 and a mass-dominated transient operator (every cell's diffusion number k/(c ρc h²) ≤ 1) — CG
-with Jacobi, which converges in a few iterations there and is much cheaper per iteration. With temperature-dependent perfusion β is lagged on the cell
+with Jacobi, which converges in a few iterations there and is much cheaper per iteration. With
+temperature-dependent perfusion β is lagged on the cell
 temperatures (Picard): β from Tⁿ⁺¹ (IE, BDF2, steady) or (Tⁿ+Tⁿ⁺¹)/2 (CN), repeated until the
 largest nodal change δ = T̂ − T_k is below ``picard_tol_K``; updates are damped,
 T_{k+1} = T_k + ω δ, with ω halved (down to 1/64) whenever |δ| stops decreasing (plain Picard diverges
@@ -45,4 +46,5 @@ TR-AB2, steady), ``recorder`` (vertex values, probes, dose, snapshots).
 from planner.fem.bioheat.data import BloodPool, DirichletData, DoseStep, PennesInputs, PennesResult, PennesRun
 from planner.fem.bioheat.solver import PennesSolver, solve_pennes
 
-__all__ = ["BloodPool", "DirichletData", "DoseStep", "PennesInputs", "PennesResult", "PennesRun", "PennesSolver", "solve_pennes"]
+__all__ = ["BloodPool", "DirichletData", "DoseStep", "PennesInputs", "PennesResult", "PennesRun", "PennesSolver",
+           "solve_pennes"]

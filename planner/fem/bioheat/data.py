@@ -1,8 +1,9 @@
 """Inputs, run description and result of the Pennes solver (plain data, no FEniCSx objects)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 

@@ -4,13 +4,12 @@ a :class:`~planner.fem.bioheat.recorder.Recorder` records them)."""
 from __future__ import annotations
 
 import time
-from typing import Callable
 
-import numpy as np
-import ufl
 import dolfinx
 import dolfinx.fem
 import dolfinx.fem.petsc
+import numpy as np
+import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -128,7 +127,8 @@ class PennesSolver:
         self.bc = (owned, None, rows_global)
         self.bc_fixed = self.T.x.array[owned].copy()
         old = self.ops
-        self.ops = Operators(self.M, self.K, self.comm, self.spec.linear_rtol, rows_global, self.spec.linear_pc, self.kr_max)
+        self.ops = Operators(self.M, self.K, self.comm, self.spec.linear_rtol, rows_global, self.spec.linear_pc,
+                             self.kr_max)
         self.ops.solves, self.ops.iterations, self.ops.pc_setups = old.solves, old.iterations, old.pc_setups
         self.ops.pc_used.update(old.pc_used)
         old.destroy()

@@ -96,7 +96,8 @@ class BDF2(_FixedSteps):
         dt = st.dt_s
         w = dt / dt_prev
         c = (1.0 + 2.0 * w) / ((1.0 + w) * dt)
-        return StepSystem(c, (((1.0 + w) / dt, "n"), (-(w * w) / ((1.0 + w) * dt), "nm1")), False, (st.fraction1,), False)
+        mass = (((1.0 + w) / dt, "n"), (-(w * w) / ((1.0 + w) * dt), "nm1"))
+        return StepSystem(c, mass, False, (st.fraction1,), False)
 
 
 class AdaptiveTRAB2:
