@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from planner.artefacts import TissueMesh
+from planner.config.plan import DistributionSection
+from planner.config.schema import one_of, positive, spec
 from planner.errors import InputError, bad_value
 from planner.nanoparticles.distributions import (
     KEY,
@@ -39,6 +43,34 @@ from planner.nanoparticles.distributions import (
 log = logging.getLogger(__name__)
 
 CT_MAX_HU = 3071.0  # 12-bit CT ceiling (stored 0..4095 with intercept −1024)
+
+
+@dataclass(frozen=True)
+class CtHuMapParams:
+    """``ct-hu-map``: iron from the CT attenuation rise (post − pre CT, or post − tissue baseline HU)."""
+
+    post_file: str = spec(check=lambda s: bool(s.strip()), expected="the post-injection CT: NIfTI file or DICOM folder")
+    hu_per_mg_Fe_per_mL: float = spec(check=positive,
+                                      expected="a positive CT calibration: HU rise per mg Fe/mL "
+                                               "(the scanner's, at the plan's kVp)")
+    pre_file: str | None = spec(None, check=lambda s: bool(s.strip()),
+                                expected="the pre-injection CT on the same grid (or give tissue_baseline_HU)")
+    format: str = spec("auto", check=one_of("auto", "nifti", "dicom")[0], expected="'auto', 'nifti' or 'dicom'")
+    tissue_baseline_HU: float | None = spec(None, check=lambda h: math.isfinite(h) and -1100.0 < h < 3100.0,
+                                            expected="the pre-injection tissue HU (post_file alone), in -1100..3100")
+    hu_noise_floor_HU: float = spec(20.0, check=lambda h: math.isfinite(h) and h >= 0.0,
+                                    expected="a non-negative HU rise below which a voxel holds no iron (≈ 2σ of the CT noise)")
+    total_mass_mg: float | None = spec(None, check=positive, expected="a positive mass in mg",
+                                       help="declared injected iron, reported beside the measured map mass (never rescaled)")
+
+    def validate(self, path: str) -> None:
+        if (self.pre_file is None) == (self.tissue_baseline_HU is None):
+            raise InputError(f"{path}.pre_file/tissue_baseline_HU: expected exactly one (pre-injection CT, or the tissue HU "
+                             "to subtract from the post-injection CT)")
+
+    def validate_host(self, host: DistributionSection, path: str) -> None:
+        if host.mass_of != "Fe":
+            raise InputError(f"{path}.mass_of = {host.mass_of!r}: expected 'Fe' (maps give iron concentration)")
 
 
 def _calibration(sec: Any) -> float:
@@ -64,7 +96,7 @@ def _delta_hu(sec: Any, base_dir: Path) -> tuple[MapVolume, np.ndarray, np.ndarr
     return post, delta, post.data
 
 
-@register_distribution("ct-hu-map")
+@register_distribution("ct-hu-map", CtHuMapParams)
 def ct_hu_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     k = _calibration(sec)
     post, delta, post_hu = _delta_hu(sec, base_dir)

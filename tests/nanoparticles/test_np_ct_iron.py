@@ -73,7 +73,7 @@ def test_post_alone_with_tissue_baseline_and_calibration_scaling(mesh, cts):
 @pytest.mark.parametrize("extra,match", [
     ({"hu_per_mg_Fe_per_mL": "thirty"}, "hu_per_mg_Fe_per_mL"),
     ({"hu_per_mg_Fe_per_mL": -3.0}, "hu_per_mg_Fe_per_mL"),
-    ({}, "post_file/hu_per_mg_Fe_per_mL: missing"),
+    ({}, "hu_per_mg_Fe_per_mL: missing required key for kind = .ct-hu-map."),
     ({"hu_per_mg_Fe_per_mL": 30.0, "tissue_baseline_HU": 40.0}, "expected exactly one"),
     ({"hu_per_mg_Fe_per_mL": 30.0, "relaxivity_per_s_per_mM": 55.7}, "not used by kind = 'ct-hu-map'"),
 ])
