@@ -444,7 +444,10 @@ def _map_to_mesh(mesh: TissueMesh, vol: MapVolume, conc_vox_mg_per_mL: np.ndarra
     details = {"map_file": vol.path, "map_integral_mg": measured,
                "total_source": "declared total_mass_mg" if sec.total_mass_mg is not None else "map integral",
                "cells_inside_map": int(np.count_nonzero(inside & mask)), **extra}
-    return ParticleDistribution(kind, "Fe", c, total, mapped_mass_mg(mesh, c), float(corr), details)
+    mapped = mapped_mass_mg(mesh, c)
+    details["map"] = {"kind": kind, "saturated_fraction": float(extra.get("saturated_fraction", 0.0)),
+                      "mass_on_mesh_mg": mapped, "declared_mass_mg": sec.total_mass_mg}  # summary nanoparticles.map
+    return ParticleDistribution(kind, "Fe", c, total, mapped, float(corr), details)
 
 
 def _resolve(base_dir: Path, rel: str) -> Path:
@@ -506,4 +509,5 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
     return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
         "r2star_saturation_per_s": sec.r2star_saturation_per_s, "r2star_saturated_voxels": n_sat,
-        "r2star_saturation_warning": bool(n_sat > 0), "negative_delta_voxels_clipped": neg})
+        "r2star_saturation_warning": bool(n_sat > 0), "negative_delta_voxels_clipped": neg,
+        "saturated_fraction": float(conc[sat].sum() / conc.sum()) if conc.sum() > 0 else 0.0})

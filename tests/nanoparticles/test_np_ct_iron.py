@@ -98,3 +98,25 @@ def test_ct_not_overlapping_the_body_and_mismatched_grids_are_errors(tmp_path, m
     with pytest.raises(InputError, match="grids differ"):
         distribute(mesh, dist({"kind": "ct-hu-map", "pre_file": str(p_far), "post_file": str(post),
                                "hu_per_mg_Fe_per_mL": K_HU}), lib=Library())
+
+
+def test_every_map_kind_reports_the_map_block(tmp_path, mesh, cts):
+    """summary nanoparticles.map {kind, saturated_fraction, mass_on_mesh_mg, declared_mass_mg} for the
+    R2* and concentration maps too (R2*: the mass share of voxels at the saturation R2*, a lower bound)."""
+    import nibabel as nib
+
+    A = np.diag([2.0, 2.0, 2.0, 1.0])
+    A[:3, 3] = [-60.0, -60.0, -60.0]
+    ras = np.indices((61, 61, 61)).transpose(1, 2, 3, 0) * 2.0 - 60.0
+    delta = 300.0 * np.exp(-np.sum(ras**2, axis=-1) / (2 * 10.0**2))
+    p = tmp_path / "dr2.nii.gz"
+    nib.save(nib.Nifti1Image(delta.astype(np.float32), A), str(p))
+    d = distribute(mesh, dist({"kind": "r2star-map", "file": str(p), "relaxivity_per_s_per_mM": 55.7,
+                               "r2star_saturation_per_s": 250.0, "total_mass_mg": 5.0}), lib=Library())
+    m = d.details["map"]
+    core = delta >= 250.0
+    assert m["kind"] == "r2star-map" and m["declared_mass_mg"] == 5.0 and m["mass_on_mesh_mg"] == pytest.approx(5.0)
+    assert m["saturated_fraction"] == pytest.approx(float(delta[core].sum() / delta.sum()), rel=1e-5)
+    assert 0.0 < m["saturated_fraction"] < 0.5
+    c = distribute(mesh, dist({"kind": "concentration-map", "file": str(p)}), lib=Library()).details["map"]
+    assert c["kind"] == "concentration-map" and c["saturated_fraction"] == 0.0 and c["declared_mass_mg"] is None
