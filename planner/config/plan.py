@@ -198,6 +198,7 @@ class DistributionSection:
     relaxivity_per_s_per_mM: float | None = model_key()
     relaxivity_preset: str | None = model_key()
     r2star_saturation_per_s: float = model_key(500.0)
+    max_saturated_fraction: float = model_key(0.2)
     hu_per_mg_Fe_per_mL: float | None = model_key()
     tissue_baseline_HU: float | None = model_key()
     hu_noise_floor_HU: float = model_key(20.0)

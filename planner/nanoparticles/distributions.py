@@ -59,6 +59,7 @@ from planner.config.plan import DistributionSection
 from planner.config.registry import DISTRIBUTIONS
 from planner.config.schema import one_of, positive, positive_vec3, spec, vec3
 from planner.errors import InputError, bad_value
+from planner.nanoparticles.saturation import fill_saturated
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,9 @@ class R2starMapParams:
                                          expected=one_of(*RELAXIVITY_PRESETS_per_s_per_mM)[1])
     r2star_saturation_per_s: float = spec(500.0, check=positive,
                                           expected="a positive R2* (s⁻¹) above which the signal is taken as saturated")
+    max_saturated_fraction: float = spec(0.2, check=lambda f: 0.0 <= f <= 1.0,
+                                         expected="a fraction in 0..1 of the mapped iron allowed in saturated voxels "
+                                                  "without a declared total_mass_mg (planner.nanoparticles.saturation)")
     total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
 
     def validate(self, path: str) -> None:
@@ -506,8 +510,9 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
                     "bound", vol.path, n_sat, sec.r2star_saturation_per_s)
     neg = int(np.count_nonzero(delta < 0))
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
-    return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {
+    conc, sat_info = fill_saturated(conc, sat, vol.voxel_volume_mL, sec.total_mass_mg, sec.max_saturated_fraction,
+                                    f"{KEY}.file = {vol.path!r}")  # planner.nanoparticles.saturation
+    return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {**sat_info, 
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
         "r2star_saturation_per_s": sec.r2star_saturation_per_s, "r2star_saturated_voxels": n_sat,
-        "r2star_saturation_warning": bool(n_sat > 0), "negative_delta_voxels_clipped": neg,
-        "saturated_fraction": float(conc[sat].sum() / conc.sum()) if conc.sum() > 0 else 0.0})
+        "r2star_saturation_warning": bool(n_sat > 0), "negative_delta_voxels_clipped": neg})
