@@ -204,6 +204,31 @@ def lumped_pool(dts_s, *, scheme: str, t_end_s=1200.0, Q0=2e4, w=1e-3, q_met_W_p
     return rows
 
 
+def cut_slab(ns, *, Q0=1e5, h_skin=20.0):
+    """Cut faces are adiabatic for heat: a half box with its x = 0 face in ``cut_facets`` against the
+    mirror-symmetric full (uncut) box on x ≥ 0 (steady and 4-min BDF2); and the bias had the face been
+    treated as skin (Robin to 25 °C)."""
+    from benchmarks.thermal_meshes import half_and_mirrored_box
+
+    lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 1.0), tumour=_Tissue("tumour", 3e-4, 1.0))
+    rows = []
+    for n in ns:
+        half, full = half_and_mirrored_box(n)
+        as_skin = type(half)(half.points_m, half.cells, half.cell_region, half.regions,
+                             np.vstack([half.skin_facets, half.cut_facets]))
+        plane = np.abs(half.points_m[:, 0]) < 1e-12
+        for mode in ("steady", "transient"):
+            th = ThermalSection(systemic="off", mode=mode, duration_min=4.0, time_step_s=60.0,
+                                skin_h_W_per_m2_K=h_skin, field_output_interval_s=0.0)
+            r = {k: _solve(m, RegionHeat(m, Q0, tag=2), lib, th) for k, m in
+                 (("half", half), ("full", full), ("skin", as_skin))}
+            N = half.num_vertices
+            rows.append({"n": n, "mode": mode, "vertices": N,
+                         "max_err_K": float(np.abs(r["half"].T_final_C - r["full"].T_final_C[:N]).max()),
+                         "skin_bias_K": float((r["half"].T_final_C - r["skin"].T_final_C)[plane].max())})
+    return rows
+
+
 def slab(hs_mm, *, L_mm=40.0, Q0=2e4, beta=4e3, order: int = 1):
     from benchmarks.thermal_meshes import box
 
@@ -259,9 +284,9 @@ def perfusion_lang(dts_s, *, scheme: str = "bdf2", t_end_s=1200.0, Q0=3e4, w=5e-
 # --- driver -------------------------------------------------------------------------------------
 SIZES = {
     "ci": {"sphere": [4.0, 2.83, 2.0, 1.41], "transient": [4.0, 2.83, 2.0, 1.41], "slab": [2.0, 1.0, 0.5],
-           "dts": [100.0, 50.0, 25.0, 12.5]},
+           "dts": [100.0, 50.0, 25.0, 12.5], "cut": [2, 4, 8]},
     "full": {"sphere": [4.0, 2.83, 2.0, 1.41, 1.0], "transient": [4.0, 2.83, 2.0, 1.41, 1.0], "slab": [2.0, 1.0, 0.5, 0.25],
-             "dts": [100.0, 50.0, 25.0, 12.5, 6.25]},
+             "dts": [100.0, 50.0, 25.0, 12.5, 6.25], "cut": [2, 4, 8, 16]},
 }
 
 
@@ -316,6 +341,12 @@ def run(size: str = "ci", only: list[str] | None = None) -> list[str]:
             fails += check(f"lumped_pool {scheme}", rows, "dt_s", p, 0.15, tol=TOL_K if p == 1.0 else 1e-3)
             print_table(f"0-D Pennes + blood pool (arterial T a state), isolated box, {scheme} (expected order {p:.0f})",
                         rows, ["dt_s", "T_end_C", "exact_C", "T_a_end_C", "T_a_exact_C", "max_err_K", "order"])
+    if want("cut_slab"):
+        rows = cut_slab(s["cut"])
+        if max(r["max_err_K"] for r in rows) > 1e-7:
+            fails.append(f"cut_slab: half vs mirrored full box differ by {max(r['max_err_K'] for r in rows):.2e} K")
+        print_table("Cut face (zero flux) vs the uncut mirror-symmetric body: max |T_half - T_full| on x >= 0", rows,
+                    ["n", "mode", "vertices", "max_err_K", "skin_bias_K"])
     if want("perfusion_lang"):
         rows, steady_err, T_root = perfusion_lang(s["dts"])
         fails += check("perfusion_lang BDF2", rows, "dt_s", 2.0, 0.15)

@@ -384,26 +384,9 @@ def test_implant_self_heating_is_the_implant_only_superposition_part():
 
 
 def _half_and_mirrored_box(n=4, size=0.06):
-    """A box x ∈ [0, size] whose face x = 0 is a cut plane, its mirror image across x = 0 merged into
-    the full box x ∈ [−size, size] (discretely symmetric), and the index of the half's vertices in it."""
-    from benchmarks.thermal_meshes import boundary_faces
-    from planner.artefacts import TissueMesh
+    from benchmarks.thermal_meshes import half_and_mirrored_box
 
-    base = structured_box(n, size_m=size, target_radius_m=0.0)
-    pts = base.points_m + np.array([size / 2, 0.0, 0.0])
-    cells = base.cells
-    region = np.where(np.linalg.norm(pts[cells].mean(axis=1), axis=1) < 0.025, 2, 1).astype(np.int32)
-    faces = boundary_faces(cells)
-    on_cut = np.all(np.abs(pts[faces][:, :, 0]) < 1e-12, axis=1)
-    half = TissueMesh(pts, cells, region, base.regions, faces[~on_cut], cut_facets=faces[on_cut])
-    N = len(pts)
-    on_plane = np.abs(pts[:, 0]) < 1e-12
-    mirror_index = np.where(on_plane, np.arange(N), N + np.cumsum(~on_plane) - 1)
-    full_pts = np.vstack([pts, (pts * [-1.0, 1.0, 1.0])[~on_plane]])
-    full_cells = np.vstack([cells, mirror_index[cells]])
-    full = TissueMesh(full_pts, full_cells, np.concatenate([region, region]), base.regions,
-                      boundary_faces(full_cells))
-    return half, full
+    return half_and_mirrored_box(n, size)
 
 
 @pytest.mark.parametrize("mode", ["steady", "transient"])

@@ -8,7 +8,8 @@ pytest.importorskip("dolfinx")
 from benchmarks import thermal_performance, thermal_verification  # noqa: E402
 
 
-@pytest.mark.parametrize("case", ["sphere_steady", "sphere_perfused", "sphere_transient", "lumped", "lumped_pool", "perfusion_lang", "slab"])
+@pytest.mark.parametrize("case", ["sphere_steady", "sphere_perfused", "sphere_transient", "lumped", "lumped_pool", "cut_slab",
+                                  "perfusion_lang", "slab"])
 def test_verification_case_meets_order_and_0p05K(case, capsys):
     fails = thermal_verification.run("ci", [case])
     out = capsys.readouterr().out
