@@ -38,11 +38,12 @@ import numpy as np
 from scipy.optimize import brentq
 
 from planner.config.plan import PlanConfig
-from planner.errors import InputError, bad_value
+from planner.errors import InputError, SolverError, bad_value
 
 log = logging.getLogger(__name__)
 
 NON_PHYSICAL_T_C = 100.0
+UNRESOLVED_MARGIN = -1e3  # safety margin of an evaluation whose Picard iteration did not converge
 GOAL_MODES = {"transient": "transient", "plan": "transient", "steady-upper-bound": "steady-upper-bound",
               "steady": "steady-upper-bound"}
 
@@ -219,8 +220,13 @@ class _Evaluator:
         if key in self.cache:
             return self.cache[key]
         # temperatures above 100 °C are not an error here: such a field is simply unsafe
-        temps = solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.run_cfg, check_physical=False,
-                              initial_T_C=start)
+        try:
+            temps = solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.run_cfg, check_physical=False,
+                                  initial_T_C=start)
+        except SolverError as exc:
+            if "Picard" not in str(exc):
+                raise
+            return self._unresolved(key, s, exc)
         chk = self.safety_mod.check(self.safety_cfg, self.cfg.applicator, self.mesh, ScaledField(self.applied, s),
                                     self.fields, temps, patient_mass_kg=self.patient_mass_kg, field_scale=s)
         tgt = temps.target or {}
@@ -247,6 +253,17 @@ class _Evaluator:
                  ev.safety_margin, len(ev.violations))
         return ev
 
+    def _unresolved(self, key: tuple[float, str], s: float, exc: SolverError) -> Evaluation:
+        """No converged temperature-dependent perfusion at this field (a fold of β(T): runaway): unsafe,
+        with a finite sentinel margin so that root finding can bracket it."""
+        ev = Evaluation(scale=s, field_kA_per_m=s * self.nominal, T90_C=None, max_healthy_T_C=None,
+                        implant_dT_K=None, safety_margin=UNRESOLVED_MARGIN, sweep=key[1],
+                        violations=(f"no converged perfusion state at this field ({exc}); treated as unsafe",))
+        self.cache[key] = ev
+        self.fields_at[key] = None
+        log.warning("search: %.3f kA/m: %s", ev.field_kA_per_m, exc)
+        return ev
+
     def evaluations(self) -> tuple[Evaluation, ...]:
         return tuple(sorted(self.cache.values(), key=lambda e: (e.scale, e.sweep)))
 
@@ -267,8 +284,8 @@ def _first_crossing(f, grid: list[float], values: list[float], tol: float, risin
 
 
 def _is_monotonic(values: list[float], increasing: bool) -> bool:
-    d = np.diff(np.asarray(values, dtype=float))
-    d = d[np.isfinite(d)]
+    v = np.asarray(values, dtype=float)
+    d = np.diff(v[np.isfinite(v)])  # unresolved evaluations (no T90) are left out
     return bool(np.all(d >= -1e-6) if increasing else np.all(d <= 1e-6))
 
 

@@ -159,3 +159,20 @@ def test_frequency_search_picks_the_best_h_f_under_the_hf_limit(setup):
     assert g200 == pytest.approx(g100 / math.sqrt(2.0), abs=0.03)
     assert res.best_frequency_kHz == 200.0 and "headroom" in res.best_reason
     assert res.summary_block()["frequency_sweep"][1]["Hf_at_goal_A_per_m_s"] == pytest.approx(g200 * 2e8)
+
+
+def test_unconverged_perfusion_state_is_an_unsafe_evaluation_not_a_crash():
+    """Near the fold of Lang's tumour curve, damped Picard may not converge within picard_max_iter: the
+    search records that field as unsafe (no converged state) and still returns."""
+    mesh = structured_box(2, size_m=0.02, target_radius_m=1.0)
+    lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 0.0), tumour=_Tissue("tumour", 3e-4, 0.0))
+    applied = SimpleNamespace(frequency_Hz=1e5, H_peak_A_per_m_at_target=4000.0,
+                              H_peak_at=lambda p: np.tile([0.0, 0.0, 4000.0], (len(p), 1)))
+    cfg = _plan(thermal={"perfusion_model": "lang1999", "skin_h_W_per_m2_K": 0.0, "systemic": "off",
+                         "picard_tol_K": 1e-6, "picard_max_iter": 20},
+                search={"mode": "steady-upper-bound", "goal_T90_C": 42.5, "max_field_kA_per_m": 8.0, "sweep_points": 9},
+                safety={"max_healthy_T_C": 60.0})
+    res = search_settings(cfg, mesh, applied, None, RegionHeat(mesh, 3.0 * 3e-4 * 4e6, tag=2), lib)
+    bad = [e for e in res.evaluations if e.T90_C is None]
+    assert bad and all("no converged perfusion state" in e.violations[0] for e in bad)
+    assert res.max_safe_field_kA_per_m < min(e.field_kA_per_m for e in bad if e.sweep == "up") + 1e-9
