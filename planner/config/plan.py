@@ -368,6 +368,9 @@ class SafetySection:
                                                        expected="a positive whole-body SAR limit (W/kg); default by sar_operating_mode")
     max_arterial_rise_K: float | None = spec(None, check=positive,
                                              expected="a positive arterial (core) temperature rise (K); default by sar_operating_mode")
+    max_implant_adjacent_CEM43_min: float | None = spec(None, check=positive,
+                                                        expected="a positive CEM43 (min) allowed in tissue touching an implant; "
+                                                                 "default: reported, not limited")
 
 
 # --- [search] -----------------------------------------------------------------------------------

@@ -235,6 +235,10 @@ def _implants(cfg: SafetySection, mesh: TissueMesh, temperatures) -> tuple[list[
         if adj_T is not None and adj_T > cfg.max_healthy_T_C:
             violations.append(f"tissue touching implant {reg.name!r} reaches {adj_T:.2f} °C, "
                               f"above the limit {cfg.max_healthy_T_C} °C")
+        lim = cfg.max_implant_adjacent_CEM43_min
+        if lim is not None and adj_cem is not None and adj_cem > lim:
+            violations.append(f"tissue touching implant {reg.name!r} receives CEM43 = {adj_cem:.3g} min, "
+                              f"above the limit {lim} min")
     return out, violations
 
 

@@ -6,6 +6,7 @@ import pytest
 from planner.config.plan import parse_plan
 from planner.errors import SafetyLimitExceeded
 from planner.geometry.mesher import mesh_shapes
+from planner.artefacts import Role
 from planner.planning.safety import check, healthy_vertices
 
 PLAN = {
@@ -124,3 +125,17 @@ def test_arterial_rise_limit(setup):
     res = check(cfg.safety, cfg.applicator, mesh, applied(1000.0), None, temps)
     assert res.arterial_rise_K == pytest.approx(0.6) and res.arterial_rise_limit_K == 0.5
     assert any("arterial (core) temperature rises by 0.60 K" in v for v in res.violations)
+
+
+def test_implant_adjacent_cem43_limit_when_configured(setup):
+    cfg, mesh = setup
+    base = np.full(mesh.num_vertices, 37.0)
+    cem = np.zeros(mesh.num_vertices)
+    v = np.unique(mesh.cells[mesh.cell_region == mesh.regions_with_role(Role.IMPLANT)[0].tag])
+    cem[v] = 500.0
+    temps = SimpleNamespace(T_max_C=base + 1.0, T_baseline_C=base, CEM43_min=cem, implant_self_heating_dT_K={"rod": 0.5})
+    res = check(cfg.safety, cfg.applicator, mesh, applied(1000.0), None, temps)
+    assert res.implants[0].adjacent_CEM43_min == 500.0 and res.ok  # reported, not limited by default
+    lim = parse_plan({**PLAN, "safety": {"max_implant_adjacent_CEM43_min": 240.0}}).safety
+    res2 = check(lim, cfg.applicator, mesh, applied(1000.0), None, temps)
+    assert res2.violations == ("tissue touching implant 'rod' receives CEM43 = 500 min, above the limit 240.0 min",)
