@@ -3,10 +3,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from planner.artefacts import Role
 from planner.config.plan import parse_plan
 from planner.errors import SafetyLimitExceeded
 from planner.geometry.mesher import mesh_shapes
-from planner.artefacts import Role
 from planner.planning.safety import check, healthy_vertices
 
 PLAN = {
@@ -133,7 +133,8 @@ def test_implant_adjacent_cem43_limit_when_configured(setup):
     cem = np.zeros(mesh.num_vertices)
     v = np.unique(mesh.cells[mesh.cell_region == mesh.regions_with_role(Role.IMPLANT)[0].tag])
     cem[v] = 500.0
-    temps = SimpleNamespace(T_max_C=base + 1.0, T_baseline_C=base, CEM43_min=cem, implant_self_heating_dT_K={"rod": 0.5})
+    temps = SimpleNamespace(T_max_C=base + 1.0, T_baseline_C=base, CEM43_min=cem,
+                            implant_self_heating_dT_K={"rod": 0.5})
     res = check(cfg.safety, cfg.applicator, mesh, applied(1000.0), None, temps)
     assert res.implants[0].adjacent_CEM43_min == 500.0 and res.ok  # reported, not limited by default
     lim = parse_plan({**PLAN, "safety": {"max_implant_adjacent_CEM43_min": 240.0}}).safety
