@@ -17,9 +17,10 @@ def _cmd_check(args) -> int:
 
     cfg = load_plan(args.plan)
     from planner.tissues.library import load_library
-    from planner.pipeline import check_plan
+    from planner.pipeline import check_output, check_plan
 
     check_plan(cfg, load_library(cfg.tissues))
+    check_output(cfg)
     sections = [s for s in ("geometry", "imaging", "applicator", "nanoparticles", "thermal", "safety")
                 if getattr(cfg, s) is not None]
     print(f"plan {cfg.plan.name!r} is valid (sections: {', '.join(sections)}); results would go to {cfg.output_path}")

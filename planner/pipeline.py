@@ -82,6 +82,8 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
 
     lib = load_library(cfg.tissues)
     check_plan(cfg, lib)
+    if write and parallel.rank() == 0:
+        check_output(cfg)
     root: dict[str, Any] = {}  # the patient model (with its images) stays on rank 0
 
     def build() -> tuple[TissueMesh, dict | None, dict]:
@@ -102,7 +104,7 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
     out = None
     if write and parallel.rank() == 0:
         out = cfg.output_path
-        with report.results_folder(out, overwrite=cfg.plan.overwrite) as tmp:
+        with report.results_folder(out, overwrite=cfg.plan.overwrite, inputs=plan_inputs(cfg)) as tmp:
             _write_outputs(tmp, mesh, artefacts, summary)
     if write:
         parallel.barrier()
@@ -190,6 +192,28 @@ def _write_mesh_vtu(path: Path, mesh: TissueMesh) -> None:
 
     meshio.write(str(path), meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
                                         cell_data={"region": [mesh.cell_region]}))
+
+
+_IMAGING_PATHS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")
+
+
+def plan_inputs(cfg: PlanConfig) -> dict[str, Path]:
+    """Every file or folder a plan reads (plan file, images, RTSTRUCT, maps, tables, coil paths):
+    the results folder may not be, contain or lie inside any of them."""
+    files = _input_files(cfg)
+    raw = cfg.imaging or {}
+    for key in _IMAGING_PATHS:
+        if isinstance(raw.get(key), str) and raw[key].strip():
+            files[f"imaging.{key}"] = cfg.resolve(raw[key])
+    if raw.get("phantom") is not None:
+        files["imaging.phantom"] = cfg.resolve("dicom")
+    return files
+
+
+def check_output(cfg: PlanConfig) -> None:
+    """Refuse, before anything runs, an output_dir that would delete or modify a file the planner
+    did not write (planner.reporting.results.check_output_dir)."""
+    report.check_output_dir(cfg.output_path, inputs=plan_inputs(cfg), overwrite=cfg.plan.overwrite)
 
 
 def _input_files(cfg: PlanConfig) -> dict[str, Path]:
