@@ -311,6 +311,52 @@ def case_rtstruct_other_frame(tmp):
     return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, "FrameOfReferenceUID"
 
 
+def case_rtstruct_roi_other_frame(tmp):
+    """The structure set references the images' frame, but the ROI itself says another one."""
+    vol, rs = _rtstruct(tmp)
+
+    def f(ds):
+        ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = "1.2.3.998"
+
+    _edit(rs, f)
+    return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, f"ROI 'GTV': FrameOfReferenceUID '1.2.3.998' differs from the images' {vol.frame_of_reference_uid!r}"
+
+
+def case_rtstruct_without_frame(tmp):
+    vol, rs = _rtstruct(tmp)
+
+    def f(ds):
+        del ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID
+        for item in ds.StructureSetROISequence:
+            del item.ReferencedFrameOfReferenceUID
+
+    _edit(rs, f)
+    return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, "no FrameOfReferenceUID; expected the images'"
+
+
+def case_ct_of_another_frame(tmp):
+    """The CT was re-exported in another frame (e.g. a second scan): both UIDs named."""
+    vol, rs = _rtstruct(tmp)
+    for f in sorted((tmp / "ct").iterdir()):
+        _edit(f, lambda ds: setattr(ds, "FrameOfReferenceUID", "1.2.3.777"))
+    other = read_dicom_series(tmp / "ct")
+    return lambda: read_rtstruct(rs, other, ["GTV"]), rs.name, f"differs from the images' '1.2.3.777'"
+
+
+def case_series_mixed_frames(tmp):
+    folder, files, _ = _good(tmp)
+    _edit(files[3], lambda ds: setattr(ds, "FrameOfReferenceUID", "1.2.3.666"))
+    return lambda: read_dicom_series(folder), files[3].name, "FrameOfReferenceUID '1.2.3.666' differs from"
+
+
+def case_mixed_rescale_intercepts_ambiguous(tmp):
+    folder, files, _ = _good(tmp)
+    _edit(files[1], lambda ds: setattr(ds, "RescaleIntercept", -1000))
+    for f in files[3:5]:
+        _edit(f, lambda ds: delattr(ds, "RescaleIntercept"))
+    return lambda: read_dicom_series(folder), files[3].name, "no RescaleIntercept while other slices"
+
+
 # --- NIfTI ----------------------------------------------------------------------------------------
 def _nifti(tmp, data=None, name="img.nii"):
     grid = axial_grid()
@@ -521,3 +567,33 @@ def test_planner_run_on_broken_series_is_one_line_and_writes_nothing(tmp_path):
     assert any(line.startswith("planner: error:") and "CT0011.dcm" in line and "missing slice" in line for line in err), r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_slices_lacking_rescale_intercept_take_the_series_value_and_are_warned(tmp_path, caplog):
+    folder, files, _ = _good(tmp_path)
+    good = read_dicom_series(folder).array.copy()
+    for f in files[2:4]:
+        _edit(f, lambda ds: delattr(ds, "RescaleIntercept"))
+    with caplog.at_level("WARNING"):
+        vol = read_dicom_series(folder)
+    np.testing.assert_array_equal(vol.array, good)  # not shifted by +1024 HU
+    assert any("2 of 6 slices lack RescaleIntercept" in n and "-1024" in n for n in vol.notes), vol.notes
+    assert any("lack RescaleIntercept" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_contours_beyond_the_image_are_warned_with_the_roi_named(tmp_path, caplog):
+    vol, rs = _rtstruct(tmp_path)
+    inside = read_rtstruct(rs, vol, ["GTV", "Organ"])
+    assert inside.warnings == ()
+    # the organ contours reach 40 mm beyond the left edge of the image (in plane)
+    ds = pydicom.dcmread(rs)
+    for c in ds.ROIContourSequence[1].ContourSequence:
+        pts = np.array([float(v) for v in c.ContourData]).reshape(-1, 3)
+        pts[np.argmax(pts[:, 0]), 0] += 40.0
+        c.ContourData = [f"{v:.4f}" for v in pts.ravel()]
+    ds.save_as(rs, enforce_file_format=True)
+    with caplog.at_level("WARNING"):
+        ss = read_rtstruct(rs, vol, ["GTV", "Organ"])
+    assert len(ss.warnings) == 1 and "ROI 'Organ'" in ss.warnings[0] and "outside the image volume" in ss.warnings[0]
+    assert "mm beyond its edge" in ss.warnings[0] and ss.summary_block()["warnings"] == list(ss.warnings)
+    assert any("ROI 'Organ'" in r.getMessage() for r in caplog.records)
