@@ -77,6 +77,12 @@ def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
 
 
 def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
+    """Run every stage the plan asks for; warnings logged on the way are listed in ``summary["warnings"]``."""
+    with report.collect_warnings() as warnings:
+        return _run_plan(cfg, write, warnings)
+
+
+def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
     from planner.fem import parallel
     from planner.tissues.library import load_library
 
@@ -100,6 +106,7 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
     artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient")}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
     summary["stages"] = stages
+    summary["warnings"] = list(warnings)
     summary["provenance"] = report.provenance(cfg.plan_sha256, {**_input_files(cfg), **imaging_files})
     out = None
     if write and parallel.rank() == 0:

@@ -359,6 +359,9 @@ def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = Non
         raise InputError(f"{KEY}.file = {vol.path!r}: {int(np.count_nonzero(~np.isfinite(data)))} non-finite voxels; expected finite values")
     scale = FE_mg_per_mmol * 1e-3 if sec.units == "mM_Fe" else 1.0
     neg = int(np.count_nonzero(data < 0))
+    if neg:
+        log.warning("%s.file = %r: %d of %d voxels are negative (down to %.3g %s, noise?); clipped to 0", KEY, vol.path, neg,
+                    data.size, float(data.min()), sec.units or "mg_Fe_per_mL")
     conc = np.maximum(data, 0.0) * scale
     return _map_to_mesh(mesh, vol, conc, sec, lib, "concentration-map",
                         {"units": sec.units or "mg_Fe_per_mL", "negative_voxels_clipped": neg})

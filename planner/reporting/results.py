@@ -96,6 +96,30 @@ def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(to_jsonable(data), indent=2, sort_keys=False) + "\n")
 
 
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = " ".join(record.getMessage().split())
+        if msg not in self.messages:
+            self.messages.append(msg)
+
+
+@contextlib.contextmanager
+def collect_warnings(logger: str = "planner") -> Iterator[list[str]]:
+    """Collect (once each, in order) the warnings logged under ``logger`` while the block runs:
+    the list becomes ``summary.json`` → ``warnings`` and the report's Warnings section."""
+    handler = _WarningCollector()
+    lg = logging.getLogger(logger)
+    lg.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        lg.removeHandler(handler)
+
+
 MARKER = ".planner-results"
 PREVIOUS_SUFFIX = ".previous"
 

@@ -218,3 +218,63 @@ def test_unwritable_output_folder_is_a_one_line_error(tmp_path):
     res = run_cli("run", str(plan))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.startswith("planner: error: plan.output_dir") and "not writable" in res.stderr
+
+
+MAP_PLAN = """
+[plan]
+name = "map"
+output_dir = "results"
+
+[[geometry.bodies]]
+name = "body"
+shape = "box"
+size_mm = [60.0, 60.0, 60.0]
+tissue = "muscle"
+
+[mesh]
+max_size_mm = 20.0
+
+[applicator]
+type = "uniform"
+frequency_kHz = 100.0
+field_kA_per_m = 5.0
+amplitude = "peak"
+
+[nanoparticles]
+slp_model = "constant"
+
+[nanoparticles.constant]
+slp_W_per_g = 100.0
+mass_basis = "per_g_Fe"
+
+[nanoparticles.distribution]
+kind = "concentration-map"
+file = "map.nii.gz"
+units = "mg_Fe_per_mL"
+"""
+
+
+def test_warnings_reach_summary_json_and_the_report(tmp_path):
+    """Negative noise in a concentration map: clipped, counted, warned — in summary.json `warnings` and report.html."""
+    import nibabel as nib
+    import numpy as np
+
+    from planner.pipeline import run_plan
+
+    data = np.full((20, 20, 20), 1.0, np.float32)
+    data[:3] = -0.2  # noise below zero
+    A = np.diag([4.0, 4.0, 4.0, 1.0])
+    A[:3, 3] = -40.0
+    nib.save(nib.Nifti1Image(data, A), str(tmp_path / "map.nii.gz"))
+    plan = tmp_path / "plan.toml"
+    plan.write_text(MAP_PLAN)
+    before = snapshot(tmp_path)
+    result = run_plan(load_plan(plan))
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    neg = [w for w in summary["warnings"] if "map.nii.gz" in w and "1200 of 8000 voxels are negative" in w]
+    assert len(neg) == 1, summary["warnings"]
+    assert result.summary["warnings"] == summary["warnings"]
+    assert "<h2>Warnings</h2>" in (tmp_path / "results" / "report.html").read_text()
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("results/")} == before  # inputs untouched
+    assert MARKER in (p.name for p in (tmp_path / "results").iterdir())
