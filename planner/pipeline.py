@@ -29,7 +29,13 @@ class PlanResult:
 
 def check_plan(cfg: PlanConfig, lib) -> None:
     """Checks beyond the plan file's own schema, without running anything: every tissue a plan names
-    exists in the library (after [tissues.*] overrides); [imaging]/[segmentation] keys and paths."""
+    exists in the library (after [tissues.*] overrides); [imaging]/[segmentation] keys and paths;
+    magnitudes that betray a unit slip and meshes that would not fit (planner.config.plausibility);
+    concentration-map values against their stated units."""
+    from planner.config.plausibility import check_plausibility
+
+    check_plausibility(cfg)
+    _check_map_values(cfg)
     if cfg.geometry is None:
         from planner.imaging import check_sections
 
@@ -38,6 +44,28 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
             raise InputError(bad_value(f"geometry.bodies[{i}].tissue", b.tissue, "one of " + ", ".join(lib.names())))
+
+
+def _check_map_values(cfg: PlanConfig) -> None:
+    """A concentration map in µg/mL declared as mg/mL (or µM as mM) is refused before meshing."""
+    d = cfg.nanoparticles.distribution if cfg.nanoparticles is not None else None
+    if d is None or d.kind != "concentration-map" or d.file is None:
+        return
+    import numpy as np
+
+    from planner.config.plausibility import map_value_messages
+    from planner.nanoparticles.distributions import FE_mg_per_mmol, read_map
+
+    vol = read_map(cfg.resolve(d.file), d.format)
+    data = np.nan_to_num(np.asarray(vol.data, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+    scale = FE_mg_per_mmol * 1e-3 if d.units == "mM_Fe" else 1.0
+    c = np.maximum(data, 0.0) * scale
+    errors = map_value_messages(f"nanoparticles.distribution.file = {d.file!r}", float(c.max(initial=0.0)),
+                                float(c.sum()) * vol.voxel_volume_mL, d.units or "mg_Fe_per_mL")
+    if errors and d.total_mass_mg is None:
+        raise InputError(errors[0])
+    if errors:  # the declared total fixes the mass; the map's shape is still used
+        log.warning(errors[0])
 
 
 def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
@@ -141,7 +169,7 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
     if cfg.thermal is not None:
         from planner.thermal import solve_bioheat
 
-        temperatures = solve_bioheat(mesh, heat, lib, cfg)
+        temperatures = _solve_bioheat_explained(solve_bioheat, mesh, heat, lib, cfg)
         stages["thermal"] = "done"
         summary["thermal"] = temperatures.summary_block()
     else:
@@ -157,6 +185,22 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         stages["search"] = "done"
         summary["search"] = found.summary_block()
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
+
+
+def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
+    """The thermal stage; a non-physical temperature names the heat source and the keys that set it."""
+    from planner.config.plausibility import divergence_hint
+    from planner.errors import SolverError
+
+    try:
+        return solve(mesh, heat, lib, cfg)
+    except SolverError as exc:
+        if not str(exc).startswith("temperature T ="):
+            raise
+        b = heat.summary_block()
+        powers = {"nanoparticles": b.get("total_power_W") or 0.0, "eddy currents": b.get("eddy_power_W") or 0.0,
+                  "implants": b.get("implant_power_W") or 0.0}
+        raise SolverError(f"{exc}; {divergence_hint(cfg, powers)}") from None
 
 
 def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):
