@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -145,11 +146,36 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     from planner.errors import PlannerError
 
+    previous = _terminate_cleanly()
     try:
         return int(args.func(args) or 0)
     except PlannerError as exc:
         print(f"planner: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permission, disk full, ... outside the readers' own error boundaries
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"planner: error: {where}{exc.strerror or exc}; nothing was written", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("planner: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum, frame):
+    """Remove the temporary results folder(s) and exit at once. No exception is raised: unwinding
+    from an arbitrary point (e.g. half-way through importing VTK) can crash compiled extensions."""
+    from planner.reporting.results import abandon_partial_folders
+
+    abandon_partial_folders()
+    os.write(2, b"planner: terminated (SIGTERM); no results folder was written\n")
+    os._exit(143)
+
+
+def _terminate_cleanly():
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        return None

@@ -35,6 +35,7 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     from planner.config.plausibility import check_plausibility
 
     check_plausibility(cfg)
+    _check_input_files(cfg)
     _check_map_values(cfg)
     if cfg.geometry is None:
         from planner.imaging import check_sections
@@ -44,6 +45,50 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
             raise InputError(bad_value(f"geometry.bodies[{i}].tissue", b.tissue, "one of " + ", ".join(lib.names())))
+
+
+_BINARY_FORMATS = ((b"PK\x03\x04", "a ZIP archive (an .xlsx/.docx/.ods workbook?)"),
+                   (b"\xd0\xcf\x11\xe0", "an OLE2 file (an .xls workbook?)"), (b"%PDF", "a PDF document"),
+                   (b"\x89PNG", "a PNG image"), (b"\x1f\x8b", "gzip-compressed data"))
+
+
+def sniff_text(path: Path, key: str, expected: str) -> None:
+    """Refuse, in one line naming the key and the path, a text input that is missing, unreadable or
+    binary (an Excel workbook given as CSV, a PDF, NUL bytes, not UTF-8)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise InputError(f"{key} = {str(path)!r}: cannot be read ({exc.strerror}); expected {expected}") from None
+    what = next((w for magic, w in _BINARY_FORMATS if head.startswith(magic)), None)
+    if what is None and b"\x00" in head:
+        what = "binary data (NUL bytes)"
+    if what is None:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a character cut at the 64 KiB boundary
+                what = f"not UTF-8 text (byte {exc.start})"
+    if what is not None:
+        raise InputError(f"{key} = {str(path)!r}: {what}; expected {expected} (export it as CSV/UTF-8 text)")
+
+
+def _check_input_files(cfg: PlanConfig) -> None:
+    """Read every text input a plan names (SLP table, coil path file) behind one error boundary."""
+    np_sec = cfg.nanoparticles
+    if np_sec is not None and np_sec.slp_model == "table" and np_sec.table is not None:
+        from planner.nanoparticles.slp import read_slp_table
+
+        path = cfg.resolve(np_sec.table.file)
+        sniff_text(path, "nanoparticles.table.file", "a CSV file of SLP(H, f) with '# key: value' metadata")
+        read_slp_table(path)
+    app = cfg.applicator
+    if app is not None and app.path_file:
+        from planner.em.applicators import read_path_file
+
+        path = cfg.resolve(app.path_file)
+        sniff_text(path, "applicator.path_file", "a text file of 3-D points in mm")
+        read_path_file(path)
 
 
 def _check_map_values(cfg: PlanConfig) -> None:

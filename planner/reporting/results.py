@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -232,7 +233,42 @@ def _remove_written(folder: Path) -> bool:
     return True
 
 
+PARTIAL_MARKER = ".planner-partial"
+_ACTIVE_PARTIALS: set[Path] = set()  # temporary folders of runs in progress in this process
+
+
+def abandon_partial_folders() -> None:
+    """Remove the temporary folders of results being written (the CLI's SIGTERM handler)."""
+    for d in list(_ACTIVE_PARTIALS):
+        shutil.rmtree(d, ignore_errors=True)
+        _ACTIVE_PARTIALS.discard(d)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_partials(parent: Path, name: str) -> None:
+    """Remove temporary folders of runs killed with SIGKILL: ours by name and marker (pid, host), process gone."""
+    for d in parent.glob(f".{name}.partial-*"):
+        try:
+            text, host = (d / PARTIAL_MARKER).read_text().split()
+            pid = int(text)
+        except (OSError, ValueError):
+            continue
+        if d.is_dir() and not d.is_symlink() and host == platform.node() and not _pid_alive(pid):
+            log.info("removing %s (left by an interrupted run, pid %s)", d, pid)
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _write_marker(folder: Path) -> None:
+    (folder / PARTIAL_MARKER).unlink(missing_ok=True)
     files = _relative_files(folder)
     marker = {"planner_version": planner.__version__, "files": files,
               "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
@@ -254,7 +290,10 @@ def results_folder(target: Path, *, overwrite: bool = True, inputs: dict[str, Pa
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(parent, target.name)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=parent))
+        _ACTIVE_PARTIALS.add(tmp)
+        (tmp / PARTIAL_MARKER).write_text(f"{os.getpid()} {platform.node()}\n")
     except OSError as exc:
         raise InputError(f"{field} = {str(target)!r}: cannot create a folder in {str(parent)!r} ({exc.strerror})") from None
     try:
@@ -268,10 +307,24 @@ def results_folder(target: Path, *, overwrite: bool = True, inputs: dict[str, Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _ACTIVE_PARTIALS.discard(tmp)
     _swap_into_place(tmp, target, field)
 
 
 def _swap_into_place(tmp: Path, target: Path, field: str) -> None:
+    """Rename ``tmp`` to ``target`` with SIGTERM held back, so a results folder is never half-swapped."""
+    blocked = hasattr(signal, "pthread_sigmask")
+    if blocked:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        _swap(tmp, target, field)
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _swap(tmp: Path, target: Path, field: str) -> None:
     previous = target.with_name(target.name + PREVIOUS_SUFFIX)
     try:
         if previous.exists():
