@@ -278,3 +278,19 @@ def test_warnings_reach_summary_json_and_the_report(tmp_path):
     after = snapshot(tmp_path)
     assert {k: v for k, v in after.items() if not k.startswith("results/")} == before  # inputs untouched
     assert MARKER in (p.name for p in (tmp_path / "results").iterdir())
+
+
+def test_the_suite_wide_input_guard_catches_a_modified_input(tmp_path):
+    """tests/conftest.py wraps every in-process plan run; it must fail a run that touches an input."""
+    from tests.conftest import input_guard
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(SMALL.format(out="results"))
+    cfg = load_plan(plan)
+    assert input_guard(lambda c, w, x: "ok")(cfg, True, []) == "ok"
+
+    def touches_input(c, w, x):
+        plan.write_text(SMALL.format(out="results") + "# edited\n")
+
+    with pytest.raises(AssertionError, match="a plan run modified its inputs"):
+        input_guard(touches_input)(cfg, True, [])
