@@ -40,7 +40,8 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     if cfg.geometry is None:
         from planner.imaging import check_sections
 
-        check_sections(cfg, lib)
+        img_sec, _ = check_sections(cfg, lib)
+        _check_images(cfg, img_sec)
         return
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
@@ -71,6 +72,55 @@ def sniff_text(path: Path, key: str, expected: str) -> None:
                 what = f"not UTF-8 text (byte {exc.start})"
     if what is not None:
         raise InputError(f"{key} = {str(path)!r}: {what}; expected {expected} (export it as CSV/UTF-8 text)")
+
+
+def _check_images(cfg: PlanConfig, img_sec) -> None:
+    """DICOM headers, the slice stack, RTSTRUCT references and frame, positions against the image
+    bounds, and the mesh-size estimate — without decoding pixels or meshing (phantom inputs that
+    will be generated on the first run are skipped)."""
+    import numpy as np
+
+    from planner.config.plausibility import CELLS_PER_H3, mesh_size_message
+    from planner.imaging.dicom import read_dicom_series
+    from planner.imaging.rtstruct import check_rtstruct
+
+    src = img_sec.image_source
+    if src not in ("ct", "mr") or not cfg.resolve(getattr(img_sec, src)).exists():
+        return
+    image = read_dicom_series(cfg.resolve(getattr(img_sec, src)), series_uid=img_sec.series_uid, modality=src.upper(),
+                              field=f"imaging.{src}", headers_only=True)
+    box_mm = np.array(image.shape[::-1], float) * image.grid.spacing_m * 1e3
+    if img_sec.rtstruct is not None and cfg.resolve(img_sec.rtstruct).exists():
+        names = ([img_sec.target] if img_sec.target else []) + list(img_sec.organs) + list(img_sec.implants)
+        ss, warnings = check_rtstruct(cfg.resolve(img_sec.rtstruct), image, names)
+        for w in warnings:
+            log.warning(w)
+        target = next((r for r in ss.rois if r.name == img_sec.target), None)
+        if img_sec.crop_margin_mm and target is not None and target.contours:
+            pts = np.vstack(target.contours)
+            box_mm = np.minimum(np.ptp(pts, axis=0) + 2 * img_sec.crop_margin_mm, box_mm)
+    for key, pos in _positions(cfg):
+        ijk = image.grid.lps_m_to_index(np.array(pos) * 1e-3)[0]
+        n = np.array(image.shape[::-1])
+        if np.any(ijk < -0.5) or np.any(ijk > n - 0.5):
+            lo = image.grid.index_to_lps_m(np.array([[-0.5, -0.5, -0.5]]))[0] * 1e3
+            hi = image.grid.index_to_lps_m(np.array([n - 0.5]))[0] * 1e3
+            raise InputError(f"{key} = {list(pos)!r}: outside the image volume (LPS mm {np.round(np.minimum(lo, hi), 1).tolist()} .. "
+                             f"{np.round(np.maximum(lo, hi), 1).tolist()}); expected a position in patient LPS mm inside the images")
+    cells = int(CELLS_PER_H3 * 0.5 * float(np.prod(box_mm)) / cfg.mesh.max_size_mm ** 3)  # body ≈ half the field of view
+    msg = mesh_size_message(cells, "mesh.max_size_mm", cfg.mesh.max_size_mm)
+    if msg:
+        raise InputError(msg)
+
+
+def _positions(cfg: PlanConfig):
+    """(key, position in LPS mm) of every point a plan places in the patient."""
+    if cfg.thermal is not None:
+        for i, pr in enumerate(cfg.thermal.probes):
+            yield f"thermal.probes[{i}].position_mm", pr.position_mm
+    if cfg.nanoparticles is not None:
+        for i, dep in enumerate(cfg.nanoparticles.distribution.deposits):
+            yield f"nanoparticles.distribution.deposits[{i}].center_mm", dep.center_mm
 
 
 def _check_input_files(cfg: PlanConfig) -> None:

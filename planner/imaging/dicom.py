@@ -414,11 +414,14 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
 
 
 def read_dicom_series(
-    folder: str | Path, *, series_uid: str | None = None, modality: str | None = None, field: str = "imaging.ct"
+    folder: str | Path, *, series_uid: str | None = None, modality: str | None = None, field: str = "imaging.ct",
+    headers_only: bool = False,
 ) -> ImageVolume:
     """Read one CT/MR image series from ``folder`` into an :class:`ImageVolume` (LPS, metres).
 
     ``modality`` ("CT" or "MR") is the one the plan expects; ``field`` names the plan key in errors.
+    ``headers_only``: check every header and the slice stack but decode no pixels (``planner
+    check``); the volume's array is then a read-only zero view of the right shape.
     """
     folder = Path(folder)
     series = list_series(folder)
@@ -444,9 +447,12 @@ def read_dicom_series(
     hs, dz, notes = sort_slices(headers)
     notes = mixed + notes
     h0 = hs[0]
-    arr = np.empty((len(hs), h0.rows, h0.columns), dtype=np.float32)
-    for k, h in enumerate(hs):
-        arr[k] = _pixels(datasets[h.path], h)
+    if headers_only:
+        arr = np.broadcast_to(np.zeros((), np.float32), (len(hs), h0.rows, h0.columns))
+    else:
+        arr = np.empty((len(hs), h0.rows, h0.columns), dtype=np.float32)
+        for k, h in enumerate(hs):
+            arr[k] = _pixels(datasets[h.path], h)
     direction = np.column_stack([h0.row_cosine, h0.col_cosine, h0.normal])
     grid = Grid(
         shape=arr.shape,  # type: ignore[arg-type]

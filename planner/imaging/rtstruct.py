@@ -186,10 +186,30 @@ def rasterise_contours(contours: list[np.ndarray], image: ImageVolume, where: st
 
 
 def read_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple[str, ...] = ()) -> StructureSet:
-    """Read an RTSTRUCT, check it references ``image``'s series, rasterise the ROIs ``names``.
+    """Read an RTSTRUCT, check it references ``image``'s series and frame, rasterise the ROIs ``names``.
 
-    An unknown ROI name is an :class:`InputError` listing the names present.
+    An unknown ROI name is an :class:`InputError` listing the names present; contours reaching
+    beyond the image are warned (logged and listed in ``warnings``) with the ROI named.
     """
+    ss, warnings = check_rtstruct(path, image, names)
+    p = ss.path
+    masks = {}
+    for n in names:
+        roi = next(r for r in ss.rois if r.name == n)
+        m = rasterise_contours(list(roi.contours), image, f"{p}: ROI {n!r}")
+        if not m.any():
+            raise InputError(f"{p}: ROI {n!r} covers no voxel centre of the image; expected a non-empty structure")
+        masks[n] = m
+    for msg in warnings:
+        log.warning(msg)
+    return StructureSet(p, ss.rois, ss.referenced_series_uids, ss.frame_of_reference_uid, masks, ss.referenced_sop_uids,
+                        ss.frame_of_reference_uids, tuple(warnings))
+
+
+def check_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple[str, ...] = ()) -> tuple[StructureSet, list[str]]:
+    """Everything :func:`read_rtstruct` checks except rasterisation (for ``planner check``): the
+    referenced series, the frame of reference, the ROI names; returns the parsed set and the
+    warnings on contours beyond the image."""
     ss = parse_rtstruct(path)
     p = ss.path
     sops = set(ss.referenced_sop_uids)
@@ -201,26 +221,18 @@ def read_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple
     elif sops and image.sop_instance_uids and not sops & set(image.sop_instance_uids):
         raise InputError(f"{p}: references none of the images of series {image.series_uid!r}; expected contours drawn on that series")
     present = ss.names()
-    masks = {}
     warnings: list[str] = []
     for n in names:
         if n not in present:
             raise InputError(f"{p}: ROI {n!r} not found; ROIs present: {', '.join(repr(x) for x in present)}")
         roi = next(r for r in ss.rois if r.name == n)
         check_frame(ss, roi, image)
-        m = rasterise_contours(list(roi.contours), image, f"{p}: ROI {n!r}")
-        if not m.any():
-            raise InputError(f"{p}: ROI {n!r} covers no voxel centre of the image; expected a non-empty structure")
-        masks[n] = m
         beyond = contours_beyond_image(list(roi.contours), image)
         if beyond is not None:
-            msg = f"{p}: ROI {n!r}: {beyond}; the part outside is ignored"
-            log.warning(msg)
-            warnings.append(msg)
+            warnings.append(f"{p}: ROI {n!r}: {beyond}; the part outside is ignored")
     if not names:
         check_frame(ss, None, image)
-    return StructureSet(p, ss.rois, ss.referenced_series_uids, ss.frame_of_reference_uid, masks, ss.referenced_sop_uids,
-                        ss.frame_of_reference_uids, tuple(warnings))
+    return ss, warnings
 
 
 def check_frame(ss: StructureSet, roi: ROI | None, image: ImageVolume) -> None:

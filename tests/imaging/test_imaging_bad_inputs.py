@@ -597,3 +597,42 @@ def test_contours_beyond_the_image_are_warned_with_the_roi_named(tmp_path, caplo
     assert len(ss.warnings) == 1 and "ROI 'Organ'" in ss.warnings[0] and "outside the image volume" in ss.warnings[0]
     assert "mm beyond its edge" in ss.warnings[0] and ss.summary_block()["warnings"] == list(ss.warnings)
     assert any("ROI 'Organ'" in r.getMessage() for r in caplog.records)
+
+
+# --- `planner check` reads headers and references without decoding pixels or meshing -------------
+def _check_plan(tmp, imaging, thermal=None, mesh=None):
+    from planner.config.plan import parse_plan
+    from tests.imaging._imaging_util import FakeLibrary
+
+    data = {"plan": {"name": "t", "output_dir": "results"}, "imaging": imaging,
+            "mesh": mesh or {"max_size_mm": 12.0, "target_size_mm": 4.0}}
+    if thermal:
+        data["thermal"] = thermal
+    cfg = parse_plan(data, plan_file=tmp / "plan.toml")
+    from planner.pipeline import check_plan
+
+    return lambda: check_plan(cfg, FakeLibrary())
+
+
+def test_check_refuses_an_rtstruct_of_another_frame_without_meshing(tmp_path):
+    vol, rs = _rtstruct(tmp_path)
+    _edit(rs, lambda ds: setattr(ds.ReferencedFrameOfReferenceSequence[0], "FrameOfReferenceUID", "1.2.3.999"))
+    check = _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"})
+    with pytest.raises(InputError, match=f"rs.dcm: ROI 'GTV': FrameOfReferenceUID '1.2.3.999' differs from the images' {vol.frame_of_reference_uid!r}"):
+        check()
+
+
+def test_check_passes_a_good_series_and_refuses_positions_outside_the_images(tmp_path):
+    vol, rs = _rtstruct(tmp_path)
+    _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"})()  # consistent inputs: no error
+    probes = {"probes": [{"name": "in", "position_mm": [0.0, -2.0, 12.0]}, {"name": "out", "position_mm": [0.0, 0.0, 500.0]}]}
+    check = _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"}, thermal=probes)
+    with pytest.raises(InputError, match=r"thermal.probes\[1\].position_mm = \[0.0, 0.0, 500.0\]: outside the image volume \(LPS mm \[-11.0, -13.0, 3.5\] \.\. \[13.0, 7.0, 21.5\]\)"):
+        check()
+
+
+def test_check_refuses_a_mesh_size_that_would_not_fit_on_the_image(tmp_path):
+    _good(tmp_path)
+    check = _check_plan(tmp_path, {"ct": "ct"}, mesh={"max_size_mm": 0.001})
+    with pytest.raises(InputError, match=r"mesh.max_size_mm = 0.001: the mesh would have about .* cells"):
+        check()
