@@ -287,6 +287,9 @@ def results_folder(target: Path, *, overwrite: bool = True, inputs: dict[str, Pa
     """
     target = Path(target).resolve()
     check_output_dir(target, inputs=inputs, overwrite=overwrite, field=field)
+    previous = target.with_name(target.name + PREVIOUS_SUFFIX)
+    if not target.exists() and previous.is_dir() and written_files(previous) is not None:
+        os.rename(previous, target)  # a run killed half-way through the swap: the old results come back
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

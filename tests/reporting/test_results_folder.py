@@ -294,3 +294,25 @@ def test_the_suite_wide_input_guard_catches_a_modified_input(tmp_path):
 
     with pytest.raises(AssertionError, match="a plan run modified its inputs"):
         input_guard(touches_input)(cfg, True, [])
+
+
+def test_a_swap_interrupted_by_sigkill_gives_the_old_results_back(tmp_path):
+    target = tmp_path / "results"
+    with results_folder(target) as tmp:
+        _write_into(tmp, {"summary.json": b"old"})
+    os.rename(target, tmp_path / "results.previous")  # killed after moving the old folder aside
+    before = snapshot(tmp_path / "results.previous")
+    with pytest.raises(RuntimeError):
+        with results_folder(target) as tmp:
+            raise RuntimeError("failed run")
+    assert snapshot(target) == before and sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_stale_partial_folder_of_a_killed_run_is_removed_but_not_a_foreign_one(tmp_path):
+    stale = tmp_path / ".results.partial-abc"
+    _write_into(stale, {".planner-partial": f"999999999 {__import__('platform').node()}\n".encode(), "fields/x.vtu": b"x"})
+    foreign = tmp_path / ".results.partial-user"
+    _write_into(foreign, {"data.txt": b"mine"})
+    with results_folder(tmp_path / "results") as tmp:
+        _write_into(tmp, {"summary.json": b"{}"})
+    assert not stale.exists() and snapshot(foreign) == {"data.txt": hashlib.sha256(b"mine").hexdigest()}
