@@ -131,7 +131,13 @@ def _check_input_files(cfg: PlanConfig) -> None:
 
         path = cfg.resolve(np_sec.table.file)
         sniff_text(path, "nanoparticles.table.file", "a CSV file of SLP(H, f) with '# key: value' metadata")
-        read_slp_table(path)
+        table = read_slp_table(path)
+        from planner.config.plausibility import table_value_messages
+
+        errors = table_value_messages(f"nanoparticles.table.file = {np_sec.table.file!r}", table.H_peak_A_per_m.tolist(),
+                                      table.frequency_Hz.tolist(), table.slp_W_per_g.ravel().tolist())
+        if errors:
+            raise InputError(errors[0])
     app = cfg.applicator
     if app is not None and app.path_file:
         from planner.em.applicators import read_path_file

@@ -212,6 +212,28 @@ def map_value_messages(key: str, max_mg_Fe_per_mL: float, integral_mg: float, un
     return out
 
 
+def table_value_messages(key: str, H_peak_A_per_m: list[float], frequency_Hz: list[float], slp_W_per_g: list[float]) -> list[str]:
+    """An SLP table's values (converted with the units its header declares) against the plausible
+    ranges: a column in A/m labelled ``H_kA_per_m`` gives fields 1000× too high, and so on."""
+    checks = (
+        ("field H", [h / 1e3 for h in H_peak_A_per_m], LIMITS["applicator.field_kA_per_m"], "the H column's unit"),
+        ("frequency f", [f / 1e3 for f in frequency_Hz], LIMITS["applicator.frequency_kHz"], "the f column's unit"),
+        ("SLP", list(slp_W_per_g), LIMITS["nanoparticles.constant.slp_W_per_g"], "the SLP column's unit"),
+    )
+    out = []
+    for what, vals, lim, col in checks:
+        if not vals:
+            continue
+        hi, lo = max(vals), min(vals)
+        if lim.high is not None and hi > lim.high:
+            out.append(f"{key}: {what} up to {hi:g} {lim.unit} after the declared units, above {lim.high:g} {lim.unit} — "
+                       f"{lim.high_hint} (check {col} in the header)")
+        elif lim.low is not None and lo < lim.low:
+            out.append(f"{key}: {what} down to {lo:g} {lim.unit} after the declared units, below {lim.low:g} {lim.unit} — "
+                       f"{lim.low_hint} (check {col} in the header)")
+    return out
+
+
 def divergence_hint(cfg, powers_W: dict[str, float]) -> str:
     """What to check when the temperature diverges: the heat source and the keys that set it."""
     parts = [f"{k} {v:.3g} W" for k, v in powers_W.items() if v]

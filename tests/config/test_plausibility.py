@@ -183,3 +183,30 @@ def test_check_and_run_refuse_before_meshing(tmp_path, size, field, conc, phrase
         assert len(lines) == 1 and phrase in lines[0], res.stderr
         assert time.perf_counter() - t0 < 60
     assert sorted(x.name for x in tmp_path.iterdir()) == ["c.nii.gz", "plan.toml"]
+
+
+def test_slp_table_values_against_their_declared_units(tmp_path):
+    from planner.config.plausibility import table_value_messages
+
+    src = (ROOT / "planner" / "nanoparticles" / "data" / "slp_table_illustrative.csv").read_text()
+    good = tmp_path / "good.csv"
+    good.write_text(src)
+    bad = tmp_path / "bad.csv"  # the field column holds A/m but is labelled kA/m
+    lines = src.splitlines()
+    i = lines.index("H_kA_per_m,f_kHz,SLP_W_per_g")
+    rows = [f"{float(r.split(',')[0]) * 1000:g},{r.split(',', 1)[1]}" for r in lines[i + 1:]]
+    bad.write_text("\n".join(lines[:i + 1] + rows) + "\n")
+    toml = TOML.replace('kind = "concentration-map"\nfile = "c.nii.gz"\nunits = "mg_Fe_per_mL"',
+                        'kind = "uniform-in-target"\ntotal_mass_mg = 10.0').replace(
+        'slp_model = "constant"\n\n[nanoparticles.constant]\nslp_W_per_g = 100.0\nmass_basis = "per_g_Fe"',
+        'slp_model = "table"\n\n[nanoparticles.table]\nfile = "{table}"')
+    toml = toml.replace("[mesh]", '[[geometry.bodies]]\nname = "t"\nshape = "sphere"\nradius_mm = 10.0\ntissue = "tumour"\nrole = "target"\n\n[mesh]')
+    p = tmp_path / "plan.toml"
+    p.write_text(toml.replace("{size}", "15.0").replace("{field}", "10.0").replace("{table}", "good.csv"))
+    assert run_cli("check", str(p)).returncode == 0
+    p.write_text(toml.replace("{size}", "15.0").replace("{field}", "10.0").replace("{table}", "bad.csv"))
+    res = run_cli("check", str(p))
+    assert res.returncode == 2, res.stderr
+    assert "nanoparticles.table.file = 'bad.csv': field H up to 25000 kA/m after the declared units, above 100 kA/m — was A/m meant?" in res.stderr
+    assert table_value_messages("k", [1e3], [1e5], [5e4])[0].startswith("k: SLP up to 50000 W/g")
+    assert "was MHz meant?" in table_value_messages("k", [1e3], [100.0], [1.0])[0]
