@@ -20,8 +20,9 @@ import platform
 import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def provenance(plan_sha256: str, input_files: dict[str, Path] | None = None) -> 
         "numpy": np.__version__,
         "numba": _version("numba"),
         "pydicom": _version("pydicom"),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -271,7 +272,7 @@ def _write_marker(folder: Path) -> None:
     (folder / PARTIAL_MARKER).unlink(missing_ok=True)
     files = _relative_files(folder)
     marker = {"planner_version": planner.__version__, "files": files,
-              "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+              "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     (folder / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
 
 

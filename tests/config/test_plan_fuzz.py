@@ -3,10 +3,7 @@ checking a plan (`planner check`: schema, plausibility, tissues, inputs, output 
 in success or in a one-line PlannerError — never a traceback (issue 16, item 7)."""
 import copy
 import dataclasses
-import math
-import typing
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -210,3 +210,17 @@ def test_slp_table_values_against_their_declared_units(tmp_path):
     assert "nanoparticles.table.file = 'bad.csv': field H up to 25000 kA/m after the declared units, above 100 kA/m — was A/m meant?" in res.stderr
     assert table_value_messages("k", [1e3], [1e5], [5e4])[0].startswith("k: SLP up to 50000 W/g")
     assert "was MHz meant?" in table_value_messages("k", [1e3], [100.0], [1.0])[0]
+
+
+def test_a_map_that_misses_the_body_is_refused_at_check(tmp_path):
+    import nibabel as nib
+
+    A = np.diag([4.0, 4.0, 4.0, 1.0])
+    A[:3, 3] = 500.0  # 500 mm away (NIfTI is RAS: x, y flip to LPS)
+    nib.save(nib.Nifti1Image(np.ones((10, 10, 10), np.float32), A), str(tmp_path / "c.nii.gz"))
+    p = tmp_path / "plan.toml"
+    p.write_text(TOML.format(size=15.0, field=10.0))
+    res = run_cli("check", str(p))
+    assert res.returncode == 2, res.stderr
+    assert ("nanoparticles.distribution.file = 'c.nii.gz': the map (LPS mm [-538.0, -538.0, 498.0] .. [-498.0, -498.0, 538.0]) "
+            "does not overlap the body 'body' (LPS mm [-40.0, -30.0, -30.0] .. [40.0, 30.0, 30.0])") in res.stderr
