@@ -93,7 +93,8 @@ def _check_images(cfg: PlanConfig, img_sec) -> Bounds | None:
         if np.any(ijk < -0.5) or np.any(ijk > n - 0.5):
             raise InputError(f"{key} = {list(pos)!r}: outside the image volume (LPS mm {np.round(lo, 1).tolist()} .. "
                              f"{np.round(hi, 1).tolist()}); expected a position in patient LPS mm inside the images")
-    cells = int(CELLS_PER_H3 * 0.5 * float(np.prod(box_mm)) / cfg.mesh.max_size_mm ** 3)  # body ≈ half the field of view
+    # the body fills about half the field of view
+    cells = int(CELLS_PER_H3 * 0.5 * float(np.prod(box_mm)) / cfg.mesh.max_size_mm ** 3)
     msg = mesh_size_message(cells, "mesh.max_size_mm", cfg.mesh.max_size_mm)
     if msg:
         raise InputError(msg)
@@ -140,8 +141,9 @@ def _check_input_files(cfg: PlanConfig) -> None:
         table = read_slp_table(path)
         from planner.config.plausibility import table_value_messages
 
-        errors = table_value_messages(f"nanoparticles.table.file = {np_sec.table.file!r}", table.H_peak_A_per_m.tolist(),
-                                      table.frequency_Hz.tolist(), table.slp_W_per_g.ravel().tolist())
+        errors = table_value_messages(f"nanoparticles.table.file = {np_sec.table.file!r}",
+                                      table.H_peak_A_per_m.tolist(), table.frequency_Hz.tolist(),
+                                      table.slp_W_per_g.ravel().tolist())
         if errors:
             raise InputError(errors[0])
     app = cfg.applicator
@@ -188,13 +190,15 @@ def _map_units(shown: str, c_mg_per_mL: np.ndarray, voxel_mL: float, d) -> None:
 
 def _check_overlap(vol, bounds: Bounds, shown: str) -> None:
     n = np.array(vol.data.shape, float)
-    corners = np.array([[a, b, c, 1.0] for a in (-0.5, n[0] - 0.5) for b in (-0.5, n[1] - 0.5) for c in (-0.5, n[2] - 0.5)])
+    corners = np.array([[a, b, c, 1.0] for a in (-0.5, n[0] - 0.5) for b in (-0.5, n[1] - 0.5)
+                        for c in (-0.5, n[2] - 0.5)])
     pts = (vol.affine_lps_mm @ corners.T).T[:, :3]
     mlo, mhi = pts.min(axis=0), pts.max(axis=0)
     lo, hi, what = bounds
     if np.any(mhi < lo) or np.any(mlo > hi):
-        raise InputError(f"{shown}: the map (LPS mm {np.round(mlo, 1).tolist()} .. {np.round(mhi, 1).tolist()}) does not overlap "
-                         f"{what} (LPS mm {np.round(lo, 1).tolist()} .. {np.round(hi, 1).tolist()}); expected a map in the same patient frame")
+        raise InputError(f"{shown}: the map (LPS mm {np.round(mlo, 1).tolist()} .. {np.round(mhi, 1).tolist()}) "
+                         f"does not overlap {what} (LPS mm {np.round(lo, 1).tolist()} .. {np.round(hi, 1).tolist()}); "
+                         "expected a map in the same patient frame")
 
 
 _IMAGING_PATHS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")

@@ -81,9 +81,11 @@ def _values(cfg) -> Iterator[tuple[str, str, float]]:
     if np_sec is not None:
         d = np_sec.distribution
         if d.total_mass_mg is not None:
-            yield "nanoparticles.distribution.total_mass_mg", "nanoparticles.distribution.total_mass_mg", d.total_mass_mg
+            key = "nanoparticles.distribution.total_mass_mg"
+            yield key, key, d.total_mass_mg
         for i, dep in enumerate(d.deposits):
-            yield "nanoparticles.distribution.deposits[].mass_mg", f"nanoparticles.distribution.deposits[{i}].mass_mg", dep.mass_mg
+            yield ("nanoparticles.distribution.deposits[].mass_mg", f"nanoparticles.distribution.deposits[{i}].mass_mg",
+                   dep.mass_mg)
         model = np_sec.model_parameters
         sub = {"linear-response": "linear_response", "constant": "constant", "table": "table"}[np_sec.slp_model]
         for key in LIMITS:
@@ -92,7 +94,8 @@ def _values(cfg) -> Iterator[tuple[str, str, float]]:
                 yield key, key, float(getattr(model, key[len(prefix):]))
     for name, ov in (getattr(cfg, "tissues", None) or {}).items():
         if ov.perfusion_mL_per_min_per_kg is not None:
-            yield "tissues.*.perfusion_mL_per_min_per_kg", f"tissues.{name}.perfusion_mL_per_min_per_kg", ov.perfusion_mL_per_min_per_kg
+            yield ("tissues.*.perfusion_mL_per_min_per_kg", f"tissues.{name}.perfusion_mL_per_min_per_kg",
+                   ov.perfusion_mL_per_min_per_kg)
 
 
 def body_volume_mm3(body) -> float | None:
@@ -141,7 +144,8 @@ def mesh_size_message(cells: int, key: str, value: float) -> str | None:
     if cells <= MAX_CELLS and need <= 0.8 * mem:
         return None
     return (f"{key} = {value:g}: the mesh would have about {cells:.3g} cells (≈ {need / 2**30:.3g} GiB; limit "
-            f"{MAX_CELLS:.3g} cells, {mem / 2**30:.0f} GiB of memory here) — was the size given in m or cm instead of mm?")
+            f"{MAX_CELLS:.3g} cells, {mem / 2**30:.0f} GiB of memory here) "
+            "— was the size given in m or cm instead of mm?")
 
 
 def concentration_message(key: str, mass_mg: float, volume_mL: float) -> str | None:
@@ -150,7 +154,8 @@ def concentration_message(key: str, mass_mg: float, volume_mL: float) -> str | N
         return None
     c = mass_mg / volume_mL
     if c > MAX_CONCENTRATION_mg_Fe_per_mL:
-        return (f"{key} = {mass_mg:g}: {c:.4g} mg/mL over {volume_mL:.3g} mL, above {MAX_CONCENTRATION_mg_Fe_per_mL:g} mg/mL "
+        return (f"{key} = {mass_mg:g}: {c:.4g} mg/mL over {volume_mL:.3g} mL, "
+                f"above {MAX_CONCENTRATION_mg_Fe_per_mL:g} mg/mL "
                 "(stock fluids ≈ 112 mg Fe/mL) — was µg meant?")
     return None
 
@@ -206,13 +211,16 @@ def map_value_messages(key: str, max_mg_Fe_per_mL: float, integral_mg: float, un
     slip = "µM" if units == "mM_Fe" else "µg/mL"
     if max_mg_Fe_per_mL > MAX_CONCENTRATION_mg_Fe_per_mL:
         out.append(f"{key}: map maximum {max_mg_Fe_per_mL:.4g} mg Fe/mL (units = {units!r}) is above "
-                   f"{MAX_CONCENTRATION_mg_Fe_per_mL:g} mg Fe/mL, more than any magnetic fluid — was the map in {slip}?")
+                   f"{MAX_CONCENTRATION_mg_Fe_per_mL:g} mg Fe/mL, more than any magnetic fluid "
+                   f"— was the map in {slip}?")
     if integral_mg > LIMITS["nanoparticles.distribution.total_mass_mg"].high:  # type: ignore[operator]
-        out.append(f"{key}: the map holds {integral_mg / 1e3:.4g} g of iron (units = {units!r}) — was the map in {slip}?")
+        out.append(f"{key}: the map holds {integral_mg / 1e3:.4g} g of iron (units = {units!r}) "
+                   f"— was the map in {slip}?")
     return out
 
 
-def table_value_messages(key: str, H_peak_A_per_m: list[float], frequency_Hz: list[float], slp_W_per_g: list[float]) -> list[str]:
+def table_value_messages(key: str, H_peak_A_per_m: list[float], frequency_Hz: list[float],
+                         slp_W_per_g: list[float]) -> list[str]:
     """An SLP table's values (converted with the units its header declares) against the plausible
     ranges: a column in A/m labelled ``H_kA_per_m`` gives fields 1000× too high, and so on."""
     checks = (
@@ -226,10 +234,12 @@ def table_value_messages(key: str, H_peak_A_per_m: list[float], frequency_Hz: li
             continue
         hi, lo = max(vals), min(vals)
         if lim.high is not None and hi > lim.high:
-            out.append(f"{key}: {what} up to {hi:g} {lim.unit} after the declared units, above {lim.high:g} {lim.unit} — "
+            out.append(f"{key}: {what} up to {hi:g} {lim.unit} after the declared units, "
+                       f"above {lim.high:g} {lim.unit} — "
                        f"{lim.high_hint} (check {col} in the header)")
         elif lim.low is not None and lo < lim.low:
-            out.append(f"{key}: {what} down to {lo:g} {lim.unit} after the declared units, below {lim.low:g} {lim.unit} — "
+            out.append(f"{key}: {what} down to {lo:g} {lim.unit} after the declared units, "
+                       f"below {lim.low:g} {lim.unit} — "
                        f"{lim.low_hint} (check {col} in the header)")
     return out
 
@@ -240,13 +250,15 @@ def divergence_hint(cfg, powers_W: dict[str, float]) -> str:
     keys = []
     app = getattr(cfg, "applicator", None)
     if app is not None:
-        keys += [f"applicator.field_kA_per_m = {app.field_kA_per_m:g}", f"applicator.frequency_kHz = {app.frequency_kHz:g}"]
+        keys += [f"applicator.field_kA_per_m = {app.field_kA_per_m:g}",
+                 f"applicator.frequency_kHz = {app.frequency_kHz:g}"]
     np_sec = getattr(cfg, "nanoparticles", None)
     if np_sec is not None:
         d = np_sec.distribution
         if d.total_mass_mg is not None:
             keys.append(f"nanoparticles.distribution.total_mass_mg = {d.total_mass_mg:g}")
-        keys += [f"nanoparticles.distribution.deposits[{i}].mass_mg = {dep.mass_mg:g}" for i, dep in enumerate(d.deposits)]
+        keys += [f"nanoparticles.distribution.deposits[{i}].mass_mg = {dep.mass_mg:g}"
+                 for i, dep in enumerate(d.deposits)]
         if d.file is not None:
             keys.append(f"nanoparticles.distribution.file ({d.units or 'mg_Fe_per_mL'})")
     return (f"heat source {', '.join(parts) or '0 W'} from " + ", ".join(keys)

@@ -196,7 +196,8 @@ def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
         frame_uid=_str(ds, "FrameOfReferenceUID"),
         study_uid=_str(ds, "StudyInstanceUID"),
         description=_str(ds, "SeriesDescription"),
-        rescale_tags=(_opt_float(ds, "RescaleSlope", path, None) is not None, _opt_float(ds, "RescaleIntercept", path, None) is not None),
+        rescale_tags=(_opt_float(ds, "RescaleSlope", path, None) is not None,
+                      _opt_float(ds, "RescaleIntercept", path, None) is not None),
     )
 
 
@@ -208,7 +209,8 @@ def check_series_consistency(hs: list[SliceHeader], field: str) -> tuple[list[Sl
     if first is not None:
         odd = next((h for h in hs if h.frame_uid != first.frame_uid), None)
         if odd is not None:
-            raise InputError(f"{odd.path}: FrameOfReferenceUID {odd.frame_uid!r} differs from {first.frame_uid!r} of {first.path} "
+            raise InputError(f"{odd.path}: FrameOfReferenceUID {odd.frame_uid!r} differs from {first.frame_uid!r} "
+                             f"of {first.path} "
                              f"({field}); expected one patient frame per series")
     notes: list[str] = []
     out = list(hs)
@@ -219,7 +221,8 @@ def check_series_consistency(hs: list[SliceHeader], field: str) -> tuple[list[Sl
             continue
         values = {getattr(h, attr) for h in present}
         if len(values) > 1:
-            raise InputError(f"{missing[0].path}: no {tag} while other slices of the series carry {sorted(values)} ({field}); "
+            raise InputError(f"{missing[0].path}: no {tag} while other slices of the series carry {sorted(values)} "
+                             f"({field}); "
                              f"expected {tag} in every slice")
         value = values.pop()
         note = (f"{len(missing)} of {len(out)} slices lack {tag} (e.g. {Path(missing[0].path).name}); "

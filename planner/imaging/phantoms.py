@@ -397,12 +397,14 @@ def _foreign(folder: Path) -> list[str]:
 
 def _refuse_foreign(folder: Path, what: str) -> None:
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise InputError(f"{what}: {folder} exists and is not a phantom folder; expected to write the phantom's DICOM there")
+        raise InputError(f"{what}: {folder} exists and is not a phantom folder; "
+                         "expected to write the phantom's DICOM there")
     if folder.is_dir():
         foreign = _foreign(folder)
         if foreign:
             raise InputError(f"{what}: {folder} holds {len(foreign)} file(s) the phantom generator did not write "
-                             f"(e.g. {foreign[0]!r}); refusing to replace them — remove the phantom key or choose another folder")
+                             f"(e.g. {foreign[0]!r}); refusing to replace them "
+                             "— remove the phantom key or choose another folder")
 
 
 def _remove_generated(folder: Path) -> None:
@@ -440,7 +442,8 @@ def write_phantom(name: str, out_dir: str | Path) -> Path:
     plan, plan_mr = out / "plan.toml", out / "plan_mr.toml"
     for path, text in ((plan, ph.plan_toml()), (plan_mr, ph.plan_mr_toml())):
         if path.exists() and (not path.is_file() or path.read_bytes() != text.encode()):
-            raise InputError(f"phantom {name!r}: {path} exists with other content; refusing to overwrite it — choose an empty folder")
+            raise InputError(f"phantom {name!r}: {path} exists with other content; "
+                             "refusing to overwrite it — choose an empty folder")
     _refuse_foreign(out / "dicom", f"phantom {name!r}")
     write_phantom_data(name, out)
     try:
@@ -483,7 +486,8 @@ def ensure_phantom_inputs(cfg) -> list[Path]:
     named = {k: cfg.resolve(raw[k]) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
     if named and all(p.exists() for p in named.values()):
         if not phantom_data_complete(name, cfg.base_dir):
-            log.warning("imaging.phantom = %r: the plan's inputs (%s) exist and are used as they are; nothing generated",
+            log.warning("imaging.phantom = %r: the plan's inputs (%s) exist and are used as they are; "
+                        "nothing generated",
                         name, ", ".join(f"imaging.{k}" for k in named))
         return []
     if phantom_data_complete(name, cfg.base_dir) and not _foreign(cfg.base_dir / "dicom"):

@@ -206,7 +206,8 @@ def read_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple
                         ss.frame_of_reference_uids, tuple(warnings))
 
 
-def check_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple[str, ...] = ()) -> tuple[StructureSet, list[str]]:
+def check_rtstruct(path: str | Path, image: ImageVolume,
+                   names: list[str] | tuple[str, ...] = ()) -> tuple[StructureSet, list[str]]:
     """Everything :func:`read_rtstruct` checks except rasterisation (for ``planner check``): the
     referenced series, the frame of reference, the ROI names; returns the parsed set and the
     warnings on contours beyond the image."""
@@ -250,13 +251,17 @@ def check_frame(ss: StructureSet, roi: ROI | None, image: ImageVolume) -> None:
         log.warning("%sneither the RTSTRUCT nor the images carry a FrameOfReferenceUID: registration not checked", what)
         return
     if not img:
-        raise InputError(f"{what}FrameOfReferenceUID {frames[0]!r}, but the images (series {image.series_uid!r}) carry none; "
+        raise InputError(f"{what}FrameOfReferenceUID {frames[0]!r}, "
+                         f"but the images (series {image.series_uid!r}) carry none; "
                          "expected images and contours in one patient frame")
     if not frames:
-        raise InputError(f"{what}no FrameOfReferenceUID; expected the images' {img!r} (contours must be drawn in the images' patient frame)")
-    bad = own if own and own != img else (ss.frame_of_reference_uids[0] if ss.frame_of_reference_uids and img not in ss.frame_of_reference_uids else "")
+        raise InputError(f"{what}no FrameOfReferenceUID; expected the images' {img!r} "
+                         "(contours must be drawn in the images' patient frame)")
+    set_frames = ss.frame_of_reference_uids
+    bad = own if own and own != img else (set_frames[0] if set_frames and img not in set_frames else "")
     if bad:
-        raise InputError(f"{what}FrameOfReferenceUID {bad!r} differs from the images' {img!r}; expected the same patient frame "
+        raise InputError(f"{what}FrameOfReferenceUID {bad!r} differs from the images' {img!r}; "
+                         "expected the same patient frame "
                          "(an RTSTRUCT of another scan or registration)")
 
 

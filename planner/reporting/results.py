@@ -3,7 +3,8 @@
 Nothing is half-written: if any stage or writer fails, the temporary folder is removed and an
 existing results folder is left untouched. Nothing the planner did not write is ever deleted: a
 results folder carries a manifest (``.planner-results``, written last) of its files; an output
-folder that is, contains or lies inside an input, or that holds any other file, is refused. ``summary.json`` carries provenance (plan hash, input
+folder that is, contains or lies inside an input, or that holds any other file, is refused.
+``summary.json`` carries provenance (plan hash, input
 file hashes, planner/DOLFINx/PETSc/gmsh versions).
 """
 from __future__ import annotations
@@ -184,10 +185,12 @@ def check_output_dir(target: Path, *, inputs: dict[str, Path] | None = None, ove
         if p == target:
             raise InputError(f"{shown}: is the input {name} ({p}); expected a separate results folder")
         if p.is_relative_to(target):
-            raise InputError(f"{shown}: contains the input {name} ({p}); expected a results folder that holds no inputs "
+            raise InputError(f"{shown}: contains the input {name} ({p}); "
+                             "expected a results folder that holds no inputs "
                              "(e.g. output_dir = \"results\")")
         if target.is_relative_to(p):
-            raise InputError(f"{shown}: lies inside the input {name} ({p}); inputs are read-only, expected a folder outside them")
+            raise InputError(f"{shown}: lies inside the input {name} ({p}); "
+                             "inputs are read-only, expected a folder outside them")
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise InputError(f"{shown}: exists and is not a folder; expected a results folder path")
     if target.is_dir():
@@ -202,7 +205,8 @@ def check_output_dir(target: Path, *, inputs: dict[str, Path] | None = None, ove
                              "expected an empty folder or a planner results folder — choose another output_dir")
     previous = target.with_name(target.name + PREVIOUS_SUFFIX)
     if previous.exists() and (previous.is_symlink() or not previous.is_dir() or foreign_files(previous)):
-        raise InputError(f"{shown}: {previous} exists and is not a planner results folder; expected to keep the previous results there")
+        raise InputError(f"{shown}: {previous} exists and is not a planner results folder; "
+                         "expected to keep the previous results there")
     _check_writable(_nearest_existing(target.parent), shown)
 
 
@@ -213,7 +217,8 @@ def _check_writable(base: Path, shown: str) -> None:
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".planner-write-test-", dir=base))
     except OSError as exc:
-        raise InputError(f"{shown}: folder {str(base)!r} is not writable ({exc.strerror}); expected a folder you may write to") from None
+        raise InputError(f"{shown}: folder {str(base)!r} is not writable ({exc.strerror}); "
+                         "expected a folder you may write to") from None
 
 
 def _remove_written(folder: Path) -> bool:
@@ -299,7 +304,8 @@ def results_folder(target: Path, *, overwrite: bool = True, inputs: dict[str, Pa
         _ACTIVE_PARTIALS.add(tmp)
         (tmp / PARTIAL_MARKER).write_text(f"{os.getpid()} {platform.node()}\n")
     except OSError as exc:
-        raise InputError(f"{field} = {str(target)!r}: cannot create a folder in {str(parent)!r} ({exc.strerror})") from None
+        raise InputError(f"{field} = {str(target)!r}: cannot create a folder in {str(parent)!r} "
+                         f"({exc.strerror})") from None
     try:
         yield tmp
         _write_marker(tmp)

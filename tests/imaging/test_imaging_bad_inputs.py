@@ -340,7 +340,7 @@ def case_ct_of_another_frame(tmp):
     for f in sorted((tmp / "ct").iterdir()):
         _edit(f, lambda ds: setattr(ds, "FrameOfReferenceUID", "1.2.3.777"))
     other = read_dicom_series(tmp / "ct")
-    return lambda: read_rtstruct(rs, other, ["GTV"]), rs.name, f"differs from the images' '1.2.3.777'"
+    return lambda: read_rtstruct(rs, other, ["GTV"]), rs.name, "differs from the images' '1.2.3.777'"
 
 
 def case_series_mixed_frames(tmp):
