@@ -312,6 +312,24 @@ def mask_to_contours(mask: np.ndarray, image: ImageVolume) -> list[np.ndarray]:
     return out
 
 
+def _referenced_frames(image: ImageVolume, study: StudyInfo, contour_image):
+    """ReferencedFrameOfReferenceSequence: the frame, the study, the series and every image slice."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    se = Dataset()
+    se.SeriesInstanceUID = image.series_uid
+    se.ContourImageSequence = Sequence([contour_image(k) for k in range(len(image.sop_instance_uids))])
+    st = Dataset()
+    st.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    st.ReferencedSOPInstanceUID = study.study_uid
+    st.RTReferencedSeriesSequence = Sequence([se])
+    fr = Dataset()
+    fr.FrameOfReferenceUID = study.frame_of_reference_uid
+    fr.RTReferencedStudySequence = Sequence([st])
+    return Sequence([fr])
+
+
 def write_rtstruct(
     path: str | Path,
     image: ImageVolume,
@@ -346,17 +364,7 @@ def write_rtstruct(
         ci.ReferencedSOPInstanceUID = image.sop_instance_uids[k]
         return ci
 
-    se = Dataset()
-    se.SeriesInstanceUID = image.series_uid
-    se.ContourImageSequence = Sequence([contour_image(k) for k in range(len(image.sop_instance_uids))])
-    st = Dataset()
-    st.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
-    st.ReferencedSOPInstanceUID = study.study_uid
-    st.RTReferencedSeriesSequence = Sequence([se])
-    fr = Dataset()
-    fr.FrameOfReferenceUID = study.frame_of_reference_uid
-    fr.RTReferencedStudySequence = Sequence([st])
-    ds.ReferencedFrameOfReferenceSequence = Sequence([fr])
+    ds.ReferencedFrameOfReferenceSequence = _referenced_frames(image, study, contour_image)
 
     ssroi, roic, obs = [], [], []
     for n, (name, mask, itype) in enumerate(rois, start=1):
