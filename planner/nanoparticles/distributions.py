@@ -404,6 +404,9 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
         log.warning("r2star-map %r: %d voxels at or above R2* = %.0f s⁻¹ (signal saturation): iron there is a lower "
                     "bound", vol.path, n_sat, sec.r2star_saturation_per_s)
     neg = int(np.count_nonzero(delta < 0))
+    if neg:
+        log.warning("r2star-map %r: %d of %d voxels have a negative ΔR2* (down to %.3g s⁻¹, noise?); clipped to 0",
+                    vol.path, neg, delta.size, float(delta.min()))
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
     return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
