@@ -495,7 +495,8 @@ def read_dicom_file(path: str | Path) -> ImageVolume:
     h = parse_slice_header(ds, str(p))
     hs, dz, notes = sort_slices([h])
     arr = _pixels(ds, h)[None]
-    grid = Grid(arr.shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
-                np.column_stack([h.row_cosine, h.col_cosine, h.normal]))  # type: ignore[arg-type]
+    shape: tuple[int, int, int] = (1, h.rows, h.columns)
+    grid = Grid(shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
+                np.column_stack([h.row_cosine, h.col_cosine, h.normal]))
     return ImageVolume(arr, grid, h.modality or "OT", "HU" if h.modality == "CT" else "arbitrary", h.series_uid,
                        h.frame_uid, h.study_uid, h.description, str(p), (str(p),), (h.sop_uid,), tuple(notes))
