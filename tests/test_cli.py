@@ -223,3 +223,20 @@ def test_killed_runs_leave_no_partial_folder_and_no_modified_input(tmp_path):
             assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], info
     assert run_cli("run", str(plan)).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "out", "plan.toml"]
+
+
+@pytest.mark.parametrize("out", ["dicom/ct", "dicom", ".", "dicom/ct/results"])
+def test_run_refuses_output_dir_on_the_dicom_input_before_anything_runs(tmp_path, out):
+    """Issue 16: output_dir pointing at (or around, or into) the CT folder once deleted the slices."""
+    from planner.imaging.phantoms import write_phantom
+
+    plan = write_phantom("abdomen", tmp_path)
+    plan.write_text(plan.read_text().replace('output_dir = "results"', f'output_dir = "{out}"'))
+    (tmp_path / "notes.txt").write_text("consent given 2026-11-30\n")
+    before = _snapshot(tmp_path)
+    res = run_cli("run", str(plan), timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("planner: error: plan.output_dir = "), res.stderr
+    assert any(w in lines[0] for w in ("is the input", "contains the input", "lies inside the input")), lines[0]
+    assert _snapshot(tmp_path) == before
