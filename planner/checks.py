@@ -148,11 +148,14 @@ def _check_input_files(cfg: PlanConfig) -> None:
             raise InputError(errors[0])
     app = cfg.applicator
     if app is not None and app.path_file:
-        from planner.em.applicators import read_path_file
+        sniff_text(cfg.resolve(app.path_file), "applicator.path_file", "a text file of 3-D points in mm")
+    if app is not None:
+        from planner.em import applicators
 
-        path = cfg.resolve(app.path_file)
-        sniff_text(path, "applicator.path_file", "a text file of 3-D points in mm")
-        read_path_file(path)
+        builders = getattr(applicators, "APPLICATORS", {})
+        build = builders.get(app.type)
+        if build is not None:  # the coil is built without a mesh: its keys and path file are checked now
+            build(app, cfg.base_dir)
 
 
 def _check_map_values(cfg: PlanConfig, bounds: Bounds | None) -> None:

@@ -240,3 +240,15 @@ def test_run_refuses_output_dir_on_the_dicom_input_before_anything_runs(tmp_path
     assert len(lines) == 1 and lines[0].startswith("planner: error: plan.output_dir = "), res.stderr
     assert any(w in lines[0] for w in ("is the input", "contains the input", "lies inside the input")), lines[0]
     assert _snapshot(tmp_path) == before
+
+
+def test_check_builds_the_coil_missing_solenoid_key_and_missing_coil_file(tmp_path):
+    plan = tmp_path / "plan.toml"
+    app = '\n[applicator]\ntype = "solenoid"\nfrequency_kHz = 100.0\nfield_kA_per_m = 5.0\namplitude = "peak"\n'
+    plan.write_text(SMALL + app + "radius_mm = 150.0\nturns = 10\n")
+    res = run_cli("check", str(plan))
+    assert res.returncode == 2 and "applicator.length_mm: missing required key for type = 'solenoid'" in res.stderr, res.stderr
+    plan.write_text(SMALL + app.replace('"solenoid"', '"wire"') + 'path_file = "coil.csv"\n')
+    res = run_cli("check", str(plan))
+    assert res.returncode == 2 and "applicator.path_file = " in res.stderr and "coil.csv" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
