@@ -95,7 +95,7 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
 
     lib = load_library(cfg.tissues)
     check_plan(cfg, lib)
-    if write and parallel.rank() == 0:
+    if write:  # on every rank: a refusal must stop all of them before the collective stages
         check_output(cfg)
     root: dict[str, Any] = {}  # the patient model (with its images) stays on rank 0
 
