@@ -39,6 +39,9 @@ def _cmd_run(args) -> int:
         print(f"plan {cfg.plan.name!r} done in {time.perf_counter() - t0:.1f} s → {result.output_dir}")
         for stage, status in result.summary["stages"].items():
             print(f"  {stage:14s} {status}")
+        warnings = result.summary.get("warnings") or []
+        if warnings:
+            print(f"  {len(warnings)} warning(s), listed in summary.json → warnings and report.html")
     return 0
 
 
