@@ -133,15 +133,16 @@ def _positions(cfg: PlanConfig):
 def _check_input_files(cfg: PlanConfig) -> None:
     """Read every text input a plan names (SLP table, coil path file) behind one error boundary."""
     np_sec = cfg.nanoparticles
-    if np_sec is not None and np_sec.slp_model == "table" and np_sec.table is not None:
+    table_file = getattr(np_sec.model_parameters, "file", None) if np_sec is not None and np_sec.slp_model == "table" else None
+    if table_file is not None:
         from planner.nanoparticles.slp import read_slp_table
 
-        path = cfg.resolve(np_sec.table.file)
+        path = cfg.resolve(table_file)
         sniff_text(path, "nanoparticles.table.file", "a CSV file of SLP(H, f) with '# key: value' metadata")
         table = read_slp_table(path)
         from planner.config.plausibility import table_value_messages
 
-        errors = table_value_messages(f"nanoparticles.table.file = {np_sec.table.file!r}",
+        errors = table_value_messages(f"nanoparticles.table.file = {table_file!r}",
                                       table.H_peak_A_per_m.tolist(), table.frequency_Hz.tolist(),
                                       table.slp_W_per_g.ravel().tolist())
         if errors:

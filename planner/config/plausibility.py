@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from planner.errors import InputError
+from planner.errors import InputError, InputErrors
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _values(cfg) -> Iterator[tuple[str, str, float]]:
             yield ("nanoparticles.distribution.deposits[].mass_mg", f"nanoparticles.distribution.deposits[{i}].mass_mg",
                    dep.mass_mg)
         model = np_sec.model_parameters
-        sub = {"linear-response": "linear_response", "constant": "constant", "table": "table"}[np_sec.slp_model]
+        sub = np_sec.slp_model.replace("-", "_")  # [nanoparticles.<model>] section name
         for key in LIMITS:
             prefix = f"nanoparticles.{sub}."
             if key.startswith(prefix) and getattr(model, key[len(prefix):], None) is not None:
@@ -197,11 +197,12 @@ def plausibility_errors(cfg) -> list[str]:
 
 
 def check_plausibility(cfg) -> None:
-    """Raise :class:`InputError` (one line) on the first implausible value, counting the others."""
+    """Raise :class:`InputError` on an implausible value (:class:`InputErrors`, one line each, on several)."""
     errors = plausibility_errors(cfg)
+    if len(errors) == 1:
+        raise InputError(errors[0])
     if errors:
-        more = f" (and {len(errors) - 1} more implausible value(s))" if len(errors) > 1 else ""
-        raise InputError(errors[0] + more)
+        raise InputErrors(errors)
 
 
 def map_value_messages(key: str, max_mg_Fe_per_mL: float, integral_mg: float, units: str) -> list[str]:
