@@ -335,8 +335,7 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
     every file; an existing ``dicom/`` is replaced only when it holds nothing but the files its
     marker lists, and then only those files are removed (never data the generator did not write).
     """
-    from planner.imaging.dicom import read_dicom_series
-    from planner.imaging.rtstruct import write_rtstruct
+    from planner.reporting.results import partial_folder
 
     ph = _phantom(name)
     out = Path(out_dir)
@@ -351,13 +350,8 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
     study = StudyInfo(patient_name=f"PHANTOM^{name.upper()}", patient_id=f"PH-{name.upper()}",
                       study_description=ph.description).filled(seed)
     try:
-        for modality, sub, number in (("CT", "ct", 1), ("MR", "mr", 2)):
-            g, imgs = phantom_images(name, modality)
-            values = imgs.hu if modality == "CT" else imgs.mr
-            write_dicom_series(tmp / sub, values, g, modality=modality, study=study, series_number=number,
-                               description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
-            vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
-            write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
+        with partial_folder(tmp):  # removed on SIGTERM (planner CLI) like a partial results folder
+            _write_phantom_files(name, tmp, study, seed)
         files = sorted(f.relative_to(tmp).as_posix() for f in tmp.rglob("*") if f.is_file())
         (tmp / MARKER).write_text(json.dumps({"phantom": name, "version": GENERATOR_VERSION, "files": files}) + "\n")
         _refuse_foreign(final, f"phantom {name!r}")
@@ -373,6 +367,20 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return [final / "ct", final / "mr", final / "rtstruct_ct.dcm", final / "rtstruct_mr.dcm"]
+
+
+def _write_phantom_files(name: str, tmp: Path, study: StudyInfo, seed: str) -> None:
+    """CT and MR series and their RTSTRUCTs of phantom ``name`` into ``tmp``."""
+    from planner.imaging.dicom import read_dicom_series
+    from planner.imaging.rtstruct import write_rtstruct
+
+    for modality, sub, number in (("CT", "ct", 1), ("MR", "mr", 2)):
+        g, imgs = phantom_images(name, modality)
+        values = imgs.hu if modality == "CT" else imgs.mr
+        write_dicom_series(tmp / sub, values, g, modality=modality, study=study, series_number=number,
+                           description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
+        vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
+        write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
 
 
 def _generated_files(folder: Path) -> set[str] | None:

@@ -243,6 +243,16 @@ PARTIAL_MARKER = ".planner-partial"
 _ACTIVE_PARTIALS: set[Path] = set()  # temporary folders of runs in progress in this process
 
 
+@contextlib.contextmanager
+def partial_folder(path: Path) -> Iterator[Path]:
+    """Mark ``path`` (a temporary folder this process writes) for removal on SIGTERM while the block runs."""
+    _ACTIVE_PARTIALS.add(Path(path))
+    try:
+        yield Path(path)
+    finally:
+        _ACTIVE_PARTIALS.discard(Path(path))
+
+
 def abandon_partial_folders() -> None:
     """Remove the temporary folders of results being written (the CLI's SIGTERM handler)."""
     for d in list(_ACTIVE_PARTIALS):
