@@ -84,6 +84,7 @@ def _check_images(cfg: PlanConfig, img_sec) -> Bounds | None:
         if img_sec.crop_margin_mm and target is not None and target.contours:
             pts = np.vstack(target.contours)
             box_mm = np.minimum(np.ptp(pts, axis=0) + 2 * img_sec.crop_margin_mm, box_mm)
+    _check_masks_on_grid(cfg, img_sec, image.grid)
     n = np.array(image.shape[::-1])
     corners = np.array([[a, b, c] for a in (-0.5, n[0] - 0.5) for b in (-0.5, n[1] - 0.5) for c in (-0.5, n[2] - 0.5)])
     pts = image.grid.index_to_lps_m(corners) * 1e3
@@ -99,6 +100,21 @@ def _check_images(cfg: PlanConfig, img_sec) -> Bounds | None:
     if msg:
         raise InputError(msg)
     return lo, hi, "the images"
+
+
+def _check_masks_on_grid(cfg: PlanConfig, img_sec, grid) -> None:
+    """A label map or target mask must lie on the image voxels (same shape, origin, spacing, axes)."""
+    from planner.imaging.nifti import read_nifti_labels
+
+    for key in ("labels", "target_mask"):
+        rel = getattr(img_sec, key, None)
+        if rel is None or not cfg.resolve(rel).exists():
+            continue
+        _, g = read_nifti_labels(cfg.resolve(rel))
+        if not g.same_as(grid):
+            o1, o2 = np.round(g.origin_m * 1e3, 2).tolist(), np.round(grid.origin_m * 1e3, 2).tolist()
+            raise InputError(f"imaging.{key} = {rel!r}: grid {tuple(g.shape)} at origin {o1} mm differs from the image grid "
+                             f"{tuple(grid.shape)} at origin {o2} mm; expected the same voxels (same frame)")
 
 
 def _geometry_bounds_mm(cfg: PlanConfig) -> Bounds | None:

@@ -634,3 +634,19 @@ def test_check_refuses_a_mesh_size_that_would_not_fit_on_the_image(tmp_path):
     check = _check_plan(tmp_path, {"ct": "ct"}, mesh={"max_size_mm": 0.001})
     with pytest.raises(InputError, match=r"mesh.max_size_mm = 0.001: the mesh would have about .* cells"):
         check()
+
+
+def test_check_refuses_a_target_mask_off_the_image_grid(tmp_path):
+    folder, files, grid = _good(tmp_path)
+    vol = read_dicom_series(folder)
+    mask = np.zeros(grid.shape, np.uint8)
+    mask[2:4, 3:6, 3:6] = 1
+    write_nifti(tmp_path / "mask.nii.gz", mask, vol.grid)
+    _check_plan(tmp_path, {"ct": "ct", "target_mask": "mask.nii.gz"})()  # same voxels: accepted
+    from planner.imaging.volume import Grid
+
+    shifted = Grid(vol.grid.shape, vol.grid.origin_m + np.array([0.0, 0.0, 0.03]), vol.grid.spacing_m, vol.grid.direction)
+    write_nifti(tmp_path / "mask.nii.gz", mask, shifted)  # 30 mm off: another frame or series
+    with pytest.raises(InputError, match=r"imaging.target_mask = 'mask.nii.gz': grid \(6, 10, 12\) at origin .* differs from "
+                                         r"the image grid \(6, 10, 12\)"):
+        _check_plan(tmp_path, {"ct": "ct", "target_mask": "mask.nii.gz"})()
