@@ -307,6 +307,7 @@ def results_folder(target: Path, *, overwrite: bool = True, inputs: dict[str, Pa
     if not target.exists() and previous.is_dir() and written_files(previous) is not None:
         os.rename(previous, target)  # a run killed half-way through the swap: the old results come back
     parent = target.parent
+    created = [d for d in (parent, *parent.parents) if not d.exists()]  # removed again if the run fails
     try:
         parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_partials(parent, target.name)
@@ -321,15 +322,23 @@ def results_folder(target: Path, *, overwrite: bool = True, inputs: dict[str, Pa
         _write_marker(tmp)
         check_output_dir(target, inputs=inputs, overwrite=overwrite, field=field)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(tmp, created)
         raise InputError(f"{field} = {str(target)!r}: writing {exc.filename or 'results'} failed ({exc.strerror}); "
                          "nothing was written") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(tmp, created)
         raise
     finally:
         _ACTIVE_PARTIALS.discard(tmp)
     _swap_into_place(tmp, target, field)
+
+
+def _discard(tmp: Path, created: list[Path]) -> None:
+    """Remove the temporary folder and the (then empty) parent folders this run created."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    for d in created:  # deepest first
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def _swap_into_place(tmp: Path, target: Path, field: str) -> None:

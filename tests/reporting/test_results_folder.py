@@ -316,3 +316,11 @@ def test_stale_partial_folder_of_a_killed_run_is_removed_but_not_a_foreign_one(t
     with results_folder(tmp_path / "results") as tmp:
         _write_into(tmp, {"summary.json": b"{}"})
     assert not stale.exists() and snapshot(foreign) == {"data.txt": hashlib.sha256(b"mine").hexdigest()}
+
+
+def test_a_failed_run_leaves_no_parent_folder_it_created(tmp_path):
+    with pytest.raises(RuntimeError):
+        with results_folder(tmp_path / "a" / "b" / "results") as tmp:
+            _write_into(tmp, {"summary.json": b"{}"})
+            raise RuntimeError("failed")
+    assert list(tmp_path.iterdir()) == []
