@@ -157,11 +157,18 @@ def written_files(folder: Path) -> set[str] | None:
     return None
 
 
+#: file-browser metadata (macOS Finder, Windows Explorer) that appears in any folder a user opens
+OS_METADATA = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
 def foreign_files(folder: Path) -> list[str]:
-    """Files in ``folder`` that its manifest does not list (all of them if it has no manifest)."""
+    """Files in ``folder`` that its manifest does not list (all of them if it has no manifest);
+    file-browser metadata (:data:`OS_METADATA`) in a planner results folder counts as its own."""
     present = _relative_files(Path(folder))
-    mine = written_files(Path(folder)) or set()
-    return [f for f in present if f not in mine]
+    mine = written_files(Path(folder))
+    if mine is None:
+        return present
+    return [f for f in present if f not in mine and Path(f).name not in OS_METADATA]
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -223,7 +230,9 @@ def _check_writable(base: Path, shown: str) -> None:
 
 def _remove_written(folder: Path) -> bool:
     """Delete the files ``folder``'s manifest lists, then its empty sub-folders; True when nothing remains."""
-    mine = (written_files(folder) or set()) & set(_relative_files(folder))  # never a path outside folder
+    present = _relative_files(folder)
+    mine = (written_files(folder) or set()) & set(present)  # never a path outside folder
+    mine |= {f for f in present if Path(f).name in OS_METADATA}
     for rel in sorted(mine - {MARKER}):  # the marker last: an interrupted removal stays recognisable
         f = folder / rel
         if f.is_symlink() or f.is_file():

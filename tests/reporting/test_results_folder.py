@@ -324,3 +324,18 @@ def test_a_failed_run_leaves_no_parent_folder_it_created(tmp_path):
             _write_into(tmp, {"summary.json": b"{}"})
             raise RuntimeError("failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_finder_metadata_does_not_block_replacing_a_results_folder(tmp_path):
+    target = tmp_path / "results"
+    with results_folder(target) as tmp:
+        _write_into(tmp, {"summary.json": b"{}", "figures/a.png": b"a"})
+    (target / "figures" / ".DS_Store").write_bytes(b"finder")
+    with results_folder(target) as tmp:
+        _write_into(tmp, {"summary.json": b"{1}"})
+    assert set(snapshot(target)) == {"summary.json", MARKER}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".DS_Store").write_bytes(b"finder")  # not a planner folder: still refused
+    with pytest.raises(InputError, match="did not write"):
+        check_output_dir(tmp_path / "mine")
