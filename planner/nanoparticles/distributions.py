@@ -467,6 +467,9 @@ def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = Non
         raise InputError(f"{KEY}.file = {vol.path!r}: {int(np.count_nonzero(~np.isfinite(data)))} non-finite voxels; expected finite values")
     scale = FE_mg_per_mmol * 1e-3 if sec.units == "mM_Fe" else 1.0
     neg = int(np.count_nonzero(data < 0))
+    if neg:
+        log.warning("%s.file = %r: %d of %d voxels are negative (down to %.3g %s, noise?); clipped to 0", KEY, vol.path, neg,
+                    data.size, float(data.min()), sec.units or "mg_Fe_per_mL")
     conc = np.maximum(data, 0.0) * scale
     return _map_to_mesh(mesh, vol, conc, sec, lib, "concentration-map",
                         {"units": sec.units or "mg_Fe_per_mL", "negative_voxels_clipped": neg})
@@ -509,6 +512,9 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
         log.warning("r2star-map %r: %d voxels at or above R2* = %.0f s⁻¹ (signal saturation): iron there is a lower "
                     "bound", vol.path, n_sat, sec.r2star_saturation_per_s)
     neg = int(np.count_nonzero(delta < 0))
+    if neg:
+        log.warning("r2star-map %r: %d of %d voxels have a negative ΔR2* (down to %.3g s⁻¹, noise?); clipped to 0",
+                    vol.path, neg, delta.size, float(delta.min()))
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
     conc, sat_info = fill_saturated(conc, sat, vol.voxel_volume_mL, sec.total_mass_mg, sec.max_saturated_fraction,
                                     f"{KEY}.file = {vol.path!r}")  # planner.nanoparticles.saturation

@@ -248,6 +248,8 @@ def render_html(summary: dict, figures_html: str = "") -> str:
     if plan.get("description"):
         parts.append(f'<p class="muted">{_e(plan["description"])}</p>')
     parts.append(_safety(summary.get("safety")))
+    if summary.get("warnings"):
+        parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in summary["warnings"]) + "</ul>")
     stages = summary.get("stages") or {}
     if stages:
         parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th></tr>"
