@@ -35,3 +35,25 @@ def test_two_layer_benchmark_ci():
     res = em_two_layer.run(checks=c)
     _assert_ok(c)
     assert 1.5 <= res["eccentric"]["p"] <= 2.6
+
+
+def test_implant_conductor_sphere_and_insulating_limit_ci():
+    """Floating conductor (issue 11): pole field → 3 E0 with observed order, n·J = 0 limit when insulated."""
+    from benchmarks import em_implant_conductor
+
+    c = Checks()
+    res = em_implant_conductor.run(cases=("sphere",), checks=c)
+    em_implant_conductor.insulating_limit(checks=c)
+    _assert_ok(c)
+    r = res["sphere"]
+    assert len(r["h"]) >= 3 and r["order_l2"] > 1.3 and abs(r["tip_err"][-1]) < 0.10
+
+
+@pytest.mark.slow
+def test_implant_conductor_spheroid_aspect3():
+    from benchmarks import em_implant_conductor
+
+    c = Checks()
+    res = em_implant_conductor.run(cases=("spheroid-3",), checks=c)
+    _assert_ok(c)
+    assert abs(res["spheroid-3"]["tip_err"][-1]) < 0.10
