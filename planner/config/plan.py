@@ -58,6 +58,8 @@ class BodySpec:
     size_mm: tuple[float, float, float] | None = spec(None, check=positive_vec3, expected="3 positive numbers [lx, ly, lz]")
     semi_axes_mm: tuple[float, float, float] | None = spec(None, check=positive_vec3, expected="3 positive numbers [a, b, c]")
     axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction [x, y, z]")
+    insulated: bool = spec(False, help="implants only: an electrically insulated (coated, ceramic) part, a hole with "
+                           "n·J = 0 in the tissue eddy-current solve; default false: a floating conductor (galvanic short circuit)")
     parameters: dict[str, Any] = spec(default_factory=dict, help="hip-stem only: stem_length_mm, proximal_radius_mm, "
                                       "distal_radius_mm, neck_length_mm, neck_radius_mm, head_radius_mm, ccd_angle_deg, medial")
 
@@ -93,6 +95,8 @@ class BodySpec:
                 raise InputError(
                     f"{path}.{k} = {getattr(self, k)!r}: not used by shape = {self.shape!r}; expected only {sorted(allowed)}"
                 )
+        if self.insulated and self.role != "implant":
+            raise InputError(f"{path}.insulated = true: only bodies with role = 'implant' can be insulated (role is {self.role!r})")
         if self.shape not in ("cylinder", "hip-stem") and self.axis != (0.0, 0.0, 1.0):
             raise InputError(f"{path}.axis = {list(self.axis)!r}: only cylinders and hip stems take an axis")
 

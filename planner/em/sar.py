@@ -129,3 +129,29 @@ def recovered_vertex_field(points_m: np.ndarray, cells: np.ndarray, cell_mask: n
         coef, *_ = np.linalg.lstsq(X * sw, F[patch] * sw, rcond=None)
         out[i] = coef[0]
     return out
+
+
+def tissue_near_region(points_m: np.ndarray, cells: np.ndarray, region_cells: np.ndarray, tissue_cells: np.ndarray,
+                       distance_m: float, *, E_cell: np.ndarray, E_vertex_max: np.ndarray, SAR_vertex_max: np.ndarray,
+                       SAR10g: np.ndarray, volumes_m3: np.ndarray) -> tuple[float, float, float, float]:
+    """(E_peak, E_p99, SAR_peak, SAR10g max) over the ``tissue_cells`` with a vertex within
+    ``distance_m`` of the surface of ``region_cells`` (its vertices shared with other cells).
+    E_peak/SAR_peak: max of the per-cell vertex maxima; E_p99: volume-weighted 99th percentile of the
+    cell values ``E_cell``; zeros if no tissue cell is that close."""
+    from scipy.spatial import cKDTree
+
+    reg_v = np.unique(cells[region_cells])
+    other_v = np.unique(cells[~region_cells])
+    surf = np.intersect1d(reg_v, other_v)
+    if surf.size == 0 or not tissue_cells.any():
+        return 0.0, 0.0, 0.0, 0.0
+    tc = np.flatnonzero(tissue_cells)
+    d, _ = cKDTree(points_m[surf]).query(points_m[cells[tc]].reshape(-1, 3), distance_upper_bound=distance_m * 1.0001)
+    near = tc[np.isfinite(d.reshape(-1, 4)).any(axis=1)]
+    if near.size == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    e, w = E_cell[near], volumes_m3[near]
+    o = np.argsort(e)
+    cw = np.cumsum(w[o]) / w.sum()
+    p99 = float(e[o][min(int(np.searchsorted(cw, 0.99)), e.size - 1)])
+    return float(E_vertex_max[near].max()), p99, float(SAR_vertex_max[near].max()), float(SAR10g[near].max())

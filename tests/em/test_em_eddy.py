@@ -92,23 +92,51 @@ def test_two_disjoint_spheres_each_match_the_closed_form():
     assert np.all(fs.Q_eddy_W_per_m3[~fs.conducting] == 0) and "air" not in by
 
 
-def test_implant_is_an_insulating_hole():
-    """A metal implant is excluded like an air cavity: same tissue loss, zero E/Q in the implant."""
-    bodies = [{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0},
-              {"name": "rod", "shape": "cylinder", "tissue": "titanium", "role": "implant", "radius_mm": 6.0,
-               "length_mm": 40.0, "center_mm": [15.0, 0.0, 0.0], "axis": [0.0, 1.0, 0.0]}]
-    m = mesh_of(plan(bodies, 9.0, implant_size_mm=3.0))
+def _rod_plan(insulated: bool):
+    rod = {"name": "rod", "shape": "cylinder", "tissue": "titanium", "role": "implant", "radius_mm": 6.0,
+           "length_mm": 40.0, "center_mm": [15.0, 0.0, 0.0], "axis": [0.0, 1.0, 0.0]}
+    if insulated:
+        rod["insulated"] = True
+    return plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0}, rod], 9.0,
+                implant_size_mm=3.0)
+
+
+def test_insulated_implant_is_a_hole_like_air():
+    """An implant declared insulated is excluded like an air cavity: same tissue loss, zero E/Q in it."""
+    cfg = _rod_plan(True)
+    m = mesh_of(cfg)
     lib_metal = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
     lib_air = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 0.0, 4500.0, kind="air")}
-    a = solve_eddy_currents(m, uniform(), lib_metal)
+    a = solve_eddy_currents(m, uniform(), lib_metal, cfg)
     b = solve_eddy_currents(m, uniform(), lib_air)
-    assert a.excluded_regions == ("rod",)
+    assert a.excluded_regions == ("rod",) and a.solver["floating_conductors"] == 0
     assert a.tissue_loss_W == pytest.approx(b.tissue_loss_W, rel=1e-12)
     rod = m.cell_region == m.region("rod").tag
     assert np.all(a.E_peak_V_per_m[rod] == 0) and np.all(a.Q_eddy_W_per_m3[rod] == 0)
-    # the hole perturbs the field: loss differs from the full sphere's
-    full = ae.sphere_loss_W(0.5, F, H0, 0.05)
-    assert a.tissue_loss_W < full
+    assert a.tissue_loss_W < ae.sphere_loss_W(0.5, F, H0, 0.05)  # the hole blocks current
+    blk = a.summary_block()["implants"]
+    assert blk[0]["name"] == "rod" and blk[0]["model_in_tissue_solve"] == "insulator"
+
+
+def test_implant_is_a_floating_conductor_by_default():
+    """Default: the metal short-circuits the tissue currents (more loss than the homogeneous sphere,
+    E concentrated at the rod's ends), zero E/Q reported inside it, near-implant metrics in the summary."""
+    cfg = _rod_plan(False)
+    m = mesh_of(cfg)
+    lib = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
+    a = solve_eddy_currents(m, uniform(), lib, cfg, element_order=2)
+    ins = solve_eddy_currents(m, uniform(), lib, _rod_plan(True), element_order=2)
+    assert a.solver["floating_conductors"] == 1
+    rod = m.cell_region == m.region("rod").tag
+    assert np.all(a.E_peak_V_per_m[rod] == 0) and np.all(a.Q_eddy_W_per_m3[rod] == 0)
+    assert a.tissue_loss_W > ae.sphere_loss_W(0.5, F, H0, 0.05) > ins.tissue_loss_W
+    near = a.summary_block()["implants"][0]
+    assert near["model_in_tissue_solve"] == "conductor"
+    tn, tn_ins = near["tissue_near"], ins.summary_block()["implants"][0]["tissue_near"]
+    assert tn["distance_mm"] == 5 and set(tn) >= {"E_peak_V_per_m", "E_p99_V_per_m", "SAR_peak_W_per_kg", "SAR10g_W_per_kg"}
+    # the rod's ends (along y, across the induced E of H ∥ z at x = 15 mm): the shorted rod raises the peak E
+    assert tn["E_peak_V_per_m"] > 1.5 * tn_ins["E_peak_V_per_m"]
+    assert tn["E_peak_V_per_m"] >= tn["E_p99_V_per_m"] > 0 and tn["SAR_peak_W_per_kg"] > 0
 
 
 def test_mass_averaged_sar_uniform_and_hotspot():
