@@ -340,25 +340,42 @@ def _floating_conductors(mesh: TissueMesh, keep: np.ndarray, cond: np.ndarray, m
     return [FloatingConductor(m[keep], g) for m, g in out], models
 
 
-def cut_planes(mesh: TissueMesh) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Cut facets grouped by plane: [(facet rows (k,3), unit normal m, offset m·x)] (normals sign-normalised)."""
+def cut_planes(mesh: TissueMesh) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """Cut facets grouped by plane: [(facet rows (k,3), unit normal m, offset m·x, band)]. The planes
+    are the clusters of coplanar triangles holding ≥ 5 % of the cut area; every other cut triangle (the
+    chamfer where a cut plane meets the skin or another cut plane) joins the plane it faces (|n·m| >
+    0.3) that is nearest. ``band``: the largest distance of the group's vertices from its plane."""
     cut = mesh.cut_facets
     if not cut.size:
         return []
     x = mesh.points_m[cut]
     n = np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0])
-    n /= np.linalg.norm(n, axis=1)[:, None]
+    area = 0.5 * np.linalg.norm(n, axis=1)
+    n /= np.maximum(2.0 * area, 1e-300)[:, None]
     lead = np.argmax(np.abs(n), axis=1)
     n *= np.sign(n[np.arange(len(n)), lead])[:, None]
-    d = np.einsum("ij,ij->i", n, x.mean(axis=1))
-    key = np.column_stack([np.round(n, 2), np.round(d / 1e-4)])
-    _, grp = np.unique(key, axis=0, return_inverse=True)
-    out = []
-    for g in range(int(grp.max()) + 1):
+    c = x.mean(axis=1)
+    d = np.einsum("ij,ij->i", n, c)
+    _, grp = np.unique(np.column_stack([np.round(n, 2), np.round(d / 1e-4)]), axis=0, return_inverse=True)
+    grp = grp.ravel()
+    A = np.bincount(grp, weights=area)
+    planes = []
+    for g in np.flatnonzero(A >= 0.05 * area.sum()):
         sel = grp == g
-        m = n[sel].mean(axis=0)
+        m = (n[sel] * area[sel, None]).sum(axis=0)
         m /= np.linalg.norm(m)
-        out.append((cut[sel], m, float(np.mean(d[sel]))))
+        planes.append((m, float((c[sel] @ m * area[sel]).sum() / area[sel].sum())))
+    M = np.array([m for m, _ in planes])
+    D = np.array([dd for _, dd in planes])
+    dist = np.abs(c @ M.T - D[None, :])
+    dist[np.abs(n @ M.T) <= 0.3] = np.inf
+    best = np.argmin(np.where(np.isfinite(dist).any(axis=1)[:, None], dist, np.abs(c @ M.T - D[None, :])), axis=1)
+    out = []
+    for p, (m, dd) in enumerate(planes):
+        sel = best == p
+        if sel.any():
+            band = float(np.abs(mesh.points_m[cut[sel]] @ m - dd).max())
+            out.append((cut[sel], m, dd, band))
     return out
 
 
@@ -369,9 +386,9 @@ def _cut_fluxes(sm: TissueMesh, sigma: np.ndarray, applied: AppliedField) -> tup
     planes = cut_planes(sm)
     if not planes:
         return [], "none: the model has no cut faces (the whole body outline is skin)"
-    owner = _facet_owner(sm.cells, np.concatenate([f for f, _, _ in planes]))
+    owner = _facet_owner(sm.cells, np.concatenate([f for f, _, _, _ in planes]))
     fluxes, cross, start = [], 0.0, 0
-    for facets, m, d in planes:
+    for facets, m, d, band in planes:
         cell = owner[start:start + len(facets)]
         start += len(facets)
         x = sm.points_m[facets]
@@ -380,7 +397,7 @@ def _cut_fluxes(sm: TissueMesh, sigma: np.ndarray, applied: AppliedField) -> tup
         xbar = (x.mean(axis=1) * w[:, None]).sum(axis=0) / w.sum()
         H = np.asarray(applied.H_peak_at(xbar[None, :]), float)[0]
         cross = max(cross, abs(float(m @ H)) / max(float(np.linalg.norm(H)), 1e-300))
-        tol = 1e-6 * float(np.ptp(sm.points_m, axis=0).max())
+        tol = band * 1.01 + 1e-9 * float(np.ptp(sm.points_m, axis=0).max())
 
         def field(p, m=m, d=d, xbar=xbar, tol=tol):
             p = np.asarray(p, float)
@@ -391,7 +408,7 @@ def _cut_fluxes(sm: TissueMesh, sigma: np.ndarray, applied: AppliedField) -> tup
                 out[on] = MU0_H_per_m * np.outer(np.cross(Hp, p[on] - xbar) @ m, m)
             return out
         fluxes.append(BoundaryFlux(facets, field))
-    text = (f"{sum(len(f) for f, _, _ in planes)} cut facets on {len(planes)} plane(s) (image bounds / crop box) carry "
+    text = (f"{sum(len(f) for f, _, _, _ in planes)} cut facets on {len(planes)} plane(s) (image bounds / crop box) carry "
             "no skin condition: each carries the current of the undisturbed long body, n·J = σ μ0 n·(H0 × (x − x̄)) "
             f"(x̄ the σ-weighted centroid of the plane); applied field across the cut planes: max |n·H0|/|H0| = {cross:.3g}")
     if cross > 0.1:

@@ -191,3 +191,13 @@ def insulating_sphere_field(points_m, radius_m: float, F0: float, center_m=(0.0,
     g = 0.5 * F0 * a3 * p[:, 2][:, None] * (-3.0 * p / (r ** 5)[:, None])
     g[:, 2] += F0 * (1.0 + 0.5 * a3 / r ** 3)
     return g
+
+
+def cylinder_transverse_loss_W(sigma_S_per_m: float, frequency_Hz: float, H0_peak_A_per_m: float,
+                               radius_m: float, length_m: float) -> float:
+    """A length L of an infinitely long circular cylinder (radius R) with H0 ⟂ its axis: the currents run
+    along the axis, E_z = −jω μ0 H0 y (y ⟂ H0 and the axis, from the axis; curl E = −jωμ0 H0 x̂,
+    n·J = 0 on the mantle, no net current), so P = π σ ω² μ0² H0² R⁴ L / 8 and |E|max = ω μ0 H0 R. A
+    slab of the cylinder (cut faces at both ends) must carry these currents through its cut faces."""
+    w = 2.0 * math.pi * frequency_Hz
+    return math.pi * sigma_S_per_m * w ** 2 * MU0_H_per_m ** 2 * H0_peak_A_per_m ** 2 * radius_m ** 4 * length_m / 8.0

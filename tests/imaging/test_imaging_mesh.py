@@ -192,3 +192,37 @@ def test_growth_distance_grades_sizes_around_target():
     assert e1[0] < e1[1]  # sizes grow with the distance from the target
     for a, b in zip(rep0.volumes, rep1.volumes):
         assert a["voxel_volume_cm3"] == b["voxel_volume_cm3"] and abs(b["rel_diff"]) < 0.1
+
+
+def test_cut_facets_on_slab_ends_and_crop_faces():
+    """A cylinder cut by the image's first and last slices: the two end discs are cut faces (not skin),
+    their area ≈ 2 π R²; the lateral surface stays skin; skin ∪ cut is the whole boundary."""
+    grid = Grid((12, 30, 30), np.array([0.0, 0.0, 0.0]), np.array([0.002, 0.002, 0.003]), np.eye(3))
+    k, j, i = np.indices(grid.shape)
+    lab = np.zeros(grid.shape, np.uint16)
+    R = 11.0  # voxels (22 mm)
+    lab[(j - 14.5) ** 2 + (i - 14.5) ** 2 <= R ** 2] = 1
+    lv = LabelVolume(lab, grid, (LabelInfo(1, "muscle", "muscle", Role.BODY),), "slab")
+    mesh, _ = mesh_labels(lv, MeshSection(max_size_mm=6.0))
+
+    def area(f):
+        x = mesh.points_m[f]
+        return 0.5 * np.linalg.norm(np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), axis=1).sum()
+
+    assert mesh.cut_facets.shape[0] > 0
+    n_all = len(boundary_facets(mesh.cells))
+    assert mesh.cut_facets.shape[0] + mesh.skin_facets.shape[0] == n_all
+    voxel_disc = (lab[0] > 0).sum() * 0.002 * 0.002
+    assert area(mesh.cut_facets) == pytest.approx(2 * voxel_disc, rel=0.1)
+    z = mesh.points_m[mesh.cut_facets][:, :, 2]  # slab ends at k = −0.5 and 11.5 (3 mm slices)
+    assert np.all(np.minimum(np.abs(z + 0.0015), np.abs(z - 0.0345)) <= 0.003)  # within one slice of an end
+    zs = mesh.points_m[mesh.skin_facets][:, :, 2].mean(axis=1)
+    assert np.all((zs > -0.0015 + 1e-4) & (zs < 0.0345 - 1e-4))  # no skin triangle lies on an end plane
+    # crop box: every face of a box inside the body is a cut
+    lab2 = np.zeros(grid.shape, np.uint16)
+    lab2[:, 3:27, 3:27] = 1
+    lab2[4:8, 12:18, 12:18] = 50
+    lv2 = LabelVolume(lab2, grid, (LabelInfo(1, "muscle", "muscle", Role.BODY),
+                                   LabelInfo(50, "GTV", "tumour", Role.TARGET)), "crop")
+    m2, rep2 = mesh_labels(lv2, MeshSection(max_size_mm=6.0), crop_margin_mm=12.0)
+    assert rep2.crop_kji is not None and m2.skin_facets.shape[0] == 0 and m2.cut_facets.shape[0] > 0

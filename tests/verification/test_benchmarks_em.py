@@ -57,3 +57,15 @@ def test_implant_conductor_spheroid_aspect3():
     res = em_implant_conductor.run(cases=("spheroid-3",), checks=c)
     _assert_ok(c)
     assert abs(res["spheroid-3"]["tip_err"][-1]) < 0.10
+
+
+def test_cut_slab_benchmark_ci():
+    """Cut faces carry the undisturbed current: a slab of a long cylinder has the uncut body's loss for
+    H along and across its axis (orders ≈ 2); treating the ends as skin loses ~70 % across the axis."""
+    from benchmarks import em_cut_slab
+
+    c = Checks()
+    res = em_cut_slab.run(checks=c)
+    _assert_ok(c)
+    assert res["across"]["order"] > 1.6 and abs(res["across"]["err"][-1]) < 0.025
+    assert res["across"]["err_ends_as_skin"] < -0.5
