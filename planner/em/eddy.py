@@ -37,16 +37,13 @@ import numpy as np
 
 from planner.artefacts import Role, TissueMesh
 from planner.em.applicators import AppliedField
-from planner.em.sar import mass_averaged_sar, tissue_near_region
+from planner.em.sar import CUBE_SAR_DEFINITION, mesh_cube_sar_10g, tissue_near_region
 from planner.errors import InputError, bad_value
 from planner.units import MU0_H_per_m
 
 log = logging.getLogger(__name__)
 
-SAR_AVERAGING = ("10 g mass-averaged SAR (planner.em.sar): heat and mass of the conducting cells on a voxel grid of "
-                 "~r0/3 (r0 = radius of 10 g at the mean tissue density); spheres of radii r0*2^((k-1)/3), k=0..4, "
-                 "around each voxel; heat interpolated linearly in mass to exactly 10 g; a cell takes its voxel's "
-                 "value; per tissue: max over that tissue's cells (the sphere may include neighbouring tissues)")
+SAR_AVERAGING = CUBE_SAR_DEFINITION
 
 
 NEAR_IMPLANT_MM = 5.0
@@ -503,7 +500,9 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     SARv = np.where(rho > 0, 0.5 * sigma * Ev ** 2 / rho_safe, 0.0)
     vol = mesh.cell_volumes_m3()
     t1 = time.perf_counter()
-    SAR10 = mass_averaged_sar(mesh.cell_centroids_m(), vol, Q, np.where(cond, rho, 0.0))
+    Fv = np.zeros((M, 4, 3))
+    Fv[keep] = res.F_vertex_cell_V_s_per_m
+    SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond)
     t_sar = time.perf_counter() - t1
     near = []
     for name, (model, why) in models.items():
@@ -519,6 +518,7 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
         "floating_conductors": info["floating_conductors"], "cut_planes": info["cut_planes"],
         "timings_s": {**{k: round(v, 4) for k, v in res.timings_s.items()}, "prepare_s": round(info["prepare_s"], 4),
                       "sar10g_s": round(t_sar, 4)},
+        "sar10g_voxel_mm": round(voxel_m * 1e3, 4),
         "total_loss_assembled_W": res.total_loss_W,
     }
     log.info("eddy currents: %d dofs, %d CG iterations, tissue loss %.4g W", res.dofs, res.iterations,
