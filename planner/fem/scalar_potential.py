@@ -189,11 +189,18 @@ def _prolongation(V, fm, floating: Sequence[FloatingConductor]):
     n_cells = len(fm.cell_input_index)
     cdofs = np.asarray(V.dofmap.list.array, dtype=np.int64).reshape(n_cells, -1)
     xyz = V.tabulate_dof_coordinates()
-    which = np.full(n_all, -1, dtype=np.int64)
+    # conductor id per dof: marked from the local cells, then made consistent between ranks (a dof
+    # owned here may touch a conductor cell that lives on another rank only): max over ranks
+    tag = dolfinx.fem.Function(V)
+    tag.x.array[:] = -1.0
+    for k, fc in enumerate(floating):
+        tag.x.array[np.unique(cdofs[fm.local_cell_values(np.asarray(fc.cells, bool))])] = float(k)
+    tag.vector.ghostUpdate(addv=PETSc.InsertMode.MAX_VALUES, mode=PETSc.ScatterMode.REVERSE)
+    tag.vector.ghostUpdate(addv=PETSc.InsertMode.INSERT_VALUES, mode=PETSc.ScatterMode.FORWARD)
+    which = np.rint(tag.x.array).astype(np.int64)
     psi_g = np.zeros(n_all)
     for k, fc in enumerate(floating):
-        d = np.unique(cdofs[fm.local_cell_values(np.asarray(fc.cells, bool))])
-        which[d] = k
+        d = np.flatnonzero(which == k)
         psi_g[d] = -np.asarray(fc.gauge(xyz[d]), dtype=float).reshape(-1)
     free = which[:n_own] < 0
     n_free = int(free.sum())
