@@ -482,6 +482,10 @@ class SafetySection:
     Hf_amplitude: str = spec("peak", check=one_of("peak", "rms")[0], expected="'peak' or 'rms': how H in the H·f limit is measured")
     max_healthy_T_C: float = spec(43.0, check=lambda t: 37.0 <= t <= 60.0, expected="a temperature in 37..60 °C")
     max_implant_dT_K: float = spec(2.0, check=positive, expected="a positive temperature rise (K)")
+    max_E_V_per_m: float | None = spec(None, check=positive, expected="a positive peak induced field (V/m) in healthy tissue, "
+                                       "implant-adjacent tissue included; unset: reported, not checked")
+    max_SAR10g_W_per_kg: float | None = spec(None, check=positive, expected="a positive 10 g SAR (W/kg), IEC/IEEE 62704-1 cubes; "
+                                             "unset: reported, not checked")
     stop_on_violation: bool = spec(False)
 
 

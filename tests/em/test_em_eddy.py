@@ -137,6 +137,18 @@ def test_implant_is_a_floating_conductor_by_default():
     # the rod's ends (along y, across the induced E of H ∥ z at x = 15 mm): the shorted rod raises the peak E
     assert tn["E_peak_V_per_m"] > 1.5 * tn_ins["E_peak_V_per_m"]
     assert tn["E_peak_V_per_m"] >= tn["E_p99_V_per_m"] > 0 and tn["SAR_peak_W_per_kg"] > 0
+    # the verdict sees the implant-adjacent tissue: an E limit between the two models flags only the conductor
+    from planner.config.plan import SafetySection, parse_plan
+    from planner.planning import safety
+
+    lim = 0.5 * (tn["E_peak_V_per_m"] + tn_ins["E_peak_V_per_m"])
+    app_cfg = parse_plan({"plan": {"name": "t"}, "mesh": {"max_size_mm": 9.0}, "geometry": {"bodies": [
+        {"name": "b", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0}]}, "applicator": {
+        "type": "uniform", "frequency_kHz": 100.0, "field_kA_per_m": 10.0, "amplitude": "peak"}}).applicator
+    chk = safety.check(SafetySection(max_E_V_per_m=lim), app_cfg, m, a.applied, a)
+    assert any("implant 'rod'" in v for v in chk.violations)
+    assert not any("implant 'rod'" in v for v in safety.check(SafetySection(max_E_V_per_m=lim), app_cfg, m,
+                                                                  ins.applied, ins).violations)
 
 
 def test_mass_averaged_sar_uniform_and_hotspot():
