@@ -80,12 +80,13 @@ def solve_case(mesh, case: str, order: int = 1, insulated: bool = False):
         lut[used] = np.arange(used.size)
         flux = [BoundaryFlux(lut[outer], lambda x: ae.insulating_sphere_field(x, CASES[case][0] * 1e-3, F0))]
         res = solve_scalar_potential(sm, np.full(sm.num_cells, SIGMA), A0, omega, element_order=order, cut_flux=flux,
-                                     vertex_values=True)
+                                     vertex_values=True, cell_field_means=True)
         return res, sm, np.ones(sm.num_cells, bool)
     sigma = np.where(impl, 0.0, SIGMA)
     fc = FloatingConductor(impl, lambda x: x @ np.array([0.0, 0.0, F0]))
     res = solve_scalar_potential(mesh, sigma, A0, omega, element_order=order, floating=[fc],
-                                 cut_flux=[BoundaryFlux(outer, lambda x: exact_field(case, x))], vertex_values=True)
+                                 cut_flux=[BoundaryFlux(outer, lambda x: exact_field(case, x))], vertex_values=True,
+                                 cell_field_means=True)
     return res, mesh, ~impl
 
 

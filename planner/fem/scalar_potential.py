@@ -305,6 +305,7 @@ def solve_scalar_potential(
     floating: Sequence[FloatingConductor] = (),
     cut_flux: Sequence[BoundaryFlux] = (),
     vertex_values: bool = False,
+    cell_field_means: bool = False,
 ) -> ScalarPotentialResult:
     """Solve ∇·σ(∇ψ + A0) = 0 on ``tmesh`` (module docstring: boundary conditions, conductors).
 
@@ -364,7 +365,8 @@ def solve_scalar_potential(
     t["solve_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    E2_mean, F_mean, total = _cell_outputs(fm, tmesh, Q0, q0_dofs, sigma, A0 + ufl.grad(psi), omega_rad_per_s)
+    E2_mean, F_mean, total = _cell_outputs(fm, tmesh, Q0, q0_dofs, sigma, A0 + ufl.grad(psi), omega_rad_per_s,
+                                           cell_field_means)
     Fv = _vertex_values(fm, tmesh, A0 + ufl.grad(psi)) if vertex_values else None
     t["postprocess_s"] = time.perf_counter() - t0
     dofs = V.dofmap.index_map.size_global
@@ -391,8 +393,8 @@ def _vertex_values(fm, tmesh: TissueMesh, F) -> np.ndarray:
     return np.take_along_axis(vals, perm[:, :, None], axis=1)
 
 
-def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float):
-    """(cell mean |E|², cell mean of F = A0 + ∇ψ (M,3), ∫σ|E|²/2) in TissueMesh order."""
+def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float, means: bool):
+    """(cell mean |E|², cell mean of F = A0 + ∇ψ (M,3) or None, ∫σ|E|²/2) in TissueMesh order."""
     msh = fm.mesh
     n_owned = fm.num_owned_cells
     vol = tmesh.cell_volumes_m3()
@@ -403,7 +405,7 @@ def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float):
     own = q0_dofs[:n_owned]
     E2_mean = fm.gather_cell_values(np.asarray(e2.array_r[own] if own.size else np.zeros(0), float)) / vol
     Fm = []
-    for j in range(3):
+    for j in range(3 if means else 0):
         fj = dolfinx.fem.petsc.assemble_vector(_compat.form(F[j] * w * ufl.dx))
         fj.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         Fm.append(fm.gather_cell_values(np.asarray(fj.array_r[own] if own.size else np.zeros(0), float)) / vol)
@@ -411,4 +413,4 @@ def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float):
     P_local = dolfinx.fem.assemble_scalar(_compat.form(0.5 * w2 * sigma * ufl.inner(F, F) * ufl.dx))
     total = float(msh.comm.allreduce(P_local, op=MPI.SUM))
     e2.destroy()
-    return E2_mean, np.column_stack(Fm), total
+    return E2_mean, (np.column_stack(Fm) if means else None), total
