@@ -251,3 +251,29 @@ def test_repeated_solves_reuse_the_mesh_and_scale_with_f_squared():
     assert b.tissue_loss_W == pytest.approx(16 * a.tissue_loss_W, rel=1e-9)
     c = solve_eddy_currents(structured_box_mesh(6, 0.1), uniform(f=50e3), library(muscle=0.5))
     assert c.solver["timings_s"]["mesh_s"] > 0.0 and c.tissue_loss_W == pytest.approx(a.tissue_loss_W, rel=1e-12)
+
+
+def test_bad_implant_input_one_line_errors():
+    """An implant touching a cut face, ``insulated`` on a non-implant, a misspelt implant option."""
+    import dataclasses
+
+    from planner.artefacts import boundary_facets
+    from planner.errors import InputError, PlannerError
+
+    cfg = plan([{"name": "body", "shape": "box", "tissue": "muscle", "size_mm": [60.0, 60.0, 60.0]},
+                {"name": "rod", "shape": "cylinder", "tissue": "titanium", "role": "implant", "radius_mm": 5.0,
+                 "length_mm": 60.0}], 12.0)
+    m = mesh_of(cfg)
+    b = boundary_facets(m.cells)
+    top = np.abs(m.points_m[b][:, :, 2] - 0.03).max(axis=1) < 1e-9  # the rod reaches the cut plane z = 30 mm
+    m = dataclasses.replace(m, skin_facets=b[~top], cut_facets=b[top], _cache={})
+    lib = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
+    with pytest.raises(InputError, match=r"implant region 'rod' touches a cut face.*imaging.crop_margin_mm") as e:
+        solve_eddy_currents(m, uniform(), lib, cfg)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match=r"insulated = true: only bodies with role = 'implant'"):
+        plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0, "insulated": True}], 9.0)
+    with pytest.raises(PlannerError, match="insulatd"):
+        plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0},
+              {"name": "rod", "shape": "sphere", "tissue": "titanium", "role": "implant", "radius_mm": 5.0,
+               "insulatd": True}], 9.0)
