@@ -15,17 +15,21 @@ import math
 import sys
 from pathlib import Path
 
-IGNORED_KEYS = {"provenance", "files", "timings", "times_s", "time_s", "elapsed_s", "wall_s", "wall_time_s"}
+IGNORED_KEYS = {"provenance", "files", "timings_s", "times_s", "elapsed_s", "wall_s", "wall_time_s"}
+#: wall-clock timings reported by the solvers (not results): keys ending in _s under a "solver" block
+SOLVER_TIMINGS = {"assembly_s", "time_loop_s", "total_s", "setup_s", "solve_s", "mesh_s", "post_s"}
+#: absolute paths of inputs differ between checkouts: compare their file names only
+PATH_KEYS = {"file", "path", "folder", "series_folder", "rtstruct"}
 
 
-def _ignored(key: str) -> bool:
-    return key in IGNORED_KEYS or key.endswith("_wall_s") or key.startswith("time_") and key.endswith("_s_wall")
+def _ignored(key: str, path: str) -> bool:
+    return key in IGNORED_KEYS or (path.endswith(".solver") and key in SOLVER_TIMINGS)
 
 
 def compare(a: object, b: object, path: str, rtol: float, atol: float, out: list[str]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
-            if _ignored(k):
+            if _ignored(k, path):
                 continue
             if k not in a or k not in b:
                 out.append(f"{path}.{k}: only in {'new' if k not in a else 'old'}")
@@ -43,6 +47,9 @@ def compare(a: object, b: object, path: str, rtol: float, atol: float, out: list
         if not math.isclose(a, b, rel_tol=rtol, abs_tol=atol):
             rel = abs(a - b) / max(abs(a), abs(b), 1e-300)
             out.append(f"{path}: {a!r} vs {b!r} (relative {rel:.2e})")
+    elif isinstance(a, str) and isinstance(b, str) and path.rsplit(".", 1)[-1] in PATH_KEYS:
+        if Path(a).name != Path(b).name:
+            out.append(f"{path}: {a!r} vs {b!r}")
     elif a != b:
         out.append(f"{path}: {a!r} vs {b!r}")
 
