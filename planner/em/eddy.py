@@ -25,6 +25,7 @@ n·J = σ μ0 n·(H0 × (x − x̄_p)) (the exact solution of a prism along n in
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -102,6 +103,7 @@ class FieldSolution:
     E_vertex_max_V_per_m: np.ndarray | None = None  # (M,) max over the cell's vertices of |E_peak| (polynomial value)
     implant_tissue: tuple = ()  # ImplantTissue per implant region (model in the tissue solve, E/SAR near it)
     truncation: str = "none: the model has no cut faces (the whole body outline is skin)"
+    internal_E_rms_p99_V_per_m_by_tissue: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.Q_implant_W_per_m3 is None:
@@ -149,6 +151,10 @@ class FieldSolution:
             "max_SAR10g_W_per_kg": float(self.SAR10g_W_per_kg.max(initial=0.0)),
             "sar10g_averaging": SAR_AVERAGING,
             "max_E_V_per_m_at_vertices": float(self.E_vertex_max_V_per_m.max(initial=0.0)),
+            "internal_E_rms_p99_V_per_m_by_tissue": dict(self.internal_E_rms_p99_V_per_m_by_tissue),
+            "internal_E_definition": "ICNIRP (2010)-style internal field: rms (= peak/sqrt 2), per tissue the "
+                                     "volume-weighted 99th percentile of the cell rms |E| (cell averages over the FE "
+                                     "cells, not 2 mm cubes)",
             "E_convention": "peak; cell value = sqrt(cell mean of |E|^2) (loss, SAR); max_E_V_per_m_at_vertices and "
                             "implants[].tissue_near use the FE field's value at the cell vertices (no cell-mean bias at "
                             "the skin or at implant tips; P2 recommended there)",
@@ -523,7 +529,7 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     }
     log.info("eddy currents: %d dofs, %d CG iterations, tissue loss %.4g W", res.dofs, res.iterations,
              float((Q * vol).sum()))
-    return FieldSolution(
+    fs = FieldSolution(
         frequency_Hz=f, applied=applied, conducting=cond, sigma_S_per_m=sigma, density_kg_per_m3=rho,
         E_peak_V_per_m=E, J_peak_A_per_m2=sigma * E, Q_eddy_W_per_m3=Q, SAR_W_per_kg=SAR, SAR10g_W_per_kg=SAR10,
         tissue_loss_W=float((Q * vol).sum()),
@@ -532,5 +538,20 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
         max_SAR_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR, "max"),
         max_SAR10g_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR10, "max"),
         excluded_regions=excluded, solver=solver, E_vertex_max_V_per_m=Ev, implant_tissue=tuple(near),
-        truncation=truncation,
+        truncation=truncation, internal_E_rms_p99_V_per_m_by_tissue=_p99_rms_by_tissue(mesh, cond, E, vol),
     )
+    return fs
+
+
+def _p99_rms_by_tissue(mesh: TissueMesh, cond: np.ndarray, E_peak: np.ndarray, vol: np.ndarray) -> dict:
+    """{tissue: volume-weighted 99th percentile of the cell rms |E| (V/m)} over the conducting cells."""
+    out = {}
+    for tissue in sorted({r.tissue for r in mesh.regions}):
+        sel = cond & mesh.cells_of_tissue(tissue)
+        if not sel.any():
+            continue
+        e, w = E_peak[sel] / math.sqrt(2.0), vol[sel]
+        o = np.argsort(e)
+        cw = np.cumsum(w[o]) / w.sum()
+        out[tissue] = float(e[o][min(int(np.searchsorted(cw, 0.99)), e.size - 1)])
+    return out

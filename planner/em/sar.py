@@ -87,50 +87,6 @@ def mass_averaged_sar(centroids_m: np.ndarray, volumes_m3: np.ndarray, Q_W_per_m
     return out
 
 
-def recovered_vertex_field(points_m: np.ndarray, cells: np.ndarray, cell_mask: np.ndarray, F_cell: np.ndarray,
-                           vertices: np.ndarray, *, rings: int = 2) -> np.ndarray:
-    """Field at mesh vertices recovered from per-cell means (patch recovery, Zienkiewicz–Zhu style).
-
-    For each vertex: the cells of ``cell_mask`` within ``rings`` vertex rings of it; a linear field
-    F(x) ≈ F_v + G (x − x_v) is fitted by least squares to the cell means at the cell centroids
-    (weighted by cell volume) and F_v returned. A cell mean is the field at the centroid to O(h²) and
-    the linear fit extrapolates to the vertex with O(h²) error, where the patch average of cell means
-    (or a single cell value) is O(h) low at the skin or at an implant tip — the bias of "|E| as a
-    cell mean". Falls back to the volume-weighted patch mean when the patch has fewer than 6 cells.
-    Returns (len(vertices), k) for F_cell of shape (M, k)."""
-    from scipy.sparse import csr_matrix
-
-    cells = np.asarray(cells)
-    M = cells.shape[0]
-    F = np.asarray(F_cell, dtype=float).reshape(M, -1)
-    keep = np.flatnonzero(np.asarray(cell_mask, bool))
-    vc = csr_matrix((np.ones(4 * keep.size), (np.repeat(keep, 4), cells[keep].ravel())),
-                    shape=(M, points_m.shape[0]))
-    cv = vc.T.tocsr()  # vertex -> cells
-    x = points_m[cells]
-    cen = x.mean(axis=1)
-    vol = np.abs(np.einsum("ij,ij->i", np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), x[:, 3] - x[:, 0])) / 6.0
-    out = np.zeros((len(vertices), F.shape[1]))
-    for i, v in enumerate(np.asarray(vertices, dtype=np.int64)):
-        patch = cv[v].indices
-        for _ in range(rings - 1):
-            verts = np.unique(cells[patch])
-            patch = np.unique(cv[verts].indices)
-        if patch.size == 0:
-            continue
-        w = vol[patch]
-        if patch.size < 6:
-            out[i] = (F[patch] * w[:, None]).sum(axis=0) / w.sum()
-            continue
-        d = cen[patch] - points_m[v]
-        scale = np.abs(d).max()
-        X = np.column_stack([np.ones(patch.size), d / scale])
-        sw = np.sqrt(w / w.max())[:, None]
-        coef, *_ = np.linalg.lstsq(X * sw, F[patch] * sw, rcond=None)
-        out[i] = coef[0]
-    return out
-
-
 def tissue_near_region(points_m: np.ndarray, cells: np.ndarray, region_cells: np.ndarray, tissue_cells: np.ndarray,
                        distance_m: float, *, E_cell: np.ndarray, E_vertex_max: np.ndarray, SAR_vertex_max: np.ndarray,
                        SAR10g: np.ndarray, volumes_m3: np.ndarray) -> tuple[float, float, float, float]:

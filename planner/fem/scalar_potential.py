@@ -146,6 +146,18 @@ def _component_pins(V, fm, tmesh: TissueMesh, comp: np.ndarray, avoid: np.ndarra
     return [dolfinx.fem.dirichletbc(PETSc.ScalarType(0.0), pdofs, V)], dof_comp, big
 
 
+def _pins(V, fm, tmesh: TissueMesh, cell_component, floating):
+    """(pins, component per dof, largest component, component of each floating conductor)."""
+    if cell_component is None:
+        return [], None, 0, [0] * len(floating)
+    avoid = np.zeros(tmesh.num_cells, bool)
+    for fc in floating:
+        avoid |= np.asarray(fc.cells, bool)
+    comp = np.asarray(cell_component)
+    bcs, dof_comp, big = _component_pins(V, fm, tmesh, comp, avoid)
+    return bcs, dof_comp, big, [int(comp[np.flatnonzero(fc.cells)[0]]) for fc in floating]
+
+
 def _flux_terms(fm, V, W, sigma, v, fluxes: Sequence[BoundaryFlux]):
     """Σ_p ∫_p σ F_p·n v ds over the boundary triangles of each flux group (matched by centroid)."""
     if not fluxes:
@@ -342,14 +354,7 @@ def solve_scalar_potential(
     rhs = -sigma * ufl.inner(A0, ufl.grad(v)) * ufl.dx
     flux = _flux_terms(fm, V, W, sigma, v, cut_flux)
     L = _compat.form(rhs if flux is None else rhs + flux)
-    avoid = np.zeros(tmesh.num_cells, bool)
-    for fc in floating:
-        avoid |= np.asarray(fc.cells, bool)
-    bcs, dof_comp, big, cond_comp = [], None, 0, [0] * len(floating)
-    if cell_component is not None:
-        comp = np.asarray(cell_component)
-        bcs, dof_comp, big = _component_pins(V, fm, tmesh, comp, avoid)
-        cond_comp = [int(comp[np.flatnonzero(fc.cells)[0]]) for fc in floating]
+    bcs, dof_comp, big, cond_comp = _pins(V, fm, tmesh, cell_component, floating)
     A = dolfinx.fem.petsc.assemble_matrix(a, bcs=bcs)
     A.assemble()
     b = dolfinx.fem.petsc.assemble_vector(L)
