@@ -345,7 +345,8 @@ def _floating_conductors(mesh: TissueMesh, keep: np.ndarray, cond: np.ndarray, m
 
 def cut_planes(mesh: TissueMesh) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
     """Cut facets grouped by plane: [(facet rows (k,3), unit normal m, offset m·x, band)]. The planes
-    are the clusters of coplanar triangles holding ≥ 5 % of the cut area; every other cut triangle (the
+    are the clusters of coplanar triangles holding ≥ 5 % of the cut area (clusters within 1 % of the model
+    size of one another merged); every other cut triangle (the
     chamfer where a cut plane meets the skin or another cut plane) joins the plane it faces (|n·m| >
     0.3) that is nearest. ``band``: the largest distance of the group's vertices from its plane."""
     cut = mesh.cut_facets
@@ -362,19 +363,24 @@ def cut_planes(mesh: TissueMesh) -> list[tuple[np.ndarray, np.ndarray, float, fl
     _, grp = np.unique(np.column_stack([np.round(n, 2), np.round(d / 1e-4)]), axis=0, return_inverse=True)
     grp = grp.ravel()
     A = np.bincount(grp, weights=area)
-    planes = []
-    for g in np.flatnonzero(A >= 0.05 * area.sum()):
+    planes: list = []  # (m, d, area); clusters of nearly the same plane merged (CGAL's planes are ~0.1 mm rough)
+    tol = 0.01 * float(np.linalg.norm(np.ptp(mesh.points_m, axis=0)))
+    for g in np.argsort(-A):
+        if A[g] < 0.05 * area.sum():
+            break
         sel = grp == g
         m = (n[sel] * area[sel, None]).sum(axis=0)
         m /= np.linalg.norm(m)
-        planes.append((m, float((c[sel] @ m * area[sel]).sum() / area[sel].sum())))
-    M = np.array([m for m, _ in planes])
-    D = np.array([dd for _, dd in planes])
+        dd = float((c[sel] @ m * area[sel]).sum() / area[sel].sum())
+        if not any(abs(float(m @ q)) > 0.995 and abs(dd - e) < tol for q, e, _ in planes):
+            planes.append((m, dd, A[g]))
+    M = np.array([m for m, _, _ in planes])
+    D = np.array([dd for _, dd, _ in planes])
     dist = np.abs(c @ M.T - D[None, :])
     dist[np.abs(n @ M.T) <= 0.3] = np.inf
     best = np.argmin(np.where(np.isfinite(dist).any(axis=1)[:, None], dist, np.abs(c @ M.T - D[None, :])), axis=1)
     out = []
-    for p, (m, dd) in enumerate(planes):
+    for p, (m, dd, _) in enumerate(planes):
         sel = best == p
         if sel.any():
             band = float(np.abs(mesh.points_m[cut[sel]] @ m - dd).max())
@@ -399,7 +405,7 @@ def _cut_fluxes(sm: TissueMesh, sigma: np.ndarray, applied: AppliedField) -> tup
         w = area * sigma[cell]
         xbar = (x.mean(axis=1) * w[:, None]).sum(axis=0) / w.sum()
         H = np.asarray(applied.H_peak_at(xbar[None, :]), float)[0]
-        cross = max(cross, abs(float(m @ H)) / max(float(np.linalg.norm(H)), 1e-300))
+        cross = max(cross, float(np.linalg.norm(np.cross(m, H))) / max(float(np.linalg.norm(H)), 1e-300))
         tol = band * 1.01 + 1e-9 * float(np.ptp(sm.points_m, axis=0).max())
 
         def field(p, m=m, d=d, xbar=xbar, tol=tol):
@@ -413,11 +419,14 @@ def _cut_fluxes(sm: TissueMesh, sigma: np.ndarray, applied: AppliedField) -> tup
         fluxes.append(BoundaryFlux(facets, field))
     text = (f"{sum(len(f) for f, _, _, _ in planes)} cut facets on {len(planes)} plane(s) (image bounds / crop box) carry "
             "no skin condition: each carries the current of the undisturbed long body, n·J = σ μ0 n·(H0 × (x − x̄)) "
-            f"(x̄ the σ-weighted centroid of the plane); applied field across the cut planes: max |n·H0|/|H0| = {cross:.3g}")
+            f"(x̄ the σ-weighted centroid of the plane); applied H parallel to the cut planes (it drives current "
+            f"across them): max |n × H0|/|H0| = {cross:.3g}")
     if cross > 0.1:
-        log.warning("the applied field crosses the model's cut planes (|n·H0|/|H0| up to %.2f): the currents crossing "
-                    "them are those of an infinitely long body; extend the imaged range for fields near the cuts", cross)
-        text += " — WARNING: the field has a component across the cut planes; E near them assumes an infinitely long body"
+        log.warning("the applied field has a component along the model's cut planes (|n × H0|/|H0| up to %.2f): "
+                    "induced currents cross them, modelled as in an infinitely long body; extend the imaged range "
+                    "for fields near the cuts", cross)
+        text += (" — WARNING: induced currents cross the cut planes; E near them assumes the body continues "
+                 "unchanged beyond them")
     return fluxes, text
 
 

@@ -226,3 +226,36 @@ def test_cut_facets_on_slab_ends_and_crop_faces():
                                    LabelInfo(50, "GTV", "tumour", Role.TARGET)), "crop")
     m2, rep2 = mesh_labels(lv2, MeshSection(max_size_mm=6.0), crop_margin_mm=12.0)
     assert rep2.crop_kji is not None and m2.skin_facets.shape[0] == 0 and m2.cut_facets.shape[0] > 0
+
+
+def test_slab_from_labels_carries_current_through_its_cut_faces():
+    """Image slab of a long cylinder, H across its axis: with the cut faces the tissue loss is the
+    uncut body's (within the voxel staircase), with the ends as skin it would be far lower."""
+    import dataclasses
+    import math
+
+    from planner.em import solve_eddy_currents
+    from planner.em.applicators import AppliedField
+    from planner.units import MU0_H_per_m
+    from benchmarks.em_common import library
+
+    grid = Grid((10, 30, 30), np.array([0.0, 0.0, 0.0]), np.array([0.002, 0.002, 0.004]), np.eye(3))
+    k, j, i = np.indices(grid.shape)
+    lab = np.zeros(grid.shape, np.uint16)
+    lab[(j - 14.5) ** 2 + (i - 14.5) ** 2 <= 12.0 ** 2] = 1
+    lv = LabelVolume(lab, grid, (LabelInfo(1, "muscle", "muscle", Role.BODY),), "slab")
+    mesh, _ = mesh_labels(lv, MeshSection(max_size_mm=5.0))
+    c = mesh.cell_centroids_m().mean(axis=0)
+    app = AppliedField("uniform", 1e5, 4e3, None, "peak", 4e3, c, uniform_H_peak_A_per_m=np.array([4e3, 0.0, 0.0]))
+    lib = library(muscle=0.5)
+    fs = solve_eddy_currents(mesh, app, lib, None)
+    # closed form over the voxel cross-section: E_z = ω μ0 H (y − ȳ), P = ½ σ ∫ E² dV
+    disc = lab[0] > 0
+    y = (np.indices(disc.shape)[0] * 0.002)[disc]
+    L = 10 * 0.004
+    P = 0.5 * 0.5 * (2 * math.pi * 1e5 * MU0_H_per_m * 4e3) ** 2 * ((y - y.mean()) ** 2).sum() * 0.002 ** 2 * L
+    assert fs.tissue_loss_W == pytest.approx(P, rel=0.12)
+    assert fs.solver["cut_planes"] == 2 and "cut facets on 2 plane(s)" in fs.truncation and "WARNING" in fs.truncation
+    skin_only = dataclasses.replace(mesh, skin_facets=boundary_facets(mesh.cells), cut_facets=np.zeros((0, 3), np.int64),
+                                    _cache={})
+    assert solve_eddy_currents(skin_only, app, lib, None).tissue_loss_W < 0.5 * P
