@@ -360,13 +360,13 @@ def cut_planes(mesh: TissueMesh) -> list[tuple[np.ndarray, np.ndarray, float, fl
     n *= np.sign(n[np.arange(len(n)), lead])[:, None]
     c = x.mean(axis=1)
     d = np.einsum("ij,ij->i", n, c)
-    _, grp = np.unique(np.column_stack([np.round(n, 2), np.round(d / 1e-4)]), axis=0, return_inverse=True)
+    tol = 0.01 * float(np.linalg.norm(np.ptp(mesh.points_m, axis=0)))
+    _, grp = np.unique(np.column_stack([np.round(n, 1), np.round(d / tol)]), axis=0, return_inverse=True)
     grp = grp.ravel()
     A = np.bincount(grp, weights=area)
     planes: list = []  # (m, d, area); clusters of nearly the same plane merged (CGAL's planes are ~0.1 mm rough)
-    tol = 0.01 * float(np.linalg.norm(np.ptp(mesh.points_m, axis=0)))
     for g in np.argsort(-A):
-        if A[g] < 0.05 * area.sum():
+        if A[g] < 0.05 * area.sum() and planes:
             break
         sel = grp == g
         m = (n[sel] * area[sel, None]).sum(axis=0)
