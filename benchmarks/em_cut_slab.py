@@ -82,7 +82,8 @@ def run(sizes=CI_SIZES, order: int = 1, checks: Checks | None = None, tol_finest
         checks.check(abs(errs[-1]) < tol_finest,
                      f"slab, H {name} axis: loss within {tol_finest:.1%} of the uncut body ({errs[-1]:+.3%})")
         if name == "across":
-            checks.check(rows[-1][9] < -0.3, f"slab, H across: ends as skin lose {rows[-1][9]:+.1%} of the loss (cut fixes it)")
+            checks.check(rows[-1][9] < -0.3,
+                         f"slab, H across: ends as skin lose {rows[-1][9]:+.1%} of the loss (cut fixes it)")
         out[name] = {"h": hs, "err": errs, "order": slope, "err_ends_as_skin": rows[-1][9]}
     return out
 

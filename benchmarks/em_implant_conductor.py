@@ -20,7 +20,6 @@ the closed form at the finest level. Run: ``python -m benchmarks.em_implant_cond
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import math
 import os

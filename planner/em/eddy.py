@@ -156,7 +156,8 @@ class FieldSolution:
                                      "volume-weighted 99th percentile of the cell rms |E| (cell averages over the FE "
                                      "cells, not 2 mm cubes)",
             "E_convention": "peak; cell value = sqrt(cell mean of |E|^2) (loss, SAR); max_E_V_per_m_at_vertices and "
-                            "implants[].tissue_near use the FE field's value at the cell vertices (no cell-mean bias at "
+                            "implants[].tissue_near use the FE field's value at the cell vertices (no cell-mean bias "
+                            "at "
                             "the skin or at implant tips; P2 recommended there)",
             "excluded_regions": list(self.excluded_regions),
             "truncation": self.truncation,
@@ -417,7 +418,8 @@ def _cut_fluxes(sm: TissueMesh, sigma: np.ndarray, applied: AppliedField) -> tup
                 out[on] = MU0_H_per_m * np.outer(np.cross(Hp, p[on] - xbar) @ m, m)
             return out
         fluxes.append(BoundaryFlux(facets, field))
-    text = (f"{sum(len(f) for f, _, _, _ in planes)} cut facets on {len(planes)} plane(s) (image bounds / crop box) carry "
+    text = (f"{sum(len(f) for f, _, _, _ in planes)} cut facets on {len(planes)} plane(s) (image bounds / crop box) "
+            "carry "
             "no skin condition: each carries the current of the undisturbed long body, n·J = σ μ0 n·(H0 × (x − x̄)) "
             f"(x̄ the σ-weighted centroid of the plane); applied H parallel to the cut planes (it drives current "
             f"across them): max |n × H0|/|H0| = {cross:.3g}")
@@ -496,7 +498,8 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, 
                             "floating_conductors": len(floating), "cut_planes": len(fluxes)})
 
 
-def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation, info) -> FieldSolution:
+def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
+                    info) -> FieldSolution:
     """Per-cell E, J, Q, SAR, SAR10g, the near-implant metrics and the solver block from the FE result."""
     f = float(applied.frequency_Hz)
     omega = 2.0 * math.pi * f

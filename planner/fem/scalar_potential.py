@@ -35,10 +35,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import numpy as np
-import ufl
 import dolfinx.fem
 import dolfinx.fem.petsc
+import numpy as np
+import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
