@@ -11,7 +11,8 @@ residual that no longer controls the tissue field (rtol on a system dominated by
 Table 2 (the cost): a structured cube (n³ × 6 tets, 1 tissue, uniform 10 kA/m at 100 kHz) with a metal
 bar in it: the tissue stage (``solve_eddy_currents``) with the bar insulated (today's n·J = 0 hole)
 and as a floating conductor: solve seconds, CG iterations, stage seconds (incl. the 10 g cube SAR).
-Goal (issue 11): conductor ≤ 1.3× the hole's solve time. Run: ``python -m benchmarks.em_implant_perf [--full]``.
+Each variant runs twice, the faster (warm) run counts. Goal (issue 11): conductor ≤ 1.3× the hole's
+assembly + solve time. Run: ``python -m benchmarks.em_implant_perf [--full]``.
 """
 from __future__ import annotations
 
@@ -83,13 +84,14 @@ def cost_table(ns=(30, 45), checks: Checks | None = None) -> list:
     for n in ns:
         mesh = structured_box_mesh(n, 0.1, region_of=region_of, regions=regs)
         out = {}
-        for insulated in (True, False):
-            cfg = _cfg(insulated)
-            t = time.perf_counter()
-            fs = solve_eddy_currents(mesh, app, lib, cfg)
-            ts = fs.solver["timings_s"]
-            out[insulated] = (ts["assembly_s"] + ts["solve_s"], fs.solver["iterations"], time.perf_counter() - t,
-                              fs.solver["dofs"])
+        for rep in range(2):  # the second round is warm (forms compiled, caches filled): keep the faster one
+            for insulated in (True, False):
+                t = time.perf_counter()
+                fs = solve_eddy_currents(mesh, app, lib, _cfg(insulated))
+                ts = fs.solver["timings_s"]
+                new = (ts["assembly_s"] + ts["solve_s"], fs.solver["iterations"], time.perf_counter() - t,
+                       fs.solver["dofs"])
+                out[insulated] = new if rep == 0 else min(out[insulated], new)
         ratio = out[False][0] / out[True][0]
         rows.append([n, out[False][3], out[True][1], round(out[True][0], 3), out[False][1], round(out[False][0], 3),
                      round(ratio, 2), round(out[True][2], 2), round(out[False][2], 2)])

@@ -1,4 +1,11 @@
-"""Mass-averaged SAR over ~10 g of tissue (spherical averaging volume on a voxel grid, FFT convolution).
+"""Dosimetry: 10 g SAR and the tissue field near implants.
+
+The planner reports the IEC/IEEE 62704-1-style 10 g **cube** SAR sampled from the FE field
+(:func:`mesh_cube_sar_10g`, definition :data:`CUBE_SAR_DEFINITION`) and the tissue E/SAR within a
+distance of an implant (:func:`tissue_near_region`). :func:`mass_averaged_sar` (spheres around cell
+centroids, below) was its 10 g SAR until issue 11 and is kept as an independent comparison.
+
+Mass-averaged SAR over ~10 g of tissue (spherical averaging volume on a voxel grid, FFT convolution).
 
 Averaging used (state it wherever the number is reported): the heat Q·V (W) and mass ρ·V (kg) of each
 conducting cell are deposited at its centroid into a cubic voxel grid of spacing s ≈ r0/3, where
