@@ -80,7 +80,7 @@ def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
             "volume_rel_error": (v - exact) / exact if exact else None,
         })
     return {"cells": mesh.num_cells, "vertices": mesh.num_vertices, "skin_facets": int(mesh.skin_facets.shape[0]),
-            "source": mesh.source, "regions": regions}
+            "cut_faces": int(mesh.cut_facets.shape[0]), "source": mesh.source, "regions": regions}
 
 
 def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:

@@ -54,6 +54,8 @@ class BodySpec:
     tissue: str = spec(check=lambda s: bool(s.strip()), expected="a tissue name from the library or [tissues.*]")
     role: str = spec("body", check=_ROLES[0], expected=_ROLES[1])
     center_mm: tuple[float, float, float] = spec((0.0, 0.0, 0.0), check=vec3, expected="3 finite numbers [x, y, z]")
+    insulated: bool = spec(False, help="implants only: an electrically insulated (coated, ceramic) part, a hole with "
+                           "n·J = 0 in the tissue eddy-current solve; default false: a floating conductor (galvanic short circuit)")
     # per-shape keys (declared by the shapes' parameter sections)
     radius_mm: float | None = model_key()
     length_mm: float | None = model_key()
@@ -61,6 +63,10 @@ class BodySpec:
     semi_axes_mm: tuple[float, float, float] | None = model_key()
     axis: tuple[float, float, float] = model_key((0.0, 0.0, 1.0))
     parameters: dict[str, Any] = model_key(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        if self.insulated and self.role != "implant":
+            raise InputError(f"{path}.insulated = true: only bodies with role = 'implant' can be insulated (role is {self.role!r})")
 
     @property
     def center_m(self) -> tuple[float, float, float]:
@@ -360,6 +366,10 @@ class SafetySection:
                              expected="'peak' or 'rms': how H in the H·f limit is measured")
     max_healthy_T_C: float = spec(43.0, check=lambda t: 37.0 <= t <= 60.0, expected="a temperature in 37..60 °C")
     max_implant_dT_K: float = spec(2.0, check=positive, expected="a positive temperature rise (K)")
+    max_E_V_per_m: float | None = spec(None, check=positive, expected="a positive peak induced field (V/m) in healthy tissue, "
+                                       "implant-adjacent tissue included; unset: reported, not checked")
+    max_SAR10g_W_per_kg: float | None = spec(None, check=positive, expected="a positive 10 g SAR (W/kg), IEC/IEEE 62704-1 cubes; "
+                                             "unset: reported, not checked")
     stop_on_violation: bool = spec(False)
     # --- systemic limits (IEC 60601-2-33 style; planner.planning.safety) -------------------------
     sar_operating_mode: str = spec("normal", check=one_of("normal", "first-level")[0],

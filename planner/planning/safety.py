@@ -139,6 +139,34 @@ def region_vertices(mesh: TissueMesh, tag: int) -> np.ndarray:
     return np.unique(mesh.cells[mesh.cell_region == tag])
 
 
+def _field_limits(cfg: SafetySection, mesh: TissueMesh, fields, violations: list, scale: float = 1.0) -> float | None:
+    """Largest peak |E| in healthy conducting tissue (non-target; implant-adjacent tissue included, at
+    cell vertices where the field solution gives them) and the [safety] E / SAR10g limits, also per
+    implant on the tissue within 5 mm of it (``fields.implant_tissue``); fields seen at ``scale`` × nominal."""
+    target = np.isin(mesh.cell_region, [r.tag for r in mesh.regions_with_role(Role.TARGET)])
+    cond = np.asarray(getattr(fields, "conducting", np.ones(mesh.num_cells, bool)), bool)
+    sel = cond & ~target
+    E = np.asarray(getattr(fields, "E_vertex_max_V_per_m", None) if getattr(fields, "E_vertex_max_V_per_m", None)
+                   is not None else fields.E_peak_V_per_m)
+    max_E = float(E[sel].max()) * scale if sel.any() else None
+    if cfg.max_E_V_per_m is not None and max_E is not None and max_E > cfg.max_E_V_per_m:
+        violations.append(f"induced E reaches {max_E:.3g} V/m (peak) in healthy tissue, above the limit {cfg.max_E_V_per_m:g} V/m")
+    sar10 = getattr(fields, "SAR10g_W_per_kg", None)
+    if cfg.max_SAR10g_W_per_kg is not None and sar10 is not None and sel.any():
+        s10 = float(np.asarray(sar10)[sel].max()) * scale**2
+        if s10 > cfg.max_SAR10g_W_per_kg:
+            violations.append(f"10 g SAR reaches {s10:.3g} W/kg in healthy tissue, above the limit {cfg.max_SAR10g_W_per_kg:g} W/kg")
+    for imp in getattr(fields, "implant_tissue", ()):
+        E_imp, sar10_imp = imp.E_peak_V_per_m * scale, imp.SAR10g_W_per_kg * scale**2
+        if cfg.max_E_V_per_m is not None and E_imp > cfg.max_E_V_per_m:
+            violations.append(f"tissue within 5 mm of implant {imp.name!r} ({imp.model_in_tissue_solve}) reaches "
+                              f"E = {E_imp:.3g} V/m (peak), above the limit {cfg.max_E_V_per_m:g} V/m")
+        if cfg.max_SAR10g_W_per_kg is not None and sar10_imp > cfg.max_SAR10g_W_per_kg:
+            violations.append(f"tissue within 5 mm of implant {imp.name!r} reaches SAR10g = {sar10_imp:.3g} W/kg, "
+                              f"above the limit {cfg.max_SAR10g_W_per_kg:g} W/kg")
+    return max_E
+
+
 def patient_mass_kg(plan) -> float:
     """The patient's mass: ``[thermal] body_mass_kg`` (its default without a [thermal] section)."""
     from planner.config.plan import ThermalSection
@@ -256,9 +284,7 @@ def check(cfg: SafetySection, applicator: ApplicatorSection, mesh: TissueMesh, a
     healthy = healthy_vertices(mesh)
     max_E = sar = None
     if fields is not None:
-        cell_healthy = healthy[mesh.cells].all(axis=1)
-        E = np.asarray(fields.E_peak_V_per_m) * field_scale
-        max_E = float(E[cell_healthy].max()) if cell_healthy.any() else None
+        max_E = _field_limits(cfg, mesh, fields, violations, field_scale)
         if hasattr(fields, "Q_eddy_W_per_m3") and hasattr(fields, "density_kg_per_m3"):
             sar = sar_exposure(cfg, mesh, fields, patient_mass_kg, field_scale)
             violations += _sar_violations(sar)
