@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.reporting import results as report
 from planner.artefacts import TissueMesh
 from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
 from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
+from planner.reporting import results as report
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = "skipped: plan has no [applicator] section"
         return {}
-    from planner.planning import safety
     from planner.config.plan import SafetySection
+    from planner.planning import safety
 
     applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
     stages["em"] = "done"
@@ -212,7 +212,7 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
     fields_dir = folder / "fields"
     fields_dir.mkdir()
     written = []
-    for name, art in artefacts.items():
+    for art in artefacts.values():
         if art is not None and hasattr(art, "write_fields"):
             written += [p.relative_to(folder) for p in art.write_fields(fields_dir, mesh)]
         if art is not None and hasattr(art, "write_figures"):

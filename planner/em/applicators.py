@@ -43,9 +43,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -54,9 +55,8 @@ from planner.config.plan import ApplicatorSection
 from planner.config.registry import APPLICATORS
 from planner.config.schema import parse_section, positive, spec
 from planner.em._kernels import biot_savart
-from planner.units import MU0_H_per_m
 from planner.errors import InputError, bad_value
-from planner.units import MM
+from planner.units import MM, MU0_H_per_m
 
 SEGMENTS_PER_TURN = 64
 

@@ -125,7 +125,7 @@ class FieldSolution:
         out += [{"name": t.name, **t.summary_block()} for t in by_name.values()]
         return out
 
-    def with_implants(self, implants: tuple, Q_implant_W_per_m3: np.ndarray) -> "FieldSolution":
+    def with_implants(self, implants: tuple, Q_implant_W_per_m3: np.ndarray) -> FieldSolution:
         """Copy with the implant stage's results filled in."""
         return replace(self, implants=tuple(implants), Q_implant_W_per_m3=np.asarray(Q_implant_W_per_m3, float))
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from planner.artefacts import Role, TissueLookup, TissueMesh
+from planner.config.plan import ThermalSection
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
 from planner.thermal._kernels import accumulate_dose_nb
@@ -26,7 +27,6 @@ from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion
 from planner.thermal.probes import locate_probes
 from planner.thermal.schedule import build_schedule
 from planner.thermal.systemic import pool_parameters
-from planner.config.plan import ThermalSection
 
 NON_PERFUSED_KINDS = ("metal", "air")
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from benchmarks.em_common import ConstantTissue, library, mesh_of, plan, structured_box_mesh
-from planner.verification import em as ae
 from planner.em import applied_field, solve_eddy_currents
 from planner.em.applicators import AppliedField
 from planner.em.sar import mass_averaged_sar
 from planner.errors import InputError
+from planner.verification import em as ae
 
 F, H0 = 100e3, 10e3
 W = 2 * math.pi * F

@@ -3,7 +3,6 @@ probes, outputs, bad inputs and non-physical temperatures (DOLFINx, small meshes
 from __future__ import annotations
 
 import json
-import math
 import os
 import pathlib
 import subprocess
@@ -19,11 +18,11 @@ pytest.importorskip("dolfinx")
 
 from benchmarks.thermal_performance import structured_box  # noqa: E402
 from benchmarks.thermal_verification import MockLibrary, RegionHeat, _Tissue, lumped, sphere_steady  # noqa: E402
-from planner.verification import thermal as an  # noqa: E402
 from planner.config.plan import ProbeSpec, ScheduleSegment, ThermalSection  # noqa: E402
 from planner.errors import InputError, SolverError  # noqa: E402
 from planner.thermal import perfusion as pf  # noqa: E402
 from planner.thermal import solve_bioheat  # noqa: E402
+from planner.verification import thermal as an  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
