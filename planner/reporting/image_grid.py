@@ -1,0 +1,127 @@
+"""FE results on the voxel grid of the planning image (CT/MR), written as NIfTI for 3D Slicer.
+
+Sampling is the FE interpolant itself, not a nearest-vertex lookup: each voxel centre is located in
+the TissueMesh (:mod:`planner.reporting._kernels`); a per-vertex (P1) field takes the barycentric
+combination of its cell's four vertex values, a per-cell field takes its cell's value. Voxel
+centres outside the mesh (air, or beyond a crop box) get the value 0 — ``labels.nii.gz`` (label 0)
+and the ``inside_mesh`` count in summary.json say where that is.
+
+Files go to ``results/image/`` in the image's own voxel order and orientation, in millimetres
+(:func:`planner.imaging.nifti.write_nifti`: LPS metres → NIfTI RAS mm, sform = qform = the image
+affine), so they overlay on the CT in 3D Slicer. ``labels.nii.gz`` is the segmentation label map on
+the image grid (voxel-identical to the CT), with ``labels.ctbl``, a 3D Slicer colour table
+(``value name R G B A`` per line), and ``labels.csv`` (value, name, tissue, role).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from planner.artefacts import TissueMesh
+from planner.errors import MeshError
+from planner.imaging.nifti import write_nifti
+from planner.imaging.volume import Grid
+from planner.reporting._kernels import locate_voxels_nb
+
+#: barycentric tolerance: a voxel centre this far outside a cell (in barycentric units) still counts
+BARY_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class GridSampler:
+    """Where each voxel centre of ``grid`` lies in ``mesh``: ``cell_of`` (nk, nj, ni), −1 outside,
+    and the barycentric weights ``bary`` (n_inside, 4) of the voxels with ``cell_of ≥ 0`` (C order)."""
+
+    grid: Grid
+    cell_of: np.ndarray  # (nk, nj, ni) int32
+    bary: np.ndarray  # (n_inside, 4) float64
+    vertices: np.ndarray  # (n_inside, 4) int64: the containing cell's vertices
+
+    @property
+    def inside(self) -> np.ndarray:
+        return self.cell_of >= 0
+
+    def sample_vertex(self, values: np.ndarray) -> np.ndarray:
+        """P1 field (one value per mesh vertex) → float32 image, 0 outside the mesh."""
+        out = np.zeros(self.grid.shape, dtype=np.float32)
+        out[self.inside] = np.einsum("ij,ij->i", self.bary, np.asarray(values, float)[self.vertices])
+        return out
+
+    def sample_cell(self, values: np.ndarray) -> np.ndarray:
+        """Per-cell field → float32 image (each voxel takes its cell's value), 0 outside the mesh."""
+        out = np.zeros(self.grid.shape, dtype=np.float32)
+        out[self.inside] = np.asarray(values, float)[self.cell_of[self.inside]]
+        return out
+
+
+def sampler_for(mesh: TissueMesh, grid: Grid) -> GridSampler:
+    """Locate every voxel centre of ``grid`` in ``mesh`` (cost ~ voxels covered by cell boxes)."""
+    pts = grid.lps_m_to_index(mesh.points_m)
+    cells = mesh.cells.astype(np.int64)
+    nk, nj, ni = (int(s) for s in grid.shape)
+    cell_of = locate_voxels_nb(np.ascontiguousarray(pts), cells, nk, nj, ni, BARY_TOL).reshape(nk, nj, ni)
+    inside = cell_of >= 0
+    kk, jj, ii = np.nonzero(inside)
+    c = cell_of[inside].astype(np.int64)
+    x = pts[cells[c]]  # (n, 4, 3) in index space
+    m = np.stack([x[:, 1] - x[:, 0], x[:, 2] - x[:, 0], x[:, 3] - x[:, 0]], axis=2)
+    q = np.column_stack([ii, jj, kk]).astype(float)
+    lam = np.linalg.solve(m, (q - x[:, 0])[..., None])[..., 0] if len(c) else np.zeros((0, 3))
+    bary = np.column_stack([1.0 - lam.sum(axis=1), lam])
+    if bary.size and bary.min() < -1e-6:
+        raise MeshError(f"voxel location failed: barycentric weight {bary.min():.3g} < 0; expected a valid mesh")
+    return GridSampler(grid, cell_of, bary, cells[c])
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    value: int
+    name: str
+    tissue: str
+    role: str
+
+
+def _colour(n: int) -> tuple[int, int, int]:
+    from matplotlib import colormaps
+
+    r, g, b, _ = colormaps["tab20"](n % 20)
+    return int(round(255 * r)), int(round(255 * g)), int(round(255 * b))
+
+
+def write_label_table(folder: Path, entries: list[LabelEntry]) -> list[Path]:
+    """``labels.ctbl`` (3D Slicer colour table; spaces in names become '_') and ``labels.csv``."""
+    lines = ["# 3D Slicer colour table written by planner: value name R G B A", "0 outside 0 0 0 0"]
+    for n, e in enumerate(sorted(entries, key=lambda e: e.value)):
+        r, g, b = _colour(n)
+        lines.append(f"{e.value} {'_'.join(e.name.split()) or 'label'} {r} {g} {b} 255")
+    ctbl = folder / "labels.ctbl"
+    ctbl.write_text("\n".join(lines) + "\n")
+    csv = folder / "labels.csv"
+    rows = ["value,name,tissue,role", "0,outside,,"] + [f"{e.value},{_csv(e.name)},{_csv(e.tissue)},{e.role}" for e in entries]
+    csv.write_text("\n".join(rows) + "\n")
+    return [ctbl, csv]
+
+
+def _csv(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
+
+
+def write_image_fields(folder: Path, sampler: GridSampler, vertex_fields: dict[str, np.ndarray],
+                       cell_fields: dict[str, np.ndarray]) -> list[Path]:
+    """One ``<name>.nii.gz`` (float32) per field on the sampler's grid."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, values in vertex_fields.items():
+        paths.append(write_nifti(folder / f"{name}.nii.gz", sampler.sample_vertex(values), sampler.grid))
+    for name, values in cell_fields.items():
+        paths.append(write_nifti(folder / f"{name}.nii.gz", sampler.sample_cell(values), sampler.grid))
+    return paths
+
+
+def write_labels(folder: Path, labels_kji: np.ndarray, grid: Grid, entries: list[LabelEntry]) -> list[Path]:
+    """``labels.nii.gz`` (uint16, voxel-identical to the image) and its label tables."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = write_nifti(folder / "labels.nii.gz", np.asarray(labels_kji).astype(np.uint16), grid)
+    return [p, *write_label_table(folder, entries)]
