@@ -1,0 +1,102 @@
+"""Results where physicists look: CSV tables, image-grid NIfTI and DICOM, from the stage artefacts.
+
+:func:`write_result_exports` is the one call the pipeline makes (in ``_write_outputs``). It writes
+
+* always: ``metrics.csv``, ``dvh.csv``, ``probes.csv`` (:mod:`planner.reporting.structure_metrics`);
+* for plans made from images (``[imaging]``): ``image/*.nii.gz`` on the planning image grid and
+  ``image/labels.*`` (:mod:`planner.reporting.image_grid`);
+* when that image is a DICOM series and a thermal result exists: ``dicom/T_max_C_pm.dcm``,
+  ``dicom/CEM43_min_pm.dcm`` and ``dicom/isotherms_rtstruct.dcm`` (:mod:`planner.reporting.dicom_out`).
+
+It adds the summary.json blocks ``structures`` (the metrics rows), ``image_outputs`` and
+``dicom_outputs`` (each saying what was written, or why not); no existing key changes.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+import planner
+from planner.artefacts import TissueMesh
+from planner.imaging.stage import PatientModel
+from planner.reporting.dicom_out import is_dicom_series, write_dicom_results
+from planner.reporting.image_grid import LabelEntry, sampler_for, write_image_fields, write_labels
+from planner.reporting.structure_metrics import CellFieldsLike, TemperaturesLike, write_tables
+
+log = logging.getLogger(__name__)
+
+
+class HeatLike(Protocol):
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray: ...
+
+
+def write_result_exports(folder: Path, mesh: TissueMesh, artefacts: dict[str, object],
+                         summary: dict[str, object]) -> list[Path]:
+    """Write the tables, image and DICOM results into ``folder``; return their paths relative to it."""
+    t0 = time.perf_counter()
+    temperatures: TemperaturesLike | None = artefacts.get("temperatures")  # type: ignore[assignment]
+    fields: CellFieldsLike | None = artefacts.get("fields")  # type: ignore[assignment]
+    heat: HeatLike | None = artefacts.get("heat")  # type: ignore[assignment]
+    patient = artefacts.get("patient")
+    paths, metrics = write_tables(folder, mesh, temperatures, fields)
+    summary["structures"] = metrics
+    if not isinstance(patient, PatientModel):
+        summary["image_outputs"] = {"written": False, "reason": "plan has no [imaging] section: no planning image grid"}
+        summary["dicom_outputs"] = {"written": False, "reason": "plan has no [imaging] section: no DICOM series to reference"}
+        return [p.relative_to(folder) for p in paths]
+    img_paths, images, block = _image_outputs(folder / "image", mesh, patient, temperatures, fields, heat)
+    paths += img_paths
+    summary["image_outputs"] = block
+    image = patient.image
+    if image is None or not is_dicom_series(image):
+        summary["dicom_outputs"] = {"written": False, "reason": "the planning image is not a DICOM series (NIfTI or labels only)"}
+    elif temperatures is None:
+        summary["dicom_outputs"] = {"written": False, "reason": "no thermal result (plan has no [thermal] section)"}
+    else:
+        dpaths, dblock = write_dicom_results(folder / "dicom", image, images["T_max_C"], images["CEM43_min"],
+                                             software_version=str(planner.__version__))
+        paths += dpaths
+        summary["dicom_outputs"] = {"written": True, "folder": "dicom", **dblock}
+    log.info("result exports written in %.2f s", time.perf_counter() - t0)
+    return [p.relative_to(folder) for p in paths]
+
+
+def _image_outputs(folder: Path, mesh: TissueMesh, patient: PatientModel, temperatures: TemperaturesLike | None,
+                   fields: CellFieldsLike | None, heat: HeatLike | None) -> tuple[list[Path], dict[str, np.ndarray], dict]:
+    """NIfTI fields and labels on the planning image grid; returns (files, sampled T_max/CEM43, block)."""
+    lv = patient.labels
+    if patient.image is not None:
+        grid, labels = patient.image.grid, lv.labels_on_source_grid(patient.image.shape)
+    else:  # labels-only plan: the label grid (the crop box of the label map when segmentation cropped)
+        grid, labels = lv.grid, lv.labels
+    sampler = sampler_for(mesh, grid)
+    vertex: dict[str, np.ndarray] = {}
+    cell: dict[str, np.ndarray] = {}
+    if temperatures is not None:
+        vertex = {"T_max_C": temperatures.T_max_C, "T_final_C": temperatures.T_final_C,
+                  "CEM43_min": temperatures.CEM43_min,
+                  "dT_max_K": np.asarray(temperatures.T_max_C) - np.asarray(temperatures.T_baseline_C)}
+    if fields is not None:
+        cell = {"SAR_W_per_kg": fields.SAR_W_per_kg, "E_peak_V_per_m": fields.E_peak_V_per_m}
+    if heat is not None:
+        cell["Q_W_per_m3"] = heat.Q_W_per_m3(1.0)
+    paths = write_image_fields(folder, sampler, vertex, cell)
+    entries = [LabelEntry(t.value, t.name, t.tissue, t.role.value) for t in lv.table]
+    paths += write_labels(folder, labels, grid, entries)
+    sampled = {k: sampler.sample_vertex(v) for k, v in vertex.items() if k in ("T_max_C", "CEM43_min")}
+    inside = sampler.inside
+    block = {
+        "written": True, "folder": "image", "grid": grid.summary_block(),
+        "fields": sorted([*vertex, *cell]),
+        "voxels_inside_mesh": int(inside.sum()),
+        "labelled_voxels_outside_mesh": int(np.count_nonzero((labels > 0) & ~inside)),
+        "value_outside_mesh": 0.0,
+        "interpolation": "per-vertex fields: barycentric (P1) in the containing tetrahedron; per-cell fields: the cell value",
+        "orientation": "NIfTI RAS mm, sform = qform = the planning image's affine (voxel order unchanged)",
+        "label_table": ["labels.ctbl", "labels.csv"],
+    }
+    return paths, sampled, block
