@@ -12,6 +12,7 @@
 The maps are sampled on the image grid (:mod:`planner.reporting.image_grid`); voxels outside the
 mesh are 0. New UIDs every run (a result is a new instance, never a copy of an earlier one).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,28 +58,45 @@ def _source_datasets(image: ImageVolume) -> list:
         try:
             out.append(pydicom.dcmread(f, stop_before_pixels=False))
         except Exception as exc:  # the series was read minutes ago: it moved or changed
-            raise InputError(f"{f}: planning image cannot be re-read for the DICOM outputs ({' '.join(str(exc).split())[:100]})") from None
+            raise InputError(
+                f"{f}: planning image cannot be re-read for the DICOM outputs ({' '.join(str(exc).split())[:100]})"
+            ) from None
     return out
 
 
-def write_parametric_map(path: Path, image: ImageVolume, sources: list, array_kji: np.ndarray, spec: MapSpec,
-                         *, software_version: str) -> Path:
+def write_parametric_map(
+    path: Path, image: ImageVolume, sources: list, array_kji: np.ndarray, spec: MapSpec, *, software_version: str
+) -> Path:
     """Parametric Map of ``array_kji`` (on ``image``'s grid, k = slice order of ``image.files``)."""
     import highdicom as hd
 
     a = np.ascontiguousarray(array_kji, dtype=np.float32)
     lo, hi = float(a.min()), float(a.max())
     rwvm = hd.pm.RealWorldValueMapping(
-        lut_label=spec.name[:16], lut_explanation=spec.explanation[:64],
+        lut_label=spec.name[:16],
+        lut_explanation=spec.explanation[:64],
         unit=hd.sr.CodedConcept(spec.unit_code, "UCUM", spec.unit_meaning),
-        value_range=(lo, hi if hi > lo else lo + 1.0), slope=1.0, intercept=0.0)
+        value_range=(lo, hi if hi > lo else lo + 1.0),
+        slope=1.0,
+        intercept=0.0,
+    )
     pm = hd.pm.ParametricMap(
-        source_images=sources, pixel_array=a, series_instance_uid=make_uid(),
-        series_number=spec.series_number, sop_instance_uid=make_uid(), instance_number=1,
-        manufacturer="planner", manufacturer_model_name="planner", software_versions=software_version,
-        device_serial_number="0", contains_recognizable_visual_features=False, real_world_value_mappings=[rwvm],
-        content_label=spec.name.upper()[:16], content_description=spec.explanation[:64],
-        voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2, window_width=max(hi - lo, 1.0))])
+        source_images=sources,
+        pixel_array=a,
+        series_instance_uid=make_uid(),
+        series_number=spec.series_number,
+        sop_instance_uid=make_uid(),
+        instance_number=1,
+        manufacturer="planner",
+        manufacturer_model_name="planner",
+        software_versions=software_version,
+        device_serial_number="0",
+        contains_recognizable_visual_features=False,
+        real_world_value_mappings=[rwvm],
+        content_label=spec.name.upper()[:16],
+        content_description=spec.explanation[:64],
+        voi_lut_transformations=[hd.VOILUTTransformation(window_center=(lo + hi) / 2, window_width=max(hi - lo, 1.0))],
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     pm.save_as(path)
     return path
@@ -91,17 +109,27 @@ def isotherm_rois(T_max_kji: np.ndarray, CEM43_kji: np.ndarray) -> list[tuple[st
     return rois
 
 
-def write_dicom_results(folder: Path, image: ImageVolume, T_max_kji: np.ndarray, CEM43_kji: np.ndarray,
-                        *, software_version: str) -> tuple[list[Path], dict]:
+def write_dicom_results(
+    folder: Path, image: ImageVolume, T_max_kji: np.ndarray, CEM43_kji: np.ndarray, *, software_version: str
+) -> tuple[list[Path], dict]:
     """``T_max_C_pm.dcm``, ``CEM43_min_pm.dcm`` and ``isotherms_rtstruct.dcm`` in ``folder``; returns
     the files and a summary block (ROI voxel counts, referenced UIDs)."""
     sources = _source_datasets(image)
-    paths = [write_parametric_map(folder / f"{spec.name}_pm.dcm", image, sources, arr, spec, software_version=software_version)
-             for spec, arr in ((T_MAX_MAP, T_max_kji), (CEM43_MAP, CEM43_kji))]
+    paths = [
+        write_parametric_map(
+            folder / f"{spec.name}_pm.dcm", image, sources, arr, spec, software_version=software_version
+        )
+        for spec, arr in ((T_MAX_MAP, T_max_kji), (CEM43_MAP, CEM43_kji))
+    ]
     first = sources[0]
-    study = StudyInfo(patient_name=str(first.get("PatientName", "")), patient_id=str(first.get("PatientID", "")),
-                      study_uid=image.study_uid, frame_of_reference_uid=image.frame_of_reference_uid,
-                      study_description=str(first.get("StudyDescription", "")), date=str(first.get("StudyDate", "")) or "20260101")
+    study = StudyInfo(
+        patient_name=str(first.get("PatientName", "")),
+        patient_id=str(first.get("PatientID", "")),
+        study_uid=image.study_uid,
+        frame_of_reference_uid=image.frame_of_reference_uid,
+        study_description=str(first.get("StudyDescription", "")),
+        date=str(first.get("StudyDate", "")) or "20260101",
+    )
     rois = isotherm_rois(T_max_kji, CEM43_kji)
     paths.append(write_rtstruct(folder / "isotherms_rtstruct.dcm", image, rois, study=study, label="isotherms"))
     block = {
@@ -109,6 +137,6 @@ def write_dicom_results(folder: Path, image: ImageVolume, T_max_kji: np.ndarray,
         "frame_of_reference_uid": image.frame_of_reference_uid,
         "parametric_maps": {spec.name: f"{spec.name}_pm.dcm" for spec in (T_MAX_MAP, CEM43_MAP)},
         "isotherm_voxels": {name: int(np.count_nonzero(m)) for name, m, _ in rois},
-        "convention": "Parametric Map float pixels = value (slope 1, intercept 0), units UCUM Cel / min; 0 outside the mesh",
+        "convention": "Parametric Map float pixels = value (slope 1, intercept 0), UCUM Cel / min; 0 outside the mesh",
     }
     return paths, block

@@ -11,6 +11,7 @@
 It adds the summary.json blocks ``structures`` (the metrics rows), ``image_outputs`` and
 ``dicom_outputs`` (each saying what was written, or why not); no existing key changes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,9 @@ class HeatLike(Protocol):
     def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray: ...
 
 
-def write_result_exports(folder: Path, mesh: TissueMesh, artefacts: dict[str, object],
-                         summary: dict[str, object]) -> list[Path]:
+def write_result_exports(
+    folder: Path, mesh: TissueMesh, artefacts: dict[str, object], summary: dict[str, object]
+) -> list[Path]:
     """Write the tables, image and DICOM results into ``folder``; return their paths relative to it."""
     t0 = time.perf_counter()
     temperatures: TemperaturesLike | None = artefacts.get("temperatures")  # type: ignore[assignment]
@@ -46,27 +48,64 @@ def write_result_exports(folder: Path, mesh: TissueMesh, artefacts: dict[str, ob
     summary["structures"] = metrics
     if not isinstance(patient, PatientModel):
         summary["image_outputs"] = {"written": False, "reason": "plan has no [imaging] section: no planning image grid"}
-        summary["dicom_outputs"] = {"written": False, "reason": "plan has no [imaging] section: no DICOM series to reference"}
+        summary["dicom_outputs"] = {
+            "written": False,
+            "reason": "plan has no [imaging] section: no DICOM series to reference",
+        }
         return [p.relative_to(folder) for p in paths]
     img_paths, images, block = _image_outputs(folder / "image", mesh, patient, temperatures, fields, heat)
     paths += img_paths
     summary["image_outputs"] = block
     image = patient.image
     if image is None or not is_dicom_series(image):
-        summary["dicom_outputs"] = {"written": False, "reason": "the planning image is not a DICOM series (NIfTI or labels only)"}
+        summary["dicom_outputs"] = {
+            "written": False,
+            "reason": "the planning image is not a DICOM series (NIfTI or labels only)",
+        }
     elif temperatures is None:
         summary["dicom_outputs"] = {"written": False, "reason": "no thermal result (plan has no [thermal] section)"}
     else:
-        dpaths, dblock = write_dicom_results(folder / "dicom", image, images["T_max_C"], images["CEM43_min"],
-                                             software_version=str(planner.__version__))
+        dpaths, dblock = write_dicom_results(
+            folder / "dicom", image, images["T_max_C"], images["CEM43_min"], software_version=str(planner.__version__)
+        )
         paths += dpaths
         summary["dicom_outputs"] = {"written": True, "folder": "dicom", **dblock}
     log.info("result exports written in %.2f s", time.perf_counter() - t0)
     return [p.relative_to(folder) for p in paths]
 
 
-def _image_outputs(folder: Path, mesh: TissueMesh, patient: PatientModel, temperatures: TemperaturesLike | None,
-                   fields: CellFieldsLike | None, heat: HeatLike | None) -> tuple[list[Path], dict[str, np.ndarray], dict]:
+def end_of_heating(temperatures: object) -> tuple[np.ndarray | None, str]:
+    """Per-vertex temperature when the field goes off for the last time, and how it was found.
+
+    ``field_fraction[i]`` is the fraction at the end of step i (left limit), so heating ends at the
+    last time with a non-zero fraction: ``T_final_C`` when that is the end of the session, else the
+    field snapshot at that time if one was recorded (``thermal.field_output_interval_s``), else None.
+    """
+    times = np.asarray(getattr(temperatures, "times_s", ()), float)
+    frac = np.asarray(getattr(temperatures, "field_fraction", ()), float)
+    if times.size == 0 or frac.shape != times.shape or not np.any(frac > 0):
+        return None, "not written: the thermal result has no heating interval"
+    t_h = float(times[np.flatnonzero(frac > 0)[-1]])
+    if t_h >= times[-1] - 1e-6:
+        return np.asarray(temperatures.T_final_C), f"= T_final_C (heating lasts to the end, t = {t_h:g} s)"
+    snaps = np.asarray(getattr(temperatures, "snapshot_times_s", ()), float)
+    hit = np.flatnonzero(np.abs(snaps - t_h) <= 1e-6)
+    if hit.size:
+        return np.asarray(temperatures.T_snapshots_C)[hit[0]], f"snapshot at t = {t_h:g} s (field off after)"
+    return None, (
+        f"not written: heating ends at t = {t_h:g} s, between field snapshots; "
+        "set thermal.field_output_interval_s to a divisor of that time"
+    )
+
+
+def _image_outputs(
+    folder: Path,
+    mesh: TissueMesh,
+    patient: PatientModel,
+    temperatures: TemperaturesLike | None,
+    fields: CellFieldsLike | None,
+    heat: HeatLike | None,
+) -> tuple[list[Path], dict[str, np.ndarray], dict]:
     """NIfTI fields and labels on the planning image grid; returns (files, sampled T_max/CEM43, block)."""
     lv = patient.labels
     if patient.image is not None:
@@ -76,10 +115,17 @@ def _image_outputs(folder: Path, mesh: TissueMesh, patient: PatientModel, temper
     sampler = sampler_for(mesh, grid)
     vertex: dict[str, np.ndarray] = {}
     cell: dict[str, np.ndarray] = {}
+    heating_note = "no thermal result"
     if temperatures is not None:
-        vertex = {"T_max_C": temperatures.T_max_C, "T_final_C": temperatures.T_final_C,
-                  "CEM43_min": temperatures.CEM43_min,
-                  "dT_max_K": np.asarray(temperatures.T_max_C) - np.asarray(temperatures.T_baseline_C)}
+        vertex = {
+            "T_max_C": temperatures.T_max_C,
+            "T_final_C": temperatures.T_final_C,
+            "CEM43_min": temperatures.CEM43_min,
+            "dT_max_K": np.asarray(temperatures.T_max_C) - np.asarray(temperatures.T_baseline_C),
+        }
+        T_heat, heating_note = end_of_heating(temperatures)
+        if T_heat is not None:
+            vertex["T_end_of_heating_C"] = T_heat
     if fields is not None:
         cell = {"SAR_W_per_kg": fields.SAR_W_per_kg, "E_peak_V_per_m": fields.E_peak_V_per_m}
     if heat is not None:
@@ -90,13 +136,16 @@ def _image_outputs(folder: Path, mesh: TissueMesh, patient: PatientModel, temper
     sampled = {k: sampler.sample_vertex(v) for k, v in vertex.items() if k in ("T_max_C", "CEM43_min")}
     inside = sampler.inside
     block = {
-        "written": True, "folder": "image", "grid": grid.summary_block(),
+        "written": True,
+        "folder": "image",
+        "grid": grid.summary_block(),
         "fields": sorted([*vertex, *cell]),
         "voxels_inside_mesh": int(inside.sum()),
         "labelled_voxels_outside_mesh": int(np.count_nonzero((labels > 0) & ~inside)),
         "value_outside_mesh": 0.0,
-        "interpolation": "per-vertex fields: barycentric (P1) in the containing tetrahedron; per-cell fields: the cell value",
+        "interpolation": "vertex fields: barycentric (P1) in the containing tetrahedron; cell fields: the cell value",
         "orientation": "NIfTI RAS mm, sform = qform = the planning image's affine (voxel order unchanged)",
         "label_table": ["labels.ctbl", "labels.csv"],
+        "T_end_of_heating": heating_note,
     }
     return paths, sampled, block

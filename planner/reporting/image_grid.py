@@ -12,6 +12,7 @@ affine), so they overlay on the CT in 3D Slicer. ``labels.nii.gz`` is the segmen
 the image grid (voxel-identical to the CT), with ``labels.ctbl``, a 3D Slicer colour table
 (``value name R G B A`` per line), and ``labels.csv`` (value, name, tissue, role).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from planner.artefacts import TissueMesh
-from planner.errors import MeshError
 from planner.imaging.nifti import write_nifti
 from planner.imaging.volume import Grid
-from planner.reporting._kernels import locate_voxels_nb
+from planner.reporting._kernels import interpolate_vertex_nb, locate_voxels_nb
 
 #: barycentric tolerance: a voxel centre this far outside a cell (in barycentric units) still counts
 BARY_TOL = 1e-9
@@ -31,13 +31,13 @@ BARY_TOL = 1e-9
 
 @dataclass(frozen=True)
 class GridSampler:
-    """Where each voxel centre of ``grid`` lies in ``mesh``: ``cell_of`` (nk, nj, ni), −1 outside,
-    and the barycentric weights ``bary`` (n_inside, 4) of the voxels with ``cell_of ≥ 0`` (C order)."""
+    """Where each voxel centre of ``grid`` lies in the mesh: ``cell_of`` (nk, nj, ni), −1 outside;
+    ``points_ijk`` are the mesh vertices in continuous voxel-index space (i, j, k)."""
 
     grid: Grid
     cell_of: np.ndarray  # (nk, nj, ni) int32
-    bary: np.ndarray  # (n_inside, 4) float64
-    vertices: np.ndarray  # (n_inside, 4) int64: the containing cell's vertices
+    points_ijk: np.ndarray  # (N, 3)
+    cells: np.ndarray  # (M, 4) int64
 
     @property
     def inside(self) -> np.ndarray:
@@ -45,9 +45,12 @@ class GridSampler:
 
     def sample_vertex(self, values: np.ndarray) -> np.ndarray:
         """P1 field (one value per mesh vertex) → float32 image, 0 outside the mesh."""
-        out = np.zeros(self.grid.shape, dtype=np.float32)
-        out[self.inside] = np.einsum("ij,ij->i", self.bary, np.asarray(values, float)[self.vertices])
-        return out
+        nk, nj, ni = self.cell_of.shape
+        vals = np.ascontiguousarray(values, dtype=np.float64)
+        if vals.shape != (self.points_ijk.shape[0],):
+            raise ValueError(f"vertex field of shape {vals.shape}: expected ({self.points_ijk.shape[0]},)")
+        out = interpolate_vertex_nb(self.points_ijk, self.cells, self.cell_of.ravel(), nj, ni, vals)
+        return out.reshape(self.cell_of.shape)
 
     def sample_cell(self, values: np.ndarray) -> np.ndarray:
         """Per-cell field → float32 image (each voxel takes its cell's value), 0 outside the mesh."""
@@ -57,22 +60,13 @@ class GridSampler:
 
 
 def sampler_for(mesh: TissueMesh, grid: Grid) -> GridSampler:
-    """Locate every voxel centre of ``grid`` in ``mesh`` (cost ~ voxels covered by cell boxes)."""
-    pts = grid.lps_m_to_index(mesh.points_m)
-    cells = mesh.cells.astype(np.int64)
+    """Locate every voxel centre of ``grid`` in ``mesh`` (cost ~ voxels covered by cell boxes;
+    memory 4 bytes per voxel)."""
+    pts = np.ascontiguousarray(grid.lps_m_to_index(mesh.points_m))
+    cells = np.ascontiguousarray(mesh.cells, dtype=np.int64)
     nk, nj, ni = (int(s) for s in grid.shape)
-    cell_of = locate_voxels_nb(np.ascontiguousarray(pts), cells, nk, nj, ni, BARY_TOL).reshape(nk, nj, ni)
-    inside = cell_of >= 0
-    kk, jj, ii = np.nonzero(inside)
-    c = cell_of[inside].astype(np.int64)
-    x = pts[cells[c]]  # (n, 4, 3) in index space
-    m = np.stack([x[:, 1] - x[:, 0], x[:, 2] - x[:, 0], x[:, 3] - x[:, 0]], axis=2)
-    q = np.column_stack([ii, jj, kk]).astype(float)
-    lam = np.linalg.solve(m, (q - x[:, 0])[..., None])[..., 0] if len(c) else np.zeros((0, 3))
-    bary = np.column_stack([1.0 - lam.sum(axis=1), lam])
-    if bary.size and bary.min() < -1e-6:
-        raise MeshError(f"voxel location failed: barycentric weight {bary.min():.3g} < 0; expected a valid mesh")
-    return GridSampler(grid, cell_of, bary, cells[c])
+    cell_of = locate_voxels_nb(pts, cells, nk, nj, ni, BARY_TOL).reshape(nk, nj, ni)
+    return GridSampler(grid, cell_of, pts, cells)
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,9 @@ def write_label_table(folder: Path, entries: list[LabelEntry]) -> list[Path]:
     ctbl = folder / "labels.ctbl"
     ctbl.write_text("\n".join(lines) + "\n")
     csv = folder / "labels.csv"
-    rows = ["value,name,tissue,role", "0,outside,,"] + [f"{e.value},{_csv(e.name)},{_csv(e.tissue)},{e.role}" for e in entries]
+    rows = ["value,name,tissue,role", "0,outside,,"] + [
+        f"{e.value},{_csv(e.name)},{_csv(e.tissue)},{e.role}" for e in entries
+    ]
     csv.write_text("\n".join(rows) + "\n")
     return [ctbl, csv]
 
@@ -108,8 +104,9 @@ def _csv(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
 
 
-def write_image_fields(folder: Path, sampler: GridSampler, vertex_fields: dict[str, np.ndarray],
-                       cell_fields: dict[str, np.ndarray]) -> list[Path]:
+def write_image_fields(
+    folder: Path, sampler: GridSampler, vertex_fields: dict[str, np.ndarray], cell_fields: dict[str, np.ndarray]
+) -> list[Path]:
     """One ``<name>.nii.gz`` (float32) per field on the sampler's grid."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

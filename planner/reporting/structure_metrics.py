@@ -17,6 +17,7 @@ maximum temperature over the session ``T_max_C``:
 ``dvh.csv`` is the cumulative histogram: fraction of the structure volume with T_max ≥ ``T_C``, on
 0.1 K steps spanning all structures. ``probes.csv`` holds each probe's time series (LPS mm).
 """
+
 from __future__ import annotations
 
 import csv
@@ -71,25 +72,33 @@ def _thermal_metrics(mesh: TissueMesh, s: Structure, th: TemperaturesLike) -> di
     cem = np.asarray(th.CEM43_min, float)
     hot = min(1.0, HOT_VOLUME_M3 / float(w.sum()))
     return {
-        "T90_C": exceeded_by_fraction(T, w, 0.9), "T50_C": exceeded_by_fraction(T, w, 0.5),
-        "T10_C": exceeded_by_fraction(T, w, 0.1), "T_max_C": float(T[sel].max()),
+        "T90_C": exceeded_by_fraction(T, w, 0.9),
+        "T50_C": exceeded_by_fraction(T, w, 0.5),
+        "T10_C": exceeded_by_fraction(T, w, 0.1),
+        "T_max_C": float(T[sel].max()),
         "T_hot0.5mL_C": exceeded_by_fraction(T, w, hot),
         "T_mean_C": float((T[sel] * w[sel]).sum() / w[sel].sum()),
         "T_final_max_C": float(np.asarray(th.T_final_C, float)[sel].max()),
         "dT_max_K": float((T - np.asarray(th.T_baseline_C, float))[sel].max()),
-        "CEM43T90_min": exceeded_by_fraction(cem, w, 0.9), "CEM43T50_min": exceeded_by_fraction(cem, w, 0.5),
+        "CEM43T90_min": exceeded_by_fraction(cem, w, 0.9),
+        "CEM43T50_min": exceeded_by_fraction(cem, w, 0.5),
         "CEM43_max_min": float(cem[sel].max()),
     }
 
 
-def structure_metrics(mesh: TissueMesh, temperatures: TemperaturesLike | None,
-                      fields: CellFieldsLike | None) -> list[dict[str, object]]:
+def structure_metrics(
+    mesh: TissueMesh, temperatures: TemperaturesLike | None, fields: CellFieldsLike | None
+) -> list[dict[str, object]]:
     """One dict per structure (see module docstring); thermal keys only with a thermal result."""
     vol = mesh.cell_volumes_m3()
     rows: list[dict[str, object]] = []
     for s in structures(mesh):
-        row: dict[str, object] = {"structure": s.name, "tissue": s.tissue, "role": s.role,
-                                  "volume_mL": float(vol[s.cells].sum() * 1e6)}
+        row: dict[str, object] = {
+            "structure": s.name,
+            "tissue": s.tissue,
+            "role": s.role,
+            "volume_mL": float(vol[s.cells].sum() * 1e6),
+        }
         if temperatures is not None:
             row.update(_thermal_metrics(mesh, s, temperatures))
         if fields is not None:
@@ -127,11 +136,14 @@ def probe_rows(temperatures: object) -> list[tuple[str, float, float, float, flo
     names = tuple(getattr(temperatures, "probe_names", ()) or ())
     if not names:
         return []
-    pos = np.asarray(getattr(temperatures, "probe_positions_m")).reshape(-1, 3) * 1e3
-    times = np.asarray(getattr(temperatures, "times_s"), float)
-    T = np.asarray(getattr(temperatures, "probe_T_C"), float).reshape(len(names), -1)
-    return [(n, *(float(v) for v in pos[p]), float(t), float(T[p, i]))
-            for p, n in enumerate(names) for i, t in enumerate(times)]
+    pos = np.asarray(temperatures.probe_positions_m).reshape(-1, 3) * 1e3
+    times = np.asarray(temperatures.times_s, float)
+    T = np.asarray(temperatures.probe_T_C, float).reshape(len(names), -1)
+    return [
+        (n, *(float(v) for v in pos[p]), float(t), float(T[p, i]))
+        for p, n in enumerate(names)
+        for i, t in enumerate(times)
+    ]
 
 
 def _write_csv(path: Path, header: list[str], rows: list) -> Path:
@@ -143,16 +155,35 @@ def _write_csv(path: Path, header: list[str], rows: list) -> Path:
     return path
 
 
-METRIC_COLUMNS = ["structure", "tissue", "role", "volume_mL", "T90_C", "T50_C", "T10_C", "T_max_C", "T_hot0.5mL_C",
-                  "T_mean_C", "T_final_max_C", "dT_max_K", "CEM43T90_min", "CEM43T50_min", "CEM43_max_min",
-                  "SAR_max_W_per_kg", "E_max_V_per_m"]
+METRIC_COLUMNS = [
+    "structure",
+    "tissue",
+    "role",
+    "volume_mL",
+    "T90_C",
+    "T50_C",
+    "T10_C",
+    "T_max_C",
+    "T_hot0.5mL_C",
+    "T_mean_C",
+    "T_final_max_C",
+    "dT_max_K",
+    "CEM43T90_min",
+    "CEM43T50_min",
+    "CEM43_max_min",
+    "SAR_max_W_per_kg",
+    "E_max_V_per_m",
+]
 
 
-def write_tables(folder: Path, mesh: TissueMesh, temperatures: TemperaturesLike | None,
-                 fields: CellFieldsLike | None) -> tuple[list[Path], list[dict[str, object]]]:
+def write_tables(
+    folder: Path, mesh: TissueMesh, temperatures: TemperaturesLike | None, fields: CellFieldsLike | None
+) -> tuple[list[Path], list[dict[str, object]]]:
     """``metrics.csv``, ``dvh.csv``, ``probes.csv`` (header only when there is nothing to list)."""
     metrics = structure_metrics(mesh, temperatures, fields)
-    paths = [_write_csv(folder / "metrics.csv", METRIC_COLUMNS, [[m.get(c, "") for c in METRIC_COLUMNS] for m in metrics])]
+    paths = [
+        _write_csv(folder / "metrics.csv", METRIC_COLUMNS, [[m.get(c, "") for c in METRIC_COLUMNS] for m in metrics])
+    ]
     dvh = dvh_rows(mesh, temperatures.T_max_C) if temperatures is not None else []
     paths.append(_write_csv(folder / "dvh.csv", ["structure", "tissue", "T_C", "volume_fraction"], dvh))
     probes = probe_rows(temperatures) if temperatures is not None else []

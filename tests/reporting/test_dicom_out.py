@@ -1,5 +1,6 @@
 """DICOM results: Parametric Maps and the isotherm RTSTRUCT read back with pydicom/highdicom and the
 planner's own RTSTRUCT reader, on the planning CT's frame of reference and slice positions."""
+
 import highdicom as hd
 import numpy as np
 import pydicom
@@ -26,7 +27,9 @@ def written(tmp_path_factory):
 
 
 def _k_of_frames(ds, vol):
-    pos = np.array([f.PlanePositionSequence[0].ImagePositionPatient for f in ds.PerFrameFunctionalGroupsSequence], float)
+    pos = np.array(
+        [f.PlanePositionSequence[0].ImagePositionPatient for f in ds.PerFrameFunctionalGroupsSequence], float
+    )
     k = vol.grid.lps_m_to_index(pos * 1e-3)
     np.testing.assert_allclose(k[:, :2], 0.0, atol=1e-4)  # every frame starts at a slice origin of the CT
     np.testing.assert_allclose(k[:, 2], np.round(k[:, 2]), atol=1e-4)

@@ -1,5 +1,6 @@
 """Sampling FE fields at voxel centres: exact for P1 fields, cell values for cell fields, NIfTI with
 the image's affine, Numba kernel equal to its NumPy reference."""
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from scipy.spatial import Delaunay
 from planner.artefacts import Region, Role, TissueMesh
 from planner.imaging.nifti import read_nifti, read_nifti_labels
 from planner.imaging.volume import Grid
-from planner.reporting._kernels import locate_voxels_nb, locate_voxels_np
+from planner.reporting._kernels import interpolate_vertex_nb, interpolate_vertex_np, locate_voxels_nb, locate_voxels_np
 from planner.reporting.image_grid import LabelEntry, sampler_for, write_image_fields, write_labels
 from tests.imaging._imaging_util import rotation
 
@@ -56,8 +57,8 @@ def test_linear_field_is_interpolated_exactly_on_an_oblique_grid():
     assert not s.inside[np.all(np.abs(xa) > 0.03 + 1e-9, axis=1).reshape(grid.shape)].any()
     assert np.all(img[~s.inside] == 0)
     # a non-linear field is not reproduced exactly (the test can fail)
-    g = (mesh.points_m ** 2).sum(axis=1)
-    assert np.abs(s.sample_vertex(g)[s.inside] - (x ** 2).sum(axis=1)).max() > 1e-6
+    g = (mesh.points_m**2).sum(axis=1)
+    assert np.abs(s.sample_vertex(g)[s.inside] - (x**2).sum(axis=1)).max() > 1e-6
 
 
 def test_cell_field_takes_the_containing_cells_value():
@@ -79,13 +80,21 @@ def test_kernel_matches_numpy_reference():
     b = locate_voxels_np(pts, mesh.cells, 5, 6, 7, 1e-9)
     assert (a >= 0).sum() > 20 and (a < 0).sum() > 20
     np.testing.assert_array_equal(a, b)
+    f = np.random.default_rng(1).normal(37.0, 2.0, mesh.num_vertices)
+    np.testing.assert_allclose(
+        interpolate_vertex_nb(pts, mesh.cells, a, 6, 7, f),
+        interpolate_vertex_np(pts, mesh.cells, a, 6, 7, f),
+        rtol=1e-6,
+    )
 
 
 def test_nifti_affine_equals_the_image_affine_and_labels_roundtrip(tmp_path):
     mesh = box_mesh((-0.03, -0.03, -0.03), (0.03, 0.03, 0.03), n=5)
     grid = oblique_grid()
     s = sampler_for(mesh, grid)
-    paths = write_image_fields(tmp_path, s, {"T_max_C": mesh.points_m[:, 0] * 100 + 37}, {"SAR_W_per_kg": mesh.cell_region * 1.0})
+    paths = write_image_fields(
+        tmp_path, s, {"T_max_C": mesh.points_m[:, 0] * 100 + 37}, {"SAR_W_per_kg": mesh.cell_region * 1.0}
+    )
     img = nib.load(str(paths[0]))
     ref = np.eye(4)
     ref[:3, :3] = np.diag([-1, -1, 1]) @ grid.direction @ np.diag(grid.spacing_m * 1e3)
@@ -95,7 +104,12 @@ def test_nifti_affine_equals_the_image_affine_and_labels_roundtrip(tmp_path):
     assert back.grid.same_as(grid)
     np.testing.assert_allclose(back.array, s.sample_vertex(mesh.points_m[:, 0] * 100 + 37))
     labels = (np.arange(np.prod(grid.shape)) % 3).reshape(grid.shape)
-    files = write_labels(tmp_path, labels, grid, [LabelEntry(1, "Rectum wall", "muscle", "organ"), LabelEntry(2, "GTV", "tumour", "target")])
+    files = write_labels(
+        tmp_path,
+        labels,
+        grid,
+        [LabelEntry(1, "Rectum wall", "muscle", "organ"), LabelEntry(2, "GTV", "tumour", "target")],
+    )
     lab, lgrid = read_nifti_labels(files[0])
     np.testing.assert_array_equal(lab, labels)
     assert lgrid.same_as(grid)
