@@ -9,7 +9,9 @@
   ``dicom/CEM43_min_pm.dcm`` and ``dicom/isotherms_rtstruct.dcm`` (:mod:`planner.reporting.dicom_out`).
 
 It adds the summary.json blocks ``structures`` (the metrics rows), ``image_outputs`` and
-``dicom_outputs`` (each saying what was written, or why not); no existing key changes.
+``dicom_outputs`` (each saying what was written, or why not) and the record-keeping keys of
+:mod:`planner.reporting.record` (``schema_version``; versions, git commit, MPI ranks and command line
+in ``provenance``); no existing key changes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from planner.artefacts import TissueMesh
 from planner.imaging.stage import PatientModel
 from planner.reporting.dicom_out import is_dicom_series, write_dicom_results
 from planner.reporting.image_grid import LabelEntry, sampler_for, write_image_fields, write_labels
+from planner.reporting.record import add_record
 from planner.reporting.structure_metrics import CellFieldsLike, TemperaturesLike, write_tables
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ def write_result_exports(
     fields: CellFieldsLike | None = artefacts.get("fields")  # type: ignore[assignment]
     heat: HeatLike | None = artefacts.get("heat")  # type: ignore[assignment]
     patient = artefacts.get("patient")
+    add_record(summary)
     paths, metrics = write_tables(folder, mesh, temperatures, fields)
     summary["structures"] = metrics
     if not isinstance(patient, PatientModel):

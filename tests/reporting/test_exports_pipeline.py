@@ -210,6 +210,9 @@ def test_primitive_plan_writes_tables_but_no_image_outputs(tmp_path):
     out = tmp_path / "out"
     assert not (out / "image").exists() and not (out / "dicom").exists()
     assert res.summary["image_outputs"]["written"] is False
+    s = json.loads((out / "summary.json").read_text())
+    assert s["schema_version"] and s["provenance"]["mpi_ranks"] == 1 and s["provenance"]["plan_sha256"]
+    assert s["structures"] == res.summary["structures"]
     rows = _csv(out / "metrics.csv")
     assert {r["structure"] for r in rows} == {"body", "tumour", "*"}
     assert len(_csv(out / "probes.csv")) == res.artefacts["temperatures"].times_s.size
