@@ -99,11 +99,11 @@ def run(tmp_path_factory):
     centre = grid.index_to_lps_m(np.argwhere(masks["target"]).mean(axis=0)[::-1])[0] * 1e3
     (d / "plan.toml").write_text(PLAN.replace("PROBE", str([round(float(v), 2) for v in centre])))
     res = run_plan(load_plan(d / "plan.toml"))
-    return res, d / "results", vol
+    return res, d / "results", vol, masks["target"]
 
 
 def test_image_outputs_share_the_ct_affine_and_sample_the_fe_fields(run):
-    res, out, vol = run
+    res, out, vol, _ = run
     ct_affine = nib.load(str(out / "image" / "labels.nii.gz")).affine
     ref = np.diag([-1.0, -1.0, 1.0, 1.0]) @ (vol.grid.affine_m() * np.array([[1e3], [1e3], [1e3], [1.0]]))
     for name in (
@@ -130,6 +130,10 @@ def test_image_outputs_share_the_ct_affine_and_sample_the_fe_fields(run):
     assert th.T_max_C.min() - 1e-4 <= T[inside].min() and T[inside].max() <= th.T_max_C.max() + 1e-4
     s = json.loads((out / "summary.json").read_text())
     assert s["image_outputs"]["voxels_inside_mesh"] == int(inside.sum())
+    # the hot spot lies on the CT where the target ball is (the overlay is at the right place)
+    gtv = run[3]
+    hot = np.unravel_index(np.argmax(T), T.shape)
+    assert gtv[hot] and T[gtv].mean() > T[(labels > 0) & ~gtv & inside].mean() + 1.0
     # heating ends at 16 min, then 4 min of cool-down: the field snapshot at 960 s, hotter than the end
     i = int(np.flatnonzero(np.isclose(th.snapshot_times_s, 960.0))[0])
     s_heat = read_nifti(out / "image" / "T_end_of_heating_C.nii.gz").array
@@ -152,7 +156,7 @@ def test_image_outputs_share_the_ct_affine_and_sample_the_fe_fields(run):
 
 
 def test_dicom_outputs_reference_the_ct_frame(run):
-    _, out, vol = run
+    _, out, vol, _ = run
     rs = pydicom.dcmread(out / "dicom" / "isotherms_rtstruct.dcm")
     assert rs.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID == vol.frame_of_reference_uid
     assert (
@@ -180,7 +184,7 @@ def _csv(path):
 
 
 def test_tables_per_structure_and_tissue(run):
-    res, out, _ = run
+    res, out, _, _ = run
     rows = _csv(out / "metrics.csv")
     by = {(r["structure"], r["tissue"]): r for r in rows}
     assert ("Bladder", "muscle") in by and ("Rectum", "muscle") in by and ("*", "muscle") in by
