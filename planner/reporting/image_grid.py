@@ -61,11 +61,19 @@ class GridSampler:
 
 def sampler_for(mesh: TissueMesh, grid: Grid) -> GridSampler:
     """Locate every voxel centre of ``grid`` in ``mesh`` (cost ~ voxels covered by cell boxes;
-    memory 4 bytes per voxel)."""
+    memory 4 bytes per voxel of the grid plus 12 per voxel of the mesh's bounding box)."""
     pts = np.ascontiguousarray(grid.lps_m_to_index(mesh.points_m))
     cells = np.ascontiguousarray(mesh.cells, dtype=np.int64)
-    nk, nj, ni = (int(s) for s in grid.shape)
-    cell_of = locate_voxels_nb(pts, cells, nk, nj, ni, BARY_TOL).reshape(nk, nj, ni)
+    shape = np.array(grid.shape[::-1])  # (ni, nj, nk)
+    cell_of = -np.ones(grid.shape, dtype=np.int32)
+    if pts.size == 0:
+        return GridSampler(grid, cell_of, pts, cells)
+    lo = np.clip(np.floor(pts.min(axis=0)).astype(int), 0, shape)  # index box of the mesh (i, j, k)
+    hi = np.clip(np.ceil(pts.max(axis=0)).astype(int) + 1, 0, shape)
+    if np.all(hi > lo):
+        ni, nj, nk = (int(v) for v in hi - lo)
+        sub = locate_voxels_nb(np.ascontiguousarray(pts - lo), cells, nk, nj, ni, BARY_TOL).reshape(nk, nj, ni)
+        cell_of[lo[2] : hi[2], lo[1] : hi[1], lo[0] : hi[0]] = sub
     return GridSampler(grid, cell_of, pts, cells)
 
 
