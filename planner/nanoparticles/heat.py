@@ -112,7 +112,7 @@ class HeatSource:
         out.update({
             "slp_W_per_g": slp_ref,
             "ilp_nH_m2_per_kg": (float(ilp_nH_m2_per_kg(slp_ref, self.reference_H_peak_A_per_m, self.frequency_Hz))
-                                 if slp_ref is not None else None),
+                                 if slp_ref is not None and self.reference_H_peak_A_per_m is not None else None),
             "slp_reference_H_peak_A_per_m": self.reference_H_peak_A_per_m,
             "slp_reference_field": self.reference_field,
             "effective_slp_W_per_g": eff,
@@ -127,7 +127,7 @@ class HeatSource:
             "max_concentration_mg_per_mL": float(self.concentration_mg_per_mL.max(initial=0.0)),
             "max_Q_np_W_per_m3": float(self.Q_np_W_per_m3.max(initial=0.0)),
         })
-        return _jsonable(out)
+        return out
 
     def write_fields(self, out_dir: Path, mesh: TissueMesh) -> list[Path]:
         """Per-cell fields as ``heat_source.vtu`` (ParaView), TissueMesh order."""
@@ -150,18 +150,6 @@ class HeatSource:
         path = out_dir / "heat_source.vtu"
         m.write(path)
         return [path]
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    return x
 
 
 def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:

@@ -62,7 +62,8 @@ log = logging.getLogger(__name__)
 MASS_BASES = ("per_g_Fe", "per_g_particle")
 
 
-def ilp_nH_m2_per_kg(slp_W_per_g: np.ndarray, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> np.ndarray:
+def ilp_nH_m2_per_kg(slp_W_per_g: np.ndarray | float, H_peak_A_per_m: np.ndarray | float,
+                     frequency_Hz: float) -> np.ndarray:
     """ILP = SLP/(f H0²) in nH m² kg⁻¹ (SLP in W/g → ×1e3 W/kg; H0 peak; 0 where H0 = 0)."""
     s = np.asarray(slp_W_per_g, dtype=float) * 1e3
     h2 = np.asarray(H_peak_A_per_m, dtype=float) ** 2
