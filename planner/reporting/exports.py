@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -78,21 +78,37 @@ def write_result_exports(
     return [p.relative_to(folder) for p in paths]
 
 
-def end_of_heating(temperatures: object) -> tuple[np.ndarray | None, str]:
+@runtime_checkable
+class HeatingHistoryLike(Protocol):
+    """What :func:`end_of_heating` reads of the thermal artefact."""
+
+    @property
+    def times_s(self) -> np.ndarray: ...
+    @property
+    def field_fraction(self) -> np.ndarray: ...
+    @property
+    def T_final_C(self) -> np.ndarray: ...
+    @property
+    def snapshot_times_s(self) -> np.ndarray: ...
+    @property
+    def T_snapshots_C(self) -> np.ndarray: ...
+
+
+def end_of_heating(temperatures: HeatingHistoryLike) -> tuple[np.ndarray | None, str]:
     """Per-vertex temperature when the field goes off for the last time, and how it was found.
 
     ``field_fraction[i]`` is the fraction at the end of step i (left limit), so heating ends at the
     last time with a non-zero fraction: ``T_final_C`` when that is the end of the session, else the
     field snapshot at that time if one was recorded (``thermal.field_output_interval_s``), else None.
     """
-    times = np.asarray(getattr(temperatures, "times_s", ()), float)
-    frac = np.asarray(getattr(temperatures, "field_fraction", ()), float)
+    times = np.asarray(temperatures.times_s, dtype=float)
+    frac = np.asarray(temperatures.field_fraction, dtype=float)
     if times.size == 0 or frac.shape != times.shape or not np.any(frac > 0):
         return None, "not written: the thermal result has no heating interval"
     t_h = float(times[np.flatnonzero(frac > 0)[-1]])
     if t_h >= times[-1] - 1e-6:
         return np.asarray(temperatures.T_final_C), f"= T_final_C (heating lasts to the end, t = {t_h:g} s)"
-    snaps = np.asarray(getattr(temperatures, "snapshot_times_s", ()), float)
+    snaps = np.asarray(temperatures.snapshot_times_s, dtype=float)
     hit = np.flatnonzero(np.abs(snaps - t_h) <= 1e-6)
     if hit.size:
         return np.asarray(temperatures.T_snapshots_C)[hit[0]], f"snapshot at t = {t_h:g} s (field off after)"
@@ -127,7 +143,11 @@ def _image_outputs(
             "CEM43_min": temperatures.CEM43_min,
             "dT_max_K": np.asarray(temperatures.T_max_C) - np.asarray(temperatures.T_baseline_C),
         }
-        T_heat, heating_note = end_of_heating(temperatures)
+        T_heat, heating_note = (
+            end_of_heating(temperatures)
+            if isinstance(temperatures, HeatingHistoryLike)
+            else (None, "not written: the thermal result has no time history")
+        )
         if T_heat is not None:
             vertex["T_end_of_heating_C"] = T_heat
     if fields is not None:

@@ -6,6 +6,7 @@ Everything is added beside the existing keys (``schema_version`` at the top leve
 ``$PETSC_DIR/include/petscpkg_version.h``, the planner commit from ``git`` when the package runs
 from a checkout.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -35,7 +36,7 @@ def _dist_version(name: str) -> str | None:
 
 def hypre_version(petsc_dir: str | None = None) -> str | None:
     """hypre version PETSc was built with (``PETSC_PKG_HYPRE_VERSION_*``), or None if not found."""
-    root = Path(petsc_dir or os.environ.get("PETSC_DIR", "/usr/lib/petsc"))
+    root = Path(petsc_dir or os.environ.get("PETSC_DIR") or "/usr/lib/petsc")
     for header in (root / "include" / "petscpkg_version.h", root / "include" / "petsc" / "petscpkg_version.h"):
         if header.is_file():
             text = header.read_text(errors="replace")
@@ -53,8 +54,12 @@ def git_commit() -> dict[str, object] | None:
         return None
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        st = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                            capture_output=True, text=True, timeout=10)
+        st = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if sha.returncode != 0:

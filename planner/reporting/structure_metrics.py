@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -36,17 +36,37 @@ POOLED = "*"
 
 
 class TemperaturesLike(Protocol):
-    """The per-vertex arrays of the thermal artefact this module reads."""
+    """The per-vertex arrays of the thermal artefact this module reads (read-only members)."""
 
-    T_max_C: np.ndarray
-    T_final_C: np.ndarray
-    CEM43_min: np.ndarray
-    T_baseline_C: np.ndarray
+    @property
+    def T_max_C(self) -> np.ndarray: ...
+    @property
+    def T_final_C(self) -> np.ndarray: ...
+    @property
+    def CEM43_min(self) -> np.ndarray: ...
+    @property
+    def T_baseline_C(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ProbeSeriesLike(Protocol):
+    """Probe time series of the thermal artefact."""
+
+    @property
+    def probe_names(self) -> tuple[str, ...]: ...
+    @property
+    def probe_positions_m(self) -> np.ndarray: ...
+    @property
+    def times_s(self) -> np.ndarray: ...
+    @property
+    def probe_T_C(self) -> np.ndarray: ...
 
 
 class CellFieldsLike(Protocol):
-    SAR_W_per_kg: np.ndarray
-    E_peak_V_per_m: np.ndarray
+    @property
+    def SAR_W_per_kg(self) -> np.ndarray: ...
+    @property
+    def E_peak_V_per_m(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -131,16 +151,16 @@ def dvh_rows(mesh: TissueMesh, T_max_C: np.ndarray) -> list[tuple[str, str, floa
     return rows
 
 
-def probe_rows(temperatures: object) -> list[tuple[str, float, float, float, float, float]]:
+def probe_rows(temperatures: ProbeSeriesLike) -> list[tuple[str, float, float, float, float, float]]:
     """(probe, x_mm, y_mm, z_mm, time_s, T_C) for every probe and time of the thermal artefact."""
-    names = tuple(getattr(temperatures, "probe_names", ()) or ())
+    names = tuple(temperatures.probe_names or ())
     if not names:
         return []
     pos = np.asarray(temperatures.probe_positions_m).reshape(-1, 3) * 1e3
-    times = np.asarray(temperatures.times_s, float)
-    T = np.asarray(temperatures.probe_T_C, float).reshape(len(names), -1)
+    times = np.asarray(temperatures.times_s, dtype=float)
+    T = np.asarray(temperatures.probe_T_C, dtype=float).reshape(len(names), -1)
     return [
-        (n, *(float(v) for v in pos[p]), float(t), float(T[p, i]))
+        (n, float(pos[p, 0]), float(pos[p, 1]), float(pos[p, 2]), float(t), float(T[p, i]))
         for p, n in enumerate(names)
         for i, t in enumerate(times)
     ]
@@ -151,7 +171,7 @@ def _write_csv(path: Path, header: list[str], rows: list) -> Path:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
         for r in rows:
-            w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in r])
+            w.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in r])
     return path
 
 
@@ -186,6 +206,8 @@ def write_tables(
     ]
     dvh = dvh_rows(mesh, temperatures.T_max_C) if temperatures is not None else []
     paths.append(_write_csv(folder / "dvh.csv", ["structure", "tissue", "T_C", "volume_fraction"], dvh))
-    probes = probe_rows(temperatures) if temperatures is not None else []
+    probes: list[tuple[str, float, float, float, float, float]] = []
+    if isinstance(temperatures, ProbeSeriesLike):
+        probes = probe_rows(temperatures)
     paths.append(_write_csv(folder / "probes.csv", ["probe", "x_mm", "y_mm", "z_mm", "time_s", "T_C"], probes))
     return paths, metrics

@@ -204,7 +204,7 @@ def test_tables_per_structure_and_tissue(run):
     f = np.array([v for _, v in g])
     assert f[0] == pytest.approx(1.0) and np.all(np.diff(f) <= 1e-12) and f[-1] < 0.5
     probes = _csv(out / "probes.csv")
-    assert [float(p["T_C"]) for p in probes] == pytest.approx(th.probe_T_C[0].tolist(), rel=1e-6)
+    assert [float(p["T_C"]) for p in probes] == pytest.approx(th.probe_T_C[0].tolist(), rel=1e-8)
     assert res.summary["structures"][0]["structure"] == mesh.regions[0].name
 
 
