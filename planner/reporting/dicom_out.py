@@ -56,7 +56,7 @@ def _source_datasets(image: ImageVolume) -> list:
     out = []
     for f in image.files:
         try:
-            out.append(pydicom.dcmread(f, stop_before_pixels=False))
+            out.append(pydicom.dcmread(f, stop_before_pixels=True))
         except Exception as exc:  # the series was read minutes ago: it moved or changed
             raise InputError(
                 f"{f}: planning image cannot be re-read for the DICOM outputs ({' '.join(str(exc).split())[:100]})"

@@ -29,7 +29,7 @@ from planner.imaging.stage import PatientModel
 from planner.reporting.dicom_out import is_dicom_series, write_dicom_results
 from planner.reporting.image_grid import LabelEntry, sampler_for, write_image_fields, write_labels
 from planner.reporting.record import add_record
-from planner.reporting.structure_metrics import CellFieldsLike, TemperaturesLike, write_tables
+from planner.reporting.structure_metrics import CellFieldsLike, TemperaturesLike, roi_structures, write_tables
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,11 @@ def write_result_exports(
     heat: HeatLike | None = artefacts.get("heat")  # type: ignore[assignment]
     patient = artefacts.get("patient")
     add_record(summary)
-    paths, metrics = write_tables(folder, mesh, temperatures, fields)
+    extra = []
+    if isinstance(patient, PatientModel) and patient.structures is not None and patient.image is not None:
+        labels = patient.labels.labels_on_source_grid(patient.image.shape)
+        extra = roi_structures(mesh, dict(patient.structures.masks), patient.image.grid, labels)
+    paths, metrics = write_tables(folder, mesh, temperatures, fields, extra)
     summary["structures"] = metrics
     if not isinstance(patient, PatientModel):
         summary["image_outputs"] = {"written": False, "reason": "plan has no [imaging] section: no planning image grid"}

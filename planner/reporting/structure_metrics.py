@@ -2,7 +2,10 @@
 
 Structures are the mesh regions under their own names (RTSTRUCT ROI names, label names or plan body
 names), so Bladder and Rectum keep separate rows even when both are 'muscle'; each tissue also gets
-a pooled row with ``structure = "*"`` (all regions of that tissue).
+a pooled row with ``structure = "*"`` (all regions of that tissue). An RTSTRUCT ROI that overlaps other
+structures (segmentation gives each voxel to one region: the target wins over the organ it lies in)
+also gets a row for the ROI as drawn, role 'roi', tissue 'prostate+tumour' style
+(:func:`roi_structures`).
 
 Volume weighting is the one of :mod:`planner.thermal.metrics` (lumped vertex volumes of the
 structure's cells; summary.json ``thermal.target`` uses the same), applied to the per-vertex
@@ -21,6 +24,7 @@ maximum temperature over the session ``T_max_C``:
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -28,11 +32,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from planner.artefacts import TissueMesh
+from planner.imaging.volume import Grid
 from planner.thermal.metrics import exceeded_by_fraction, vertex_volumes_m3
 
 DVH_STEP_K = 0.1
 HOT_VOLUME_M3 = 0.5e-6  # 0.5 mL
 POOLED = "*"
+ROI_OVERLAP_MIN = 0.01  # ROI rows only when > 1 % of an ROI's voxels went to another region
 
 
 class TemperaturesLike(Protocol):
@@ -77,12 +83,43 @@ class Structure:
     cells: np.ndarray  # (M,) bool
 
 
-def structures(mesh: TissueMesh) -> list[Structure]:
-    """Every region by name, then every tissue pooled (``structure = "*"``)."""
+def structures(mesh: TissueMesh, extra: Sequence[Structure] = ()) -> list[Structure]:
+    """Every region by name, ``extra`` (e.g. :func:`roi_structures`), then every tissue pooled
+    (``structure = "*"``)."""
     out = [Structure(r.name, r.tissue, r.role.value, mesh.cell_region == r.tag) for r in mesh.regions]
+    out += list(extra)
     for tissue in sorted({r.tissue for r in mesh.regions}):
         out.append(Structure(POOLED, tissue, "tissue", mesh.cells_of_tissue(tissue)))
     return [s for s in out if s.cells.any()]
+
+
+def roi_structures(
+    mesh: TissueMesh, masks: dict[str, np.ndarray], grid: Grid, labels: np.ndarray
+) -> list[Structure]:
+    """RTSTRUCT ROIs as drawn, for ROIs the segmentation did not give whole to their region.
+
+    Segmentation gives each voxel one label, so an ROI that contains another one (a CTV around the
+    GTV) loses those voxels to it. An ROI with more than ``ROI_OVERLAP_MIN`` of its voxels labelled
+    other than its own region (``labels`` on ``grid``; label value = region tag) gets an extra row:
+    the cells whose centroid's nearest voxel is in its mask, role 'roi', ``tissue`` the tissues it
+    covers joined by '+'.
+    """
+    ijk = np.rint(grid.lps_m_to_index(mesh.cell_centroids_m())).astype(int)
+    nk, nj, ni = grid.shape
+    ok = np.all((ijk >= 0) & (ijk < np.array([ni, nj, nk])), axis=1)
+    out = []
+    for name, mask in masks.items():
+        m = np.asarray(mask, dtype=bool)
+        own = [r.tag for r in mesh.regions if r.name == name]
+        if not m.any() or np.count_nonzero(m & ~np.isin(labels, own)) <= ROI_OVERLAP_MIN * np.count_nonzero(m):
+            continue
+        cells = np.zeros(mesh.num_cells, dtype=bool)
+        cells[ok] = m[ijk[ok, 2], ijk[ok, 1], ijk[ok, 0]]
+        if cells.any():
+            tags = set(np.unique(mesh.cell_region[cells]).tolist())
+            tissues = sorted({r.tissue for r in mesh.regions if r.tag in tags})
+            out.append(Structure(name, "+".join(tissues), "roi", cells))
+    return out
 
 
 def _thermal_metrics(mesh: TissueMesh, s: Structure, th: TemperaturesLike) -> dict[str, float]:
@@ -107,12 +144,15 @@ def _thermal_metrics(mesh: TissueMesh, s: Structure, th: TemperaturesLike) -> di
 
 
 def structure_metrics(
-    mesh: TissueMesh, temperatures: TemperaturesLike | None, fields: CellFieldsLike | None
+    mesh: TissueMesh,
+    temperatures: TemperaturesLike | None,
+    fields: CellFieldsLike | None,
+    extra: Sequence[Structure] = (),
 ) -> list[dict[str, object]]:
     """One dict per structure (see module docstring); thermal keys only with a thermal result."""
     vol = mesh.cell_volumes_m3()
     rows: list[dict[str, object]] = []
-    for s in structures(mesh):
+    for s in structures(mesh, extra):
         row: dict[str, object] = {
             "structure": s.name,
             "tissue": s.tissue,
@@ -138,14 +178,16 @@ def cumulative_fraction(values: np.ndarray, weights: np.ndarray, edges: np.ndarr
     return tail[np.searchsorted(v, edges, side="left")] / w.sum()
 
 
-def dvh_rows(mesh: TissueMesh, T_max_C: np.ndarray) -> list[tuple[str, str, float, float]]:
+def dvh_rows(
+    mesh: TissueMesh, T_max_C: np.ndarray, extra: Sequence[Structure] = ()
+) -> list[tuple[str, str, float, float]]:
     """(structure, tissue, T_C, volume_fraction) on a 0.1 K grid covering every structure."""
     T = np.asarray(T_max_C, float)
     lo = np.floor(T.min() / DVH_STEP_K) * DVH_STEP_K
     hi = np.ceil(T.max() / DVH_STEP_K) * DVH_STEP_K
     edges = np.round(np.arange(lo, hi + 0.5 * DVH_STEP_K, DVH_STEP_K), 6)
     rows = []
-    for s in structures(mesh):
+    for s in structures(mesh, extra):
         frac = cumulative_fraction(T, vertex_volumes_m3(mesh, s.cells), edges)
         rows += [(s.name, s.tissue, float(e), float(f)) for e, f in zip(edges, frac)]
     return rows
@@ -197,14 +239,18 @@ METRIC_COLUMNS = [
 
 
 def write_tables(
-    folder: Path, mesh: TissueMesh, temperatures: TemperaturesLike | None, fields: CellFieldsLike | None
+    folder: Path,
+    mesh: TissueMesh,
+    temperatures: TemperaturesLike | None,
+    fields: CellFieldsLike | None,
+    extra: Sequence[Structure] = (),
 ) -> tuple[list[Path], list[dict[str, object]]]:
     """``metrics.csv``, ``dvh.csv``, ``probes.csv`` (header only when there is nothing to list)."""
-    metrics = structure_metrics(mesh, temperatures, fields)
+    metrics = structure_metrics(mesh, temperatures, fields, extra)
     paths = [
         _write_csv(folder / "metrics.csv", METRIC_COLUMNS, [[m.get(c, "") for c in METRIC_COLUMNS] for m in metrics])
     ]
-    dvh = dvh_rows(mesh, temperatures.T_max_C) if temperatures is not None else []
+    dvh = dvh_rows(mesh, temperatures.T_max_C, extra) if temperatures is not None else []
     paths.append(_write_csv(folder / "dvh.csv", ["structure", "tissue", "T_C", "volume_fraction"], dvh))
     probes: list[tuple[str, float, float, float, float, float]] = []
     if isinstance(temperatures, ProbeSeriesLike):

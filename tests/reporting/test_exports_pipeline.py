@@ -30,7 +30,7 @@ output_dir = "results"
 ct = "ct"
 rtstruct = "rtstruct.dcm"
 target = "GTV"
-organs = ["Bladder", "Rectum"]
+organs = ["Bladder", "Rectum", "CTV"]
 
 [segmentation]
 method = "ct-hu"
@@ -39,7 +39,7 @@ fat_tissue = "fat"
 bone_tissue = "bone_cortical"
 air_tissue = "air"
 target_tissue = "tumour"
-organ_tissues = { Bladder = "muscle", Rectum = "muscle" }
+organ_tissues = { Bladder = "muscle", Rectum = "muscle", CTV = "muscle" }
 
 [mesh]
 max_size_mm = 14.0
@@ -91,11 +91,16 @@ def run(tmp_path_factory):
     kk, jj, ii = np.indices(grid.shape)
     bladder = masks["muscle"] & (ii < 12) & (jj > 20)
     rectum = masks["muscle"] & (ii < 12) & (jj < 12)
-    write_rtstruct(
-        d / "rtstruct.dcm",
-        vol,
-        [("GTV", masks["target"], "GTV"), ("Bladder", bladder, "ORGAN"), ("Rectum", rectum, "ORGAN")],
-    )
+    from scipy.ndimage import binary_dilation
+
+    ctv = binary_dilation(masks["target"], iterations=2) & masks["muscle"]  # contains the GTV
+    rois = [
+        ("GTV", masks["target"], "GTV"),
+        ("Bladder", bladder, "ORGAN"),
+        ("Rectum", rectum, "ORGAN"),
+        ("CTV", ctv, "CTV"),
+    ]
+    write_rtstruct(d / "rtstruct.dcm", vol, rois)
     centre = grid.index_to_lps_m(np.argwhere(masks["target"]).mean(axis=0)[::-1])[0] * 1e3
     (d / "plan.toml").write_text(PLAN.replace("PROBE", str([round(float(v), 2) for v in centre])))
     res = run_plan(load_plan(d / "plan.toml"))
@@ -206,6 +211,15 @@ def test_tables_per_structure_and_tissue(run):
     probes = _csv(out / "probes.csv")
     assert [float(p["T_C"]) for p in probes] == pytest.approx(th.probe_T_C[0].tolist(), rel=1e-8)
     assert res.summary["structures"][0]["structure"] == mesh.regions[0].name
+    # the CTV ROI contains the GTV: its region row is the shell, its ROI row the whole ROI as drawn
+    ctv_region, ctv_roi = by[("CTV", "muscle")], by[("CTV", "muscle+tumour")]
+    assert ctv_roi["role"] == "roi" and ("GTV", "tumour+muscle") not in by and ("GTV", "muscle+tumour") not in by
+    v_sum = float(ctv_region["volume_mL"]) + float(gtv["volume_mL"])
+    assert float(ctv_roi["volume_mL"]) == pytest.approx(v_sum, rel=0.1)
+    assert float(ctv_roi["T_max_C"]) == pytest.approx(
+        max(float(gtv["T_max_C"]), float(ctv_region["T_max_C"])), abs=1e-6
+    )
+    assert {r["tissue"] for r in dvh if r["structure"] == "CTV"} == {"muscle", "muscle+tumour"}
 
 
 def test_primitive_plan_writes_tables_but_no_image_outputs(tmp_path):

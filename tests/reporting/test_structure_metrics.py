@@ -59,3 +59,21 @@ def test_end_of_heating_field():
     no_snap = SimpleNamespace(**{**off.__dict__, "snapshot_times_s": np.array([0.0, 120])})
     T, note = end_of_heating(no_snap)
     assert T is None and "60 s" in note
+
+
+def test_roi_row_only_for_an_roi_that_lost_voxels_to_another_region():
+    from planner.imaging.volume import Grid
+    from planner.reporting.structure_metrics import roi_structures
+
+    mesh = box_mesh((-0.03, -0.03, -0.03), (0.03, 0.03, 0.03), n=6)
+    regions = (Region(1, "CTV", "muscle", Role.ORGAN), Region(2, "GTV", "tumour", Role.TARGET))
+    mesh = type(mesh)(mesh.points_m, mesh.cells, mesh.cell_region, regions, mesh.skin_facets)
+    grid = Grid((12, 12, 12), np.full(3, -0.0275), np.full(3, 0.005), np.eye(3))
+    kk, jj, ii = np.indices(grid.shape)
+    x = grid.index_to_lps_m(np.column_stack([ii.ravel(), jj.ravel(), kk.ravel()]))[:, 0].reshape(grid.shape)
+    labels = np.where(x > 0, 2, 1)  # the segmentation: GTV (x > 0) won over the CTV drawn everywhere
+    masks = {"CTV": np.ones(grid.shape, bool), "GTV": x > 0}
+    rows = roi_structures(mesh, masks, grid, labels)
+    assert [(s.name, s.tissue, s.role) for s in rows] == [("CTV", "muscle+tumour", "roi")]
+    assert rows[0].cells.all()  # every cell centroid lies in the CTV as drawn
+    assert roi_structures(mesh, {"CTV": x <= 0, "GTV": x > 0}, grid, labels) == []
