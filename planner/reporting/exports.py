@@ -17,6 +17,7 @@ in ``provenance``); no existing key changes.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -26,6 +27,7 @@ import numpy as np
 import planner
 from planner.artefacts import TissueMesh
 from planner.imaging.stage import PatientModel
+from planner.imaging.volume import ImageVolume
 from planner.reporting.dicom_out import is_dicom_series, write_dicom_results
 from planner.reporting.image_grid import LabelEntry, sampler_for, write_image_fields, write_labels
 from planner.reporting.record import add_record
@@ -73,11 +75,10 @@ def write_result_exports(
     elif temperatures is None:
         summary["dicom_outputs"] = {"written": False, "reason": "no thermal result (plan has no [thermal] section)"}
     else:
-        dpaths, dblock = write_dicom_results(
-            folder / "dicom", image, images["T_max_C"], images["CEM43_min"], software_version=str(planner.__version__)
+        dpaths, summary["dicom_outputs"] = dicom_outputs(
+            folder / "dicom", image, images["T_max_C"], images["CEM43_min"]
         )
         paths += dpaths
-        summary["dicom_outputs"] = {"written": True, "folder": "dicom", **dblock}
     log.info("result exports written in %.2f s", time.perf_counter() - t0)
     return [p.relative_to(folder) for p in paths]
 
@@ -96,6 +97,24 @@ class HeatingHistoryLike(Protocol):
     def snapshot_times_s(self) -> np.ndarray: ...
     @property
     def T_snapshots_C(self) -> np.ndarray: ...
+
+
+def dicom_outputs(
+    folder: Path, image: ImageVolume, T_max_kji: np.ndarray, CEM43_kji: np.ndarray
+) -> tuple[list[Path], dict]:
+    """:func:`write_dicom_results` into ``folder``, or — when the planning series cannot be turned into
+    DICOM results (a header highdicom refuses, files moved) — no ``folder`` at all, a logged warning and
+    the reason in the summary block: the FE results and every other output are kept."""
+    try:
+        paths, block = write_dicom_results(
+            folder, image, T_max_kji, CEM43_kji, software_version=str(planner.__version__)
+        )
+    except Exception as exc:  # an optional export must not discard a finished run
+        shutil.rmtree(folder, ignore_errors=True)
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        log.warning("DICOM results not written (%s); NIfTI and CSV results are", reason)
+        return [], {"written": False, "reason": reason}
+    return paths, {"written": True, "folder": folder.name, **block}
 
 
 def end_of_heating(temperatures: HeatingHistoryLike) -> tuple[np.ndarray | None, str]:

@@ -71,3 +71,21 @@ def test_isotherm_rtstruct_references_the_ct_and_rasterises_back(written):
         np.testing.assert_array_equal(ss.masks[name], mask)
         assert block["isotherm_voxels"][name] == int(mask.sum())
     assert block["isotherm_voxels"]["T_max >= 40 C"] > block["isotherm_voxels"]["T_max >= 43 C"]
+
+
+def test_a_failing_dicom_export_leaves_no_folder_and_says_why(written, tmp_path, monkeypatch):
+    import planner.reporting.dicom_out as dicom_out
+    from planner.reporting.exports import dicom_outputs
+
+    vol, T, cem, _, _ = written
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Source image has no  PatientOrientation")
+
+    monkeypatch.setattr(dicom_out, "write_rtstruct", refuse)  # fails after the maps were written
+    paths, block = dicom_outputs(tmp_path / "dicom", vol, T, cem)
+    assert paths == [] and not (tmp_path / "dicom").exists()
+    assert block == {"written": False, "reason": "ValueError: Source image has no PatientOrientation"}
+    monkeypatch.undo()
+    paths, block = dicom_outputs(tmp_path / "dicom", vol, T, cem)
+    assert block["written"] is True and len(paths) == 3 and all(p.is_file() for p in paths)
