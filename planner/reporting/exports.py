@@ -192,7 +192,7 @@ def _image_outputs(
         "value_outside_mesh": 0.0,
         "interpolation": "vertex fields: barycentric (P1) in the containing tetrahedron; cell fields: the cell value",
         "orientation": "NIfTI RAS mm, sform = qform = the planning image's affine (voxel order unchanged)",
-        "label_table": ["labels.ctbl", "labels.csv"],
+        "label_table": ["labels.ctbl", "labels.csv", "labels.seg.nrrd"],
         "T_end_of_heating": heating_note,
     }
     return paths, sampled, block

@@ -125,3 +125,49 @@ def test_point_outside_every_cell_is_minus_one(n):
     mesh = box_mesh((0.0, 0.0, 0.0), (0.01, 0.01, 0.01), n=n)
     grid = Grid((3, 3, 3), np.array([0.02, 0.02, 0.02]), np.array([0.001] * 3), np.eye(3))
     assert not sampler_for(mesh, grid).inside.any()
+
+
+def _read_nrrd(path):
+    """Minimal NRRD reader for the test: header dict (key: and key:= fields) and the gzip payload."""
+    import gzip
+
+    raw = path.read_bytes()
+    head, body = raw.split(b"\n\n", 1)
+    lines = head.decode().splitlines()
+    assert lines[0] == "NRRD0004"
+    fields = {}
+    for ln in lines[1:]:
+        if ln.startswith("#"):
+            continue
+        key, sep, value = ln.partition(":=") if ":=" in ln else ln.partition(": ")
+        fields[key] = value
+    return fields, gzip.decompress(body)
+
+
+def test_seg_nrrd_has_the_ct_geometry_the_voxels_and_named_segments(tmp_path):
+    grid = oblique_grid()
+    labels = (np.arange(np.prod(grid.shape)) % 3).reshape(grid.shape)
+    entries = [LabelEntry(1, "Rectum wall", "muscle", "organ"), LabelEntry(2, "GTV", "tumour", "target")]
+    seg = [p for p in write_labels(tmp_path, labels, grid, entries) if p.name.endswith(".seg.nrrd")][0]
+    f, data = _read_nrrd(seg)
+    nk, nj, ni = grid.shape
+    assert f["sizes"] == f"{ni} {nj} {nk}" and f["space"] == "left-posterior-superior" and f["type"] == "unsigned short"
+    vecs = np.array([[float(v) for v in t.strip("()").split(",")] for t in f["space directions"].split()]).T
+    np.testing.assert_allclose(vecs, grid.direction * grid.spacing_m * 1e3, atol=1e-8)  # columns: i, j, k in mm
+    np.testing.assert_allclose(
+        [float(v) for v in f["space origin"].strip("()").split(",")], grid.origin_m * 1e3, atol=1e-8
+    )
+    np.testing.assert_array_equal(np.frombuffer(data, "<u2").reshape(grid.shape), labels)
+    assert [f[f"Segment{n}_Name"] for n in range(2)] == ["Rectum wall", "GTV"]
+    assert [f[f"Segment{n}_LabelValue"] for n in range(2)] == ["1", "2"]
+    # VTK's own NRRD reader agrees on size and voxel spacing
+    import vtk
+
+    r = vtk.vtkNrrdReader()
+    r.SetFileName(str(seg))
+    r.Update()
+    np.testing.assert_allclose(r.GetOutput().GetSpacing(), grid.spacing_m * 1e3, rtol=1e-9)
+    assert r.GetOutput().GetDimensions() == (ni, nj, nk)
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    np.testing.assert_array_equal(vtk_to_numpy(r.GetOutput().GetPointData().GetScalars()), labels.ravel())
