@@ -49,7 +49,12 @@ def write_result_exports(
     fields: CellFieldsLike | None = artefacts.get("fields")  # type: ignore[assignment]
     heat: HeatLike | None = artefacts.get("heat")  # type: ignore[assignment]
     patient = artefacts.get("patient")
-    add_record(summary)
+    add_record(
+        summary,
+        tissue_names=[r.tissue for r in mesh.regions],
+        library=artefacts.get("library"),
+        frequency_Hz=getattr(fields, "frequency_Hz", None),
+    )
     extra = []
     if isinstance(patient, PatientModel) and patient.structures is not None and patient.image is not None:
         labels = patient.labels.labels_on_source_grid(patient.image.shape)

@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import planner
 
@@ -84,9 +85,24 @@ def record_block() -> dict[str, object]:
     }
 
 
-def add_record(summary: dict[str, object]) -> None:
-    """``schema_version`` at the top and the :func:`record_block` keys inside ``provenance``."""
+@runtime_checkable
+class LibraryLike(Protocol):
+    def summary_block(self, names: list[str] | None = None, frequency_Hz: float | None = None) -> dict: ...
+
+
+def add_record(
+    summary: dict[str, object],
+    *,
+    tissue_names: list[str] | None = None,
+    library: object | None = None,
+    frequency_Hz: float | None = None,
+) -> None:
+    """``schema_version`` at the top and the :func:`record_block` keys inside ``provenance``; with a
+    tissue library (``artefacts["library"]``, the one the run used, plan overrides applied) also
+    ``tissues_used``: properties and citations of ``tissue_names`` (σ at ``frequency_Hz``)."""
     summary["schema_version"] = SCHEMA_VERSION
+    if isinstance(library, LibraryLike) and tissue_names:
+        summary["tissues_used"] = library.summary_block(sorted(set(tissue_names)), frequency_Hz)
     prov = summary.get("provenance")
     if isinstance(prov, dict):
         for k, v in record_block().items():

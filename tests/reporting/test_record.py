@@ -28,3 +28,17 @@ def test_hypre_version_from_petsc_header(tmp_path):
         "#define PETSC_PKG_HYPRE_VERSION_SUBMINOR 0\n")
     assert hypre_version(str(tmp_path)) == "2.26.0"
     assert hypre_version(str(tmp_path / "nothing")) is None
+
+
+def test_tissues_used_lists_the_runs_library_entries_with_citations():
+    from planner.tissues.library import load_library
+
+    lib = load_library({})
+    summary = {"provenance": {}}
+    add_record(summary, tissue_names=["muscle", "fat", "muscle"], library=lib, frequency_Hz=1e5)
+    used = summary["tissues_used"]
+    assert sorted(used) == ["fat", "muscle"]
+    assert used["muscle"]["citation"] and used["muscle"]["frequency_Hz"] == 1e5
+    assert used["muscle"]["conductivity_S_per_m"] == lib["muscle"].conductivity_S_per_m(1e5)
+    add_record(bare := {"provenance": {}}, tissue_names=["muscle"], library=None)
+    assert "tissues_used" not in bare
