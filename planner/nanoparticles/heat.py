@@ -222,8 +222,8 @@ def input_files(sec: NanoparticleSection | None, *, base_dir: Path) -> dict[str,
     if sec is None:
         return {}
     out: dict[str, Path] = {}
-    if sec.slp_model == "table" and sec.table is not None:
-        out["nanoparticles.table.file"] = (base_dir / sec.table.file).resolve()
+    if sec.slp_model == "table" and sec.model_parameters is not None:
+        out["nanoparticles.table.file"] = (base_dir / sec.model_parameters.file).resolve()
     d = sec.distribution
     for key in ("file", "pre_file", "post_file"):
         v = getattr(d, key, None)

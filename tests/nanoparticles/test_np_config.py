@@ -165,7 +165,7 @@ def test_bad_table_file_in_plan(tmp_path):
     cfg = load_plan(write_plan(tmp_path, SNIPPET_TABLE.format(csv="bad.csv")))
     with pytest.raises(InputError, match=r"bad\.csv.*mass_basis"):
         _heat(box_mesh(4), UniformField(1e5, 10e3), None, None, cfg)
-    np.testing.assert_equal(cfg.nanoparticles.table.extrapolate, False)
+    np.testing.assert_equal(cfg.nanoparticles.model_parameters.extrapolate, False)
     assert isinstance(cfg.nanoparticles, NanoparticleSection) and not isinstance(cfg, types.SimpleNamespace)
 
 
