@@ -234,3 +234,57 @@ def test_primitive_plan_writes_tables_but_no_image_outputs(tmp_path):
     rows = _csv(out / "metrics.csv")
     assert {r["structure"] for r in rows} == {"body", "tumour", "*"}
     assert len(_csv(out / "probes.csv")) == res.artefacts["temperatures"].times_s.size
+
+
+NIFTI_PLAN = """
+[plan]
+name = "nifti exports"
+output_dir = "results"
+
+[imaging]
+nifti = "ct.nii.gz"
+nifti_modality = "CT"
+target_mask = "gtv.nii.gz"
+
+[segmentation]
+method = "ct-hu"
+soft_tissue = "muscle"
+fat_tissue = "fat"
+bone_tissue = "bone_cortical"
+air_tissue = "air"
+target_tissue = "tumour"
+
+[mesh]
+max_size_mm = 14.0
+target_size_mm = 5.0
+
+[applicator]
+type = "uniform"
+frequency_kHz = 100.0
+field_kA_per_m = 8.0
+amplitude = "peak"
+"""
+
+
+def test_nifti_plan_writes_image_outputs_on_the_nifti_grid_and_no_dicom(tmp_path):
+    from planner.imaging.nifti import write_nifti
+    from tests.imaging._imaging_util import rotation
+
+    grid = Grid((9, 30, 30), np.array([-0.04, -0.045, -0.02]), np.array([0.003, 0.003, 0.005]), rotation((0, 0, 1), 10))
+    hu, masks = body_phantom_hu(grid, metal=False)
+    write_nifti(tmp_path / "ct.nii.gz", hu.astype(np.float32), grid)
+    write_nifti(tmp_path / "gtv.nii.gz", masks["target"].astype(np.uint8), grid)
+    (tmp_path / "plan.toml").write_text(NIFTI_PLAN)
+    res = run_plan(load_plan(tmp_path / "plan.toml"))
+    out = tmp_path / "results"
+    ref = nib.load(str(tmp_path / "ct.nii.gz")).affine
+    for name in ("SAR_W_per_kg", "E_peak_V_per_m", "labels"):
+        np.testing.assert_allclose(nib.load(str(out / "image" / f"{name}.nii.gz")).affine, ref, atol=1e-6)
+    assert not (out / "image" / "T_max_C.nii.gz").exists()  # no [thermal] section: EM fields only
+    assert not (out / "dicom").exists() and "not a DICOM series" in res.summary["dicom_outputs"]["reason"]
+    sar = read_nifti(out / "image" / "SAR_W_per_kg.nii.gz").array
+    cell_sar = res.artefacts["fields"].SAR_W_per_kg.astype(np.float32)
+    assert (sar > 0).sum() > 1000 and np.isin(sar[sar > 0], cell_sar).all()  # every voxel holds its cell's value
+    rows = _csv(out / "metrics.csv")
+    assert rows and all(r["T90_C"] == "" and r["SAR_max_W_per_kg"] != "" for r in rows)
+    assert len(_csv(out / "dvh.csv")) == 0
