@@ -2,7 +2,8 @@
 
 :func:`write_result_exports` is the one call the pipeline makes (in ``_write_outputs``). It writes
 
-* always: ``metrics.csv``, ``dvh.csv``, ``probes.csv`` (:mod:`planner.reporting.structure_metrics`);
+* always: ``metrics.csv``, ``dvh.csv``, ``probes.csv`` (:mod:`planner.reporting.structure_metrics`),
+  ``fields/results_mm.vtu`` and ``fields/temperature_mm.xdmf`` (:mod:`planner.reporting.mesh_out`);
 * for plans made from images (``[imaging]``): ``image/*.nii.gz`` on the planning image grid and
   ``image/labels.*`` (:mod:`planner.reporting.image_grid`);
 * when that image is a DICOM series and a thermal result exists: ``dicom/T_max_C_pm.dcm``,
@@ -30,14 +31,11 @@ from planner.imaging.stage import PatientModel
 from planner.imaging.volume import ImageVolume
 from planner.reporting.dicom_out import is_dicom_series, write_dicom_results
 from planner.reporting.image_grid import LabelEntry, sampler_for, write_image_fields, write_labels
+from planner.reporting.mesh_out import HeatLike, write_results_mm
 from planner.reporting.record import add_record
 from planner.reporting.structure_metrics import CellFieldsLike, TemperaturesLike, roi_structures, write_tables
 
 log = logging.getLogger(__name__)
-
-
-class HeatLike(Protocol):
-    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray: ...
 
 
 def write_result_exports(
@@ -60,6 +58,7 @@ def write_result_exports(
         labels = patient.labels.labels_on_source_grid(patient.image.shape)
         extra = roi_structures(mesh, dict(patient.structures.masks), patient.image.grid, labels)
     paths, metrics = write_tables(folder, mesh, temperatures, fields, extra)
+    paths += write_results_mm(folder / "fields", mesh, temperatures, fields, heat)
     summary["structures"] = metrics
     if not isinstance(patient, PatientModel):
         summary["image_outputs"] = {"written": False, "reason": "plan has no [imaging] section: no planning image grid"}

@@ -288,3 +288,24 @@ def test_nifti_plan_writes_image_outputs_on_the_nifti_grid_and_no_dicom(tmp_path
     rows = _csv(out / "metrics.csv")
     assert rows and all(r["T90_C"] == "" and r["SAR_max_W_per_kg"] != "" for r in rows)
     assert len(_csv(out / "dvh.csv")) == 0
+
+
+def test_mesh_results_in_mm_and_one_temperature_time_series(run):
+    import meshio
+
+    res, out, _, _ = run
+    mesh, th = res.artefacts["mesh"], res.artefacts["temperatures"]
+    m = meshio.read(out / "fields" / "results_mm.vtu")
+    np.testing.assert_allclose(m.points, mesh.points_m * 1e3, rtol=1e-12)
+    np.testing.assert_allclose(m.point_data["T_max_C"], th.T_max_C)
+    np.testing.assert_allclose(m.point_data["dT_max_K"], th.T_max_C - th.T_baseline_C)
+    np.testing.assert_allclose(m.cell_data["SAR_W_per_kg"][0], res.artefacts["fields"].SAR_W_per_kg)
+    with meshio.xdmf.TimeSeriesReader(str(out / "fields" / "temperature_mm.xdmf")) as r:
+        points, cells = r.read_points_cells()
+        np.testing.assert_allclose(points, mesh.points_m * 1e3, rtol=1e-12)
+        assert r.num_steps == len(th.snapshot_times_s)
+        t, pd, _ = r.read_data(r.num_steps - 1)
+        assert t == pytest.approx(th.snapshot_times_s[-1])
+        np.testing.assert_allclose(pd["T_C"], th.T_snapshots_C[-1])
+    files = json.loads((out / "summary.json").read_text())["files"]
+    assert {"fields/results_mm.vtu", "fields/temperature_mm.xdmf", "fields/temperature_mm.h5"} <= set(files)
