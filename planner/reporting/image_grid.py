@@ -4,7 +4,7 @@ Sampling is the FE interpolant itself, not a nearest-vertex lookup: each voxel c
 the TissueMesh (:mod:`planner.reporting._kernels`); a per-vertex (P1) field takes the barycentric
 combination of its cell's four vertex values, a per-cell field takes its cell's value. Voxel
 centres outside the mesh (air, or beyond a crop box) get the value 0 — ``labels.nii.gz`` (label 0)
-and the ``inside_mesh`` count in summary.json say where that is.
+and ``image_outputs.voxels_inside_mesh`` in summary.json say where that is.
 
 Files go to ``results/image/`` in the image's own voxel order and orientation, in millimetres
 (:func:`planner.imaging.nifti.write_nifti`: LPS metres → NIfTI RAS mm, sform = qform = the image
