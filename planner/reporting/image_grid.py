@@ -94,17 +94,22 @@ def _colour(n: int) -> tuple[int, int, int]:
 
 
 def write_label_table(folder: Path, entries: list[LabelEntry]) -> list[Path]:
-    """``labels.ctbl`` (3D Slicer colour table; spaces in names become '_') and ``labels.csv``."""
-    lines = ["# 3D Slicer colour table written by planner: value name R G B A", "0 outside 0 0 0 0"]
-    for n, e in enumerate(sorted(entries, key=lambda e: e.value)):
-        r, g, b = _colour(n)
-        lines.append(f"{e.value} {'_'.join(e.name.split()) or 'label'} {r} {g} {b} 255")
+    """3D Slicer colour tables (Slicer developer guide, "Color table file format"): ``labels.ctbl``
+    (``# Color table file`` header, ``value name R G B A`` lines, spaces in names become '_') and
+    ``labels.csv`` (columns LabelValue, Name, Color_R/G/B/A, plus tissue and role; no background row)."""
+    ordered = sorted(entries, key=lambda e: e.value)
+    colours = [_colour(n) for n in range(len(ordered))]
+    lines = ["# Color table file labels.ctbl", f"# {len(ordered) + 1} values", "0 outside 0 0 0 0"]
+    lines += [
+        f"{e.value} {'_'.join(e.name.split()) or 'label'} {r} {g} {b} 255" for e, (r, g, b) in zip(ordered, colours)
+    ]
     ctbl = folder / "labels.ctbl"
     ctbl.write_text("\n".join(lines) + "\n")
-    csv = folder / "labels.csv"
-    rows = ["value,name,tissue,role", "0,outside,,"] + [
-        f"{e.value},{_csv(e.name)},{_csv(e.tissue)},{e.role}" for e in entries
+    rows = ["LabelValue,Name,Color_R,Color_G,Color_B,Color_A,tissue,role"]
+    rows += [
+        f"{e.value},{_csv(e.name)},{r},{g},{b},255,{_csv(e.tissue)},{e.role}" for e, (r, g, b) in zip(ordered, colours)
     ]
+    csv = folder / "labels.csv"
     csv.write_text("\n".join(rows) + "\n")
     return [ctbl, csv]
 

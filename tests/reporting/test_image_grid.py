@@ -116,8 +116,20 @@ def test_nifti_affine_equals_the_image_affine_and_labels_roundtrip(tmp_path):
     np.testing.assert_array_equal(lab, labels)
     assert lgrid.same_as(grid)
     ctbl = files[1].read_text().splitlines()
-    assert ctbl[1:] == ["0 outside 0 0 0 0", *[ln for ln in ctbl[2:]]] and ctbl[2].startswith("1 Rectum_wall ")
-    assert all(len(ln.split()) == 6 for ln in ctbl[1:])
+    assert ctbl[0].startswith("# Color table file") and ctbl[2:] == [
+        "0 outside 0 0 0 0",
+        *[ln for ln in ctbl[3:] if ln.split()[0] in ("1", "2")],
+    ]
+    assert ctbl[3].startswith("1 Rectum_wall ") and ctbl[4].startswith("2 GTV ")
+    assert all(len(ln.split()) == 6 for ln in ctbl[2:])
+    import csv
+
+    rows = list(csv.DictReader(files[2].read_text().splitlines()))
+    assert [(r["LabelValue"], r["Name"], r["tissue"]) for r in rows] == [
+        ("1", "Rectum wall", "muscle"),
+        ("2", "GTV", "tumour"),
+    ]
+    assert rows[0]["Color_R"] == ctbl[3].split()[2]  # the same colours in both tables
 
 
 @pytest.mark.parametrize("n", [3])
