@@ -137,6 +137,7 @@ def write_dicom_results(
         "frame_of_reference_uid": image.frame_of_reference_uid,
         "parametric_maps": {spec.name: f"{spec.name}_pm.dcm" for spec in (T_MAX_MAP, CEM43_MAP)},
         "isotherm_voxels": {name: int(np.count_nonzero(m)) for name, m, _ in rois},
+        "isotherm_volume_mL": {name: np.count_nonzero(m) * image.grid.voxel_volume_m3 * 1e6 for name, m, _ in rois},
         "convention": "Parametric Map float pixels = value (slope 1, intercept 0), UCUM Cel / min; 0 outside the mesh",
     }
     return paths, block

@@ -70,6 +70,7 @@ def test_isotherm_rtstruct_references_the_ct_and_rasterises_back(written):
         assert mask.any() and not mask.all()
         np.testing.assert_array_equal(ss.masks[name], mask)
         assert block["isotherm_voxels"][name] == int(mask.sum())
+        assert block["isotherm_volume_mL"][name] == pytest.approx(mask.sum() * 2.0 * 2.5 * 3.0 * 1e-3)  # 2×2.5×3 mm³
     assert block["isotherm_voxels"]["T_max >= 40 C"] > block["isotherm_voxels"]["T_max >= 43 C"]
 
 
