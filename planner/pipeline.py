@@ -182,7 +182,6 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
     from planner.reporting.figures import write_report
 
     written += write_result_exports(folder, mesh, artefacts, summary)
-
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
     report.write_json(folder / "summary.json", summary)
