@@ -219,8 +219,10 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
             written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
     written.append(Path("fields") / "mesh.vtu")
     _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
+    from planner.reporting.exports import write_result_exports
     from planner.reporting.figures import write_report
 
+    written += write_result_exports(folder, mesh, artefacts, summary)
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
     report.write_json(folder / "summary.json", summary)
