@@ -110,7 +110,7 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
                                "mesh": mesh_summary(mesh)}
     if imaging_summary is not None:
         summary["imaging"] = imaging_summary
-    artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient")}
+    artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient"), "library": lib}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
     summary["stages"] = stages
     summary["warnings"] = list(warnings)
