@@ -155,10 +155,12 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
     summary["safety"] = check.summary_block()
     found = None
     if cfg.search is not None:
-        from planner.planning.search import search_settings
+        from planner.planning.search import SearchSections, search_settings
 
-        found = search_settings(cfg, mesh, applied, fields, heat, lib,
-                                rebuild=lambda cfg_f: _field_and_heat(cfg_f, lib, mesh, {}))
+        sections = SearchSections(cfg.search, cfg.applicator, cfg.safety, cfg.thermal, safety.patient_mass_kg(cfg))
+        found = search_settings(sections, mesh, applied, fields, heat, lib,
+                                rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
+                                                                      lib, mesh, {}))
         stages["search"] = "done"
         summary["search"] = found.summary_block()
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
@@ -167,10 +169,11 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
 def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict):
     """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
     from planner import em
+    from planner.em.eddy import insulated_bodies
     from planner.nanoparticles import heat_source
 
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
+    fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
     return applied, fields, heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
 
@@ -181,7 +184,7 @@ def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
     from planner.errors import SolverError
 
     try:
-        return solve(mesh, heat, lib, cfg)
+        return solve(mesh, heat, lib, cfg.thermal)
     except SolverError as exc:
         if not str(exc).startswith("temperature T ="):
             raise
