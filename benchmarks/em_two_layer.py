@@ -18,6 +18,7 @@ import argparse
 
 import numpy as np
 
+
 from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
 from planner.verification import em as ae
 
@@ -50,7 +51,7 @@ def _solve(core_center, h, order=1):
                {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3, "amplitude": "peak",
                 "target_point_mm": [20.0, 10.0, -15.0]})
     mesh = mesh_of(cfg)
-    fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), library(muscle=S_MUSCLE, fat=S_FAT), cfg,
+    fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), library(muscle=S_MUSCLE, fat=S_FAT), cfg.applicator,
                              element_order=order)
     return mesh, fs
 

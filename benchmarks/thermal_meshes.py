@@ -82,3 +82,28 @@ def box(size_mm: tuple[float, float, float], h_mm: float, tissue: str = "slab",
         gmsh.model.mesh.generate(3)
         tm = _extract(gmsh, [(b, "slab", tissue, role)], f"gmsh {gmsh.__version__} OCC box {size_mm} h={h_mm}")
     return tm
+
+
+def half_and_mirrored_box(n: int = 4, size: float = 0.06, heated_radius: float = 0.025):
+    """A box x ∈ [0, size] whose face x = 0 is a cut plane (``cut_facets``), with a heated hemisphere
+    (region 2, centroids within ``heated_radius`` of the origin) on it, and its mirror image across
+    x = 0 merged into the full box x ∈ [−size, size] (discretely mirror-symmetric; the first N vertices
+    are the half's). The symmetry plane of the full box carries zero flux, so the half box with an
+    adiabatic cut face must reproduce it exactly."""
+    from benchmarks.thermal_performance import structured_box
+    from planner.artefacts import TissueMesh
+
+    base = structured_box(n, size_m=size, target_radius_m=0.0)
+    pts = base.points_m + np.array([size / 2, 0.0, 0.0])
+    cells = base.cells
+    region = np.where(np.linalg.norm(pts[cells].mean(axis=1), axis=1) < heated_radius, 2, 1).astype(np.int32)
+    faces = boundary_faces(cells)
+    on_cut = np.all(np.abs(pts[faces][:, :, 0]) < 1e-12, axis=1)
+    half = TissueMesh(pts, cells, region, base.regions, faces[~on_cut], cut_facets=faces[on_cut])
+    N = len(pts)
+    on_plane = np.abs(pts[:, 0]) < 1e-12
+    mirror_index = np.where(on_plane, np.arange(N), N + np.cumsum(~on_plane) - 1)
+    full_pts = np.vstack([pts, (pts * [-1.0, 1.0, 1.0])[~on_plane]])
+    full_cells = np.vstack([cells, mirror_index[cells]])
+    full = TissueMesh(full_pts, full_cells, np.concatenate([region, region]), base.regions, boundary_faces(full_cells))
+    return half, full

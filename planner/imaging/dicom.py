@@ -24,6 +24,7 @@ SliceThickness); the segmentation stage then refuses it because it needs a volum
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -78,6 +79,7 @@ class SliceHeader:
     frame_uid: str
     study_uid: str
     description: str
+    rescale_tags: tuple[bool, bool] = (True, True)  # (RescaleSlope, RescaleIntercept) present in the file
 
     @property
     def normal(self) -> np.ndarray:
@@ -157,7 +159,8 @@ def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
     except (TypeError, ValueError):
         raise InputError(f"{path}: NumberOfFrames = {_one_line(frames)!r}: expected 1") from None
     if frames != 1:
-        raise InputError(f"{path}: NumberOfFrames = {frames}: expected single-frame images (enhanced multi-frame objects are not supported)")
+        raise InputError(f"{path}: NumberOfFrames = {frames}: "
+                         "expected single-frame images (enhanced multi-frame objects are not supported)")
     pos = _floats(ds, "ImagePositionPatient", 3, path)
     iop = _floats(ds, "ImageOrientationPatient", 6, path)
     r, c = iop[:3], iop[3:]
@@ -194,7 +197,41 @@ def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
         frame_uid=_str(ds, "FrameOfReferenceUID"),
         study_uid=_str(ds, "StudyInstanceUID"),
         description=_str(ds, "SeriesDescription"),
+        rescale_tags=(_opt_float(ds, "RescaleSlope", path, None) is not None,
+                      _opt_float(ds, "RescaleIntercept", path, None) is not None),
     )
+
+
+def check_series_consistency(hs: list[SliceHeader], field: str) -> tuple[list[SliceHeader], list[str]]:
+    """One FrameOfReferenceUID per series (else a one-line error naming both UIDs); slices lacking
+    RescaleSlope/RescaleIntercept while others carry them take the value the others share (noted and
+    warned, the files named) — the DICOM default (1, 0) would shift them by the intercept (≈ 1024 HU)."""
+    first = next((h for h in hs if h.frame_uid), None)
+    if first is not None:
+        odd = next((h for h in hs if h.frame_uid != first.frame_uid), None)
+        if odd is not None:
+            raise InputError(f"{odd.path}: FrameOfReferenceUID {odd.frame_uid!r} differs from {first.frame_uid!r} "
+                             f"of {first.path} "
+                             f"({field}); expected one patient frame per series")
+    notes: list[str] = []
+    out = list(hs)
+    for idx, (tag, attr) in enumerate((("RescaleSlope", "slope"), ("RescaleIntercept", "intercept"))):
+        missing = [h for h in out if not h.rescale_tags[idx]]
+        present = [h for h in out if h.rescale_tags[idx]]
+        if not missing or not present:
+            continue
+        values = {getattr(h, attr) for h in present}
+        if len(values) > 1:
+            raise InputError(f"{missing[0].path}: no {tag} while other slices of the series carry {sorted(values)} "
+                             f"({field}); "
+                             f"expected {tag} in every slice")
+        value = values.pop()
+        note = (f"{len(missing)} of {len(out)} slices lack {tag} (e.g. {Path(missing[0].path).name}); "
+                f"the value {value:g} of the other slices is used for them")
+        log.warning("%s: %s", field, note)
+        notes.append(note)
+        out = [dataclasses.replace(h, **{attr: value}) if not h.rescale_tags[idx] else h for h in out]
+    return out, notes
 
 
 def _starts_with_group_0008(path: Path) -> bool:
@@ -203,7 +240,8 @@ def _starts_with_group_0008(path: Path) -> bool:
             head = fh.read(8)
     except OSError:
         return False
-    return len(head) == 8 and head[:2] == b"\x08\x00" and head[2:4] in (b"\x05\x00", b"\x08\x00", b"\x12\x00", b"\x16\x00", b"\x18\x00", b"\x20\x00")
+    elements = (b"\x05\x00", b"\x08\x00", b"\x12\x00", b"\x16\x00", b"\x18\x00", b"\x20\x00")
+    return len(head) == 8 and head[:2] == b"\x08\x00" and head[2:4] in elements
 
 
 def _read_header(path: Path) -> Any | None:
@@ -222,7 +260,8 @@ def _read_header(path: Path) -> Any | None:
         return None
     except Exception as exc:  # pydicom raises many types on truncated/corrupt files
         if marker or force or path.suffix.lower() == ".dcm":
-            raise InputError(f"{path}: DICOM file is truncated or corrupt ({_one_line(exc)[:120]}); expected a complete DICOM file") from None
+            raise InputError(f"{path}: DICOM file is truncated or corrupt ({_one_line(exc)[:120]}); "
+                             "expected a complete DICOM file") from None
         return None
     if force and "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
         # no file meta: the transfer syntax is the encoding the stream was parsed with
@@ -259,7 +298,8 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
                     continue
                 if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
                     if not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
-                        raise InputError(f"{p}: DICOM file has neither SOPClassUID nor Modality (corrupt file?); expected a valid DICOM object")
+                        raise InputError(f"{p}: DICOM file has neither SOPClassUID nor Modality (corrupt file?); expected a valid DICOM "
+                                         "object")
                     log.info("ignoring non-image DICOM object %s (Modality %s)", p, ds.get("Modality", "?"))
                     continue
                 image_type = [str(v).upper() for v in (ds.get("ImageType") or [])] if "ImageType" in ds else []
@@ -303,7 +343,8 @@ def _pixels(ds: Any, h: SliceHeader) -> np.ndarray:
         ) from None
     except Exception as exc:
         compressed = tsuid is not None and getattr(tsuid, "is_compressed", False)
-        what = f"compressed pixel data ({getattr(tsuid, 'name', tsuid)}) cannot be decoded" if compressed else "pixel data cannot be read (truncated or inconsistent with Rows/Columns/BitsAllocated)"
+        what = (f"compressed pixel data ({getattr(tsuid, 'name', tsuid)}) cannot be decoded" if compressed
+                else "pixel data cannot be read (truncated or inconsistent with Rows/Columns/BitsAllocated)")
         raise InputError(f"{h.path}: {what}: {_one_line(exc)[:140]}") from None
     arr = np.asarray(arr)
     if arr.shape != (h.rows, h.columns):
@@ -321,7 +362,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
     for h in headers[1:]:
         if (h.rows, h.columns) != (h0.rows, h0.columns):
             raise InputError(
-                f"{h.path}: image size {h.rows}×{h.columns} (Rows×Columns): expected {h0.rows}×{h0.columns} like {h0.path} (mixed sizes in one series)"
+                f"{h.path}: image size {h.rows}×{h.columns} (Rows×Columns): expected {h0.rows}×{h0.columns} like {h0.path} (mixed sizes "
+                "in one series)"
             )
         if not (np.allclose(h.row_cosine, h0.row_cosine, atol=1e-4) and np.allclose(h.col_cosine, h0.col_cosine, atol=1e-4)):
             raise InputError(
@@ -329,7 +371,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
             )
         if not np.allclose(h.spacing_ij_mm, h0.spacing_ij_mm, rtol=1e-4, atol=1e-6):
             raise InputError(
-                f"{h.path}: PixelSpacing {h.spacing_ij_mm[::-1]} differs from {h0.spacing_ij_mm[::-1]} in {h0.path}; expected one pixel spacing per series"
+                f"{h.path}: PixelSpacing {h.spacing_ij_mm[::-1]} differs from {h0.spacing_ij_mm[::-1]} in {h0.path}; expected one pixel "
+                "spacing per series"
             )
     n = h0.normal
     d = np.array([h.position_mm @ n for h in headers])
@@ -349,7 +392,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
     for g, a, b in zip(gaps, hs[:-1], hs[1:]):
         if g < 1e-3:
             raise InputError(
-                f"{b.path}: duplicate slice position {np.round(b.position_mm, 3).tolist()} (same as {a.path}); expected one image per position"
+                f"{b.path}: duplicate slice position {np.round(b.position_mm, 3).tolist()} (same as {a.path}); expected one image per "
+                "position"
             )
     # gantry tilt / sheared stack: origins must lie on a line along the normal
     p = np.array([h.position_mm for h in hs])
@@ -369,7 +413,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
             m = g / dz
             if abs(m - round(m)) < 0.05 and round(m) >= 2:
                 raise InputError(
-                    f"{b.path}: {int(round(m)) - 1} missing slice(s) between {a.path} and this file (gap {g:.4g} mm, usual spacing {dz:.4g} mm); expected a complete series"
+                    f"{b.path}: {int(round(m)) - 1} missing slice(s) between {a.path} and this file (gap {g:.4g} mm, usual spacing "
+                    f"{dz:.4g} mm); expected a complete series"
                 )
             raise InputError(
                 f"{b.path}: slice spacing {g:.4g} mm to {a.path} differs from the usual {dz:.4g} mm; expected uniform slice spacing"
@@ -381,11 +426,14 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
 
 
 def read_dicom_series(
-    folder: str | Path, *, series_uid: str | None = None, modality: str | None = None, field: str = "imaging.ct"
+    folder: str | Path, *, series_uid: str | None = None, modality: str | None = None, field: str = "imaging.ct",
+    headers_only: bool = False,
 ) -> ImageVolume:
     """Read one CT/MR image series from ``folder`` into an :class:`ImageVolume` (LPS, metres).
 
     ``modality`` ("CT" or "MR") is the one the plan expects; ``field`` names the plan key in errors.
+    ``headers_only``: check every header and the slice stack but decode no pixels (``planner
+    check``); the volume's array is then a read-only zero view of the right shape.
     """
     folder = Path(folder)
     series = list_series(folder)
@@ -407,11 +455,16 @@ def read_dicom_series(
         for h in headers:
             if h.modality != modality.upper():
                 raise InputError(f"{h.path}: Modality = {h.modality!r}: expected {modality.upper()!r} for {field}")
+    headers, mixed = check_series_consistency(headers, field)
     hs, dz, notes = sort_slices(headers)
+    notes = mixed + notes
     h0 = hs[0]
-    arr = np.empty((len(hs), h0.rows, h0.columns), dtype=np.float32)
-    for k, h in enumerate(hs):
-        arr[k] = _pixels(datasets[h.path], h)
+    if headers_only:
+        arr = np.broadcast_to(np.zeros((), np.float32), (len(hs), h0.rows, h0.columns))
+    else:
+        arr = np.empty((len(hs), h0.rows, h0.columns), dtype=np.float32)
+        for k, h in enumerate(hs):
+            arr[k] = _pixels(datasets[h.path], h)
     direction = np.column_stack([h0.row_cosine, h0.col_cosine, h0.normal])
     grid = Grid(
         shape=arr.shape,  # type: ignore[arg-type]
@@ -451,7 +504,8 @@ def read_dicom_file(path: str | Path) -> ImageVolume:
     h = parse_slice_header(ds, str(p))
     hs, dz, notes = sort_slices([h])
     arr = _pixels(ds, h)[None]
-    grid = Grid(arr.shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
-                np.column_stack([h.row_cosine, h.col_cosine, h.normal]))  # type: ignore[arg-type]
+    shape: tuple[int, int, int] = (1, h.rows, h.columns)
+    grid = Grid(shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
+                np.column_stack([h.row_cosine, h.col_cosine, h.normal]))
     return ImageVolume(arr, grid, h.modality or "OT", "HU" if h.modality == "CT" else "arbitrary", h.series_uid,
                        h.frame_uid, h.study_uid, h.description, str(p), (str(p),), (h.sop_uid,), tuple(notes))
