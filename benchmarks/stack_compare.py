@@ -3,15 +3,17 @@
 gmsh differs between the stacks (4.11 vs 4.13), so meshes made on each differ; to compare the FE layer
 (planner.fem._compat) the meshes are made ONCE, saved, and solved on both stacks:
 
-    python -m benchmarks.stack_compare export DIR           # on one stack: make and save the meshes
-    python -m benchmarks.stack_compare solve DIR OUT.json   # on each stack: solve, write numbers + times
+    python -m benchmarks.stack_compare export DIR [--perf]          # on one stack: make and save the meshes
+    python -m benchmarks.stack_compare solve DIR OUT.json [--perf]  # on each stack: solve, write numbers + times
     python -m benchmarks.stack_compare compare A.json B.json  # side-by-side table and relative differences
 
 Cases: the EM conducting-sphere benchmark (benchmarks.em_sphere, P2, TissueMesh saved as .npz), the
 implant sphere (benchmarks.implants_accuracy, a/δ = 1, N1curl 2 on curved P2 tets, gmsh model saved as
 .msh and read back through the same gmshio path), and the thermal performance box (structured mesh,
 identical on both stacks by construction; transient BDF2). ``compare`` fails (exit 1) if a physical
-number differs by more than the solver tolerance allows (``TOL``).
+number differs by more than the solver tolerance allows (``TOL``). ``--perf``: the performance sizes
+(EM h = 3.5, 2.5 mm; implant refinement 1.0; thermal 40³ × 6 tets, 60 steps) instead of the CI sizes;
+run it after a CI-size solve so that the form compiler's cache is warm on both stacks.
 """
 from __future__ import annotations
 
@@ -27,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-EM_SIZES_MM = (7.0, 5.0)
-IMPLANT_AD, IMPLANT_REFINEMENT = 1.0, 0.5
-THERMAL_N, THERMAL_STEPS = 24, 20
+IMPLANT_AD = 1.0
+SIZES = {"ci": {"em_mm": (7.0, 5.0), "implant_refinement": 0.5, "thermal": (24, 20)},
+         "perf": {"em_mm": (3.5, 2.5), "implant_refinement": 1.0, "thermal": (40, 60)}}
 # relative agreement expected between stacks (solver tolerances: CG 1e-10 EM, MINRES 1e-6 implant
 # (loss is quadratic in the field: ≲ 1e-6 relative), thermal linear_rtol 1e-8)
 TOL = {"em_sphere": 1e-6, "implant_sphere": 1e-5, "thermal_box": 1e-6}
@@ -66,7 +68,7 @@ def _implant_frequency_Hz() -> float:
     return frequency_for(IMPLANT_AD, A_MM * 1e-3, SIGMA_TI64)
 
 
-def export(out: Path) -> None:
+def export(out: Path, size: str) -> None:
     from benchmarks.em_common import mesh_of
     from benchmarks.implants_accuracy import _sphere
     from benchmarks.implants_common import SIGMA_TI64
@@ -74,11 +76,11 @@ def export(out: Path) -> None:
     from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     out.mkdir(parents=True, exist_ok=True)
-    for h in EM_SIZES_MM:
+    for h in SIZES[size]["em_mm"]:
         _save_mesh(out / f"em_sphere_h{h:g}.npz", mesh_of(_em_cfg(h)))
     opts = ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=_implant_frequency_Hz(),
                                   A0_peak_at=ec.uniform_A0((0.0, 0.0, 1.0)))
-    geo = SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=IMPLANT_REFINEMENT))
+    geo = SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=SIZES[size]["implant_refinement"]))
     with geo.open(opts.skin_depth_mm, opts.degree) as (gmsh, info):
         gmsh.write(str(out / "implant_sphere.msh"))
         (out / "implant_sphere.json").write_text(json.dumps(
@@ -134,17 +136,17 @@ def _solve_implant(out: Path) -> dict:
             **{f"{k}_s": v for k, v in r.times_s.items()}}
 
 
-def _solve_thermal() -> dict:
+def _solve_thermal(n: int, steps: int) -> dict:
     from benchmarks import thermal_performance
 
     t0 = time.perf_counter()
-    row = thermal_performance.run(THERMAL_N, THERMAL_STEPS, quiet=True)
+    row = thermal_performance.run(n, steps, quiet=True)
     return {"T90_C": row["T90_C"], "dofs": row["dofs"], "steps": row["steps"],
             "its_per_step": row["its_per_step"], "setup_s": row["setup_s"], "loop_s": row["loop_s"],
             "wall_s": time.perf_counter() - t0}
 
 
-def solve(out: Path, result: Path) -> None:
+def solve(out: Path, result: Path, size: str) -> None:
     import petsc4py
 
     from planner.fem import _compat
@@ -156,7 +158,7 @@ def solve(out: Path, result: Path) -> None:
     for p in sorted(out.glob("em_sphere_h*.npz"), key=lambda p: -float(p.stem.split("_h")[1])):
         res[f"em_sphere_{p.stem.split('_')[-1]}"] = _solve_em(p)
     res["implant_sphere"] = _solve_implant(out)
-    res["thermal_box"] = _solve_thermal()
+    res["thermal_box"] = _solve_thermal(*SIZES[size]["thermal"])
     res["stack"]["loadavg_after"] = os.getloadavg()[0]
     result.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
@@ -195,18 +197,21 @@ def compare(a_path: Path, b_path: Path) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("export").add_argument("dir", type=Path)
+    e = sub.add_parser("export")
+    e.add_argument("dir", type=Path)
     s = sub.add_parser("solve")
     s.add_argument("dir", type=Path)
     s.add_argument("out", type=Path)
+    for p in (e, s):
+        p.add_argument("--perf", action="store_true", help="performance sizes instead of the CI sizes")
     c = sub.add_parser("compare")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
     args = ap.parse_args(argv)
     if args.cmd == "export":
-        export(args.dir)
+        export(args.dir, "perf" if args.perf else "ci")
     elif args.cmd == "solve":
-        solve(args.dir, args.out)
+        solve(args.dir, args.out, "perf" if args.perf else "ci")
     else:
         return compare(args.a, args.b)
     return 0
