@@ -24,9 +24,10 @@ import math
 
 import numpy as np
 
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
 from planner.units import MU0_H_per_m
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table
 
 SIGMA, F_HZ, H0 = 0.5, 100e3, 10e3
 OMEGA = 2 * math.pi * F_HZ

@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table
 
 A_MM, SIGMA, F_HZ, H0 = 50.0, 0.5, 100e3, 10e3
 CI_SIZES = (14.0, 10.0, 7.0, 5.0)

@@ -18,8 +18,9 @@ import argparse
 
 import numpy as np
 
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table
 
 A1, A2 = 35.0, 60.0
 S_MUSCLE, S_FAT = 0.5, 0.04

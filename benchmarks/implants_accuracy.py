@@ -21,8 +21,9 @@ import argparse
 import math
 import time
 
-from benchmarks.implants_common import H0, SIGMA_TI64, Checks, frequency_for, observed_orders, print_table
+from benchmarks.implants_common import H0, SIGMA_TI64, frequency_for
 from planner.verification import implants as an
+from planner.verification.convergence import Checks, observed_orders, print_table
 
 A_MM = 10.0
 

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from benchmarks.implants_common import Checks, print_table
+from planner.verification.convergence import Checks, print_table
 
 H0 = 5e3
 F = 100e3
