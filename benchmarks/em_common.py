@@ -1,4 +1,4 @@
-"""Shared helpers of the eddy-current benchmarks: primitive meshes, constant-σ materials.
+"""Shared helpers of the eddy-current benchmarks: meshes (meshes/*.geo), constant-σ materials.
 
 Tables, orders and checks: planner.verification.convergence (re-exported here for older imports).
 
@@ -45,6 +45,36 @@ def mesh_of(cfg):
     from planner.geometry.mesher import mesh_shapes
 
     return mesh_shapes(cfg.geometry, cfg.mesh)
+
+
+_BODY_SCRIPTS = {  # plan shape → (meshes/ script, {script parameter: body key or (key, index)})
+    "sphere": ("sphere.geo", {"r_mm": "radius_mm"}),
+    "ellipsoid": ("ellipsoid.geo",
+                  {"a_mm": ("semi_axes_mm", 0), "b_mm": ("semi_axes_mm", 1), "c_mm": ("semi_axes_mm", 2)}),
+    "cylinder": ("cylinder.geo", {"r_mm": "radius_mm", "length_mm": "length_mm"}),
+}
+
+
+def body_mesh(body: dict, h_mm: float):
+    """The meshes/ script of one plan body (sphere, ellipsoid, or cylinder along z at the origin) at element
+    size ≤ h: the same mesh as ``mesh_of(plan([body], h_mm))`` (tests/verification/test_meshes.py), one region
+    named after the body."""
+    import dataclasses
+
+    from planner.errors import InputError, bad_value
+    from planner.verification.meshes import reference_mesh
+
+    shape = body["shape"]
+    if shape not in _BODY_SCRIPTS or (shape == "cylinder" and (list(body.get("axis", [0, 0, 1])) != [0, 0, 1]
+                                                               or any(body.get("center_mm", [0, 0, 0])))):
+        raise InputError(bad_value("body_mesh shape", shape, "sphere, ellipsoid, or a cylinder along z at the origin"))
+    script, keys = _BODY_SCRIPTS[shape]
+    params = {p: body[k] if isinstance(k, str) else body[k[0]][k[1]] for p, k in keys.items()}
+    if shape != "cylinder":
+        params.update(zip(("cx_mm", "cy_mm", "cz_mm"), body.get("center_mm", [0.0, 0.0, 0.0])))
+    mesh = reference_mesh(script, {**params, "h_mm": h_mm}, tissues={shape: body["tissue"]})
+    name = body.get("name", shape)
+    return dataclasses.replace(mesh, regions=tuple(dataclasses.replace(r, name=name) for r in mesh.regions))
 
 
 def h_eff_mm(mesh) -> float:

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
+from benchmarks.em_common import body_mesh, h_eff_mm, library, plan
 from planner.units import MU0_H_per_m
 from planner.verification import em as ae
 from planner.verification.convergence import Checks, observed_orders, print_table
@@ -68,7 +68,7 @@ def run(cases=tuple(CASES), full: bool = False, checks: Checks | None = None, to
                 cfg = plan([{"name": name, "tissue": "muscle", **body}], h,
                            {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3,
                             "amplitude": "peak", "target_point_mm": TARGET})
-                mesh = mesh_of(cfg)
+                mesh = body_mesh({"name": name, "tissue": "muscle", **body}, h)  # meshes/<shape>.geo
                 fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg, element_order=k)
                 P = fs.tissue_loss_W
                 if axes is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
+from benchmarks.em_common import body_mesh, h_eff_mm, library, plan
 from planner.verification import em as ae
 from planner.verification.convergence import Checks, observed_orders, print_table
 
@@ -38,10 +38,11 @@ def run(sizes=CI_SIZES, orders=(1, 2), checks: Checks | None = None, tol_finest:
     for k in orders:
         rows, hs, errs = [], [], []
         for h in sizes:
-            cfg = plan([{"name": "sphere", "shape": "sphere", "tissue": "muscle", "radius_mm": A_MM}], h,
+            body = {"name": "sphere", "shape": "sphere", "tissue": "muscle", "radius_mm": A_MM}
+            cfg = plan([body], h,
                        {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3,
                         "amplitude": "peak", "target_point_mm": [25.0, -15.0, 10.0]})
-            mesh = mesh_of(cfg)
+            mesh = body_mesh(body, h)  # meshes/sphere.geo
             app = applied_field(mesh, cfg.applicator)
             fs = solve_eddy_currents(mesh, app, lib, cfg, element_order=k)
             P = fs.tissue_loss_W

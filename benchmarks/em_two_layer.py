@@ -18,9 +18,10 @@ import argparse
 
 import numpy as np
 
-from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
+from benchmarks.em_common import h_eff_mm, library, plan
 from planner.verification import em as ae
 from planner.verification.convergence import Checks, observed_orders, print_table
+from planner.verification.meshes import reference_mesh
 
 A1, A2 = 35.0, 60.0
 S_MUSCLE, S_FAT = 0.5, 0.04
@@ -50,7 +51,9 @@ def _solve(core_center, h, order=1):
                  "center_mm": list(core_center)}], h,
                {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3, "amplitude": "peak",
                 "target_point_mm": [20.0, 10.0, -15.0]})
-    mesh = mesh_of(cfg)
+    cx, cy, cz = core_center
+    mesh = reference_mesh("two_spheres.geo", {"R_mm": A2, "r_mm": A1, "cx_mm": cx, "cy_mm": cy, "cz_mm": cz, "h_mm": h},
+                          tissues={"fat": "fat", "core": "muscle"}, roles={"core": "organ"})
     fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), library(muscle=S_MUSCLE, fat=S_FAT), cfg,
                              element_order=order)
     return mesh, fs

@@ -40,7 +40,7 @@ def script_path(script: str | Path) -> Path:
         p = MESHES_DIR / str(script)
     if not p.is_file():
         have = sorted(f.name for f in MESHES_DIR.glob("*.geo")) if MESHES_DIR.is_dir() else []
-        raise InputError(bad_value("reference mesh script", str(script), f"a .geo file, e.g. one of {have} in {MESHES_DIR}"))
+        raise InputError(bad_value("reference mesh script", str(script), f"a .geo file, one of {have} in {MESHES_DIR}"))
     return p
 
 
@@ -51,7 +51,7 @@ def script_parameters(script: str | Path) -> dict[str, str]:
     out = {}
     for var, default, name in _PARAM.findall(text):
         if var != name:
-            raise MeshError(f"{script}: DefineConstant {var} is named Parameters/{name}; expected the variable's own name")
+            raise MeshError(f"{script}: DefineConstant {var} is named Parameters/{name}; expected Parameters/{var}")
         out[var] = default.strip()
     return out
 
@@ -69,7 +69,8 @@ def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None
         if k not in declared:
             raise InputError(bad_value(f"{path.name} parameter", k, f"one of {sorted(declared)}"))
     with gmsh_session(path.stem) as gmsh:
-        key = hashlib.sha256(json.dumps([path.read_text(), sorted(params.items()), gmsh.__version__]).encode()).hexdigest()
+        text = json.dumps([path.read_text(), sorted(params.items()), gmsh.__version__])
+        key = hashlib.sha256(text.encode()).hexdigest()
         msh = (cache_dir or CACHE_DIR) / f"{path.stem}-{key[:16]}.msh"
         if cache and msh.is_file():
             gmsh.open(str(msh))
@@ -88,6 +89,7 @@ def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None
 
 
 def _mesh_script(gmsh, path: Path, params: Mapping[str, float]) -> None:
+    gmsh.onelab.clear()  # ONELAB values outlive gmsh.finalize(): a parameter not given must take its default
     for k, v in params.items():
         gmsh.onelab.setNumber(f"Parameters/{k}", [v])
     try:
