@@ -21,8 +21,9 @@ import numpy as np
 from planner.config.plan import load_plan
 from planner.imaging import patient_model, read_dicom_series, write_rtstruct
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
-from planner.imaging.volume import Grid
 from planner.imaging.phantoms import PHANTOMS, phantom_images
+from planner.imaging.volume import Grid
+from planner.verification.convergence import report
 
 SIZES = {
     "ci": dict(shape=(50, 128, 128), spacing_mm=(3.0, 3.0, 4.0), limit_s=40.0),
@@ -108,10 +109,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     r = run("full" if a.full else "ci")
     print_table(r)
-    bad = check(r)
-    for b in bad:
-        print("FAILED:", b)
-    return 1 if bad else 0
+    return report(check(r))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import numpy as np
 from planner.artefacts import Role
 from planner.config.plan import ThermalSection
 from planner.verification import thermal as an
-from planner.verification.convergence import Checks, observed_orders
+from planner.verification.convergence import Checks, observed_orders, report
 from planner.verification.convergence import print_table as _print_table
 from planner.verification.meshes import reference_mesh
 
@@ -303,11 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     fails = run("full" if args.full else "ci", args.only)
     print(f"\nwall time {time.perf_counter() - t0:.1f} s")
-    if fails:
-        print("FAILED:\n  " + "\n  ".join(fails))
-        return 1
-    print("all thermal verification targets met")
-    return 0
+    return report(fails)
 
 
 if __name__ == "__main__":

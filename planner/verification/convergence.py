@@ -3,7 +3,8 @@
 ``observed_orders(h, err)`` gives the pairwise orders log(e_i/e_{i+1}) / log(h_i/h_{i+1}) and the
 least-squares slope of log|e| against log h; ``print_table`` prints one aligned table (rows as lists in
 header order, or as dicts keyed by the header); ``Checks`` collects PASS/FAIL lines and ends a benchmark
-script non-zero if any check failed.
+script non-zero if any check failed; ``report(failed)`` prints a list of failed checks and gives the
+exit code, for benchmarks whose ``check()`` returns the failures as a list.
 """
 from __future__ import annotations
 
@@ -58,6 +59,17 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Row], digits: 
     sys.stdout.flush()
 
 
+def report(failed: Sequence[str], passed: int | None = None) -> int:
+    """Print the failed checks (one line each) and a summary; returns the exit code (1 if any failed)."""
+    if passed is not None:
+        print(f"\n{passed} checks passed, {len(failed)} failed")
+    if failed:
+        print("FAILED:\n  " + "\n  ".join(failed))
+        return 1
+    print("all checks passed")
+    return 0
+
+
 class Checks:
     """Collects pass/fail lines; ``exit()`` ends the process non-zero if any check failed."""
 
@@ -71,10 +83,8 @@ class Checks:
         return ok
 
     def exit(self) -> None:
-        print(f"\n{len(self.passed)} checks passed, {len(self.failed)} failed")
-        if self.failed:
-            print("FAILED:\n  " + "\n  ".join(self.failed))
+        if report(self.failed, len(self.passed)):
             sys.exit(1)
 
 
-__all__ = ["Checks", "fmt", "observed_orders", "print_table", "with_orders"]
+__all__ = ["Checks", "fmt", "observed_orders", "print_table", "report", "with_orders"]

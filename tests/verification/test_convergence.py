@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from planner.errors import InputError
-from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
+from planner.verification.convergence import Checks, observed_orders, print_table, report, with_orders
 
 
 def test_observed_orders_recover_a_known_power_law():
@@ -53,3 +53,10 @@ def test_checks_collect_and_exit_non_zero_on_failure(capsys):
     ok.check(bool(np.isfinite(1.0)), "finite")
     ok.exit()  # returns: nothing failed
     assert "1 checks passed, 0 failed" in capsys.readouterr().out
+
+
+def test_report_prints_failures_and_gives_the_exit_code(capsys):
+    assert report([]) == 0 and "all checks passed" in capsys.readouterr().out
+    assert report(["order 1.2 < 1.6", "error 2e-2 > 1e-2"], passed=3) == 1
+    out = capsys.readouterr().out
+    assert "3 checks passed, 2 failed" in out and "  order 1.2 < 1.6\n  error 2e-2 > 1e-2" in out

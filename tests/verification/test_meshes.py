@@ -15,9 +15,11 @@ from planner.verification.meshes import MESHES_DIR, reference_mesh, script_param
 
 
 def _same(a, b) -> bool:
+    def regions(m):
+        return [(r.tag, r.name, r.tissue, r.role) for r in m.regions]
+
     return (np.array_equal(a.points_m, b.points_m) and np.array_equal(a.cells, b.cells)
-            and np.array_equal(a.cell_region, b.cell_region)
-            and [(r.tag, r.name, r.tissue, r.role) for r in a.regions] == [(r.tag, r.name, r.tissue, r.role) for r in b.regions])
+            and np.array_equal(a.cell_region, b.cell_region) and regions(a) == regions(b))
 
 
 def test_every_script_declares_its_parameters_and_the_readme_lists_them():
@@ -75,16 +77,20 @@ def test_a_parameter_not_given_takes_the_scripts_default(tmp_path):
     assert np.linalg.norm(m.points_m, axis=1).max() == pytest.approx(0.050, rel=1e-6)
 
 
+def _body(name: str, shape: str, **kw) -> dict:
+    return {"name": name, "shape": shape, "tissue": name, **kw}
+
+
 BODIES = {  # script, parameters, the same geometry as plan bodies (planner.geometry.mesher.mesh_shapes)
     "sphere": ("sphere.geo", {"r_mm": 50.0, "cx_mm": 5.0, "h_mm": 14.0},
-               [{"name": "sphere", "shape": "sphere", "tissue": "sphere", "radius_mm": 50.0, "center_mm": [5.0, 0.0, 0.0]}]),
+               [_body("sphere", "sphere", radius_mm=50.0, center_mm=[5.0, 0.0, 0.0])]),
     "ellipsoid": ("ellipsoid.geo", {"a_mm": 60.0, "b_mm": 40.0, "c_mm": 30.0, "h_mm": 10.0},
-                  [{"name": "ellipsoid", "shape": "ellipsoid", "tissue": "ellipsoid", "semi_axes_mm": [60.0, 40.0, 30.0]}]),
+                  [_body("ellipsoid", "ellipsoid", semi_axes_mm=[60.0, 40.0, 30.0])]),
     "cylinder": ("cylinder.geo", {"r_mm": 30.0, "length_mm": 80.0, "h_mm": 10.0},
-                 [{"name": "cylinder", "shape": "cylinder", "tissue": "cylinder", "radius_mm": 30.0, "length_mm": 80.0}]),
+                 [_body("cylinder", "cylinder", radius_mm=30.0, length_mm=80.0)]),
     "two_spheres": ("two_spheres.geo", {"cx_mm": 12.0, "cz_mm": 9.0, "h_mm": 12.0},
-                    [{"name": "fat", "shape": "sphere", "tissue": "fat", "radius_mm": 60.0},
-                     {"name": "core", "shape": "sphere", "tissue": "core", "radius_mm": 35.0, "center_mm": [12.0, 0.0, 9.0]}]),
+                    [_body("fat", "sphere", radius_mm=60.0),
+                     _body("core", "sphere", radius_mm=35.0, center_mm=[12.0, 0.0, 9.0])]),
 }
 
 
