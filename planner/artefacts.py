@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -132,3 +133,29 @@ class TissueMesh:
         sel = np.isin(self.cell_region, tags)
         v = self.cell_volumes_m3()[sel]
         return (self.cell_centroids_m()[sel] * v[:, None]).sum(axis=0) / v.sum()
+
+
+# --- what a stage needs of an upstream artefact (structural types: any object with these members) ----
+class AppliedFieldLike(Protocol):
+    """The applied (coil) field as the heat and thermal stages see it."""
+
+    frequency_Hz: float
+
+    def H_peak_at(self, points_m: np.ndarray) -> np.ndarray:
+        """(n, 3) peak H in A/m at (n, 3) points in metres."""
+        ...
+
+
+class CellLossesLike(Protocol):
+    """Per-cell eddy-current and implant losses (W/m³ at the nominal field; None means zero)."""
+
+    Q_eddy_W_per_m3: np.ndarray | None
+    Q_implant_W_per_m3: np.ndarray | None
+
+
+class TissueLookup(Protocol):
+    """What stages read of the tissue library: ``lib[name]`` → a tissue with its properties."""
+
+    def __getitem__(self, name: str) -> object: ...
+
+    def __contains__(self, name: object) -> bool: ...

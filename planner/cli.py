@@ -142,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("UFL", "FFCX", "ffcx", "root", "numba"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    from planner.errors import PlannerError
+    from planner.errors import PlannerError, error_lines
 
     try:
         return int(args.func(args) or 0)
     except PlannerError as exc:
-        print(f"planner: error: {exc}", file=sys.stderr)
+        for line in error_lines(exc):  # all errors of a plan, one line each
+            print(f"planner: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("planner: interrupted", file=sys.stderr)

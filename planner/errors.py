@@ -17,6 +17,20 @@ class InputError(PlannerError, ValueError):
     """A plan file, an input file or a function argument is invalid."""
 
 
+class InputErrors(InputError):
+    """Several input errors found together (e.g. all errors of one plan): ``errors`` holds one line
+    each; ``str()`` joins them with newlines."""
+
+    def __init__(self, errors: list[str] | tuple[str, ...]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(self.errors))
+
+
+def error_lines(exc: BaseException) -> list[str]:
+    """The one-line messages of an error: each of :class:`InputErrors`, else ``str(exc)``."""
+    return list(exc.errors) if isinstance(exc, InputErrors) else [str(exc)]
+
+
 class SegmentationError(PlannerError):
     """Images could not be turned into tissue labels."""
 

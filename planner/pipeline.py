@@ -125,7 +125,7 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
     stages["em"] = "done"
     summary["em"] = fields.summary_block()
-    heat = heat_source(mesh, applied, fields, lib, cfg)
+    heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
     stages["nanoparticles"] = "done" if cfg.nanoparticles else "skipped: no [nanoparticles] section (eddy/implant heat only)"
     summary["nanoparticles"] = heat.summary_block()
     temperatures = None
@@ -200,5 +200,5 @@ def _input_files(cfg: PlanConfig) -> dict[str, Path]:
         files["applicator.path_file"] = cfg.resolve(cfg.applicator.path_file)
     from planner.nanoparticles import input_files
 
-    files.update(input_files(cfg))
+    files.update(input_files(cfg.nanoparticles, base_dir=cfg.base_dir))
     return files

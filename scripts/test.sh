@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . scripts/env.sh
+# static checks first (seconds): lint + import order, types
+.venv/bin/ruff check planner tests benchmarks scripts
+.venv/bin/mypy
 args=(-m "not slow")
 if compgen -G "notebooks/*.ipynb" >/dev/null; then args+=(--nbmake notebooks); fi
 exec .venv/bin/python -m pytest "${args[@]}" tests "$@"

@@ -8,8 +8,16 @@ Stage functions (pipeline contract, COMMON.md):
 This package imports without FEniCSx; the FE solve lives in :mod:`planner.fem.scalar_potential`.
 Metal implants (:mod:`planner.em.implants`) are a separate stage owned elsewhere.
 """
-from planner.em.applicators import APPLICATORS, AppliedField, Coil, applied_field, register_applicator
+from planner.em.applicators import (
+    APPLICATORS,
+    AppliedField,
+    Coil,
+    applied_field,
+    available_applicators,
+    get_applicator,
+    register_applicator,
+)
 from planner.em.eddy import FieldSolution, solve_eddy_currents
 
-__all__ = ["APPLICATORS", "AppliedField", "Coil", "FieldSolution", "applied_field", "register_applicator",
-           "solve_eddy_currents"]
+__all__ = ["APPLICATORS", "AppliedField", "Coil", "FieldSolution", "applied_field", "available_applicators",
+           "get_applicator", "register_applicator", "solve_eddy_currents"]

@@ -1,6 +1,8 @@
 """Applicator models: the alternating magnetic field H0 and its vector potential A0 in the patient.
 
-Registry keyed by the plan key ``[applicator] type``:
+Registry (:data:`planner.config.registry.APPLICATORS`; ``register_applicator`` / ``get_applicator`` /
+``available_applicators``) keyed by the plan key ``[applicator] type``; each type declares its own keys
+(``SolenoidParams`` ...), checked when the plan is loaded:
 
 =============  ==========================================================================================
 ``uniform``    H0 = H·d̂ everywhere (``direction``); A0 = ½ μ0 H0 × (r − r_t) (Coulomb gauge, centred on the
@@ -38,16 +40,19 @@ an unphysically large current.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from planner.artefacts import TissueMesh
 from planner.config.plan import ApplicatorSection
+from planner.config.registry import APPLICATORS
+from planner.config.schema import parse_section, positive, spec
 from planner.em._kernels import biot_savart
 from planner.units import MU0_H_per_m
 from planner.errors import InputError, bad_value
@@ -236,70 +241,133 @@ class AppliedField:
         return out
 
 
-# --- registry --------------------------------------------------------------------------------------
-CoilBuilder = Callable[[ApplicatorSection, Path], Coil]
-APPLICATORS: dict[str, CoilBuilder | None] = {"uniform": None}
+# --- registry: each applicator type declares its own keys ------------------------------------------
+CoilBuilder = Callable[[ApplicatorSection, Path], "Coil | None"]  # None: no coil (uniform field)
+P = TypeVar("P")
+
+_RADIUS = "a positive coil radius in mm"
+_TURNS = "an integer >= 1"
 
 
-def register_applicator(name: str) -> Callable[[CoilBuilder], CoilBuilder]:
-    def deco(fn: CoilBuilder) -> CoilBuilder:
-        APPLICATORS[name] = fn
-        return fn
-    return deco
+def _at_least_one(n: int) -> bool:
+    return n >= 1
 
 
-def _need(cfg: ApplicatorSection, needed: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
-    for k in needed:
-        if getattr(cfg, k) is None:
-            raise InputError(f"applicator.{k}: missing required key for type = {cfg.type!r}")
-    for k in ("radius_mm", "inner_radius_mm", "turns", "length_mm", "spacing_mm", "path_file"):
-        if k not in needed and k not in optional and getattr(cfg, k) is not None:
-            raise InputError(f"applicator.{k} = {getattr(cfg, k)!r}: not used by type = {cfg.type!r}; "
-                             f"expected only {sorted(needed + optional)}")
+@dataclass(frozen=True)
+class UniformParams:
+    """``uniform``: H0 = H·d̂ everywhere (``direction``); no keys of its own."""
+
+
+@dataclass(frozen=True)
+class SolenoidParams:
+    """``solenoid``: ``turns`` coaxial loops of ``radius_mm`` over ``length_mm`` (current sheet)."""
+
+    radius_mm: float = spec(check=positive, expected=_RADIUS)
+    turns: int = spec(check=_at_least_one, expected=_TURNS)
+    length_mm: float = spec(check=positive, expected="a positive coil length in mm")
+
+
+@dataclass(frozen=True)
+class HelmholtzParams:
+    """``helmholtz``: two coaxial loops of ``radius_mm``, ``spacing_mm`` apart (default: the radius)."""
+
+    radius_mm: float = spec(check=positive, expected=_RADIUS)
+    turns: int | None = spec(None, check=_at_least_one, expected=_TURNS, help="turns per loop, default 1")
+    spacing_mm: float | None = spec(None, check=positive, expected="a positive loop spacing in mm (default: radius_mm)")
+
+
+@dataclass(frozen=True)
+class PancakeParams:
+    """``pancake``: flat spiral of ``turns`` concentric loops between ``inner_radius_mm`` and ``radius_mm``."""
+
+    radius_mm: float = spec(check=positive, expected=_RADIUS)
+    turns: int = spec(check=_at_least_one, expected=_TURNS)
+    inner_radius_mm: float | None = spec(None, check=positive, expected="a positive inner radius in mm (default 0)")
+
+    def validate(self, path: str) -> None:
+        if self.inner_radius_mm is not None and self.inner_radius_mm >= self.radius_mm:
+            raise InputError(bad_value(f"{path}.inner_radius_mm", self.inner_radius_mm, f"less than radius_mm = {self.radius_mm}"))
+
+
+@dataclass(frozen=True)
+class WireParams:
+    """``wire``: any closed current path from a file of 3-D points in mm."""
+
+    path_file: str = spec(check=lambda s: bool(s.strip()), expected="a file of 3-D points in mm, relative to the plan file")
+    turns: int | None = spec(None, check=_at_least_one, expected=_TURNS, help="filaments along the path, default 1")
+
+
+def register_applicator(name: str, params: type | None = None, *, replace: bool = False) -> Callable[[CoilBuilder], CoilBuilder]:
+    """Decorator: ``builder(section, base_dir) -> Coil`` available as ``[applicator] type = name``;
+    ``params`` (a dataclass of spec() fields) declares the type's own keys."""
+    return APPLICATORS.decorator(name, params, replace=replace)
+
+
+def get_applicator(name: str) -> CoilBuilder:
+    return APPLICATORS.get(name)
+
+
+def available_applicators() -> tuple[str, ...]:
+    return APPLICATORS.available()
 
 
 def _center(cfg):
     return np.asarray(cfg.center_mm, dtype=float) * MM
 
 
-@register_applicator("solenoid")
+@register_applicator("uniform", UniformParams)
+def _uniform(cfg: ApplicatorSection, base_dir: Path) -> None:
+    _params(cfg, UniformParams)
+    return None
+
+
+@register_applicator("solenoid", SolenoidParams)
 def _solenoid(cfg: ApplicatorSection, base_dir: Path) -> Coil:
-    _need(cfg, ("radius_mm", "turns", "length_mm"))
-    n, L, R = int(cfg.turns), cfg.length_mm * MM, cfg.radius_mm * MM
+    p = _params(cfg, SolenoidParams)
+    n, L, R = int(p.turns), p.length_mm * MM, p.radius_mm * MM
     z = -L / 2 + (np.arange(n) + 0.5) * L / n
     return coaxial_loops(np.full(n, R), z, np.ones(n), center_m=_center(cfg), axis=cfg.axis, bore_radius_m=R,
                          segments_per_turn=cfg.segments_per_turn)
 
 
-@register_applicator("helmholtz")
+@register_applicator("helmholtz", HelmholtzParams)
 def _helmholtz(cfg: ApplicatorSection, base_dir: Path) -> Coil:
-    _need(cfg, ("radius_mm",), ("turns", "spacing_mm"))
-    R = cfg.radius_mm * MM
-    d = (cfg.spacing_mm if cfg.spacing_mm is not None else cfg.radius_mm) * MM
-    n = float(cfg.turns or 1)
+    p = _params(cfg, HelmholtzParams)
+    R = p.radius_mm * MM
+    d = (p.spacing_mm if p.spacing_mm is not None else p.radius_mm) * MM
+    n = float(p.turns or 1)
     return coaxial_loops([R, R], [-d / 2, d / 2], [n, n], center_m=_center(cfg), axis=cfg.axis, bore_radius_m=R,
                          segments_per_turn=cfg.segments_per_turn)
 
 
-@register_applicator("pancake")
+@register_applicator("pancake", PancakeParams)
 def _pancake(cfg: ApplicatorSection, base_dir: Path) -> Coil:
-    _need(cfg, ("radius_mm", "turns"), ("inner_radius_mm",))
-    R = cfg.radius_mm * MM
-    r0 = (cfg.inner_radius_mm or 0.0) * MM
-    if r0 >= R:
-        raise InputError(bad_value("applicator.inner_radius_mm", cfg.inner_radius_mm,
-                                   f"less than radius_mm = {cfg.radius_mm}"))
-    n = int(cfg.turns)
+    p = _params(cfg, PancakeParams)
+    R = p.radius_mm * MM
+    r0 = (p.inner_radius_mm or 0.0) * MM
+    n = int(p.turns)
     radii = r0 + (np.arange(n) + 0.5) * (R - r0) / n
     return coaxial_loops(radii, np.zeros(n), np.ones(n), center_m=_center(cfg), axis=cfg.axis,
                          segments_per_turn=cfg.segments_per_turn)
 
 
-@register_applicator("wire")
+@register_applicator("wire", WireParams)
 def _wire(cfg: ApplicatorSection, base_dir: Path) -> Coil:
-    _need(cfg, ("path_file",), ("turns",))
-    pts = read_path_file((Path(base_dir) / cfg.path_file).resolve())
-    return polyline_coil(pts, turns=int(cfg.turns or 1))
+    p = _params(cfg, WireParams)
+    pts = read_path_file((Path(base_dir) / p.path_file).resolve())
+    return polyline_coil(pts, turns=int(p.turns or 1))
+
+
+def _params(cfg: ApplicatorSection, cls: type[P]) -> P:
+    """The type's keys of a section that may have been built in code (not by the plan loader):
+    checked like the loader does (missing, not used, invalid), one error naming the key."""
+    data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+            if f.metadata.get("model_key") and getattr(cfg, f.name) is not None}
+    base = {"type": cfg.type, "frequency_kHz": 1.0, "field_kA_per_m": 1.0, "amplitude": "peak"}
+    params = parse_section(ApplicatorSection, {**base, **data}, "applicator").model_parameters
+    if not isinstance(params, cls):  # a builder registered with another type's parameter class
+        raise TypeError(f"applicator type {cfg.type!r}: parameters {type(params).__name__}, expected {cls.__name__}")
+    return params
 
 
 # --- placement checks --------------------------------------------------------------------------------
@@ -399,8 +467,7 @@ def applied_field(mesh: TissueMesh, cfg: ApplicatorSection, *, base_dir: Path | 
     The requested amplitude ``field_kA_per_m`` is at the target point, ``peak`` or ``rms``
     (H_peak = √2 H_rms); see the module docstring for geometry and placement rules.
     """
-    if cfg.type not in APPLICATORS:
-        raise InputError(bad_value("applicator.type", cfg.type, "one of " + ", ".join(map(repr, APPLICATORS))))
+    build = get_applicator(cfg.type)
     if not (math.isfinite(cfg.frequency_kHz) and cfg.frequency_kHz > 0):
         raise InputError(bad_value("applicator.frequency_kHz", cfg.frequency_kHz, "a positive number (kHz)"))
     if not (math.isfinite(cfg.field_kA_per_m) and cfg.field_kA_per_m > 0):
@@ -412,12 +479,11 @@ def applied_field(mesh: TissueMesh, cfg: ApplicatorSection, *, base_dir: Path | 
     common = dict(applicator=cfg.type, frequency_Hz=cfg.frequency_Hz, H_peak_A_per_m_at_target=H_peak,
                   amplitude=cfg.amplitude, requested_field_A_per_m=cfg.field_kA_per_m * 1e3,
                   target_point_m=target)
-    if cfg.type == "uniform":
-        _need(cfg, ())
+    coil = build(cfg, Path(base_dir))
+    if coil is None:  # uniform field
         d = np.asarray(cfg.direction, dtype=float)
         d = d / np.linalg.norm(d)
         return AppliedField(coil_current_peak_A=None, uniform_H_peak_A_per_m=H_peak * d, **common)
-    coil = APPLICATORS[cfg.type](cfg, Path(base_dir))
     _check_coil_placement(mesh, coil, target, cfg)
     h1 = float(np.linalg.norm(coil.H_per_A(target[None])[0]))
     if not (h1 > 0 and math.isfinite(h1)):

@@ -15,6 +15,7 @@ from petsc4py import PETSc
 
 DOLFINX_VERSION = dolfinx.__version__
 SCALAR_TYPE = PETSc.ScalarType
+MeshTags = dolfinx.mesh.MeshTagsMetaClass  # the MeshTags class (renamed MeshTags in DOLFINx ≥ 0.6)
 
 
 def create_tet_mesh(comm: MPI.Comm, cells: np.ndarray, points: np.ndarray) -> dolfinx.mesh.Mesh:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import dolfinx.mesh
 import numpy as np
 from mpi4py import MPI
 
@@ -21,9 +22,9 @@ CUT_TAG = 2  # exterior facets on a cut plane (image bounds, crop box): no skin 
 class FemMesh:
     """A DOLFINx mesh built from a TissueMesh, with maps back to TissueMesh order."""
 
-    mesh: object  # dolfinx.mesh.Mesh
-    cell_tags: object  # MeshTags of region tags on cells
-    facet_tags: object  # MeshTags on the exterior boundary: SKIN_TAG, or CUT_TAG on cut planes
+    mesh: dolfinx.mesh.Mesh
+    cell_tags: _compat.MeshTags  # region tags on cells
+    facet_tags: _compat.MeshTags  # MeshTags on the exterior boundary: SKIN_TAG, or CUT_TAG on cut planes
     tissue_mesh: TissueMesh
     cell_input_index: np.ndarray  # (num local cells incl. ghosts,) → TissueMesh cell index
     num_owned_cells: int

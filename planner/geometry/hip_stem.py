@@ -23,10 +23,13 @@ neck axis meets the stem axis); ``axis`` points from the distal tip to the shoul
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
+from planner.config.registry import SHAPES
+from planner.config.schema import nonzero_vec3, positive, spec
 from planner.errors import InputError, bad_value
 
 HIP_STEM_DEFAULTS: dict[str, Any] = {
@@ -116,13 +119,37 @@ def build_hip_stem(occ, params: Mapping[str, Any] | None = None) -> list[tuple[i
     return vols
 
 
-def hip_stem_from_body(occ, body) -> list[tuple[int, int]]:
-    """SHAPE_BUILDERS entry for ``shape = "hip-stem"`` with a :class:`planner.config.plan.BodySpec`.
+@dataclass(frozen=True)
+class HipStemParams:
+    """``hip-stem``: femoral component; ``center_mm`` = shoulder, ``axis`` = distal → proximal."""
 
-    Uses the existing BodySpec keys: ``center_mm`` (shoulder), ``axis`` (distal → proximal),
+    radius_mm: float | None = spec(None, check=positive, expected="a positive head radius in mm (default 14)")
+    length_mm: float | None = spec(None, check=positive, expected="a positive stem length in mm (default 130)")
+    axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction [x, y, z]")
+    parameters: dict[str, Any] = spec(default_factory=dict, help="stem_length_mm, proximal_radius_mm, distal_radius_mm, "
+                                      "neck_length_mm, neck_radius_mm, head_radius_mm, ccd_angle_deg, medial")
+
+    def validate(self, path: str) -> None:
+        bad = sorted({"center_mm", "axis"} & set(self.parameters))
+        if bad:
+            raise InputError(f"{path}.parameters.{bad[0]}: give it as {path}.{bad[0]}")
+        try:
+            hip_stem_parameters(self.parameters)
+        except InputError as exc:
+            raise InputError(f"{path}.parameters: {exc}") from None
+
+    def exact_volume_m3(self) -> None:
+        """No closed form: the mesher uses the CAD volume."""
+        return None
+
+
+@SHAPES.decorator("hip-stem", HipStemParams)
+def hip_stem_from_body(occ, body) -> list[tuple[int, int]]:
+    """Shape builder of ``shape = "hip-stem"`` with a :class:`planner.config.plan.BodySpec`.
+
+    Uses the BodySpec keys: ``center_mm`` (shoulder), ``axis`` (distal → proximal),
     ``length_mm`` (stem length, default 130), ``radius_mm`` (head radius, default 14); other
-    dimensions keep their defaults (proposed extra keys: see :data:`HIP_STEM_DEFAULTS`).
-    Extra keys, if the plan schema grows a ``parameters`` table, are read from ``body.parameters``.
+    dimensions from ``parameters`` (see :data:`HIP_STEM_DEFAULTS`).
     """
     params: dict[str, Any] = {"center_mm": tuple(body.center_mm), "axis": tuple(body.axis)}
     if getattr(body, "length_mm", None) is not None:
@@ -135,29 +162,9 @@ def hip_stem_from_body(occ, body) -> list[tuple[int, int]]:
     return build_hip_stem(occ, params)
 
 
-# --- plan primitives (same conventions as planner.geometry.mesher's builders) -----------------------------
 def build_primitive(occ, body) -> list[tuple[int, int]]:
-    """sphere / cylinder / box / ellipsoid / hip-stem of a BodySpec, in mm."""
-    shape = body.shape
-    if shape == "sphere":
-        return [(3, occ.addSphere(*body.center_mm, body.radius_mm))]
-    if shape == "box":
-        lx, ly, lz = body.size_mm
-        cx, cy, cz = body.center_mm
-        return [(3, occ.addBox(cx - lx / 2, cy - ly / 2, cz - lz / 2, lx, ly, lz))]
-    if shape == "cylinder":
-        ax = np.asarray(body.axis, float)
-        ax = ax / np.linalg.norm(ax)
-        base = np.asarray(body.center_mm, float) - ax * body.length_mm / 2
-        return [(3, occ.addCylinder(*base, *(ax * body.length_mm), body.radius_mm))]
-    if shape == "ellipsoid":
-        tag = occ.addSphere(*body.center_mm, 1.0)
-        occ.dilate([(3, tag)], *body.center_mm, *body.semi_axes_mm)
-        return [(3, tag)]
-    if shape in ("hip-stem", "hip_stem"):
-        return hip_stem_from_body(occ, body)
-    raise InputError(bad_value(f"geometry body {getattr(body, 'name', '?')!r}.shape", shape,
-                               "sphere, cylinder, box, ellipsoid or hip-stem"))
+    """Any registered shape of a BodySpec, in mm (the builders of :data:`planner.config.registry.SHAPES`)."""
+    return SHAPES.get(body.shape, key=f"geometry body {getattr(body, 'name', '?')!r}.shape")(occ, body)
 
 
 def build_from_triangles(occ, points_mm: np.ndarray, triangles: np.ndarray) -> list[tuple[int, int]]:

@@ -10,37 +10,107 @@ Mesh size: ``max_size_mm`` everywhere, and per role a finer size inside the regi
 ``implant_size_mm``, ``organ_size_mm``) that grades linearly to ``max_size_mm`` over
 ``growth_distance_mm`` (default: 3 × max_size_mm) outside it.
 
-New shapes plug in through :data:`SHAPE_BUILDERS` (name → builder(occ, body) → list of volume dimtags).
+New shapes plug in through the ONE shape registry :data:`planner.config.registry.SHAPES`
+(``register_shape(name, Params)`` on a builder(occ, body) → list of volume dimtags; the hip stem
+registers from :mod:`planner.geometry.hip_stem`); ``Params`` declares the shape's plan keys.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-
+import math
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh, boundary_facets
 from planner.config.plan import BodySpec, GeometrySection, MeshSection
-from planner.errors import InputError, MeshError
+from planner.config.registry import SHAPES
+from planner.config.schema import nonzero_vec3, positive, positive_vec3, spec
+from planner.errors import MeshError
 from planner.units import MM
 
 log = logging.getLogger(__name__)
 
 ShapeBuilder = Callable[[object, BodySpec], list]
 
+_POSITIVE = "a positive number"
 
+
+# --- the shape registry: each shape declares its keys and its closed-form volume ------------------
+def register_shape(name: str, params: type | None = None, *, replace: bool = False) -> Callable[[ShapeBuilder], ShapeBuilder]:
+    """Decorator: ``builder(occ, body) -> [(3, tag), ...]`` (gmsh OCC, millimetres) available as
+    ``[[geometry.bodies]] shape = name``; ``params`` declares the shape's keys and has
+    ``exact_volume_m3() -> float | None``."""
+    return SHAPES.decorator(name, params, replace=replace)
+
+
+def get_shape(name: str) -> ShapeBuilder:
+    return SHAPES.get(name)
+
+
+def available_shapes() -> tuple[str, ...]:
+    return SHAPES.available()
+
+
+@dataclass(frozen=True)
+class BoxParams:
+    """``box``: axis-aligned, centred on ``center_mm``."""
+
+    size_mm: tuple[float, float, float] = spec(check=positive_vec3, expected="3 positive numbers [lx, ly, lz]")
+
+    def exact_volume_m3(self) -> float:
+        lx, ly, lz = (s * MM for s in self.size_mm)
+        return lx * ly * lz
+
+
+@dataclass(frozen=True)
+class SphereParams:
+    """``sphere`` centred on ``center_mm``."""
+
+    radius_mm: float = spec(check=positive, expected=_POSITIVE)
+
+    def exact_volume_m3(self) -> float:
+        return 4.0 / 3.0 * math.pi * (self.radius_mm * MM) ** 3
+
+
+@dataclass(frozen=True)
+class CylinderParams:
+    """``cylinder`` centred on ``center_mm`` along ``axis``."""
+
+    radius_mm: float = spec(check=positive, expected=_POSITIVE)
+    length_mm: float = spec(check=positive, expected=_POSITIVE)
+    axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction [x, y, z]")
+
+    def exact_volume_m3(self) -> float:
+        return math.pi * (self.radius_mm * MM) ** 2 * self.length_mm * MM
+
+
+@dataclass(frozen=True)
+class EllipsoidParams:
+    """``ellipsoid`` centred on ``center_mm``, semi-axes along x, y, z."""
+
+    semi_axes_mm: tuple[float, float, float] = spec(check=positive_vec3, expected="3 positive numbers [a, b, c]")
+
+    def exact_volume_m3(self) -> float:
+        a, b, c = (s * MM for s in self.semi_axes_mm)
+        return 4.0 / 3.0 * math.pi * a * b * c
+
+
+@register_shape("box", BoxParams)
 def _box(occ, b: BodySpec) -> list:
     lx, ly, lz = b.size_mm
     cx, cy, cz = b.center_mm
     return [(3, occ.addBox(cx - lx / 2, cy - ly / 2, cz - lz / 2, lx, ly, lz))]
 
 
+@register_shape("sphere", SphereParams)
 def _sphere(occ, b: BodySpec) -> list:
     return [(3, occ.addSphere(*b.center_mm, b.radius_mm))]
 
 
+@register_shape("cylinder", CylinderParams)
 def _cylinder(occ, b: BodySpec) -> list:
     a = np.asarray(b.axis, float)
     a = a / np.linalg.norm(a)
@@ -49,29 +119,17 @@ def _cylinder(occ, b: BodySpec) -> list:
     return [(3, occ.addCylinder(*base, *d, b.radius_mm))]
 
 
+@register_shape("ellipsoid", EllipsoidParams)
 def _ellipsoid(occ, b: BodySpec) -> list:
     tag = occ.addSphere(*b.center_mm, 1.0)
     occ.dilate([(3, tag)], *b.center_mm, *b.semi_axes_mm)
     return [(3, tag)]
 
 
-_CLOSED_FORM = ("box", "sphere", "cylinder", "ellipsoid")
+# the hip stem registers itself in the same registry
+import planner.geometry.hip_stem  # noqa: E402,F401  (registers shape "hip-stem")
 
-def _hip_stem(occ, b: BodySpec) -> list:
-    from planner.geometry.hip_stem import hip_stem_from_body
-
-    return hip_stem_from_body(occ, b)
-
-
-SHAPE_BUILDERS: dict[str, ShapeBuilder] = {
-    "hip-stem": _hip_stem,
-    "box": _box,
-    "sphere": _sphere,
-    "cylinder": _cylinder,
-    "ellipsoid": _ellipsoid,
-}
-
-
+SHAPE_BUILDERS = SHAPES  # the registry, as a Mapping name → builder
 
 
 @contextlib.contextmanager
@@ -99,12 +157,7 @@ def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
         occ = gmsh.model.occ
         inputs: list[list] = []
         for i, b in enumerate(geometry.bodies):
-            builder = SHAPE_BUILDERS.get(b.shape)
-            if builder is None:
-                raise InputError(
-                    f"geometry.bodies[{i}].shape = {b.shape!r}: expected one of {sorted(SHAPE_BUILDERS)}"
-                )
-            inputs.append(builder(occ, b))
+            inputs.append(SHAPES.get(b.shape, key=f"geometry.bodies[{i}].shape")(occ, b))
         flat = [dt for group in inputs for dt in group]
         if len(flat) > 1:
             try:
@@ -138,8 +191,8 @@ def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
         exact_mm3 = {}
         for i, b in enumerate(geometry.bodies):
             lost = sum(occ.getMass(3, t) for t in produced[i] if owner[t] != i)
-            closed = b.exact_volume_m3() / MM**3 if b.shape in _CLOSED_FORM else None
-            exact_mm3[i] = closed - lost if closed is not None else sum(occ.getMass(3, t) for t in pieces[i])
+            closed_m3 = b.exact_volume_m3()  # None: no closed form (hip stem), the CAD volume is used
+            exact_mm3[i] = closed_m3 / MM**3 - lost if closed_m3 is not None else sum(occ.getMass(3, t) for t in pieces[i])
         for i, tags in pieces.items():
             gmsh.model.addPhysicalGroup(3, tags, i + 1)
         _set_sizes(gmsh, geometry, mesh, pieces)
@@ -232,9 +285,10 @@ def _extract(gmsh, pieces: dict[int, list[int]]):
     return points_m, cells, region
 
 
-def exact_primitive_volume_m3(body: BodySpec) -> float:
-    """Closed-form volume of a primitive on its own (without overlaps)."""
+def exact_primitive_volume_m3(body: BodySpec) -> float | None:
+    """Closed-form volume of a primitive on its own (without overlaps); None without a closed form."""
     return body.exact_volume_m3()
 
 
-__all__ = ["mesh_shapes", "gmsh_session", "SHAPE_BUILDERS", "boundary_facets", "exact_primitive_volume_m3"]
+__all__ = ["mesh_shapes", "gmsh_session", "SHAPE_BUILDERS", "boundary_facets", "exact_primitive_volume_m3",
+           "register_shape", "get_shape", "available_shapes"]

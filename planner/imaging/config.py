@@ -11,11 +11,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from planner.config.schema import non_negative, one_of, parse_section, positive, spec
+from planner.config.registry import SEGMENTERS, STAGE_SECTIONS
+from planner.config.schema import model_key, one_of, parse_section, positive, spec
 from planner.errors import InputError
 
 _ROLES = one_of("body", "target", "organ", "implant")
-_METHODS = one_of("ct-hu", "mr-intensity", "labels")
 
 
 def _nonempty(s: str) -> bool:
@@ -87,53 +87,44 @@ class LabelSpec:
 
 @dataclass(frozen=True)
 class SegmentationSection:
-    """Segmenter choice (ct-hu, mr-intensity, labels), CT cut points air < fat < soft < bone < metal (HU), tissue names."""
+    """Segmenter choice and the tissue names every segmenter uses; the keys of each ``method`` (CT cut
+    points, MR classes, label table) are declared by the segmenter (planner.imaging.segmentation):
+    see ``[segmentation] method = ...``."""
 
-    # Typical CT numbers: air/lung −1000…−400, fat −150…−50, soft tissue 0…100, bone 250…2000,
-    # titanium > 3000 (clipped at 3071 in 12-bit CT); Kalender, Computed Tomography, 3rd ed. 2011.
     PLAN_SECTION: ClassVar[str] = "[segmentation]"
 
-    method: str | None = spec(None, check=_METHODS[0], expected=_METHODS[1])
+    method: str | None = spec(None, choice=SEGMENTERS, selects="keys",
+                              help="default: ct-hu for CT, mr-intensity for MR, labels for a label map")
     soft_tissue: str = spec("muscle", check=_nonempty, expected="a tissue name for soft tissue")
-    fat_tissue: str = spec("fat", check=_nonempty, expected="a tissue name for fat")
-    bone_tissue: str = spec("bone_cortical", check=_nonempty, expected="a tissue name for bone")
-    air_tissue: str = spec("air", check=_nonempty, expected="a tissue name for internal air / lung")
-    lung_tissue: str = spec("lung", check=_nonempty, expected="a tissue name for lung parenchyma")
     metal_tissue: str = spec("ti6al4v", check=_nonempty, expected="a tissue (material) name for metal implants")
     target_tissue: str = spec("tumour", check=_nonempty, expected="a tissue name for the target")
-    organ_tissues: dict[str, Any] = spec(default_factory=dict, help="RTSTRUCT ROI name → tissue name (default: soft_tissue)")
-    body_threshold_HU: float = spec(-400.0, check=math.isfinite, expected="a finite HU value")
-    air_max_HU: float = spec(-400.0, check=math.isfinite, expected="a finite HU value")
-    fat_max_HU: float = spec(-30.0, check=math.isfinite, expected="a finite HU value")
-    bone_min_HU: float = spec(250.0, check=math.isfinite, expected="a finite HU value")
-    metal_min_HU: float = spec(2500.0, check=math.isfinite, expected="a finite HU value")
-    lung_min_volume_mm3: float = spec(100000.0, check=non_negative, expected="a non-negative volume (mm³) above which an air component can be lung (0 = never)")
-    lung_min_mean_HU: float = spec(-950.0, check=math.isfinite, expected="a finite HU value: minimum mean HU of a lung component (gas ≈ −1000)")
-    metal_min_volume_mm3: float = spec(100.0, check=non_negative, expected="a non-negative volume (mm³)")
-    min_component_mm3: float = spec(20.0, check=non_negative, expected="a non-negative volume (mm³)")
-    streak_radius_mm: float = spec(50.0, check=non_negative, expected="a non-negative distance (mm) around metal where thin structures are treated as streak artefacts (0 = off)")
-    smoothing_voxels: int = spec(1, check=lambda v: 0 <= v <= 3, expected="0..3 (radius of the majority filter)")
-    max_implants: int = spec(8, check=lambda v: 1 <= v <= 50, expected="1..50")
-    mr_classes: tuple[str, ...] = spec(("muscle", "fat"), check=lambda v: 1 <= len(v) <= 6 and all(_nonempty(x) for x in v),
-                                       expected="1..6 tissue names, darkest class first")
-    mr_body_threshold: float | None = spec(None, check=math.isfinite, expected="a finite intensity (default: Otsu)")
-    labels: tuple[LabelSpec, ...] = spec(())
+    organ_tissues: dict[str, Any] = spec(default_factory=dict,
+                                         help="RTSTRUCT ROI name → tissue name (default: soft_tissue)")
+    # per-method keys (declared by the segmenters' parameter sections)
+    fat_tissue: str = model_key("fat")
+    bone_tissue: str = model_key("bone_cortical")
+    air_tissue: str = model_key("air")
+    lung_tissue: str = model_key("lung")
+    body_threshold_HU: float = model_key(-400.0)
+    air_max_HU: float = model_key(-400.0)
+    fat_max_HU: float = model_key(-30.0)
+    bone_min_HU: float = model_key(250.0)
+    metal_min_HU: float = model_key(2500.0)
+    lung_min_volume_mm3: float = model_key(100000.0)
+    lung_min_mean_HU: float = model_key(-950.0)
+    metal_min_volume_mm3: float = model_key(100.0)
+    min_component_mm3: float = model_key(20.0)
+    streak_radius_mm: float = model_key(50.0)
+    smoothing_voxels: int = model_key(1)
+    max_implants: int = model_key(8)
+    mr_classes: tuple[str, ...] = model_key(("muscle", "fat"))
+    mr_body_threshold: float | None = model_key()
+    labels: tuple[LabelSpec, ...] = model_key(())
 
     def validate(self, path: str) -> None:
-        cuts = [self.air_max_HU, self.fat_max_HU, self.bone_min_HU, self.metal_min_HU]
-        if any(b <= a for a, b in zip(cuts, cuts[1:])):
-            raise InputError(
-                f"{path}: HU cut points air_max_HU={cuts[0]}, fat_max_HU={cuts[1]}, bone_min_HU={cuts[2]}, "
-                f"metal_min_HU={cuts[3]}: expected strictly increasing values"
-            )
         for k, v in self.organ_tissues.items():
             if not isinstance(v, str) or not v.strip():
                 raise InputError(f"{path}.organ_tissues.{k} = {v!r}: expected a tissue name")
-        vals = [lab.value for lab in self.labels]
-        if len(set(vals)) != len(vals):
-            raise InputError(f"{path}.labels: label values {vals} repeat; expected unique values")
-        if self.method == "labels" and not self.labels:
-            raise InputError(f"{path}.labels: missing; method = 'labels' needs [[segmentation.labels]] rows (value, name, tissue, role)")
 
 
 def parse_imaging(raw: dict | None) -> ImagingSection:
@@ -142,17 +133,22 @@ def parse_imaging(raw: dict | None) -> ImagingSection:
     return parse_section(ImagingSection, raw, "imaging")
 
 
-def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> SegmentationSection:
-    sec = parse_section(SegmentationSection, raw or {}, "segmentation")
-    if sec.method is None:
-        src = imaging.image_source
-        method = "ct-hu" if src == "ct" or (src == "nifti" and imaging.nifti_modality == "CT") else (
-            "labels" if src is None else "mr-intensity")
-        if method == "labels" and not sec.labels:
-            raise InputError("segmentation.labels: missing; a label map (imaging.labels) needs [[segmentation.labels]] rows")
-        from dataclasses import replace
+def default_method(imaging: ImagingSection) -> str:
+    """The segmenter of an image source when [segmentation] names none."""
+    src = imaging.image_source
+    if src == "ct" or (src == "nifti" and imaging.nifti_modality == "CT"):
+        return "ct-hu"
+    return "labels" if src is None else "mr-intensity"
 
-        sec = replace(sec, method=method)
+
+def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> SegmentationSection:
+    raw = dict(raw or {})
+    if raw.get("method") is None:  # the keys of a method are checked against the method actually used
+        method = default_method(imaging)
+        if method == "labels" and not raw.get("labels"):
+            raise InputError("segmentation.labels: missing; a label map (imaging.labels) needs [[segmentation.labels]] rows")
+        raw["method"] = method
+    sec = parse_section(SegmentationSection, raw, "segmentation")
     if sec.method == "labels" and imaging.labels is None:
         raise InputError("segmentation.method = 'labels': needs imaging.labels (a NIfTI label map)")
     if sec.method == "ct-hu" and imaging.image_source not in ("ct", "nifti"):
@@ -160,3 +156,16 @@ def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> Segmentatio
     if sec.method == "mr-intensity" and imaging.image_source is None:
         raise InputError("segmentation.method = 'mr-intensity': expected an MR image (imaging.mr or imaging.nifti)")
     return sec
+
+
+def _validate_plan_sections(plan: dict) -> None:
+    """[imaging] and [segmentation] of a raw plan, checked when the plan is loaded."""
+    parse_segmentation(plan.get("segmentation"), parse_imaging(plan.get("imaging")))
+
+
+def _checked_with_imaging(plan: dict) -> None:
+    """[segmentation] is checked together with [imaging] (its default method depends on the images)."""
+
+
+STAGE_SECTIONS.register("imaging", _validate_plan_sections, ImagingSection)
+STAGE_SECTIONS.register("segmentation", _checked_with_imaging, SegmentationSection)

@@ -33,7 +33,7 @@ def _load(path: Path):
     return img
 
 
-def _grid_from_affine(affine_ras_mm: np.ndarray, shape_ijk: tuple[int, int, int], path: Path) -> Grid:
+def _grid_from_affine(affine_ras_mm: np.ndarray, shape_ijk: tuple[int, ...], path: Path) -> Grid:
     a = np.asarray(affine_ras_mm, dtype=float)
     if a.shape != (4, 4) or not np.all(np.isfinite(a)):
         raise InputError(f"{path}: affine is not a finite 4×4 matrix; expected a valid sform/qform")

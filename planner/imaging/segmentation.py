@@ -1,6 +1,7 @@
 """Segmentation: images (+ RTSTRUCT ROIs) → :class:`LabelVolume` with a label → tissue table.
 
-Segmenters sit in the registry :data:`SEGMENTERS`, keyed by ``[segmentation] method``:
+Segmenters sit in the registry :data:`planner.config.registry.SEGMENTERS` (``register_segmenter`` /
+``get_segmenter`` / ``available_segmenters``), keyed by ``[segmentation] method``:
 
 ``ct-hu``
     Hounsfield-unit classes (cut points in :class:`~planner.imaging.config.SegmentationSection`):
@@ -36,6 +37,7 @@ void in MR, so MR plans with implants must list them as ROIs. Masks are clipped 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,8 +45,10 @@ from typing import Callable
 import numpy as np
 
 from planner.artefacts import Role
+from planner.config.registry import SEGMENTERS
+from planner.config.schema import spec
 from planner.errors import InputError, SegmentationError
-from planner.imaging.config import SegmentationSection
+from planner.imaging.config import LabelSpec, SegmentationSection
 from planner.imaging.volume import Grid, ImageVolume
 
 log = logging.getLogger(__name__)
@@ -593,19 +597,108 @@ def segment_labels(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
     return _finish(labels, table, inp, "labels", notes)
 
 
-SEGMENTERS: dict[str, Callable[[SegmentationInputs, SegmentationSection], LabelVolume]] = {
-    "ct-hu": segment_ct_hu,
-    "mr-intensity": segment_mr_intensity,
-    "labels": segment_labels,
-}
+Segmenter = Callable[[SegmentationInputs, SegmentationSection], LabelVolume]
+
+
+def _nonempty(s: str) -> bool:
+    return bool(s.strip())
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+def _non_negative(x: float) -> bool:
+    return math.isfinite(x) and x >= 0
+
+
+_HU = "a finite HU value"
+
+
+@dataclass(frozen=True)
+class CtHuParams:
+    """``ct-hu``: Hounsfield-unit classes air/lung < fat < soft tissue < bone < metal; metal implants detected.
+
+    Typical CT numbers: air/lung −1000…−400, fat −150…−50, soft tissue 0…100, bone 250…2000, titanium
+    > 3000 (clipped at 3071 in 12-bit CT); Kalender, Computed Tomography, 3rd ed. 2011."""
+
+    fat_tissue: str = spec("fat", check=_nonempty, expected="a tissue name for fat")
+    bone_tissue: str = spec("bone_cortical", check=_nonempty, expected="a tissue name for bone")
+    air_tissue: str = spec("air", check=_nonempty, expected="a tissue name for internal air / lung")
+    lung_tissue: str = spec("lung", check=_nonempty, expected="a tissue name for lung parenchyma")
+    body_threshold_HU: float = spec(-400.0, check=_finite, expected=_HU)
+    air_max_HU: float = spec(-400.0, check=_finite, expected=_HU)
+    fat_max_HU: float = spec(-30.0, check=_finite, expected=_HU)
+    bone_min_HU: float = spec(250.0, check=_finite, expected=_HU)
+    metal_min_HU: float = spec(2500.0, check=_finite, expected=_HU)
+    lung_min_volume_mm3: float = spec(100000.0, check=_non_negative,
+                                      expected="a non-negative volume (mm³) above which an air component can be lung "
+                                               "(0 = never)")
+    lung_min_mean_HU: float = spec(-950.0, check=_finite,
+                                   expected="a finite HU value: minimum mean HU of a lung component (gas ≈ −1000)")
+    metal_min_volume_mm3: float = spec(100.0, check=_non_negative, expected="a non-negative volume (mm³)")
+    min_component_mm3: float = spec(20.0, check=_non_negative, expected="a non-negative volume (mm³)")
+    streak_radius_mm: float = spec(50.0, check=_non_negative,
+                                   expected="a non-negative distance (mm) around metal where thin structures are "
+                                            "treated as streak artefacts (0 = off)")
+    smoothing_voxels: int = spec(1, check=lambda v: 0 <= v <= 3, expected="0..3 (radius of the majority filter)")
+    max_implants: int = spec(8, check=lambda v: 1 <= v <= 50, expected="1..50")
+
+    def validate(self, path: str) -> None:
+        cuts = [self.air_max_HU, self.fat_max_HU, self.bone_min_HU, self.metal_min_HU]
+        if any(b <= a for a, b in zip(cuts, cuts[1:])):
+            raise InputError(
+                f"{path}: HU cut points air_max_HU={cuts[0]}, fat_max_HU={cuts[1]}, bone_min_HU={cuts[2]}, "
+                f"metal_min_HU={cuts[3]}: expected strictly increasing values"
+            )
+
+
+@dataclass(frozen=True)
+class MrIntensityParams:
+    """``mr-intensity``: body by Otsu's threshold, then k-means intensity classes, darkest first."""
+
+    mr_classes: tuple[str, ...] = spec(("muscle", "fat"), check=lambda v: 1 <= len(v) <= 6 and all(_nonempty(x) for x in v),
+                                       expected="1..6 tissue names, darkest class first")
+    mr_body_threshold: float | None = spec(None, check=_finite, expected="a finite intensity (default: Otsu)")
+    smoothing_voxels: int = spec(1, check=lambda v: 0 <= v <= 3, expected="0..3 (radius of the majority filter)")
+
+
+@dataclass(frozen=True)
+class LabelsParams:
+    """``labels``: a NIfTI label map (``imaging.labels``) with a label → tissue table."""
+
+    labels: tuple[LabelSpec, ...] = spec(check=lambda rows: len(rows) > 0,
+                                         expected="[[segmentation.labels]] rows (value, name, tissue, role)")
+
+    def validate(self, path: str) -> None:
+        vals = [lab.value for lab in self.labels]
+        if len(set(vals)) != len(vals):
+            raise InputError(f"{path}.labels: label values {vals} repeat; expected unique values")
+
+
+def register_segmenter(name: str, params: type | None = None, *,
+                       replace: bool = False) -> Callable[[Segmenter], Segmenter]:
+    """Decorator: ``segmenter(inputs, section) -> LabelVolume`` available as ``[segmentation] method = name``;
+    ``params`` declares the method's own keys (stored in :class:`SegmentationSection`)."""
+    return SEGMENTERS.decorator(name, params, replace=replace)
+
+
+def get_segmenter(name: str) -> Segmenter:
+    return SEGMENTERS.get(name)
+
+
+def available_segmenters() -> tuple[str, ...]:
+    return SEGMENTERS.available()
+
+
+register_segmenter("ct-hu", CtHuParams)(segment_ct_hu)
+register_segmenter("mr-intensity", MrIntensityParams)(segment_mr_intensity)
+register_segmenter("labels", LabelsParams)(segment_labels)
 
 
 def segment(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVolume:
-    """Run the segmenter named by ``sec.method`` (registry :data:`SEGMENTERS`)."""
-    method = sec.method or "ct-hu"
-    if method not in SEGMENTERS:
-        raise InputError(f"segmentation.method = {method!r}: expected one of {', '.join(sorted(SEGMENTERS))}")
-    return SEGMENTERS[method](inp, sec)
+    """Run the segmenter named by ``sec.method`` (registry :data:`planner.config.registry.SEGMENTERS`)."""
+    return get_segmenter(sec.method or "ct-hu")(inp, sec)
 
 
 def check_tissues(lv: LabelVolume, lib: object) -> None:

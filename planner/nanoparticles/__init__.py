@@ -2,18 +2,25 @@
 
 Public API::
 
-    heat = heat_source(mesh, applied, fields, lib, cfg)     # -> HeatSource
+    heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)  # -> HeatSource
     heat.Q_W_per_m3(field_fraction=1.0)                     # total W/m³ per cell
     heat.summary_block()                                     # summary.json "nanoparticles"
     heat.write_fields(out_dir, mesh)                         # heat_source.vtu
 
-Registries: :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response, table, constant)
+Registries (:mod:`planner.config.registry`): :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response, table, constant)
 and :data:`DISTRIBUTIONS` (``[nanoparticles.distribution] kind``: uniform-in-target, deposit,
 concentration-map, r2star-map). No FEniCSx imports: works on TissueMesh NumPy arrays.
 """
 from __future__ import annotations
 
-from planner.nanoparticles.distributions import DISTRIBUTIONS, ParticleDistribution, distribute, register_distribution
+from planner.nanoparticles.distributions import (
+    DISTRIBUTIONS,
+    ParticleDistribution,
+    available_distributions,
+    distribute,
+    get_distribution,
+    register_distribution,
+)
 from planner.nanoparticles.heat import HeatSource, heat_source, input_files
 from planner.nanoparticles.slp import (
     SLP_MODELS,
@@ -21,6 +28,8 @@ from planner.nanoparticles.slp import (
     LinearResponseModel,
     LinearResponseParameters,
     TableModel,
+    available_slp_models,
+    get_slp_model,
     make_slp_model,
     read_slp_table,
     register_slp_model,
@@ -34,7 +43,11 @@ __all__ = [
     "DISTRIBUTIONS",
     "make_slp_model",
     "register_slp_model",
+    "get_slp_model",
+    "available_slp_models",
     "register_distribution",
+    "get_distribution",
+    "available_distributions",
     "distribute",
     "ParticleDistribution",
     "LinearResponseModel",

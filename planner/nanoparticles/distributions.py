@@ -1,4 +1,6 @@
-"""Particle distributions on the mesh, keyed by ``[nanoparticles.distribution] kind``.
+"""Particle distributions on the mesh, keyed by ``[nanoparticles.distribution] kind`` (registry
+:data:`planner.config.registry.DISTRIBUTIONS`: ``register_distribution`` / ``get_distribution`` /
+``available_distributions``; each kind declares its own keys, checked when the plan is loaded).
 
 Every distribution returns a per-cell mass concentration ``c_i`` (mg/mL = kg/m³, of iron or of
 particle as ``mass_of`` says) in TissueMesh cell order, and conserves mass exactly on the mesh:
@@ -53,6 +55,9 @@ import numpy as np
 from scipy import ndimage
 
 from planner.artefacts import Role, TissueMesh
+from planner.config.plan import DistributionSection
+from planner.config.registry import DISTRIBUTIONS
+from planner.config.schema import one_of, positive, positive_vec3, spec, vec3
 from planner.errors import InputError, bad_value
 
 log = logging.getLogger(__name__)
@@ -133,23 +138,119 @@ def _renormalise(mesh: TissueMesh, c_raw: np.ndarray, total_mg: float, what: str
     return c_raw * corr, corr
 
 
-# --- registry -------------------------------------------------------------------------------------
-DISTRIBUTIONS: dict[str, Callable[..., ParticleDistribution]] = {}
+# --- registry: each kind declares its own keys -----------------------------------------------------
+_MASS = "a positive mass in mg"
+_FORMAT = one_of("auto", "nifti", "dicom")
+_REGIONS_HELP = "region names the particles may occupy"
 
 
-def register_distribution(kind: str) -> Callable:
-    def deco(fn: Callable) -> Callable:
-        DISTRIBUTIONS[kind] = fn
-        return fn
+def _nonempty(s: str) -> bool:
+    return bool(s.strip())
 
-    return deco
+
+@dataclass(frozen=True)
+class DepositSpec:
+    """[[nanoparticles.distribution.deposits]]: one injection deposit."""
+
+    PLAN_SECTION = '[[nanoparticles.distribution.deposits]]'
+
+    center_mm: tuple[float, float, float] = spec(check=vec3, expected="3 finite numbers [x, y, z] (patient LPS, mm)")
+    mass_mg: float = spec(check=positive, expected="a positive mass in mg")
+    shape: str = spec("ellipsoid", check=one_of("ellipsoid", "gaussian")[0], expected="'ellipsoid' or 'gaussian'")
+    semi_axes_mm: tuple[float, float, float] | None = spec(None, check=positive_vec3, expected="3 positive numbers (ellipsoid)")
+    sigma_mm: tuple[float, float, float] | None = spec(None, check=positive_vec3, expected="3 positive standard deviations (gaussian)")
+
+    def validate(self, path: str) -> None:
+        need, other = ("semi_axes_mm", "sigma_mm") if self.shape == "ellipsoid" else ("sigma_mm", "semi_axes_mm")
+        if getattr(self, need) is None:
+            raise InputError(f"{path}.{need}: missing required key for shape = {self.shape!r}")
+        if getattr(self, other) is not None:
+            raise InputError(f"{path}.{other} = {list(getattr(self, other))!r}: not used by shape = {self.shape!r}")
+
+
+@dataclass(frozen=True)
+class UniformInTargetParams:
+    """``uniform-in-target``: ``total_mass_mg`` spread uniformly over the target regions (or ``regions``)."""
+
+    total_mass_mg: float = spec(check=positive, expected=_MASS)
+    regions: tuple[str, ...] = spec((), help=_REGIONS_HELP)
+
+
+@dataclass(frozen=True)
+class DepositParams:
+    """``deposit``: injection deposits sampled at cell centroids, renormalised per deposit."""
+
+    deposits: tuple[DepositSpec, ...] = spec(check=lambda d: len(d) > 0,
+                                             expected="at least one [[nanoparticles.distribution.deposits]] entry")
+    regions: tuple[str, ...] = spec((), help=_REGIONS_HELP)
+
+
+def _maps_give_iron(host: DistributionSection, path: str) -> None:
+    if host.mass_of != "Fe":
+        raise InputError(f"{path}.mass_of = {host.mass_of!r}: expected 'Fe' (maps give iron concentration)")
+
+
+@dataclass(frozen=True)
+class ConcentrationMapParams:
+    """``concentration-map``: a 3-D iron concentration map (NIfTI or DICOM)."""
+
+    file: str = spec(check=_nonempty, expected="a NIfTI file or DICOM folder, relative to the plan file")
+    format: str = spec("auto", check=_FORMAT[0], expected=_FORMAT[1])
+    units: str | None = spec(None, check=one_of("mg_Fe_per_mL", "mM_Fe")[0], expected="'mg_Fe_per_mL' or 'mM_Fe'")
+    total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
+
+    def validate_host(self, host: DistributionSection, path: str) -> None:
+        _maps_give_iron(host, path)
+
+
+@dataclass(frozen=True)
+class R2starMapParams:
+    """``r2star-map``: an MRI ΔR2* map (``file``) or pre/post-injection R2* maps, through the relaxivity r2*."""
+
+    file: str | None = spec(None, check=_nonempty, expected="a ΔR2* map: NIfTI file or DICOM folder, relative to the plan file")
+    pre_file: str | None = spec(None, check=_nonempty, expected="the pre-injection R2* map")
+    post_file: str | None = spec(None, check=_nonempty, expected="the post-injection R2* map")
+    format: str = spec("auto", check=_FORMAT[0], expected=_FORMAT[1])
+    units: str | None = spec(None, check=one_of("per_s", "per_ms")[0], expected="'per_s' or 'per_ms'")
+    relaxivity_per_s_per_mM: float | None = spec(None, check=positive, expected="a positive r2* relaxivity in s⁻¹ mM⁻¹")
+    relaxivity_preset: str | None = spec(None, check=one_of(*RELAXIVITY_PRESETS_per_s_per_mM)[0],
+                                         expected=one_of(*RELAXIVITY_PRESETS_per_s_per_mM)[1])
+    r2star_saturation_per_s: float = spec(500.0, check=positive,
+                                          expected="a positive R2* (s⁻¹) above which the signal is taken as saturated")
+    total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
+
+    def validate(self, path: str) -> None:
+        if (self.file is None) == (self.pre_file is None and self.post_file is None):
+            raise InputError(f"{path}.file/pre_file/post_file: expected either file (ΔR2*) or both pre_file and post_file")
+        if self.file is None and (self.pre_file is None or self.post_file is None):
+            raise InputError(f"{path}.pre_file/post_file: expected both the pre- and the post-injection map")
+        if (self.relaxivity_per_s_per_mM is None) == (self.relaxivity_preset is None):
+            raise InputError(f"{path}.relaxivity_per_s_per_mM/relaxivity_preset: expected exactly one of the two")
+
+    def validate_host(self, host: DistributionSection, path: str) -> None:
+        _maps_give_iron(host, path)
+
+
+Distribution = Callable[..., ParticleDistribution]
+
+
+def register_distribution(kind: str, params: type | None = None, *, replace: bool = False) -> Callable[[Distribution], Distribution]:
+    """Decorator: ``fn(mesh, section, base_dir, lib) -> ParticleDistribution`` available as
+    ``[nanoparticles.distribution] kind = name``; ``params`` declares the kind's own keys."""
+    return DISTRIBUTIONS.decorator(kind, params, replace=replace)
+
+
+def get_distribution(kind: str) -> Distribution:
+    return DISTRIBUTIONS.get(kind)
+
+
+def available_distributions() -> tuple[str, ...]:
+    return DISTRIBUTIONS.available()
 
 
 def distribute(mesh: TissueMesh, sec: Any, base_dir: Path | None = None, lib: Any = None) -> ParticleDistribution:
     """Build the distribution of ``sec.kind`` (a :class:`planner.config.plan.DistributionSection`)."""
-    if sec.kind not in DISTRIBUTIONS:
-        raise InputError(bad_value(f"{KEY}.kind", sec.kind, "one of " + ", ".join(sorted(DISTRIBUTIONS))))
-    d = DISTRIBUTIONS[sec.kind](mesh, sec, Path(base_dir) if base_dir is not None else Path.cwd(), lib)
+    d = get_distribution(sec.kind)(mesh, sec, Path(base_dir) if base_dir is not None else Path.cwd(), lib)
     c_max = float(d.concentration_mg_per_mL.max(initial=0.0))
     if d.mass_of == "Fe" and c_max > STOCK_MAX_mg_Fe_per_mL:
         log.warning("particle distribution %r: peak concentration %.0f mg Fe/mL exceeds the most concentrated clinical "
@@ -163,7 +264,7 @@ def distribute(mesh: TissueMesh, sec: Any, base_dir: Path | None = None, lib: An
     return d
 
 
-@register_distribution("uniform-in-target")
+@register_distribution("uniform-in-target", UniformInTargetParams)
 def uniform_in_target(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     mask = hosting_cells(mesh, tuple(sec.regions), lib, default_role=Role.TARGET)
     if not mask.any():
@@ -189,7 +290,7 @@ def deposit_profile(points_m: np.ndarray, dep: Any) -> tuple[np.ndarray, float]:
     return w, (2.0 * math.pi) ** 1.5 * float(np.prod(s))
 
 
-@register_distribution("deposit")
+@register_distribution("deposit", DepositParams)
 def deposits(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     mask = hosting_cells(mesh, tuple(sec.regions), lib)
     X = mesh.cell_centroids_m()
@@ -351,7 +452,7 @@ def _resolve(base_dir: Path, rel: str) -> Path:
     return p if p.is_absolute() else (base_dir / p).resolve()
 
 
-@register_distribution("concentration-map")
+@register_distribution("concentration-map", ConcentrationMapParams)
 def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     vol = read_map(_resolve(base_dir, sec.file), sec.format)
     data = vol.data
@@ -376,7 +477,7 @@ def relaxivity_per_s_per_mM(sec: Any) -> float:
     return float(r)
 
 
-@register_distribution("r2star-map")
+@register_distribution("r2star-map", R2starMapParams)
 def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     r2s = relaxivity_per_s_per_mM(sec)
     unit = 1e3 if sec.units == "per_ms" else 1.0

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from planner.artefacts import TissueMesh
+from planner.artefacts import AppliedFieldLike, CellLossesLike, TissueLookup, TissueMesh
+from planner.config.plan import NanoparticleSection
 from planner.errors import InputError, bad_value
 from planner.nanoparticles.distributions import ParticleDistribution, distribute
 from planner.nanoparticles.slp import SLPModel, ilp_nH_m2_per_kg, make_slp_model
@@ -111,7 +112,7 @@ class HeatSource:
         out.update({
             "slp_W_per_g": slp_ref,
             "ilp_nH_m2_per_kg": (float(ilp_nH_m2_per_kg(slp_ref, self.reference_H_peak_A_per_m, self.frequency_Hz))
-                                 if slp_ref is not None else None),
+                                 if slp_ref is not None and self.reference_H_peak_A_per_m is not None else None),
             "slp_reference_H_peak_A_per_m": self.reference_H_peak_A_per_m,
             "slp_reference_field": self.reference_field,
             "effective_slp_W_per_g": eff,
@@ -126,7 +127,7 @@ class HeatSource:
             "max_concentration_mg_per_mL": float(self.concentration_mg_per_mL.max(initial=0.0)),
             "max_Q_np_W_per_m3": float(self.Q_np_W_per_m3.max(initial=0.0)),
         })
-        return _jsonable(out)
+        return out
 
     def write_fields(self, out_dir: Path, mesh: TissueMesh) -> list[Path]:
         """Per-cell fields as ``heat_source.vtu`` (ParaView), TissueMesh order."""
@@ -151,19 +152,7 @@ class HeatSource:
         return [path]
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    return x
-
-
-def _per_cell(fields: Any, name: str, n: int) -> np.ndarray:
+def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:
     v = getattr(fields, name, None) if fields is not None else None
     if v is None:
         return np.zeros(n)
@@ -175,13 +164,15 @@ def _per_cell(fields: Any, name: str, n: int) -> np.ndarray:
     return v
 
 
-def heat_source(mesh: TissueMesh, applied: Any, fields: Any, lib: Any, cfg: Any) -> HeatSource:
+def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesLike | None,
+                lib: TissueLookup | None, section: NanoparticleSection | None, *, base_dir: Path) -> HeatSource:
     """Build the heat source of a plan (see module docstring).
 
     ``applied``: needs ``frequency_Hz`` and ``H_peak_at(points_m) -> (n, 3)`` (peak A/m), and
     optionally ``H_peak_A_per_m_at_target`` (the SLP/ILP reference field of the summary).
     ``fields``: per-cell ``Q_eddy_W_per_m3`` and ``Q_implant_W_per_m3`` (None → zeros).
-    ``cfg``: a PlanConfig; ``cfg.nanoparticles`` None means no particles (eddy/implant heat only).
+    ``section``: the plan's [nanoparticles]; None means no particles (eddy/implant heat only).
+    ``base_dir``: the plan file's folder (relative paths of tables and maps).
     """
     n = mesh.num_cells
     f = float(applied.frequency_Hz)
@@ -195,11 +186,10 @@ def heat_source(mesh: TissueMesh, applied: Any, fields: Any, lib: Any, cfg: Any)
     if H_vec.shape != (n, 3) or not np.all(np.isfinite(H_vec)):
         raise InputError(bad_value("applied.H_peak_at(centroids) shape", H_vec.shape, f"finite ({n}, 3)"))
     H = np.linalg.norm(H_vec, axis=1)
-    sec = getattr(cfg, "nanoparticles", None)
+    sec = section
     if sec is None:
         z = np.zeros(n)
         return HeatSource(z, Q_eddy, Q_imp, z.copy(), H, z.copy(), V, f, None, None, 1.0)
-    base_dir = getattr(cfg, "base_dir", Path.cwd())
     model = make_slp_model(sec, base_dir)
     dist = distribute(mesh, sec.distribution, base_dir, lib)
     key = f"nanoparticles.{sec.slp_model.replace('-', '_')}"
@@ -227,19 +217,18 @@ def heat_source(mesh: TissueMesh, applied: Any, fields: Any, lib: Any, cfg: Any)
                       float(ref_H) if ref_H is not None else None, ref_name if ref_H is not None else "", diag)
 
 
-def input_files(cfg: Any) -> dict[str, Path]:
+def input_files(sec: NanoparticleSection | None, *, base_dir: Path) -> dict[str, Path]:
     """Files the [nanoparticles] section reads (for provenance hashes in summary.json)."""
-    sec = getattr(cfg, "nanoparticles", None)
     if sec is None:
         return {}
     out: dict[str, Path] = {}
-    if sec.slp_model == "table" and sec.table is not None:
-        out["nanoparticles.table.file"] = cfg.resolve(sec.table.file)
+    if sec.slp_model == "table" and sec.model_parameters is not None:
+        out["nanoparticles.table.file"] = (base_dir / sec.model_parameters.file).resolve()
     d = sec.distribution
     for key in ("file", "pre_file", "post_file"):
         v = getattr(d, key, None)
         if v is not None:
-            p = cfg.resolve(v)
+            p = (base_dir / v).resolve()
             if p.is_dir():  # a DICOM series: hash every file
                 for i, f in enumerate(sorted(x for x in p.iterdir() if x.is_file())):
                     out[f"nanoparticles.distribution.{key}[{i}]"] = f

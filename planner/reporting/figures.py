@@ -116,7 +116,7 @@ def slice_figures(out: Path, mesh: TissueMesh, artefacts: dict) -> list[Path]:
     grid = pv.UnstructuredGrid(conn, cell_type, np.asarray(mesh.points_m, float) * 1e3)
     origin = _slice_origin_mm(mesh)
     names = {r.tag: f"{r.name} ({r.tissue})" for r in mesh.regions}
-    paths = []
+    paths: list[Path] = []
     for q in _slice_quantities(mesh, artefacts):
         key = q["name"]
         if q["cells"]:

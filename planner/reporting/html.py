@@ -71,7 +71,7 @@ def _rows(rows: Iterable[tuple[str, Any, str]]) -> str:
     return "<table>\n" + "\n".join(out) + "\n</table>" if out else ""
 
 
-def _per_tissue(title: str, columns: list[tuple[str, dict, str]]) -> str:
+def _per_tissue(title: str, columns: list[tuple[str, dict | None, str]]) -> str:
     """Table: one row per tissue, one column per (header, {tissue: value}, unit)."""
     tissues = sorted({t for _, d, _ in columns for t in (d or {})})
     if not tissues:

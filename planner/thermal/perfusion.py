@@ -1,4 +1,6 @@
-"""Perfusion models (registry keyed by the plan name ``thermal.perfusion_model``), pure NumPy.
+"""Perfusion models (registry :data:`planner.config.registry.PERFUSION_MODELS` keyed by the plan name
+``thermal.perfusion_model``: ``register_perfusion_model`` / ``get_perfusion_model`` /
+``available_perfusion_models``), pure NumPy.
 
 Pennes' perfusion term is β(T)(T_a − T) with β = w ρ_b c_b (W m⁻³ K⁻¹), w = volumetric blood flow
 per tissue volume (1/s, ``perfusion_per_s`` of the tissue library), ρ_b c_b of blood.
@@ -38,7 +40,7 @@ from typing import Callable
 
 import numpy as np
 
-from planner.errors import InputError, bad_value
+from planner.config.registry import PERFUSION_MODELS
 
 CURVES = ("constant", "muscle", "fat", "tumour")
 _CURVE_ID = {name: i for i, name in enumerate(CURVES)}
@@ -136,11 +138,23 @@ def _lang(absolute: bool):
     return make
 
 
-PERFUSION_MODELS: dict[str, Callable[..., PerfusionLaw]] = {
-    "constant": _constant,
-    "lang1999": _lang(False),
-    "lang1999-absolute": _lang(True),
-}
+def register_perfusion_model(name: str, params: type | None = None, *, replace: bool = False) -> Callable:
+    """Decorator: ``make(w0_per_s, curve_id, rho_c_blood, rho_blood) -> PerfusionLaw`` available as
+    ``[thermal] perfusion_model = name``; ``params`` declares keys of its own (none so far)."""
+    return PERFUSION_MODELS.decorator(name, params, replace=replace)
+
+
+def get_perfusion_model(name: str) -> Callable[..., PerfusionLaw]:
+    return PERFUSION_MODELS.get(name)
+
+
+def available_perfusion_models() -> tuple[str, ...]:
+    return PERFUSION_MODELS.available()
+
+
+register_perfusion_model("constant")(_constant)
+register_perfusion_model("lang1999")(_lang(False))
+register_perfusion_model("lang1999-absolute")(_lang(True))
 
 
 def curve_id(curve: str) -> int:
@@ -151,7 +165,5 @@ def curve_id(curve: str) -> int:
 def make_perfusion_law(name: str, w0_per_s: np.ndarray, cell_curve_id: np.ndarray,
                        rho_c_blood_J_per_m3_K: float, rho_blood_kg_per_m3: float) -> PerfusionLaw:
     """Build the law ``name`` from per-cell baseline perfusion (1/s) and per-cell curve ids."""
-    if name not in PERFUSION_MODELS:
-        raise InputError(bad_value("thermal.perfusion_model", name, "one of " + ", ".join(repr(k) for k in PERFUSION_MODELS)))
-    return PERFUSION_MODELS[name](np.asarray(w0_per_s, dtype=float), np.asarray(cell_curve_id),
+    return get_perfusion_model(name)(np.asarray(w0_per_s, dtype=float), np.asarray(cell_curve_id),
                                   rho_c_blood_J_per_m3_K, rho_blood_kg_per_m3)

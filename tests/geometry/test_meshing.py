@@ -103,5 +103,5 @@ def test_hip_stem_shape_in_plans():
     with pytest.raises(InputError, match=r"bodies\[1\].parameters: hip-stem.ccd_angle_deg = 200"):
         plan([{"name": "box", "shape": "box", "size_mm": [1, 1, 1], "tissue": "muscle"},
               dict(stem, parameters={"ccd_angle_deg": 200})])
-    with pytest.raises(InputError, match=r"only shape = 'hip-stem' takes parameters"):
+    with pytest.raises(InputError, match=r"parameters = \{'x': 1\}: not used by shape = 'sphere'"):
         plan([{"name": "b", "shape": "sphere", "radius_mm": 5, "tissue": "muscle", "parameters": {"x": 1}}])

@@ -381,10 +381,8 @@ def case_nifti_missing(tmp):
 
 
 def case_plan_unknown_imaging_key(tmp):
-    from planner.imaging import patient_model
-
-    cfg = plan_cfg(tmp, {"ct_dir": "ct"})
-    return lambda: patient_model(cfg), "imaging.ct_dir", "unknown key"
+    # rejected when the plan is loaded (planner.config.registry.STAGE_SECTIONS), before any stage runs
+    return lambda: plan_cfg(tmp, {"ct_dir": "ct"}), "imaging.ct_dir", "unknown key"
 
 
 def case_plan_ct_folder_missing(tmp):

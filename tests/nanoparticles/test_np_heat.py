@@ -14,6 +14,11 @@ from planner.nanoparticles import heat_source
 from planner.nanoparticles._testing import Library, Losses, UniformField, box_mesh
 from planner.nanoparticles.materials import MATERIALS
 
+
+def _heat(mesh, applied, fields, lib, plan):
+    """The heat stage with a plan's [nanoparticles] section and folder."""
+    return heat_source(mesh, applied, fields, lib, plan.nanoparticles, base_dir=getattr(plan, "base_dir", Path.cwd()))
+
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {"slp_model", "slp_W_per_g", "ilp_nH_m2_per_kg", "mass_basis", "total_mass_mg", "mapped_mass_mg",
                 "mass_conservation_rel_error", "total_power_W", "linear_response_warning"}
@@ -45,7 +50,7 @@ def test_constant_model_heat_is_slp_times_concentration(mesh):
     c = cfg({"slp_model": "constant", "constant": {"slp_W_per_g": 100.0, "mass_basis": "per_g_Fe"},
              "distribution": {"kind": "uniform-in-target", "total_mass_mg": 10.0}})
     eddy = np.linspace(0, 50, mesh.num_cells)
-    h = heat_source(mesh, gradient_field(), Losses(eddy, None), Library(), c)
+    h = _heat(mesh, gradient_field(), Losses(eddy, None), Library(), c)
     np.testing.assert_allclose(h.Q_np_W_per_m3, 100.0 * 1e3 * h.concentration_mg_per_mL, rtol=1e-15)
     assert h.summary_block()["total_power_W"] == pytest.approx(100.0 * 10e-3, rel=1e-12)  # 100 W/g × 10 mg
     np.testing.assert_array_equal(h.Q_implant_W_per_m3, 0.0)
@@ -55,8 +60,8 @@ def test_constant_model_heat_is_slp_times_concentration(mesh):
 
 
 def test_linear_response_heat_and_field_fraction(mesh):
-    h = heat_source(mesh, gradient_field(), Losses(np.full(mesh.num_cells, 10.0), np.full(mesh.num_cells, 2.0)),
-                    Library(), cfg(LR))
+    h = _heat(mesh, gradient_field(), Losses(np.full(mesh.num_cells, 10.0), np.full(mesh.num_cells, 2.0)),
+              Library(), cfg(LR))
     model = h.model
     idx = np.flatnonzero(h.concentration_mg_per_mL > 0)
     H = h.H_peak_A_per_m[idx]
@@ -75,7 +80,7 @@ def test_linear_response_heat_and_field_fraction(mesh):
 
 
 def test_summary_block_is_complete_and_json(mesh):
-    h = heat_source(mesh, gradient_field(), None, Library(), cfg(LR))
+    h = _heat(mesh, gradient_field(), None, Library(), cfg(LR))
     s = h.summary_block()
     assert SUMMARY_KEYS <= set(s)
     json.dumps(s)
@@ -91,27 +96,27 @@ def test_summary_block_is_complete_and_json(mesh):
 def test_basis_conversion(mesh):
     w = MATERIALS["magnetite"].iron_mass_fraction
     base = {"distribution": {"kind": "uniform-in-target", "total_mass_mg": 10.0}}
-    per_fe = heat_source(mesh, gradient_field(), None, None, cfg(
+    per_fe = _heat(mesh, gradient_field(), None, None, cfg(
         {"slp_model": "constant", "constant": {"slp_W_per_g": 100.0, "mass_basis": "per_g_Fe"}, **base}))
-    per_p = heat_source(mesh, gradient_field(), None, None, cfg(
+    per_p = _heat(mesh, gradient_field(), None, None, cfg(
         {"slp_model": "constant", "constant": {"slp_W_per_g": 100.0 * w, "mass_basis": "per_g_particle",
                                                "iron_mass_fraction": w}, **base}))
     np.testing.assert_allclose(per_p.Q_np_W_per_m3, per_fe.Q_np_W_per_m3, rtol=1e-14)
     with pytest.raises(InputError, match=r"nanoparticles\.constant\.iron_mass_fraction = None"):
-        heat_source(mesh, gradient_field(), None, None, cfg(
+        _heat(mesh, gradient_field(), None, None, cfg(
             {"slp_model": "constant", "constant": {"slp_W_per_g": 1.0, "mass_basis": "per_g_particle"}, **base}))
     # linear-response knows its iron fraction: particle-mass distribution with a per-Fe model
     lr = dict(LR, distribution={"kind": "uniform-in-target", "total_mass_mg": 10.0, "mass_of": "particle"})
-    a = heat_source(mesh, gradient_field(), None, None, cfg(lr))
+    a = _heat(mesh, gradient_field(), None, None, cfg(lr))
     lr_fe = dict(LR, distribution={"kind": "uniform-in-target", "total_mass_mg": 10.0 * w})
-    b = heat_source(mesh, gradient_field(), None, None, cfg(lr_fe))
+    b = _heat(mesh, gradient_field(), None, None, cfg(lr_fe))
     np.testing.assert_allclose(a.Q_np_W_per_m3, b.Q_np_W_per_m3, rtol=1e-12)
 
 
 def test_table_model_through_heat_source(mesh):
     c = cfg({"slp_model": "table", "table": {"file": "planner/nanoparticles/data/slp_table_illustrative.csv"},
              "distribution": {"kind": "uniform-in-target", "total_mass_mg": 10.0}})
-    h = heat_source(mesh, gradient_field(15e3), None, None, c)
+    h = _heat(mesh, gradient_field(15e3), None, None, c)
     s = h.summary_block()
     assert s["slp_model"] == "table" and s["mass_basis"] == "per_g_Fe"
     assert s["slp_W_per_g"] > 0 and s["model"]["source"].startswith("ILLUSTRATIVE")
@@ -121,7 +126,7 @@ def test_table_model_through_heat_source(mesh):
 
 def test_no_particles_section_gives_eddy_only(mesh):
     eddy = np.full(mesh.num_cells, 3.0)
-    h = heat_source(mesh, gradient_field(), Losses(eddy, None), None, types.SimpleNamespace(nanoparticles=None))
+    h = _heat(mesh, gradient_field(), Losses(eddy, None), None, types.SimpleNamespace(nanoparticles=None))
     np.testing.assert_allclose(h.Q_W_per_m3(2.0), 4 * eddy)
     s = h.summary_block()
     assert s["slp_model"] is None and s["total_power_W"] == 0.0
@@ -130,13 +135,13 @@ def test_no_particles_section_gives_eddy_only(mesh):
 
 def test_bad_fields_shape(mesh):
     with pytest.raises(InputError, match="Q_eddy_W_per_m3"):
-        heat_source(mesh, gradient_field(), Losses(np.zeros(3), None), None, cfg(LR))
+        _heat(mesh, gradient_field(), Losses(np.zeros(3), None), None, cfg(LR))
 
 
 def test_write_fields_vtu(mesh, tmp_path):
     import meshio
 
-    h = heat_source(mesh, gradient_field(), None, Library(), cfg(LR))
+    h = _heat(mesh, gradient_field(), None, Library(), cfg(LR))
     (p,) = h.write_fields(tmp_path, mesh)
     m = meshio.read(p)
     q = m.cell_data["Q_np_W_per_m3"][0]

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from planner.verification import nanoparticles as an
-from planner.config.plan import NP_MATERIALS, NP_RELAXIVITY_PRESETS
 from planner.errors import InputError
 from planner.nanoparticles import _kernels
 from planner.nanoparticles.distributions import RELAXIVITY_PRESETS_per_s_per_mM
@@ -254,9 +253,17 @@ def test_bad_parameters_name_the_key(kw, key):
         params(**kw)
 
 
-def test_presets_consistent_with_config():
-    assert set(NP_MATERIALS) == set(MATERIALS)
-    assert set(NP_RELAXIVITY_PRESETS) == set(RELAXIVITY_PRESETS_per_s_per_mM)
+def test_presets_are_the_models_own_choices():
+    """The plan's material and relaxivity-preset choices are declared by the models from their data."""
+    import dataclasses
+
+    from planner.nanoparticles.distributions import R2starMapParams
+    from planner.nanoparticles.slp import LinearResponseSection
+
+    material = {f.name: f for f in dataclasses.fields(LinearResponseSection)}["material"].metadata["check"]
+    preset = {f.name: f for f in dataclasses.fields(R2starMapParams)}["relaxivity_preset"].metadata["check"]
+    assert all(material(m) for m in MATERIALS) and not material("unobtainium")
+    assert all(preset(p) for p in RELAXIVITY_PRESETS_per_s_per_mM) and not preset("ferumoxytol-7T")
     for mat in MATERIALS.values():
         assert 0 < mat.iron_mass_fraction < 1 and mat.source
 

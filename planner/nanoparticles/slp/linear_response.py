@@ -1,11 +1,5 @@
-"""Specific loss power (SLP) models behind a registry keyed by ``[nanoparticles] slp_model``.
+"""SLP model ``linear-response``: Rosensweig (2002) with a log-normal core-size distribution.
 
-Every model answers ``slp_W_per_g(H_peak_A_per_m, frequency_Hz)`` for an array of local PEAK field
-amplitudes at one frequency, states its ``mass_basis`` (``per_g_Fe`` or ``per_g_particle``, as
-ISO/TS 19807-1 asks) and reports the intrinsic loss power ILP = SLP/(f H0²) in nH m² kg⁻¹.
-
-Models
-------
 ``linear-response``
     Rosensweig, R.E. (2002) J. Magn. Magn. Mater. 252:370–374 (see :mod:`planner.verification.nanoparticles`
     for the formulas): Néel and Brown relaxation in parallel, Langevin-reduced χ0, a log-normal
@@ -28,86 +22,72 @@ Models
     Computation and Approximation", §2.2.3). The per-point sum Σ_j W_j g(b_j H) is then exact for
     polynomials in u of degree 2m−1 and converges geometrically in m for the smooth g; the Numba
     kernel evaluates it at 10⁶ points in milliseconds.
-
-``table``
-    Measured SLP(H, f) from a CSV (see :func:`read_slp_table` for the format). Monotone piecewise
-    cubic Hermite (PCHIP, Fritsch & Carlson 1980) interpolation in H at each tabulated f, then in f.
-    Outside the table: an InputError, unless ``extrapolate = true``, which continues from the
-    nearest edge at constant ILP (SLP ∝ f·H², the linear-response scaling; an overestimate above
-    saturation).
-
-``constant``
-    One SLP value with its basis, independent of H and f (studies, benchmarks).
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any
 
 import numpy as np
 from scipy import linalg, special
-from scipy.interpolate import PchipInterpolator
 
+from planner.config.registry import SLP_MODELS
+from planner.config.schema import non_negative, one_of, positive, spec
 from planner.errors import InputError, bad_value
 from planner.nanoparticles import _kernels
 from planner.nanoparticles.materials import MATERIALS
-from planner.units import KB_J_per_K, MU0_H_per_m, ZERO_C_K
+from planner.nanoparticles.slp.base import _FRACTION, _MASS_BASIS, MASS_BASES
+from planner.units import ZERO_C_K, KB_J_per_K, MU0_H_per_m
 
 log = logging.getLogger(__name__)
 
-MASS_BASES = ("per_g_Fe", "per_g_particle")
+_MATERIAL_NAMES = tuple(MATERIALS)
 
 
-def ilp_nH_m2_per_kg(slp_W_per_g: np.ndarray, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> np.ndarray:
-    """ILP = SLP/(f H0²) in nH m² kg⁻¹ (SLP in W/g → ×1e3 W/kg; H0 peak; 0 where H0 = 0)."""
-    s = np.asarray(slp_W_per_g, dtype=float) * 1e3
-    h2 = np.asarray(H_peak_A_per_m, dtype=float) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(h2 > 0, s / (frequency_Hz * np.where(h2 > 0, h2, 1.0)) * 1e9, 0.0)
-    return out
+@dataclass(frozen=True)
+class LinearResponseSection:
+    """[nanoparticles.linear_response]: Rosensweig (2002) model, log-normal core sizes."""
+
+    PLAN_SECTION = '[nanoparticles.linear_response]'
+
+    median_diameter_nm: float = spec(check=positive,
+                                     expected="a positive core diameter in nm (median of the log-normal number "
+                                              "distribution)")
+    material: str = spec("magnetite", check=one_of(*_MATERIAL_NAMES)[0], expected=one_of(*_MATERIAL_NAMES)[1])
+    sigma_ln: float = spec(0.0, check=lambda s: math.isfinite(s) and 0.0 <= s <= 1.0,
+                           expected="a log-normal width σ_ln in [0, 1] (0 = monodisperse)")
+    shell_thickness_nm: float | None = spec(None, check=non_negative,
+                                            expected="a non-negative coating thickness in nm (hydrodynamic diameter = "
+                                                     "core + 2 × shell)")
+    viscosity_mPa_s: float = spec(0.692, check=positive,
+                                  expected="a positive viscosity in mPa·s (water at 37 °C: 0.692)")
+    brownian: bool = spec(True, help="false: Brownian rotation blocked (particles immobilised in cells/tissue)")
+    temperature_C: float = spec(37.0, check=lambda t: math.isfinite(t) and -50.0 < t < 200.0,
+                                expected="a temperature in °C")
+    tau0_s: float = spec(1e-9, check=positive, expected="a positive attempt time τ0 in s (Rosensweig 2002: 1e-9)")
+    saturation_magnetization_kA_per_m: float | None = spec(None, check=positive, expected="a positive Ms in kA/m")
+    anisotropy_kJ_per_m3: float | None = spec(None, check=positive,
+                                              expected="a positive anisotropy constant K in kJ/m³")
+    density_kg_per_m3: float | None = spec(None, check=positive, expected="a positive core density in kg/m³")
+    iron_mass_fraction: float | None = spec(None, check=_FRACTION[0], expected=_FRACTION[1])
+    mass_basis: str = spec("per_g_Fe", check=_MASS_BASIS[0], expected=_MASS_BASIS[1])
+    quadrature_nodes: int = spec(0, check=lambda n: n == 0 or 1 <= n <= 64,
+                                 expected="0 (automatic, 1e-10 target) or an integer in 1..64 (Gauss nodes over the "
+                                          "size distribution)")
+    fine_panels: int = spec(0, check=lambda n: n == 0 or 2 <= n <= 4096,
+                            expected="0 (automatic) or an integer in 2..4096 (8-point Gauss–Legendre panels)")
+    linear_response_warning_fraction: float = spec(0.1, check=lambda w: math.isfinite(w) and 0.0 <= w <= 1.0,
+                                                   expected="a mass fraction in [0, 1]")
+
+    def validate(self, path: str) -> None:
+        if self.brownian and self.shell_thickness_nm is None:
+            raise InputError(f"{path}.shell_thickness_nm: missing; expected a coating thickness in nm when brownian = "
+                             "true")
 
 
-class SLPModel(Protocol):
-    """What the heat-source stage needs from an SLP model."""
-
-    name: str
-    mass_basis: str  # 'per_g_Fe' | 'per_g_particle'
-    iron_mass_fraction: float | None  # g Fe per g particle, None when unknown
-
-    def slp_W_per_g(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> np.ndarray: ...
-
-    def field_diagnostics(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> dict: ...
-
-    def describe(self) -> dict: ...
-
-
-# --- registry ---------------------------------------------------------------------------------
-SLP_MODELS: dict[str, Callable[[Any, Path], SLPModel]] = {}
-
-
-def register_slp_model(name: str) -> Callable:
-    """Decorator: ``factory(section, base_dir) -> SLPModel`` available as ``slp_model = name``."""
-
-    def deco(factory: Callable) -> Callable:
-        SLP_MODELS[name] = factory
-        return factory
-
-    return deco
-
-
-def make_slp_model(np_section: Any, base_dir: Path | None = None) -> SLPModel:
-    """Build the model named by ``np_section.slp_model`` from its parameter sub-section."""
-    name = np_section.slp_model
-    if name not in SLP_MODELS:
-        raise InputError(bad_value("nanoparticles.slp_model", name, "one of " + ", ".join(sorted(SLP_MODELS))))
-    return SLP_MODELS[name](np_section.model_parameters, Path(base_dir) if base_dir is not None else Path.cwd())
-
-
-# --- linear response (Rosensweig 2002) ---------------------------------------------------------
 @dataclass(frozen=True)
 class LinearResponseParameters:
     """Resolved SI parameters of the linear-response model (checked on construction)."""
@@ -134,9 +114,11 @@ class LinearResponseParameters:
     def __post_init__(self) -> None:
         p = self.key_prefix
         checks = [
-            ("median_diameter_nm", self.median_diameter_m * 1e9, self.median_diameter_m > 0, "a positive diameter (nm)"),
+            ("median_diameter_nm", self.median_diameter_m * 1e9, self.median_diameter_m > 0,
+             "a positive diameter (nm)"),
             ("sigma_ln", self.sigma_ln, 0.0 <= self.sigma_ln <= 1.0, "a log-normal width in [0, 1]"),
-            ("shell_thickness_nm", self.shell_thickness_m * 1e9, self.shell_thickness_m >= 0, "a non-negative thickness (nm)"),
+            ("shell_thickness_nm", self.shell_thickness_m * 1e9, self.shell_thickness_m >= 0,
+             "a non-negative thickness (nm)"),
             ("saturation_magnetization_kA_per_m", self.Ms_A_per_m / 1e3, self.Ms_A_per_m > 0, "a positive Ms"),
             ("anisotropy_kJ_per_m3", self.K_J_per_m3 / 1e3, self.K_J_per_m3 > 0, "a positive K"),
             ("density_kg_per_m3", self.density_kg_per_m3, self.density_kg_per_m3 > 0, "a positive density"),
@@ -144,8 +126,10 @@ class LinearResponseParameters:
             ("viscosity_mPa_s", self.viscosity_Pa_s * 1e3, self.viscosity_Pa_s > 0, "a positive viscosity"),
             ("temperature_C", self.T_K - ZERO_C_K, self.T_K > 0, "a temperature above absolute zero"),
             ("tau0_s", self.tau0_s, self.tau0_s > 0, "a positive attempt time"),
-            ("quadrature_nodes", self.quadrature_nodes, self.quadrature_nodes == 0 or 1 <= self.quadrature_nodes <= 64, "0 (automatic) or an integer in 1..64"),
-            ("fine_panels", self.fine_panels, self.fine_panels == 0 or 2 <= self.fine_panels <= 4096, "0 (automatic) or an integer in 2..4096"),
+            ("quadrature_nodes", self.quadrature_nodes, self.quadrature_nodes == 0 or 1 <= self.quadrature_nodes <= 64,
+             "0 (automatic) or an integer in 1..64"),
+            ("fine_panels", self.fine_panels, self.fine_panels == 0 or 2 <= self.fine_panels <= 4096,
+             "0 (automatic) or an integer in 2..4096"),
         ]
         for key, shown, ok, expected in checks:
             value = float(shown)
@@ -320,7 +304,7 @@ class LinearResponseModel:
         self._rules: dict[float, SizeRule] = {}
 
     @classmethod
-    def from_section(cls, sec: Any, base_dir: Path | None = None) -> "LinearResponseModel":
+    def from_section(cls, sec: Any, base_dir: Path | None = None) -> LinearResponseModel:
         mat = MATERIALS[sec.material]
         pick = lambda v, scale, default: default if v is None else v * scale  # noqa: E731
         return cls(LinearResponseParameters(
@@ -409,226 +393,6 @@ class LinearResponseModel:
                             "rel_error_estimate": r.rel_error_estimate} for r in self._rules.values()],
         }
 
-
-@register_slp_model("linear-response")
+@SLP_MODELS.decorator("linear-response", LinearResponseSection)
 def _make_linear_response(sec: Any, base_dir: Path) -> LinearResponseModel:
     return LinearResponseModel.from_section(sec, base_dir)
-
-
-# --- measured table ----------------------------------------------------------------------------
-_H_UNITS = {"H_A_per_m": 1.0, "H_kA_per_m": 1e3, "B_mT": 1e-3 / MU0_H_per_m}  # → A/m
-_F_UNITS = {"f_Hz": 1.0, "f_kHz": 1e3}
-_SLP_UNITS = {"SLP_W_per_g": 1.0, "SLP_W_per_kg": 1e-3}  # → W/g
-_REQUIRED_META = ("mass_basis", "amplitude", "temperature_C", "source")
-
-
-@dataclass(frozen=True)
-class SlpTable:
-    """A measured SLP table on a rectangular (H, f) grid, SI, H as PEAK amplitude."""
-
-    H_peak_A_per_m: np.ndarray  # (nH,) increasing
-    frequency_Hz: np.ndarray  # (nf,) increasing
-    slp_W_per_g: np.ndarray  # (nf, nH)
-    mass_basis: str
-    temperature_C: float
-    source: str
-    metadata: dict = field(default_factory=dict)
-    path: str = ""
-
-
-def read_slp_table(path: str | Path) -> SlpTable:
-    """Read an SLP CSV.
-
-    Format: ``# key: value`` metadata lines (required: ``mass_basis`` = per_g_Fe | per_g_particle,
-    ``amplitude`` = peak | rms (of the tabulated field), ``temperature_C``, ``source``; optional:
-    ``product``, ``iron_mass_fraction``, ``note``), then a header row naming three columns WITH
-    units — field ``H_A_per_m`` | ``H_kA_per_m`` | ``B_mT`` (μ0H), frequency ``f_Hz`` | ``f_kHz``,
-    loss ``SLP_W_per_g`` | ``SLP_W_per_kg`` — then one row per (H, f) point on a full rectangular
-    grid (every H at every f).
-    """
-    path = Path(path)
-    name = f"SLP table {str(path)!r}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc.strerror}); expected a CSV file") from None
-    meta: dict[str, str] = {}
-    rows: list[list[str]] = []
-    for line in text.splitlines():
-        s = line.strip()
-        if not s:
-            continue
-        if s.startswith("#"):
-            body = s.lstrip("#").strip()
-            if ":" in body:
-                k, v = body.split(":", 1)
-                meta[k.strip()] = v.strip()
-            continue
-        rows.append(next(csv.reader([s])))
-    for k in _REQUIRED_META:
-        if not meta.get(k):
-            raise InputError(f"{name}: metadata '# {k}: ...' missing; expected {', '.join(_REQUIRED_META)} in '# key: value' lines")
-    if meta["mass_basis"] not in MASS_BASES:
-        raise InputError(bad_value(f"{name} mass_basis", meta["mass_basis"], "'per_g_Fe' or 'per_g_particle'"))
-    if meta["amplitude"] not in ("peak", "rms"):
-        raise InputError(bad_value(f"{name} amplitude", meta["amplitude"], "'peak' or 'rms'"))
-    try:
-        temperature_C = float(meta["temperature_C"])
-    except ValueError:
-        raise InputError(bad_value(f"{name} temperature_C", meta["temperature_C"], "a number (°C)")) from None
-    if not rows:
-        raise InputError(f"{name}: no header/data rows; expected a header with units and data rows")
-    header = [h.strip() for h in rows[0]]
-    cols: dict[str, tuple[int, float]] = {}
-    for role, units in (("H", _H_UNITS), ("f", _F_UNITS), ("SLP", _SLP_UNITS)):
-        hits = [(i, units[h]) for i, h in enumerate(header) if h in units]
-        if len(hits) != 1:
-            raise InputError(
-                f"{name}: header {header!r} has {len(hits)} {role} columns with a declared unit; "
-                f"expected exactly one of {', '.join(units)}")
-        cols[role] = hits[0]
-    if len(header) != 3:
-        raise InputError(f"{name}: header {header!r}: expected exactly the three columns H, f, SLP with units")
-    data = []
-    for n, r in enumerate(rows[1:], start=2):
-        try:
-            vals = [float(r[cols[k][0]]) * cols[k][1] for k in ("H", "f", "SLP")]
-        except (ValueError, IndexError):
-            raise InputError(f"{name}: data row {n} = {r!r}: expected three numbers") from None
-        if not all(math.isfinite(v) for v in vals) or vals[0] <= 0 or vals[1] <= 0 or vals[2] < 0:
-            raise InputError(f"{name}: data row {n} = {r!r}: expected H > 0, f > 0, SLP ≥ 0 (finite)")
-        data.append(vals)
-    arr = np.array(data, dtype=float).reshape(-1, 3)
-    if meta["amplitude"] == "rms":
-        arr[:, 0] *= math.sqrt(2.0)
-    Hs = np.unique(arr[:, 0])
-    fs = np.unique(arr[:, 1])
-    if Hs.size < 2:
-        raise InputError(f"{name}: {Hs.size} distinct field values; expected at least 2")
-    if arr.shape[0] != Hs.size * fs.size:
-        raise InputError(f"{name}: {arr.shape[0]} rows for {Hs.size} fields × {fs.size} frequencies; "
-                         "expected a full rectangular grid (each H at each f exactly once)")
-    grid = np.full((fs.size, Hs.size), np.nan)
-    grid[np.searchsorted(fs, arr[:, 1]), np.searchsorted(Hs, arr[:, 0])] = arr[:, 2]
-    if np.isnan(grid).any():
-        raise InputError(f"{name}: repeated (H, f) rows; expected each H at each f exactly once")
-    return SlpTable(Hs, fs, grid, meta["mass_basis"], temperature_C, meta["source"], meta, str(path))
-
-
-class TableModel:
-    """Measured SLP(H, f) with monotone (PCHIP) interpolation; see module docstring."""
-
-    name = "table"
-
-    def __init__(self, table: SlpTable, *, extrapolate: bool = False, iron_mass_fraction: float | None = None,
-                 key: str = "nanoparticles.table") -> None:
-        self.table = table
-        self.extrapolate = extrapolate
-        self.mass_basis = table.mass_basis
-        self.key = key
-        w = iron_mass_fraction
-        if w is None and "iron_mass_fraction" in table.metadata:
-            try:
-                w = float(table.metadata["iron_mass_fraction"])
-            except ValueError:
-                raise InputError(bad_value(f"SLP table {table.path!r} iron_mass_fraction",
-                                           table.metadata["iron_mass_fraction"], "a number in (0, 1]")) from None
-            if not 0 < w <= 1:
-                raise InputError(bad_value(f"SLP table {table.path!r} iron_mass_fraction", w, "a number in (0, 1]"))
-        self.iron_mass_fraction = w
-        self._interp_H = [PchipInterpolator(table.H_peak_A_per_m, row, extrapolate=False) for row in table.slp_W_per_g]
-
-    @classmethod
-    def from_section(cls, sec: Any, base_dir: Path) -> "TableModel":
-        p = Path(sec.file)
-        p = p if p.is_absolute() else (Path(base_dir) / p)
-        return cls(read_slp_table(p), extrapolate=sec.extrapolate, iron_mass_fraction=sec.iron_mass_fraction)
-
-    def _range_error(self, what: str, value: float, lo: float, hi: float, unit_scale: float, unit: str) -> InputError:
-        return InputError(
-            f"{self.key}: {what} = {value / unit_scale:.6g} {unit} outside the SLP table {self.table.path!r} "
-            f"range [{lo / unit_scale:.6g}, {hi / unit_scale:.6g}] {unit}; expected a value inside it, "
-            f"or set {self.key}.extrapolate = true (constant-ILP continuation)")
-
-    def slp_W_per_g(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> np.ndarray:
-        t = self.table
-        H = np.abs(np.asarray(H_peak_A_per_m, dtype=float))
-        shape = H.shape
-        H = H.ravel()
-        f = float(frequency_Hz)
-        f_lo, f_hi = float(t.frequency_Hz[0]), float(t.frequency_Hz[-1])
-        H_lo, H_hi = float(t.H_peak_A_per_m[0]), float(t.H_peak_A_per_m[-1])
-        rtol = 1e-9
-        f_in = f_lo * (1 - rtol) <= f <= f_hi * (1 + rtol)
-        if not f_in and not self.extrapolate:
-            raise self._range_error("frequency", f, f_lo, f_hi, 1e3, "kHz")
-        if H.size and not self.extrapolate:
-            bad = (H < H_lo * (1 - rtol)) | (H > H_hi * (1 + rtol))
-            if bad.any():
-                v = float(H[bad][0])
-                raise self._range_error("peak field", v, H_lo, H_hi, 1e3, "kA/m")
-        fc = min(max(f, f_lo), f_hi)
-        Hc = np.clip(H, H_lo, H_hi)
-        vals = np.stack([ip(Hc) for ip in self._interp_H])  # (nf, n)
-        if t.frequency_Hz.size == 1:
-            out = vals[0]
-        else:
-            out = PchipInterpolator(t.frequency_Hz, vals, axis=0, extrapolate=False)(fc)
-        # constant-ILP continuation beyond the table (only reachable with extrapolate = true)
-        out = out * (f / fc)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(Hc > 0, (H / Hc) ** 2, 0.0)
-        out = np.where(H == Hc, out, out * scale)
-        return np.maximum(out, 0.0).reshape(shape)
-
-    def field_diagnostics(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> dict:
-        H = np.asarray(H_peak_A_per_m, dtype=float)
-        t = self.table
-        outside = int(np.count_nonzero((H < t.H_peak_A_per_m[0]) | (H > t.H_peak_A_per_m[-1])))
-        return {"linear_response_warning": False, "cells_outside_table_H_range": outside,
-                "frequency_inside_table": bool(t.frequency_Hz[0] <= frequency_Hz <= t.frequency_Hz[-1])}
-
-    def describe(self) -> dict:
-        t = self.table
-        return {"file": t.path, "source": t.source, "temperature_C": t.temperature_C,
-                "product": t.metadata.get("product", ""),
-                "H_range_peak_kA_per_m": [float(t.H_peak_A_per_m[0] / 1e3), float(t.H_peak_A_per_m[-1] / 1e3)],
-                "f_range_kHz": [float(t.frequency_Hz[0] / 1e3), float(t.frequency_Hz[-1] / 1e3)],
-                "extrapolate": self.extrapolate, "interpolation": "PCHIP in H, then PCHIP in f"}
-
-
-@register_slp_model("table")
-def _make_table(sec: Any, base_dir: Path) -> TableModel:
-    return TableModel.from_section(sec, base_dir)
-
-
-# --- constant ------------------------------------------------------------------------------------
-class ConstantModel:
-    """SLP independent of field amplitude and frequency while the field is on; zero without field
-    (H = 0), so field-off schedule segments and settings searches see no particle heat."""
-
-    name = "constant"
-
-    def __init__(self, slp_W_per_g: float, mass_basis: str, iron_mass_fraction: float | None = None,
-                 key: str = "nanoparticles.constant") -> None:
-        if not (math.isfinite(slp_W_per_g) and slp_W_per_g >= 0):
-            raise InputError(bad_value(f"{key}.slp_W_per_g", slp_W_per_g, "a non-negative SLP in W/g"))
-        if mass_basis not in MASS_BASES:
-            raise InputError(bad_value(f"{key}.mass_basis", mass_basis, "'per_g_Fe' or 'per_g_particle'"))
-        self.value = float(slp_W_per_g)
-        self.mass_basis = mass_basis
-        self.iron_mass_fraction = iron_mass_fraction
-
-    def slp_W_per_g(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> np.ndarray:
-        return np.where(np.asarray(H_peak_A_per_m) > 0, self.value, 0.0)
-
-    def field_diagnostics(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> dict:
-        return {"linear_response_warning": False}
-
-    def describe(self) -> dict:
-        return {"slp_W_per_g": self.value}
-
-
-@register_slp_model("constant")
-def _make_constant(sec: Any, base_dir: Path) -> ConstantModel:
-    return ConstantModel(sec.slp_W_per_g, sec.mass_basis, sec.iron_mass_fraction)
