@@ -25,7 +25,6 @@ import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh, boundary_facets
 from planner.errors import InputError, MeshError, bad_value
-from planner.units import MM
 
 MESHES_DIR = Path(__file__).resolve().parents[2] / "meshes"
 CACHE_DIR = MESHES_DIR / ".cache"
@@ -60,7 +59,7 @@ def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None
                    tissues: Mapping[str, str] | None = None, roles: Mapping[str, Role] | None = None,
                    cache: bool = True, cache_dir: Path | None = None) -> TissueMesh:
     """Mesh a ``meshes/*.geo`` script with ``params`` (mm) → TissueMesh in metres (see the module doc)."""
-    from planner.geometry.mesher import gmsh_session
+    from planner.geometry.mesher import _extract, gmsh_session  # one extraction: the mesher's (tags → regions)
 
     path = script_path(script)
     params = {k: float(v) for k, v in (params or {}).items()}
@@ -79,8 +78,8 @@ def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None
             if cache:
                 _write_atomic(gmsh, msh)
         names = {t: gmsh.model.getPhysicalName(3, t) or f"region{t}" for _, t in gmsh.model.getPhysicalGroups(3)}
-        pieces = {t: [int(v) for v in gmsh.model.getEntitiesForPhysicalGroup(3, t)] for t in sorted(names)}
-        points_m, cells, cell_region = _extract(gmsh, pieces)
+        pieces = {t - 1: [int(v) for v in gmsh.model.getEntitiesForPhysicalGroup(3, t)] for t in sorted(names)}
+        points_m, cells, cell_region = _extract(gmsh, pieces)  # region of pieces[i] = i + 1 = physical tag
         source = f"gmsh {gmsh.__version__} meshes/{path.name} {params}"
     tissues, roles = tissues or {}, roles or {}
     regions = tuple(Region(t, names[t], tissues.get(names[t], names[t]), Role(roles.get(names[t], Role.BODY)))
@@ -108,30 +107,6 @@ def _write_atomic(gmsh, msh: Path) -> None:
     gmsh.option.setNumber("Mesh.Binary", 1)
     gmsh.write(str(tmp))
     os.replace(tmp, msh)
-
-
-def _extract(gmsh, pieces: Mapping[int, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear tetrahedra of the physical volumes (tag → entities), vertices in gmsh tag order, metres."""
-    tags, coords, _ = gmsh.model.mesh.getNodes()
-    order = np.argsort(tags)
-    tags, pts = tags[order], coords.reshape(-1, 3)[order]
-    cells_all, region_all = [], []
-    for ptag, vols in pieces.items():
-        for v in vols:
-            etypes, _, enodes = gmsh.model.mesh.getElements(3, v)
-            for et, en in zip(etypes, enodes):
-                if et != 4:  # 4 = linear tetrahedron
-                    raise MeshError(f"gmsh element type {et} in volume {v}: expected linear tetrahedra (type 4)")
-                c = np.searchsorted(tags, np.asarray(en, dtype=np.int64)).reshape(-1, 4)
-                cells_all.append(c)
-                region_all.append(np.full(c.shape[0], ptag, np.int32))
-    if not cells_all:
-        raise MeshError("gmsh produced no tetrahedra in the physical volumes")
-    cells = np.concatenate(cells_all)
-    used = np.unique(cells)
-    remap = np.full(pts.shape[0], -1, np.int64)
-    remap[used] = np.arange(used.size)
-    return pts[used] * MM, remap[cells], np.concatenate(region_all)
 
 
 def structured_cube(n: int, length_m: float = 0.1, *, center_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
