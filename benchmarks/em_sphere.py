@@ -20,7 +20,7 @@ import math
 
 from benchmarks.em_common import body_mesh, h_eff_mm, library, plan
 from planner.verification import em as ae
-from planner.verification.convergence import Checks, observed_orders, print_table
+from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
 
 A_MM, SIGMA, F_HZ, H0 = 50.0, 0.5, 100e3, 10e3
 CI_SIZES = (14.0, 10.0, 7.0, 5.0)
@@ -54,8 +54,7 @@ def run(sizes=CI_SIZES, orders=(1, 2), checks: Checks | None = None, tol_finest:
             rows.append([h, round(he, 3), mesh.num_cells, fs.solver["dofs"], fs.solver["iterations"], P, P / P_exact - 1,
                          P / P_disc - 1])
         pair, slope = observed_orders(hs, errs)
-        for r, o in zip(rows, [float("nan")] + pair):
-            r.append(o)
+        with_orders(rows, pair)
         print_table(f"sphere a = {A_MM} mm, P{k}, P_exact = {P_exact:.6g} W",
                     ["max_size_mm", "h_eff_mm", "cells", "dofs", "CG its", "P_W", "rel_err", "rel_err_FE_only", "order"], rows)
         print(f"least-squares order of |rel_err| vs h_eff: {slope:.3f}")

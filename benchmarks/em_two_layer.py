@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.em_common import h_eff_mm, library, plan
 from planner.verification import em as ae
-from planner.verification.convergence import Checks, observed_orders, print_table
+from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
 from planner.verification.meshes import reference_mesh
 
 A1, A2 = 35.0, 60.0
@@ -75,8 +75,7 @@ def run(sizes=CI_SIZES, checks: Checks | None = None, tol_finest: float = 0.01) 
         rows.append([h, round(hs[-1], 3), mesh.num_cells, fs.solver["dofs"], fs.solver["iterations"], fs.tissue_loss_W,
                      errs[-1], by["muscle"] / Pm - 1, by["fat"] / Pf - 1])
     pair, slope = observed_orders(hs, errs)
-    for r, o in zip(rows, [float("nan")] + pair):
-        r.append(o)
+    with_orders(rows, pair)
     print_table(f"concentric two-layer sphere, P1, P_exact = {P_exact:.6g} W (muscle {Pm:.5g} W, fat {Pf:.5g} W)",
                 ["max_size_mm", "h_eff_mm", "cells", "dofs", "CG its", "P_W", "rel_err", "rel_err_muscle",
                  "rel_err_fat", "order"], rows)
