@@ -33,14 +33,13 @@ _PARAM = re.compile(r'(\w+)\s*=\s*\{\s*([^,}]+)\s*,[^}]*Name\s*"Parameters/(\w+)
 
 
 def script_path(script: str | Path) -> Path:
-    """``script`` as given if it exists, else the file of that name in ``meshes/``."""
+    """A bare file name is looked up in ``meshes/`` (then in the working directory); a path is taken as given."""
     p = Path(script)
-    if not p.is_file():
-        p = MESHES_DIR / str(script)
-    if not p.is_file():
-        have = sorted(f.name for f in MESHES_DIR.glob("*.geo")) if MESHES_DIR.is_dir() else []
-        raise InputError(bad_value("reference mesh script", str(script), f"a .geo file, one of {have} in {MESHES_DIR}"))
-    return p
+    for cand in ([MESHES_DIR / p, p] if p.parent == Path(".") else [p]):
+        if cand.is_file():
+            return cand
+    have = sorted(f.name for f in MESHES_DIR.glob("*.geo")) if MESHES_DIR.is_dir() else []
+    raise InputError(bad_value("reference mesh script", str(script), f"a .geo file, one of {have} in {MESHES_DIR}"))
 
 
 def script_parameters(script: str | Path) -> dict[str, str]:
@@ -56,7 +55,7 @@ def script_parameters(script: str | Path) -> dict[str, str]:
 
 
 def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None, *,
-                   tissues: Mapping[str, str] | None = None, roles: Mapping[str, Role] | None = None,
+                   tissues: Mapping[str, str] | None = None, roles: Mapping[str, Role | str] | None = None,
                    cache: bool = True, cache_dir: Path | None = None) -> TissueMesh:
     """Mesh a ``meshes/*.geo`` script with ``params`` (mm) → TissueMesh in metres (see the module doc)."""
     from planner.geometry.mesher import _extract, gmsh_session  # one extraction: the mesher's (tags → regions)
@@ -72,7 +71,11 @@ def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None
         key = hashlib.sha256(text.encode()).hexdigest()
         msh = (cache_dir or CACHE_DIR) / f"{path.stem}-{key[:16]}.msh"
         if cache and msh.is_file():
-            gmsh.open(str(msh))
+            try:
+                gmsh.open(str(msh))
+            except Exception as exc:  # gmsh raises plain Exception
+                raise MeshError(f"cached mesh {msh}: unreadable ({exc}); expected a gmsh .msh, delete it to re-mesh"
+                                ) from None
         else:
             _mesh_script(gmsh, path, params)
             if cache:

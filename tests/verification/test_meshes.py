@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from planner.artefacts import Role
-from planner.errors import InputError
+from planner.errors import InputError, MeshError
 from planner.verification.meshes import MESHES_DIR, reference_mesh, script_parameters, structured_cube
 
 
@@ -60,6 +60,9 @@ def test_cache_is_read_and_keyed_by_parameters(tmp_path):
     assert len(files) == 2 and c.num_cells > a.num_cells
     shutil.copy(files[1], files[0])  # the h = 5 entry now holds the h = 2.5 mesh: a cached call must return it
     assert reference_mesh("box.geo", {"h_mm": 5.0}, cache_dir=tmp_path).num_cells == c.num_cells
+    files[0].write_text("not a mesh")
+    with pytest.raises(MeshError, match="unreadable .*delete it to re-mesh"):
+        reference_mesh("box.geo", {"h_mm": 5.0}, cache_dir=tmp_path)
 
 
 def test_bad_parameter_and_missing_script_are_one_line_errors():
