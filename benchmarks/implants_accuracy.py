@@ -33,11 +33,13 @@ def _sphere(occ):
 
 def sphere_solve(a_over_delta: float, refinement: float, degree: int = 2):
     from planner.fem import implant_eddy as ec
+    from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     f = frequency_for(a_over_delta, A_MM * 1e-3, SIGMA_TI64)
     t = time.perf_counter()
-    r = ec.solve_implant(_sphere, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)),
-                         degree=degree, refinement=refinement, collect_cells=False)
+    r = ec.solve_implant(SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=refinement)),
+                         ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, degree=degree,
+                                                A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), collect_cells=False))
     wall = time.perf_counter() - t
     P_ex = an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, H0_peak_A_per_m=H0)
     P_lf = an.sphere_low_frequency_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, H0_peak_A_per_m=H0)
@@ -50,8 +52,8 @@ def sphere_sweep(ads=(0.3, 1.0, 2.0), refinement: float = 0.5, checks: Checks | 
     for ad in ads:
         r, P_ex, P_lf, wall = sphere_solve(ad, refinement)
         err = r.loss_W / P_ex - 1.0
-        rows.append([ad, round(r.sizes.skin_depth_mm, 4), round(r.sizes.surface_size_mm, 4),
-                     round(r.sizes.elements_per_skin_depth, 2), r.dofs, r.iterations, r.loss_W, P_ex, err, P_ex / P_lf,
+        sz = r.submodel.sizes
+        rows.append([ad, round(sz.skin_depth_mm, 4), round(sz.surface_size_mm, 4), round(sz.elements_per_skin_depth, 2), r.dofs, r.iterations, r.loss_W, P_ex, err, P_ex / P_lf,
                      round(wall, 1)])
         checks.check(abs(err) < tol, f"sphere a/δ = {ad}: |rel err| = {abs(err):.2e} < {tol}")
     print_table(f"sphere a = {A_MM} mm, σ = {SIGMA_TI64:g} S/m, H0 = {H0:g} A/m peak, N1curl 2 on curved P2 tets, "
@@ -71,7 +73,7 @@ def sphere_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7), 
         h = r.dofs ** (-1.0 / 3.0)
         hs.append(h)
         errs.append(err)
-        rows.append([ref, round(r.sizes.surface_size_mm, 4), r.num_cells, r.dofs, r.iterations, r.loss_W, err,
+        rows.append([ref, round(r.submodel.sizes.surface_size_mm, 4), r.num_cells, r.dofs, r.iterations, r.loss_W, err,
                      r.fe_volume_m3 / r.exact_volume_m3 - 1.0, round(wall, 1)])
     pair, slope = observed_orders(hs, errs)
     with_orders(rows, pair)
@@ -89,6 +91,7 @@ CYL_L_MM = 5.0
 
 def cylinder_solve(a_over_delta: float, refinement: float):
     from planner.fem import implant_eddy as ec
+    from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     a, L, R = A_MM, CYL_L_MM, 2.0 * A_MM
     f = frequency_for(a_over_delta, a * 1e-3, SIGMA_TI64)
@@ -100,8 +103,10 @@ def cylinder_solve(a_over_delta: float, refinement: float):
         return occ.addBox(-R, -R, -L / 2, 2 * R, 2 * R, L)
 
     t = time.perf_counter()
-    r = ec.solve_implant(rod, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)),
-                         refinement=refinement, box_half_size_mm=R, domain=slab, dirichlet=False, collect_cells=False)
+    geo = SubModelGeometry(rod, sizing=SubModelSizing(refinement=refinement, box_half_size_mm=R), domain=slab)
+    r = ec.solve_implant(geo, ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f,
+                                                     A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), dirichlet=False,
+                                                     collect_cells=False))
     wall = time.perf_counter() - t
     Pl_ex = an.cylinder_axial_loss_per_length_W_per_m(radius_m=a * 1e-3, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f,
                                                       H0_peak_A_per_m=H0)
@@ -117,7 +122,7 @@ def cylinder_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7)
         err = Pl / Pl_ex - 1.0
         hs.append(r.dofs ** (-1.0 / 3.0))
         errs.append(err)
-        rows.append([ref, round(r.sizes.surface_size_mm, 4), r.dofs, r.iterations, Pl, err, round(wall, 1)])
+        rows.append([ref, round(r.submodel.sizes.surface_size_mm, 4), r.dofs, r.iterations, Pl, err, round(wall, 1)])
     pair, slope = observed_orders(hs, errs)
     with_orders(rows, pair)
     print_table(f"infinite cylinder a = {A_MM} mm in an axial field at a/δ = {a_over_delta}: P'_exact = {Pl_ex:.6g} W/m "
@@ -132,6 +137,7 @@ def cylinder_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7)
 def low_frequency_agreement(ads=(0.05, 0.1, 0.3), checks: Checks | None = None, refinement: float = 0.5):
     """Cube (10 mm, off-centre gauge) full solver vs scalar-potential (tissue) model on the same mesh."""
     from planner.fem import implant_eddy as ec
+    from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     checks = checks or Checks()
     s = 10.0
@@ -140,18 +146,16 @@ def low_frequency_agreement(ads=(0.05, 0.1, 0.3), checks: Checks | None = None, 
     for ad in ads:
         f = frequency_for(ad, s / 2 * 1e-3, SIGMA_TI64)
         delta_mm = s / 2 / ad
-
-        def sizes_fn(a, rb):
-            return ec.choose_sizes(skin_depth_mm=delta_mm, characteristic_size_mm=a, bounding_radius_mm=rb,
-                                   refinement=refinement)
-
-        msh, ct, sizes, _ = ec.mesh_submodel(lambda occ: [(3, occ.addBox(-s / 2, -s / 2, -s / 2, s, s, s))], sizes_fn)
+        cube = SubModelGeometry(lambda occ: [(3, occ.addBox(-s / 2, -s / 2, -s / 2, s, s, s))],
+                                sizing=SubModelSizing(refinement=refinement))
+        msh, ct, _ = ec.mesh_submodel(lambda cube=cube, delta_mm=delta_mm: cube.open(delta_mm, 2))
         P_lf = ec.low_frequency_loss_W(msh, ct, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=A0)
-        r = ec.solve_reduced_field(msh, ct, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=A0, rtol=1e-7, max_iterations=1000,
-                                   collect_cells=False)
-        d = r["loss_W"] / P_lf - 1.0
+        opts = ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=A0, rtol=1e-7,
+                                      max_iterations=1000, collect_cells=False)
+        r = ec.solve_reduced_field(msh, ct, opts)
+        d = r.loss_W / P_lf - 1.0
         diffs.append(d)
-        rows.append([ad, r["dofs"], r["iterations"], r["loss_W"], P_lf, d])
+        rows.append([ad, r.dofs, r.iterations, r.loss_W, P_lf, d])
     pair, slope = observed_orders(ads, diffs)
     with_orders(rows, pair)
     print_table("10 mm cube, off-centre gauge: full eddy-current loss vs tissue scalar-potential loss (same mesh); "

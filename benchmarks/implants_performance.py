@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import shutil
@@ -45,13 +44,15 @@ def one_case(refinement: float, a_over_delta: float = 2.0) -> dict:
     from mpi4py import MPI
 
     from planner.fem import implant_eddy as ec
+    from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     comm = MPI.COMM_WORLD
     f = frequency_for(a_over_delta, A_MM * 1e-3, SIGMA_TI64)
     t = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    r = ec.solve_implant(_sphere, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)),
-                         refinement=refinement, collect_cells=False, comm=comm)
+    r = ec.solve_implant(SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=refinement)),
+                         ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, collect_cells=False,
+                                                A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), comm=comm))
     wall = time.perf_counter() - t
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = comm.allreduce((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), op=MPI.MAX)
@@ -95,13 +96,15 @@ def scaling(refinements=(0.7, 1.0, 1.3), ranks=(1,)) -> list[dict]:
 
 def iterations_vs_a_over_delta(ads=(0.3, 1.0, 2.0, 5.0), refinement: float = 0.5, checks: Checks | None = None):
     from planner.fem import implant_eddy as ec
+    from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     checks = checks or Checks()
     rows, its = [], []
+    geo = SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=refinement))
     for ad in ads:
         f = frequency_for(ad, A_MM * 1e-3, SIGMA_TI64)
-        r = ec.solve_implant(_sphere, sigma_S_per_m=SIGMA_TI64, frequency_Hz=f,
-                             A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), refinement=refinement, collect_cells=False)
+        r = ec.solve_implant(geo, ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f,
+                                                         A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), collect_cells=False))
         its.append(r.iterations)
         rows.append([ad, r.dofs, r.iterations, round(r.times_s["solve"], 2)])
     print_table("MINRES iterations vs a/δ (sphere, automatic sizes)", ["a/delta", "dofs", "MINRES its", "solve_s"], rows)
@@ -112,21 +115,19 @@ def iterations_vs_a_over_delta(ads=(0.3, 1.0, 2.0, 5.0), refinement: float = 0.5
 def iterations_vs_sigma(sigmas=(1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8), frequency_Hz: float = 100e3,
                         refinement: float = 0.5, checks: Checks | None = None):
     from planner.fem import implant_eddy as ec
+    from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 
     checks = checks or Checks()
-
-    def sizes_fn(a, rb):  # one mesh for all σ: sized for a/δ = 2 at Ti-6Al-4V
-        return ec.choose_sizes(skin_depth_mm=A_MM / 2.0, characteristic_size_mm=a, bounding_radius_mm=rb,
-                               refinement=refinement)
-
-    msh, ct, _, _ = ec.mesh_submodel(_sphere, sizes_fn)
+    geo = SubModelGeometry(_sphere, sizing=SubModelSizing(refinement=refinement))
+    msh, ct, _ = ec.mesh_submodel(lambda: geo.open(A_MM / 2.0, 2))  # one mesh for all σ: sized for a/δ = 2
     rows, its = [], []
     for s in sigmas:
-        r = ec.solve_reduced_field(msh, ct, sigma_S_per_m=s, frequency_Hz=frequency_Hz,
-                                   A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), collect_cells=False)
-        delta_mm = math.sqrt(2.0 / (2 * math.pi * frequency_Hz * 4e-7 * math.pi * s)) * 1e3
-        its.append(r["iterations"])
-        rows.append([s, round(A_MM / delta_mm, 4), r["dofs"], r["iterations"], r["loss_W"]])
+        opts = ec.ImplantSolveOptions(sigma_S_per_m=s, frequency_Hz=frequency_Hz,
+                                      A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), collect_cells=False)
+        r = ec.solve_reduced_field(msh, ct, opts)
+        delta_mm = opts.skin_depth_mm
+        its.append(r.iterations)
+        rows.append([s, round(A_MM / delta_mm, 4), r.dofs, r.iterations, r.loss_W])
     print_table(f"MINRES iterations vs σ on one mesh (f = {frequency_Hz:g} Hz; σ contrast to the σ = 0 surroundings)",
                 ["sigma_S_per_m", "a/delta", "dofs", "MINRES its", "P_W"], rows)
     _flat(its, "σ", checks)

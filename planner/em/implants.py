@@ -24,15 +24,19 @@ Usage (collective under MPI: every rank calls it with the same arguments)::
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh
+from planner.config.plan import BodySpec, GeometrySection
 from planner.errors import InputError, MeshError, bad_value
+from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 from planner.units import MM
 
 log = logging.getLogger(__name__)
@@ -81,8 +85,14 @@ class ImplantOptions:
         if self.max_iterations < 1:
             raise InputError(bad_value("implants.max_iterations", self.max_iterations, "an integer >= 1"))
 
+    def sizing(self) -> SubModelSizing:
+        """The sub-model sizing controls (planner.geometry.submodel)."""
+        return SubModelSizing(
+            elements_per_skin_depth=self.elements_per_skin_depth, box_half_size_mm=self.box_half_size_mm,
+            box_factor=self.box_factor, elements_per_size=self.elements_per_size, refinement=self.refinement)
+
     @classmethod
-    def from_dict(cls, d: dict | None, path: str = "implants") -> "ImplantOptions":
+    def from_dict(cls, d: dict | None, path: str = "implants") -> ImplantOptions:
         """From a plan table (e.g. ``[em.implants]``); unknown keys are an InputError naming them."""
         import dataclasses
 
@@ -171,7 +181,8 @@ def _material(lib, region: Region, frequency_Hz: float, opts: ImplantOptions):
     try:
         t = lib[region.tissue]
     except KeyError:
-        raise InputError(bad_value(f"implant {region.name!r}.tissue", region.tissue, "a metal of the tissue library")) from None
+        raise InputError(bad_value(f"implant {region.name!r}.tissue", region.tissue,
+                                   "a metal of the tissue library")) from None
     kind = getattr(t, "kind", "metal")
     if kind != "metal" and region.role != Role.IMPLANT:
         raise InputError(bad_value(f"region {region.name!r}.role", region.role.value,
@@ -210,12 +221,13 @@ def _region_checks(mesh: TissueMesh, region: Region) -> tuple[np.ndarray, float]
     d_eq = (6.0 * vol / math.pi) ** (1.0 / 3.0)
     if sel.size < 4 or d_eq < h:
         raise InputError(bad_value(
-            f"implant {region.name!r}", f"{sel.size} cells, equivalent diameter {d_eq * 1e3:.3g} mm < mesh size {h * 1e3:.3g} mm",
+            f"implant {region.name!r}",
+            f"{sel.size} cells, equivalent diameter {d_eq * 1e3:.3g} mm < mesh size {h * 1e3:.3g} mm",
             "an implant resolved by the mesh (set mesh.implant_size_mm to at most a third of the implant's size)"))
     return sel, vol
 
 
-def _body_for(region: Region, geometry) -> Any | None:
+def _body_for(region: Region, geometry: GeometrySection | None) -> BodySpec | None:
     if geometry is None:
         return None
     for b in geometry.bodies:
@@ -254,7 +266,7 @@ def implant_losses(
     H_peak_at: Callable[[np.ndarray], np.ndarray] | None,
     frequency_Hz: float,
     lib,
-    geometry=None,
+    geometry: GeometrySection | None = None,
     options: ImplantOptions | None = None,
 ) -> tuple[ImplantLoss, ...]:
     """Eddy-current loss of every implant region (collective under MPI).
@@ -266,8 +278,6 @@ def implant_losses(
     Raises InputError for unknown/non-metal/magnetic materials, implants touching the outer boundary
     or smaller than the mesh size; SolverError (with the PETSc reason) if MINRES does not converge.
     """
-    from planner.geometry.hip_stem import build_from_triangles, build_primitive
-
     opts = options or ImplantOptions()
     if not (frequency_Hz > 0 and math.isfinite(frequency_Hz)):
         raise InputError(bad_value("frequency_Hz", frequency_Hz, "a positive frequency"))
@@ -275,61 +285,77 @@ def implant_losses(
     for region in regions:
         material, sigma = _material(lib, region, frequency_Hz, opts)  # raises unless a non-magnetic metal
         sel, vol_mesh = _region_checks(mesh, region)
-        warnings: list[str] = []
-        body = _body_for(region, geometry)
-        geometry_order = opts.geometry_order
-        if body is not None:
-            def build(occ, body=body):
-                return build_primitive(occ, body)
-
-            geom = f"plan primitive {body.shape!r} rebuilt in OpenCASCADE, order-{geometry_order} tetrahedra"
-            if region.exact_volume_m3 is not None:
-                full = _primitive_volume_m3(body)
-                if full is not None and abs(region.exact_volume_m3 / full - 1.0) > 1e-3:
-                    warnings.append(
-                        f"implant {region.name!r}: later bodies cover part of it in the plan "
-                        f"({region.exact_volume_m3 * 1e6:.4g} of {full * 1e6:.4g} cm³ kept); the sub-model uses the whole primitive")
-        else:
-            tris = _boundary_triangles(mesh.cells[sel])
-            pts_mm = mesh.points_m / MM
-
-            def build(occ, tris=tris, pts_mm=pts_mm):
-                return build_from_triangles(occ, pts_mm, tris)
-
-            geometry_order = 1
-            geom = f"faceted solid from {len(tris)} boundary triangles of the mesh region, first-order tetrahedra"
-            warnings.append(
-                f"implant {region.name!r}: no plan primitive; geometry rebuilt from the mesh region's boundary "
-                f"triangles (faceted, first order): loss accurate to the segmentation/mesh surface only")
+        sub = _submodel_geometry(mesh, region, sel, _body_for(region, geometry), opts)
         from planner.fem import implant_eddy as ec
 
-        res = ec.solve_implant(
-            build, sigma_S_per_m=sigma, frequency_Hz=frequency_Hz, A0_peak_at=A_peak_at,
-            degree=opts.degree, geometry_order=geometry_order,
-            elements_per_skin_depth=opts.elements_per_skin_depth, box_half_size_mm=opts.box_half_size_mm,
-            box_factor=opts.box_factor, elements_per_size=opts.elements_per_size, refinement=opts.refinement,
-            rtol=opts.rtol, max_iterations=opts.max_iterations,
-        )
+        res = ec.solve_implant(sub.geometry, ec.ImplantSolveOptions(
+            sigma_S_per_m=sigma, frequency_Hz=frequency_Hz, A0_peak_at=A_peak_at, degree=opts.degree,
+            rtol=opts.rtol, max_iterations=opts.max_iterations))
         Q = _map_to_mesh(mesh, sel, res.metal_cell_centroids_m, res.metal_cell_loss_W, res.loss_W)
         centre = (mesh.cell_centroids_m()[sel] * mesh.cell_volumes_m3()[sel, None]).sum(axis=0) / vol_mesh
-        H_c = float(np.linalg.norm(np.asarray(H_peak_at(centre[None, :]))[0])) if H_peak_at is not None else float("nan")
-        s = res.sizes
+        H_c = float("nan") if H_peak_at is None else float(np.linalg.norm(np.asarray(H_peak_at(centre[None, :]))[0]))
+        s = res.submodel.sizes
         loss = ImplantLoss(
             name=region.name, material=material, loss_W=res.loss_W, skin_depth_mm=s.skin_depth_mm,
             peak_surface_J_A_per_m2=res.peak_J_A_per_m2, box_size_mm=2.0 * s.box_half_size_mm,
             elements_per_skin_depth=s.elements_per_skin_depth, dofs=res.dofs, iterations=res.iterations,
             Q_on_mesh_W_per_m3=Q, sigma_S_per_m=sigma, frequency_Hz=frequency_Hz,
-            surface_size_mm=s.surface_size_mm, characteristic_size_mm=s.characteristic_size_mm, geometry=geom,
-            H_peak_at_centre_A_per_m=H_c, times_s=dict(res.times_s), warnings=tuple(warnings),
+            surface_size_mm=s.surface_size_mm, characteristic_size_mm=s.characteristic_size_mm,
+            geometry=sub.description, H_peak_at_centre_A_per_m=H_c, times_s=dict(res.times_s),
+            warnings=sub.warnings,
         )
-        for w in warnings:
-            log.warning(w)
-        log.info("implant %r (%s, σ = %.3g S/m): loss %.4g W, δ = %.3g mm, a/δ = %.2f, box %.0f mm, "
-                 "h_s = %.3g mm (%.2f per δ), %d dofs, %d iterations", region.name, material, sigma, loss.loss_W,
-                 loss.skin_depth_mm, loss.a_over_delta, loss.box_size_mm, loss.surface_size_mm,
-                 loss.elements_per_skin_depth, loss.dofs, loss.iterations)
+        _log_loss(loss)
         out.append(loss)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class _SubModelChoice:
+    """How an implant region's sub-model is built, in words, and what the user should know about it."""
+
+    geometry: SubModelGeometry
+    description: str
+    warnings: tuple[str, ...]
+
+
+def _submodel_geometry(mesh: TissueMesh, region: Region, sel: np.ndarray, body: BodySpec | None,
+                       opts: ImplantOptions) -> _SubModelChoice:
+    """Plan primitive rebuilt exactly (curved tetrahedra), else a faceted solid from the region's boundary."""
+    from planner.geometry.hip_stem import build_from_triangles, build_primitive
+
+    warnings: list[str] = []
+    if body is not None:
+        build = functools.partial(build_primitive, body=body)
+        geometry_order = opts.geometry_order
+        geom = f"plan primitive {body.shape!r} rebuilt in OpenCASCADE, order-{geometry_order} tetrahedra"
+        if region.exact_volume_m3 is not None:
+            full = _primitive_volume_m3(body)
+            if full is not None and abs(region.exact_volume_m3 / full - 1.0) > 1e-3:
+                warnings.append(
+                    f"implant {region.name!r}: later bodies cover part of it in the plan "
+                    f"({region.exact_volume_m3 * 1e6:.4g} of {full * 1e6:.4g} cm³ kept); "
+                    "the sub-model uses the whole primitive")
+    else:
+        tris = _boundary_triangles(mesh.cells[sel])
+        pts_mm = mesh.points_m / MM
+
+        build = functools.partial(build_from_triangles, points_mm=pts_mm, triangles=tris)
+        geometry_order = 1
+        geom = f"faceted solid from {len(tris)} boundary triangles of the mesh region, first-order tetrahedra"
+        warnings.append(
+            f"implant {region.name!r}: no plan primitive; geometry rebuilt from the mesh region's boundary "
+            f"triangles (faceted, first order): loss accurate to the segmentation/mesh surface only")
+    sub = SubModelGeometry(build, sizing=opts.sizing(), geometry_order=geometry_order)
+    return _SubModelChoice(geometry=sub, description=geom, warnings=tuple(warnings))
+
+
+def _log_loss(loss: ImplantLoss) -> None:
+    for w in loss.warnings:
+        log.warning(w)
+    log.info("implant %r (%s, σ = %.3g S/m): loss %.4g W, δ = %.3g mm, a/δ = %.2f, box %.0f mm, "
+             "h_s = %.3g mm (%.2f per δ), %d dofs, %d iterations", loss.name, loss.material, loss.sigma_S_per_m,
+             loss.loss_W, loss.skin_depth_mm, loss.a_over_delta, loss.box_size_mm, loss.surface_size_mm,
+             loss.elements_per_skin_depth, loss.dofs, loss.iterations)
 
 
 def _primitive_volume_m3(body) -> float | None:

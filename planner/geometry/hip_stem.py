@@ -199,7 +199,7 @@ def build_from_triangles(occ, points_mm: np.ndarray, triangles: np.ndarray) -> l
 def hip_stem_volume_m3(params: Mapping[str, Any] | None = None) -> float:
     """Exact (CAD) volume of the fused hip stem, from OCC (opens its own gmsh session: do not call
     while another gmsh session is active)."""
-    from planner.geometry.mesher import gmsh_session
+    from planner.geometry.gmsh_session import gmsh_session
 
     with gmsh_session("hip_stem") as gmsh:
         vols = build_hip_stem(gmsh.model.occ, params)

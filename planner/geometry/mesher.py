@@ -16,11 +16,10 @@ registers from :mod:`planner.geometry.hip_stem`); ``Params`` declares the shape'
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from planner.config.plan import BodySpec, GeometrySection, MeshSection
 from planner.config.registry import SHAPES
 from planner.config.schema import nonzero_vec3, positive, positive_vec3, spec
 from planner.errors import MeshError
+from planner.geometry.gmsh_session import gmsh_session  # re-exported (historic home)
 from planner.units import MM
 
 log = logging.getLogger(__name__)
@@ -130,25 +130,6 @@ def _ellipsoid(occ, b: BodySpec) -> list:
 import planner.geometry.hip_stem  # noqa: E402,F401  (registers shape "hip-stem")
 
 SHAPE_BUILDERS = SHAPES  # the registry, as a Mapping name → builder
-
-
-@contextlib.contextmanager
-def gmsh_session(model_name: str = "planner") -> Iterator:
-    """A fresh gmsh session (gmsh is a process-wide singleton): yields the gmsh module with an empty
-    model ``model_name``, terminal output off; finalised on exit. The one place that starts gmsh."""
-    import gmsh
-
-    try:  # gmsh 4.8 has no isInitialized(); finalize() of a live session is the reset
-        gmsh.finalize()
-    except Exception:
-        pass
-    gmsh.initialize(readConfigFiles=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add(model_name)
-        yield gmsh
-    finally:
-        gmsh.finalize()
 
 
 def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:

@@ -218,3 +218,23 @@ def test_build_primitive_all_shapes_volumes():
             build_primitive(gmsh.model.occ, SimpleNamespace(name="q", shape="torus"))
     finally:
         gmsh.finalize()
+
+
+def test_options_sizing_and_submodel_choice():
+    from planner.config.plan import BodySpec
+
+    o = im.ImplantOptions(refinement=0.5, box_factor=4.0, elements_per_skin_depth=3.0, box_half_size_mm=50.0,
+                          elements_per_size=5.0, geometry_order=2)
+    s = o.sizing()
+    assert (s.refinement, s.box_factor, s.elements_per_skin_depth, s.box_half_size_mm, s.elements_per_size) == \
+        (0.5, 4.0, 3.0, 50.0, 5.0)
+    m = grid_mesh()
+    region = m.region("stem")
+    sel = np.flatnonzero(m.cell_region == region.tag)
+    faceted = im._submodel_geometry(m, region, sel, None, o)
+    assert faceted.geometry.geometry_order == 1 and faceted.geometry.sizing == s
+    assert "48 boundary triangles" in faceted.description and "faceted" in faceted.warnings[0]
+    body = BodySpec(name="stem", shape="box", tissue="ti6al4v", role="implant", size_mm=(20.0, 20.0, 20.0))
+    exact = im._submodel_geometry(m, region, sel, body, o)
+    assert exact.geometry.geometry_order == 2 and not exact.warnings
+    assert exact.description.startswith("plan primitive 'box'")

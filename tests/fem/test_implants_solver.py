@@ -10,12 +10,13 @@ import pytest
 
 pytest.importorskip("dolfinx")
 
-from planner.units import MU0_H_per_m
-from planner.verification import implants as an  # noqa: E402
 from planner.artefacts import Role  # noqa: E402
 from planner.em import implants as im  # noqa: E402
 from planner.errors import SolverError  # noqa: E402
 from planner.fem import implant_eddy as ec  # noqa: E402
+from planner.geometry import submodel as sm  # noqa: E402
+from planner.units import MU0_H_per_m
+from planner.verification import implants as an  # noqa: E402
 from tests.em.test_implants_stage import LIB, grid_mesh  # noqa: E402
 
 SIG, H0, A_MM = 5.6e5, 1000.0, 10.0
@@ -32,16 +33,19 @@ def _sphere(occ):
 
 def sphere_loss(ad=1.0, refinement=0.5, **kw):
     f = _f(ad)
-    r = ec.solve_implant(_sphere, sigma_S_per_m=SIG, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0, 0, H0)),
-                         refinement=refinement, **kw)
-    return r, an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIG, frequency_Hz=f, H0_peak_A_per_m=H0)
+    geo = sm.SubModelGeometry(_sphere, sizing=sm.SubModelSizing(refinement=refinement))
+    r = ec.solve_implant(geo, ec.ImplantSolveOptions(sigma_S_per_m=SIG, frequency_Hz=f,
+                                                     A0_peak_at=ec.uniform_A0((0, 0, H0)), **kw))
+    P = an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIG, frequency_Hz=f, H0_peak_A_per_m=H0)
+    return r, P
 
 
 def test_sphere_a_over_delta_1_coarse_matches_landau_lifshitz():
     r, P = sphere_loss(1.0, 0.5)
     assert r.loss_W == pytest.approx(P, rel=0.01)
     assert 10 <= r.iterations <= 60
-    assert r.sizes.box_half_size_mm > 5 * A_MM
+    assert r.submodel.sizes.box_half_size_mm > 5 * A_MM
+    assert r.geometry_order == r.submodel.geometry_order == 2
     # |J| at the surface: low-frequency estimate σ ω μ0 H0 a / 2 at the equator, reduced by the reaction
     J_lf = SIG * 2 * math.pi * r.frequency_Hz * MU0_H_per_m * H0 * A_MM * 1e-3 / 2
     assert 0.7 * J_lf < r.peak_J_A_per_m2 < 1.1 * J_lf
@@ -53,14 +57,37 @@ def test_sphere_a_over_delta_1_coarse_matches_landau_lifshitz():
 def test_gauge_invariance_of_the_loss():
     r0, _ = sphere_loss(1.0, 0.5, collect_cells=False)
     f = r0.frequency_Hz
-    r1 = ec.solve_implant(_sphere, sigma_S_per_m=SIG, frequency_Hz=f, refinement=0.5, collect_cells=False,
-                          A0_peak_at=ec.uniform_A0((0, 0, H0), centre_m=(0.004, -0.002, 0.001)), rtol=1e-8)
+    geo = sm.SubModelGeometry(_sphere, sizing=sm.SubModelSizing(refinement=0.5))
+    r1 = ec.solve_implant(geo, ec.ImplantSolveOptions(
+        sigma_S_per_m=SIG, frequency_Hz=f, collect_cells=False, rtol=1e-8,
+        A0_peak_at=ec.uniform_A0((0, 0, H0), centre_m=(0.004, -0.002, 0.001))))
     assert r1.loss_W == pytest.approx(r0.loss_W, rel=1e-4)
 
 
 def test_non_convergence_raises_solver_error_with_reason():
     with pytest.raises(SolverError, match="DIVERGED_MAX_IT"):
         sphere_loss(1.0, 0.5, max_iterations=2, rtol=1e-12, collect_cells=False)
+
+
+def test_options_are_validated_and_cell_tags_agree_with_the_mesher():
+    from planner.errors import InputError
+
+    with pytest.raises(InputError, match="degree = 3"):
+        ec.ImplantSolveOptions(sigma_S_per_m=SIG, frequency_Hz=1e5, A0_peak_at=ec.uniform_A0((0, 0, H0)), degree=3)
+    with pytest.raises(InputError, match="sigma_S_per_m"):
+        ec.ImplantSolveOptions(sigma_S_per_m=0.0, frequency_Hz=1e5, A0_peak_at=ec.uniform_A0((0, 0, H0)))
+    with pytest.raises(InputError, match="geometry_order"):
+        sm.SubModelGeometry(_sphere, geometry_order=3)
+    assert (ec.METAL_TAG, ec.SURROUNDING_TAG) == (sm.METAL_TAG, sm.SURROUNDING_TAG)
+
+
+def test_mesh_errors_of_the_submodel_reach_the_caller():
+    from planner.errors import InputError
+
+    geo = sm.SubModelGeometry(_sphere, sizing=sm.SubModelSizing(box_half_size_mm=A_MM))  # box inside the implant
+    with pytest.raises(InputError, match="box_half_size_mm"):
+        ec.solve_implant(geo, ec.ImplantSolveOptions(sigma_S_per_m=SIG, frequency_Hz=_f(1.0),
+                                                     A0_peak_at=ec.uniform_A0((0, 0, H0))))
 
 
 def test_stage_with_plan_primitive_sphere():
@@ -114,13 +141,14 @@ def test_mpi_two_ranks_same_loss(tmp_path):
     from tests.conftest import run_mpi
 
     script = tmp_path / "mpi_implant.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(textwrap.dedent("""
         import json
         from mpi4py import MPI
         from tests.fem.test_implants_solver import sphere_loss
         r, P = sphere_loss(1.0, 0.5, rtol=1e-9)
         if MPI.COMM_WORLD.rank == 0:
-            print("RESULT", json.dumps(dict(loss=r.loss_W, n=len(r.metal_cell_loss_W), s=float(r.metal_cell_loss_W.sum()))))
+            cells = r.metal_cell_loss_W
+            print("RESULT", json.dumps(dict(loss=r.loss_W, n=len(cells), s=float(cells.sum()))))
     """))
     p = run_mpi(script, n=2, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -129,3 +157,23 @@ def test_mpi_two_ranks_same_loss(tmp_path):
     assert res["loss"] == pytest.approx(r1.loss_W, rel=1e-6)
     assert res["n"] == len(r1.metal_cell_loss_W)
     assert res["s"] == pytest.approx(r1.loss_W, rel=1e-6)
+
+
+def test_implant_eddy_imports_no_stage_package():
+    """DESIGN.md §3: fem imports no stage package (gmsh sub-model building lives in planner.geometry)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    # what importing the solver adds to what ``import planner`` itself loads (the registry hook)
+    code = ("import sys, planner\n"
+            "before = set(sys.modules)\n"
+            "import planner.fem.implant_eddy\n"
+            "stages = {'config', 'tissues', 'geometry', 'imaging', 'em', 'nanoparticles', 'thermal', 'planning',"
+            " 'reporting', 'verification'}\n"
+            "new = set(sys.modules) - before\n"
+            "print(sorted(m for m in new if m.startswith('planner.') and m.split('.')[1] in stages))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]"

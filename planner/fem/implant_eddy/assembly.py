@@ -1,0 +1,99 @@
+"""Forms and matrices of the reduced-field problem: K (curl-curl), M (κ mass), P (AMS matrix), b."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dolfinx
+import dolfinx.fem
+import dolfinx.fem.petsc
+import dolfinx.mesh
+import numpy as np
+import ufl
+from petsc4py import PETSc
+
+from planner.fem import _compat
+from planner.fem.implant_eddy.model import METAL_TAG, SURROUNDING_TAG, AppliedPotential, CellTags, ImplantSolveOptions
+from planner.units import MU0_H_per_m
+
+
+@dataclass(frozen=True)
+class ReducedFieldSystem:
+    """Assembled reduced-field system on one mesh (PETSc objects owned by the caller: ``destroy()``)."""
+
+    V: dolfinx.fem.FunctionSpace  # N1curl_p
+    A0: dolfinx.fem.Function  # applied peak potential in vector Lagrange
+    kappa: dolfinx.fem.Constant  # κ = ω μ0 σ of the metal, 1/m²
+    dx: ufl.Measure  # with the METAL_TAG / SURROUNDING_TAG cell tags
+    K: PETSc.Mat  # curl-curl
+    M: PETSc.Mat  # κ mass over the metal
+    P: PETSc.Mat  # AMS matrix K + κ_P M + ε M_0
+    b: PETSc.Vec  # ∫ κ A0·w over the metal
+    n_local: int  # owned N1curl dofs of this rank
+    n_global: int
+
+    def destroy(self) -> None:
+        for obj in (self.K, self.M, self.P, self.b):
+            obj.destroy()
+
+
+def applied_potential(msh: dolfinx.mesh.Mesh, degree: int, A0_peak_at: AppliedPotential) -> dolfinx.fem.Function:
+    """A0 interpolated in vector Lagrange of degree max(degree, 2) (exact for the uniform applicator's linear A0)."""
+    Q = dolfinx.fem.VectorFunctionSpace(msh, ("Lagrange", max(degree, 2)))
+    A0 = dolfinx.fem.Function(Q)
+    A0.interpolate(lambda x: np.ascontiguousarray(np.asarray(A0_peak_at(x.T), dtype=float).T))
+    return A0
+
+
+def _mass_floor(msh: dolfinx.mesh.Mesh) -> float:
+    """1e-4 / L² with L the model size (largest bounding-box edge over all ranks)."""
+    comm = msh.comm
+    x = msh.geometry.x
+    lo = np.min(comm.allgather(x.min(axis=0) if x.size else np.full(3, np.inf)), axis=0)
+    hi = np.max(comm.allgather(x.max(axis=0) if x.size else np.full(3, -np.inf)), axis=0)
+    return 1e-4 / float(np.max(hi - lo)) ** 2
+
+
+def assemble_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
+                           options: ImplantSolveOptions) -> ReducedFieldSystem:
+    """Assemble K, M, P and b (Dirichlet n × A_r = 0 on the outer boundary if ``options.dirichlet``)."""
+    degree = options.degree
+    kappa_m = options.omega_rad_per_s * MU0_H_per_m * options.sigma_S_per_m
+    V = dolfinx.fem.FunctionSpace(msh, ("N1curl", degree))
+    u, w = ufl.TrialFunction(V), ufl.TestFunction(V)
+    dx = ufl.Measure("dx", domain=msh, subdomain_data=cell_tags)
+    kap = dolfinx.fem.Constant(msh, PETSc.ScalarType(kappa_m))
+    # preconditioner mass: κ in the metal and ε κ outside, both floored at 1e-4 / L² (L = model size)
+    # so that AMS sees an SPD matrix even when κ L² ≪ 1 (very low σ or f)
+    floor = _mass_floor(msh)
+    kapP = dolfinx.fem.Constant(msh, PETSc.ScalarType(max(kappa_m, floor)))
+    eps = dolfinx.fem.Constant(msh, PETSc.ScalarType(max(options.regularisation * kappa_m, floor)))
+    A0 = applied_potential(msh, degree, options.A0_peak_at)
+
+    a_K = ufl.inner(ufl.curl(u), ufl.curl(w)) * dx
+    a_M = kap * ufl.inner(u, w) * dx(METAL_TAG)
+    a_P = a_K + kapP * ufl.inner(u, w) * dx(METAL_TAG) + eps * ufl.inner(u, w) * dx(SURROUNDING_TAG)
+    L = kap * ufl.inner(A0, w) * dx(METAL_TAG)
+
+    tdim = msh.topology.dim
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    bfacets = dolfinx.mesh.exterior_facet_indices(msh.topology) if options.dirichlet else np.zeros(0, np.int32)
+    bdofs = dolfinx.fem.locate_dofs_topological(V, tdim - 1, bfacets)
+    zero = dolfinx.fem.Function(V)
+    bc = dolfinx.fem.dirichletbc(zero, bdofs)
+
+    K = dolfinx.fem.petsc.assemble_matrix(_compat.form(a_K), bcs=[bc])
+    K.assemble()
+    M = dolfinx.fem.petsc.assemble_matrix(_compat.form(a_M), bcs=[bc], diagonal=0.0)
+    M.assemble()
+    P = dolfinx.fem.petsc.assemble_matrix(_compat.form(a_P), bcs=[bc])
+    P.assemble()
+    b = dolfinx.fem.petsc.assemble_vector(_compat.form(L))
+    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    dolfinx.fem.petsc.set_bc(b, [bc])
+    im = V.dofmap.index_map
+    bs = V.dofmap.index_map_bs
+    return ReducedFieldSystem(V=V, A0=A0, kappa=kap, dx=dx, K=K, M=M, P=P, b=b,
+                              n_local=im.size_local * bs, n_global=im.size_global * bs)
+
+
+__all__ = ["ReducedFieldSystem", "applied_potential", "assemble_reduced_field"]
