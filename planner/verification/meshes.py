@@ -58,7 +58,8 @@ def reference_mesh(script: str | Path, params: Mapping[str, float] | None = None
                    tissues: Mapping[str, str] | None = None, roles: Mapping[str, Role | str] | None = None,
                    cache: bool = True, cache_dir: Path | None = None) -> TissueMesh:
     """Mesh a ``meshes/*.geo`` script with ``params`` (mm) → TissueMesh in metres (see the module doc)."""
-    from planner.geometry.mesher import _extract, gmsh_session  # one extraction: the mesher's (tags → regions)
+    from planner.geometry.gmsh_session import gmsh_session
+    from planner.geometry.mesher import _extract  # one extraction: the mesher's (tags → regions)
 
     path = script_path(script)
     params = {k: float(v) for k, v in (params or {}).items()}
