@@ -31,7 +31,7 @@ def structured_box(n: int, size_m: float = 0.2, target_radius_m: float = 0.02) -
                            region_of=lambda c: np.where(np.linalg.norm(c, axis=1) < target_radius_m, 2, 1))
 
 
-def run(n: int, steps: int, dt_s: float = 10.0, quiet: bool = False) -> dict:
+def run(n: int, steps: int, dt_s: float = 10.0, quiet: bool = False, systemic: str = "blood-pool") -> dict:
     from mpi4py import MPI
 
     from benchmarks.thermal_verification import MockLibrary, RegionHeat, _Tissue
@@ -43,7 +43,7 @@ def run(n: int, steps: int, dt_s: float = 10.0, quiet: bool = False) -> dict:
     t_mesh = time.perf_counter() - t0
     lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 1.0), tumour=_Tissue("tumour", 3e-4, 1.0))
     th = ThermalSection(mode="transient", duration_min=steps * dt_s / 60.0, time_step_s=dt_s, scheme="bdf2",
-                        skin_h_W_per_m2_K=10.0, field_output_interval_s=0.0, linear_rtol=1e-8,
+                        skin_h_W_per_m2_K=10.0, field_output_interval_s=0.0, linear_rtol=1e-8, systemic=systemic,
                         probes=(ProbeSpec("centre", (0.0, 0.0, 0.0)), ProbeSpec("edge", (15.0, 0.0, 0.0))))
     t1 = time.perf_counter()
     res = solve_bioheat(mesh, RegionHeat(mesh, 1.5e5, tag=2), lib, SimpleNamespace(thermal=th))

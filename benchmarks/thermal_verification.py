@@ -36,7 +36,7 @@ from planner.config.plan import ThermalSection
 from planner.verification import thermal as an
 from planner.verification.convergence import Checks, observed_orders, report
 from planner.verification.convergence import print_table as _print_table
-from planner.verification.meshes import reference_mesh
+from planner.verification.meshes import half_and_mirrored_box, reference_mesh
 
 TOL_K = 0.05
 K_W = 0.5
@@ -112,7 +112,7 @@ def sphere_steady(hs_mm, *, perfused: bool, order: int = 1, a_mm=10.0, R_mm=25.0
         exact = lambda x, t=0.0: 37.0 + an.sphere_steady_perfused(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k=K_W, beta_W_per_m3_K=beta)
     else:
         exact = lambda x, t=0.0: 37.0 + an.sphere_steady(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k_in=K_W)
-    th = ThermalSection(mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
+    th = ThermalSection(systemic="off", mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
                         element_order=order, field_output_interval_s=0.0)
     rows = []
     for h in hs_mm:
@@ -144,7 +144,7 @@ def sphere_transient(hs_mm, *, a_mm=10.0, R_mm=30.0, Q0=5e4, t_end_s=600.0, dt_p
     for h in hs_mm:
         mesh = sphere_in_sphere(a_mm, R_mm, h, 2.0 * h)
         dt = dt_per_mm * h
-        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+        th = ThermalSection(systemic="off", mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
                             arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0)
         t0 = time.perf_counter()
         res = _solve(mesh, RegionHeat(mesh, Q0), lib, th, _dirichlet(exact))
@@ -166,7 +166,7 @@ def lumped(dts_s, *, scheme: str, t_end_s=1000.0, Q0=2e4, w=1e-3, q_met_W_per_kg
                                    beta_W_per_m3_K=beta, rho_c_J_per_m3_K=RHO * C))
     rows = []
     for dt in dts_s:
-        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+        th = ThermalSection(systemic="off", mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
                             arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0)
         res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
         err = float(np.abs(res.T_final_C - exact).max())
@@ -177,13 +177,66 @@ def lumped(dts_s, *, scheme: str, t_end_s=1000.0, Q0=2e4, w=1e-3, q_met_W_per_kg
     return rows
 
 
+def lumped_pool(dts_s, *, scheme: str, t_end_s=1200.0, Q0=2e4, w=1e-3, q_met_W_per_kg=1.0,
+                body_kg=2.0, c_body=3500.0, G=2.0):
+    """0-D Pennes coupled to the blood pool on an isolated 100 mm box (1 kg): pool heat capacity
+    (body_kg − 1 kg)·c_body = 3.5 kJ/K, thermoregulation G = 2 W/K, so the pool time constant
+    (≈ 580 s) is of the tissue's (1000 s) order. Reference: planner.verification.thermal.lumped_blood_pool."""
+    from benchmarks.thermal_performance import structured_box
+
+    mesh = structured_box(2, 0.1, 0.0)
+    lib = MockLibrary({r.tissue: _Tissue(r.tissue, w, q_met_W_per_kg) for r in mesh.regions})
+    beta = w * RHO_B * C_B
+    T0 = 37.0 + q_met_W_per_kg * RHO / beta
+    V = float(mesh.cell_volumes_m3().sum())
+    T_ex, Ta_ex = an.lumped_blood_pool(t_end_s, T0_C=T0, T_a0_C=37.0, Q_W_per_m3=Q0, beta_W_per_m3_K=beta,
+                                       rho_c_J_per_m3_K=RHO * C, volume_m3=V,
+                                       pool_J_per_K=(body_kg - RHO * V) * c_body, loss_W_per_K=G)
+    rows = []
+    for dt in dts_s:
+        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+                            arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
+                            systemic="blood-pool", body_mass_kg=body_kg, body_heat_capacity_J_per_kg_K=c_body,
+                            thermoregulation_W_per_K=G)
+        res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
+        err = max(float(np.abs(res.T_final_C - T_ex).max()), abs(float(res.arterial_T_C[-1]) - float(Ta_ex)))
+        rows.append({"dt_s": dt, "T_end_C": float(res.T_final_C.mean()), "exact_C": float(T_ex),
+                     "T_a_end_C": float(res.arterial_T_C[-1]), "T_a_exact_C": float(Ta_ex),
+                     "max_err_K": err, "rms_err_K": err,
+                     "baseline_err_K": float(np.abs(res.T_baseline_C - T0).max())})
+    return rows
+
+
+def cut_slab(ns, *, Q0=1e5, h_skin=20.0):
+    """Cut faces are adiabatic for heat: a half box with its x = 0 face in ``cut_facets`` against the
+    mirror-symmetric full (uncut) box on x ≥ 0 (steady and 4-min BDF2); and the bias had the face been
+    treated as skin (Robin to 25 °C)."""
+    lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 1.0), tumour=_Tissue("tumour", 3e-4, 1.0))
+    rows = []
+    for n in ns:
+        half, full = half_and_mirrored_box(n)
+        as_skin = type(half)(half.points_m, half.cells, half.cell_region, half.regions,
+                             np.vstack([half.skin_facets, half.cut_facets]))
+        plane = np.abs(half.points_m[:, 0]) < 1e-12
+        for mode in ("steady", "transient"):
+            th = ThermalSection(systemic="off", mode=mode, duration_min=4.0, time_step_s=60.0,
+                                skin_h_W_per_m2_K=h_skin, field_output_interval_s=0.0)
+            r = {k: _solve(m, RegionHeat(m, Q0, tag=2), lib, th) for k, m in
+                 (("half", half), ("full", full), ("skin", as_skin))}
+            N = half.num_vertices
+            rows.append({"n": n, "mode": mode, "vertices": N,
+                         "max_err_K": float(np.abs(r["half"].T_final_C - r["full"].T_final_C[:N]).max()),
+                         "skin_bias_K": float((r["half"].T_final_C - r["skin"].T_final_C)[plane].max())})
+    return rows
+
+
 def slab(hs_mm, *, L_mm=40.0, Q0=2e4, beta=4e3, order: int = 1):
     L = L_mm * 1e-3
     w = beta / (RHO_B * C_B)
     lib = MockLibrary(slab=_Tissue("slab", w))
     exact = lambda x, t=0.0: an.slab_perfused(x[0], L_m=L, T_end_C=37.0, T_a_C=37.0, Q_W_per_m3=Q0, k=K_W, beta_W_per_m3_K=beta)
     marker = lambda x: (x[0] < 1e-9) | (x[0] > L - 1e-9)
-    th = ThermalSection(mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
+    th = ThermalSection(systemic="off", mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
                         element_order=order, field_output_interval_s=0.0)
     rows = []
     for h in hs_mm:
@@ -212,14 +265,14 @@ def perfusion_lang(dts_s, *, scheme: str = "bdf2", t_end_s=1200.0, Q0=3e4, w=5e-
     exact = float(ode.y[0, -1])
     rows = []
     for dt in dts_s:
-        th = ThermalSection(mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
+        th = ThermalSection(systemic="off", mode="transient", duration_min=t_end_s / 60.0, time_step_s=dt, scheme=scheme,
                             arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
                             perfusion_model="lang1999", picard_tol_K=1e-9)
         res = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
         err = float(np.abs(res.T_final_C - exact).max())
         rows.append({"dt_s": dt, "T_end_C": float(res.T_final_C.mean()), "exact_C": exact, "max_err_K": err,
                      "rms_err_K": err, "picard_max": res.solver["picard_max_iterations"]})
-    th = ThermalSection(mode="steady", arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
+    th = ThermalSection(systemic="off", mode="steady", arterial_T_C=37.0, skin_h_W_per_m2_K=0.0, field_output_interval_s=0.0,
                         perfusion_model="lang1999", picard_tol_K=1e-9)
     steady = _solve(mesh, RegionHeat(mesh, Q0, tag=None), lib, th)
     T_root = brentq(lambda T: beta(T) * (T - 37.0) - Q0, 37.0, 80.0)
@@ -229,9 +282,9 @@ def perfusion_lang(dts_s, *, scheme: str = "bdf2", t_end_s=1200.0, Q0=3e4, w=5e-
 # --- driver -------------------------------------------------------------------------------------
 SIZES = {
     "ci": {"sphere": [4.0, 2.83, 2.0, 1.41], "transient": [4.0, 2.83, 2.0, 1.41], "slab": [2.0, 1.0, 0.5],
-           "dts": [100.0, 50.0, 25.0, 12.5]},
+           "dts": [100.0, 50.0, 25.0, 12.5], "cut": [2, 4, 8]},
     "full": {"sphere": [4.0, 2.83, 2.0, 1.41, 1.0], "transient": [4.0, 2.83, 2.0, 1.41, 1.0], "slab": [2.0, 1.0, 0.5, 0.25],
-             "dts": [100.0, 50.0, 25.0, 12.5, 6.25]},
+             "dts": [100.0, 50.0, 25.0, 12.5, 6.25], "cut": [2, 4, 8, 16]},
 }
 
 
@@ -277,6 +330,18 @@ def run(size: str = "ci", only: list[str] | None = None) -> list[str]:
             checks.check(base <= 1e-6, f"lumped {scheme}: baseline error {base:.2e} K <= 1e-6 K")
             print_table(f"0-D lumped Pennes, isolated box, {scheme} (expected order {p:.0f})", rows,
                         ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "baseline_err_K"])
+    if want("lumped_pool"):
+        for scheme, p in (("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0)):
+            rows = lumped_pool(s["dts"], scheme=scheme)
+            check(f"lumped_pool {scheme}", rows, "dt_s", p, 0.15, checks, tol=TOL_K if p == 1.0 else 1e-3)
+            print_table(f"0-D Pennes + blood pool (arterial T a state), isolated box, {scheme} (expected order {p:.0f})",
+                        rows, ["dt_s", "T_end_C", "exact_C", "T_a_end_C", "T_a_exact_C", "max_err_K", "order"])
+    if want("cut_slab"):
+        rows = cut_slab(s["cut"])
+        worst = max(r["max_err_K"] for r in rows)
+        checks.check(worst <= 1e-7, f"cut_slab: half vs mirrored full box differ by {worst:.2e} K <= 1e-7 K")
+        print_table("Cut face (zero flux) vs the uncut mirror-symmetric body: max |T_half - T_full| on x >= 0", rows,
+                    ["n", "mode", "vertices", "max_err_K", "skin_bias_K"])
     if want("perfusion_lang"):
         rows, steady_err, T_root = perfusion_lang(s["dts"])
         check("perfusion_lang BDF2", rows, "dt_s", 2.0, 0.15, checks)

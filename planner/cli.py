@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,9 +18,10 @@ def _cmd_check(args) -> int:
 
     cfg = load_plan(args.plan)
     from planner.tissues.library import load_library
-    from planner.pipeline import check_plan
+    from planner.pipeline import check_output, check_plan
 
     check_plan(cfg, load_library(cfg.tissues))
+    check_output(cfg)
     sections = [s for s in ("geometry", "imaging", "applicator", "nanoparticles", "thermal", "safety")
                 if getattr(cfg, s) is not None]
     print(f"plan {cfg.plan.name!r} is valid (sections: {', '.join(sections)}); results would go to {cfg.output_path}")
@@ -37,6 +39,9 @@ def _cmd_run(args) -> int:
         print(f"plan {cfg.plan.name!r} done in {time.perf_counter() - t0:.1f} s → {result.output_dir}")
         for stage, status in result.summary["stages"].items():
             print(f"  {stage:14s} {status}")
+        warnings = result.summary.get("warnings") or []
+        if warnings:
+            print(f"  {len(warnings)} warning(s), listed in summary.json → warnings and report.html")
     return 0
 
 
@@ -144,12 +149,37 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     from planner.errors import PlannerError, error_lines
 
+    previous = _terminate_cleanly()
     try:
         return int(args.func(args) or 0)
     except PlannerError as exc:
         for line in error_lines(exc):  # all errors of a plan, one line each
             print(f"planner: error: {line}", file=sys.stderr)
         return 2
+    except OSError as exc:  # permission, disk full, ... outside the readers' own error boundaries
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"planner: error: {where}{exc.strerror or exc}; nothing was written", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("planner: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum, frame):
+    """Remove the temporary results folder(s) and exit at once. No exception is raised: unwinding
+    from an arbitrary point (e.g. half-way through importing VTK) can crash compiled extensions."""
+    from planner.reporting.results import abandon_partial_folders
+
+    abandon_partial_folders()
+    os.write(2, b"planner: terminated (SIGTERM); no results folder was written\n")
+    os._exit(143)
+
+
+def _terminate_cleanly():
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        return None

@@ -14,6 +14,8 @@ from typing import Any
 
 from planner.reporting import results as report
 from planner.artefacts import TissueMesh
+from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
+from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
 
@@ -29,15 +31,20 @@ class PlanResult:
 
 def check_plan(cfg: PlanConfig, lib) -> None:
     """Checks beyond the plan file's own schema, without running anything: every tissue a plan names
-    exists in the library (after [tissues.*] overrides); [imaging]/[segmentation] keys and paths."""
+    exists in the library (after [tissues.*] overrides); [imaging]/[segmentation] keys and paths;
+    then every input the plan names, read behind one error boundary (planner.checks)."""
+    from planner.checks import check_before_solving
+
     if cfg.geometry is None:
         from planner.imaging import check_sections
 
-        check_sections(cfg, lib)
+        img_sec, _ = check_sections(cfg, lib)
+        check_before_solving(cfg, img_sec)
         return
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
             raise InputError(bad_value(f"geometry.bodies[{i}].tissue", b.tissue, "one of " + ", ".join(lib.names())))
+    check_before_solving(cfg)
 
 
 def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
@@ -73,15 +80,23 @@ def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
             "volume_rel_error": (v - exact) / exact if exact else None,
         })
     return {"cells": mesh.num_cells, "vertices": mesh.num_vertices, "skin_facets": int(mesh.skin_facets.shape[0]),
-            "source": mesh.source, "regions": regions}
+            "cut_faces": int(mesh.cut_facets.shape[0]), "source": mesh.source, "regions": regions}
 
 
 def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
+    """Run every stage the plan asks for; warnings logged on the way are listed in ``summary["warnings"]``."""
+    with report.collect_warnings() as warnings:
+        return _run_plan(cfg, write, warnings)
+
+
+def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
     from planner.fem import parallel
     from planner.tissues.library import load_library
 
     lib = load_library(cfg.tissues)
     check_plan(cfg, lib)
+    if write:  # on every rank: a refusal must stop all of them before the collective stages
+        check_output(cfg)
     root: dict[str, Any] = {}  # the patient model (with its images) stays on rank 0
 
     def build() -> tuple[TissueMesh, dict | None, dict]:
@@ -98,11 +113,12 @@ def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
     artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient")}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
     summary["stages"] = stages
+    summary["warnings"] = list(warnings)
     summary["provenance"] = report.provenance(cfg.plan_sha256, {**_input_files(cfg), **imaging_files})
     out = None
     if write and parallel.rank() == 0:
         out = cfg.output_path
-        with report.results_folder(out, overwrite=cfg.plan.overwrite) as tmp:
+        with report.results_folder(out, overwrite=cfg.plan.overwrite, inputs=plan_inputs(cfg)) as tmp:
             _write_outputs(tmp, mesh, artefacts, summary)
     if write:
         parallel.barrier()
@@ -115,39 +131,64 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = "skipped: plan has no [applicator] section"
         return {}
-    from planner import em
     from planner.planning import safety
     from planner.config.plan import SafetySection
-    from planner.nanoparticles import heat_source
 
-    applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
-    fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
+    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
     stages["em"] = "done"
     summary["em"] = fields.summary_block()
-    heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
     stages["nanoparticles"] = "done" if cfg.nanoparticles else "skipped: no [nanoparticles] section (eddy/implant heat only)"
     summary["nanoparticles"] = heat.summary_block()
     temperatures = None
     if cfg.thermal is not None:
         from planner.thermal import solve_bioheat
 
-        temperatures = solve_bioheat(mesh, heat, lib, cfg)
+        temperatures = _solve_bioheat_explained(solve_bioheat, mesh, heat, lib, cfg)
         stages["thermal"] = "done"
         summary["thermal"] = temperatures.summary_block()
     else:
         stages["thermal"] = "skipped: plan has no [thermal] section"
-    check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures)
+    check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures,
+                         patient_mass_kg=safety.patient_mass_kg(cfg))
+    summary["em"].update(check.em_block())
     stages["safety"] = "done" if check.ok else f"done: {len(check.violations)} violation(s)"
     summary["safety"] = check.summary_block()
     found = None
     if cfg.search is not None:
         from planner.planning.search import search_settings
 
-        found = search_settings(cfg, mesh, applied, fields, heat, lib)
+        found = search_settings(cfg, mesh, applied, fields, heat, lib,
+                                rebuild=lambda cfg_f: _field_and_heat(cfg_f, lib, mesh, {}))
         stages["search"] = "done"
         summary["search"] = found.summary_block()
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
+
+
+def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict):
+    """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
+    from planner import em
+    from planner.nanoparticles import heat_source
+
+    applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
+    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
+    fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
+    return applied, fields, heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
+
+
+def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
+    """The thermal stage; a non-physical temperature names the heat source and the keys that set it."""
+    from planner.config.plausibility import divergence_hint
+    from planner.errors import SolverError
+
+    try:
+        return solve(mesh, heat, lib, cfg)
+    except SolverError as exc:
+        if not str(exc).startswith("temperature T ="):
+            raise
+        b = heat.summary_block()
+        powers = {"nanoparticles": b.get("total_power_W") or 0.0, "eddy currents": b.get("eddy_power_W") or 0.0,
+                  "implants": b.get("implant_power_W") or 0.0}
+        raise SolverError(f"{exc}; {divergence_hint(cfg, powers)}") from None
 
 
 def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):
@@ -190,15 +231,3 @@ def _write_mesh_vtu(path: Path, mesh: TissueMesh) -> None:
 
     meshio.write(str(path), meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
                                         cell_data={"region": [mesh.cell_region]}))
-
-
-def _input_files(cfg: PlanConfig) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    if cfg.plan_file is not None:
-        files["plan"] = cfg.plan_file
-    if cfg.applicator is not None and cfg.applicator.path_file:
-        files["applicator.path_file"] = cfg.resolve(cfg.applicator.path_file)
-    from planner.nanoparticles import input_files
-
-    files.update(input_files(cfg.nanoparticles, base_dir=cfg.base_dir))
-    return files

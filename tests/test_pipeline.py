@@ -150,3 +150,18 @@ def test_plan_on_two_ranks_matches_serial(tmp_path):
     assert par["em"]["tissue_loss_W"] == pytest.approx(serial["em"]["tissue_loss_W"], rel=1e-8)
     assert par["thermal"]["target"]["T90_C"] == pytest.approx(serial["thermal"]["target"]["T90_C"], abs=1e-6)
     assert par["nanoparticles"]["total_power_W"] == pytest.approx(serial["nanoparticles"]["total_power_W"], rel=1e-12)
+
+
+def test_issue12_summary_contract_keys(result):
+    """summary.json keys fixed by issue 12 (systemic heat, SAR, search goal mode)."""
+    res, d = result
+    s = json.loads((d / "out" / "summary.json").read_text())
+    art = s["thermal"]["arterial_T_C"]
+    assert set(art) == {"start", "max", "end"} and art["start"] == 37.0 and art["max"] >= art["end"] >= art["start"]
+    assert art["max"] > 37.0  # on by default: 2.5 W of particle heat warms the blood pool
+    assert s["em"]["whole_body_SAR_W_per_kg"] > 0 and s["em"]["partial_body_SAR_W_per_kg"] > s["em"]["whole_body_SAR_W_per_kg"]
+    assert s["safety"]["implants"] == []
+    sr = s["search"]
+    assert sr["goal_mode"] == "transient" and isinstance(sr["monotonic"], bool)
+    if sr["field_for_goal_kA_per_m"] is not None:
+        assert 0.0 < sr["time_to_goal_T90_min"] <= 10.0

@@ -54,6 +54,8 @@ class BodySpec:
     tissue: str = spec(check=lambda s: bool(s.strip()), expected="a tissue name from the library or [tissues.*]")
     role: str = spec("body", check=_ROLES[0], expected=_ROLES[1])
     center_mm: tuple[float, float, float] = spec((0.0, 0.0, 0.0), check=vec3, expected="3 finite numbers [x, y, z]")
+    insulated: bool = spec(False, help="implants only: an electrically insulated (coated, ceramic) part, a hole with "
+                           "n·J = 0 in the tissue eddy-current solve; default false: a floating conductor (galvanic short circuit)")
     # per-shape keys (declared by the shapes' parameter sections)
     radius_mm: float | None = model_key()
     length_mm: float | None = model_key()
@@ -61,6 +63,10 @@ class BodySpec:
     semi_axes_mm: tuple[float, float, float] | None = model_key()
     axis: tuple[float, float, float] = model_key((0.0, 0.0, 1.0))
     parameters: dict[str, Any] = model_key(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        if self.insulated and self.role != "implant":
+            raise InputError(f"{path}.insulated = true: only bodies with role = 'implant' can be insulated (role is {self.role!r})")
 
     @property
     def center_m(self) -> tuple[float, float, float]:
@@ -198,6 +204,10 @@ class DistributionSection:
     relaxivity_per_s_per_mM: float | None = model_key()
     relaxivity_preset: str | None = model_key()
     r2star_saturation_per_s: float = model_key(500.0)
+    max_saturated_fraction: float = model_key(0.2)
+    hu_per_mg_Fe_per_mL: float | None = model_key()
+    tissue_baseline_HU: float | None = model_key()
+    hu_noise_floor_HU: float = model_key(20.0)
 
     @property
     def model_parameters(self) -> Any:
@@ -301,6 +311,18 @@ class ThermalSection:
     max_time_step_s: float | None = spec(None, check=positive,
                                          expected="a positive largest adaptive step (s); default 8 × time_step_s")
     min_time_step_s: float = spec(0.5, check=positive, expected="a positive smallest adaptive step (s)")
+    # --- systemic heat (planner.thermal.systemic) -------------------------------------------------
+    systemic: str = spec("blood-pool", check=one_of("blood-pool", "off")[0],
+                         expected="'blood-pool' (arterial temperature as a state) or 'off' (arterial blood fixed at arterial_T_C)")
+    body_mass_kg: float = spec(70.0, check=lambda m: math.isfinite(m) and 1.0 <= m <= 400.0,
+                               expected="the whole patient's mass in 1..400 kg")
+    body_heat_capacity_J_per_kg_K: float = spec(3500.0, check=lambda c: math.isfinite(c) and 1000.0 <= c <= 5000.0,
+                                                expected="a mean body heat capacity in 1000..5000 J/(kg K)")
+    thermoregulation_W_per_K: float = spec(280.0, check=non_negative,
+                                           expected="a non-negative whole-body loss conductance (W/K); 0: no thermoregulation")
+    cut_faces: str = spec("adiabatic", check=one_of("adiabatic", "baseline")[0],
+                          expected="'adiabatic' (zero flux on cut planes: the body goes on) or 'baseline' (held at the no-field "
+                                   "baseline temperature; not with adaptive = true)")
 
     @property
     def session_duration_s(self) -> float:
@@ -317,6 +339,8 @@ class ThermalSection:
         if self.adaptive and self.scheme != "crank-nicolson":
             raise InputError(bad_value(f"{path}.scheme", self.scheme,
                                        "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
+        if self.adaptive and self.cut_faces == "baseline":
+            raise InputError(bad_value(f"{path}.cut_faces", self.cut_faces, "'adiabatic' with adaptive = true"))
         if self.adaptive and self.min_time_step_s > self.time_step_s:
             raise InputError(bad_value(f"{path}.min_time_step_s", self.min_time_step_s,
                                        f"at most time_step_s = {self.time_step_s}"))
@@ -342,7 +366,21 @@ class SafetySection:
                              expected="'peak' or 'rms': how H in the H·f limit is measured")
     max_healthy_T_C: float = spec(43.0, check=lambda t: 37.0 <= t <= 60.0, expected="a temperature in 37..60 °C")
     max_implant_dT_K: float = spec(2.0, check=positive, expected="a positive temperature rise (K)")
+    max_E_V_per_m: float | None = spec(None, check=positive, expected="a positive peak induced field (V/m) in healthy tissue, "
+                                       "implant-adjacent tissue included; unset: reported, not checked")
+    max_SAR10g_W_per_kg: float | None = spec(None, check=positive, expected="a positive 10 g SAR (W/kg), IEC/IEEE 62704-1 cubes; "
+                                             "unset: reported, not checked")
     stop_on_violation: bool = spec(False)
+    # --- systemic limits (IEC 60601-2-33 style; planner.planning.safety) -------------------------
+    sar_operating_mode: str = spec("normal", check=one_of("normal", "first-level")[0],
+                                   expected="'normal' (whole-body SAR 2 W/kg, core rise 0.5 K) or 'first-level' (4 W/kg, 1 K)")
+    whole_body_SAR_limit_W_per_kg: float | None = spec(None, check=positive,
+                                                       expected="a positive whole-body SAR limit (W/kg); default by sar_operating_mode")
+    max_arterial_rise_K: float | None = spec(None, check=positive,
+                                             expected="a positive arterial (core) temperature rise (K); default by sar_operating_mode")
+    max_implant_adjacent_CEM43_min: float | None = spec(None, check=positive,
+                                                        expected="a positive CEM43 (min) allowed in tissue touching an implant; "
+                                                                 "default: reported, not limited")
 
 
 # --- [search] -----------------------------------------------------------------------------------
@@ -354,8 +392,13 @@ class SearchSection:
     max_field_kA_per_m: float = spec(
         30.0, check=positive, expected="a positive upper bound of the search (kA/m, plan's amplitude convention)")
     tolerance_kA_per_m: float = spec(0.05, check=positive, expected="a positive bisection tolerance (kA/m)")
-    mode: str = spec("steady", check=one_of("steady", "plan")[0],
-                     expected="'steady' (steady Pennes per evaluation) or 'plan' (the [thermal] run as configured)")
+    mode: str = spec("transient", check=one_of("transient", "steady-upper-bound", "steady", "plan")[0],
+                     expected="'transient' (the [thermal] session per evaluation) or 'steady-upper-bound' (steady Pennes: an "
+                              "upper bound for constant perfusion); 'plan' and 'steady' are older names of the two")
+    sweep_points: int = spec(6, check=lambda n: 3 <= n <= 50,
+                             expected="an integer in 3..50 (fields swept from 0 to the ceiling before root finding)")
+    frequencies_kHz: tuple[float, ...] = spec((), check=lambda fs: all(math.isfinite(f) and f > 0 for f in fs),
+                                              expected="positive frequencies in kHz (each searched for its field; the best (H, f) is reported)")
 
 
 # --- [tissues.<name>] ---------------------------------------------------------------------------

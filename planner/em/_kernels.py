@@ -218,3 +218,63 @@ def biot_savart(points_m, verts_m, seg_start, seg_end, seg_current, *, want_H=Tr
         c, w = _chain(v, s0, s1, cur)
         _bs_kernel(p, c, w, bool(want_H), bool(want_A), H, A)
     return H, A
+
+
+# --- voxel sampling of a tetrahedral mesh (10 g cube SAR; NumPy reference: planner.em.sar.locate_points)
+@numba.njit(cache=True)
+def _rasterize_kernel(pts, cells, lo, s, shape, cell_of, bary):  # pragma: no cover - compiled
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    for c in range(cells.shape[0]):
+        x0 = pts[cells[c, 0]]
+        a = pts[cells[c, 1]] - x0
+        b = pts[cells[c, 2]] - x0
+        d = pts[cells[c, 3]] - x0
+        det = a[0] * (b[1] * d[2] - b[2] * d[1]) - a[1] * (b[0] * d[2] - b[2] * d[0]) + a[2] * (b[0] * d[1] - b[1] * d[0])
+        if det == 0.0:
+            continue
+        # inverse of the matrix with columns a, b, d (rows of the inverse = cofactors / det)
+        inv = np.empty((3, 3))
+        inv[0, 0] = (b[1] * d[2] - b[2] * d[1]) / det
+        inv[0, 1] = (b[2] * d[0] - b[0] * d[2]) / det
+        inv[0, 2] = (b[0] * d[1] - b[1] * d[0]) / det
+        inv[1, 0] = (d[1] * a[2] - d[2] * a[1]) / det
+        inv[1, 1] = (d[2] * a[0] - d[0] * a[2]) / det
+        inv[1, 2] = (d[0] * a[1] - d[1] * a[0]) / det
+        inv[2, 0] = (a[1] * b[2] - a[2] * b[1]) / det
+        inv[2, 1] = (a[2] * b[0] - a[0] * b[2]) / det
+        inv[2, 2] = (a[0] * b[1] - a[1] * b[0]) / det
+        lo_i = np.empty(3, np.int64)
+        hi_i = np.empty(3, np.int64)
+        for k in range(3):
+            mn = min(x0[k], x0[k] + a[k], x0[k] + b[k], x0[k] + d[k])
+            mx = max(x0[k], x0[k] + a[k], x0[k] + b[k], x0[k] + d[k])
+            lo_i[k] = max(int(math.ceil((mn - lo[k]) / s - 0.5)), 0)
+            hi_i[k] = min(int(math.floor((mx - lo[k]) / s - 0.5)), shape[k] - 1)
+        for i in range(lo_i[0], hi_i[0] + 1):
+            for j in range(lo_i[1], hi_i[1] + 1):
+                for k in range(lo_i[2], hi_i[2] + 1):
+                    q0 = lo[0] + s * (i + 0.5) - x0[0]
+                    q1 = lo[1] + s * (j + 0.5) - x0[1]
+                    q2 = lo[2] + s * (k + 0.5) - x0[2]
+                    l1 = inv[0, 0] * q0 + inv[0, 1] * q1 + inv[0, 2] * q2
+                    l2 = inv[1, 0] * q0 + inv[1, 1] * q1 + inv[1, 2] * q2
+                    l3 = inv[2, 0] * q0 + inv[2, 1] * q1 + inv[2, 2] * q2
+                    l0 = 1.0 - l1 - l2 - l3
+                    if l0 >= -1e-9 and l1 >= -1e-9 and l2 >= -1e-9 and l3 >= -1e-9:
+                        v = (i * ny + j) * nz + k
+                        cell_of[v] = c
+                        bary[v, 0] = l0
+                        bary[v, 1] = l1
+                        bary[v, 2] = l2
+                        bary[v, 3] = l3
+
+
+def rasterize_cells(points_m, cells, lo_m, spacing_m: float, shape) -> tuple[np.ndarray, np.ndarray]:
+    """(cell index or −1, barycentric (n,4)) of every voxel centre lo + s (i + ½) of a grid of ``shape``
+    (C order), by walking each tetrahedron's bounding box of voxels (Numba)."""
+    n = int(np.prod(shape))
+    cell_of = np.full(n, -1, np.int64)
+    bary = np.zeros((n, 4))
+    _rasterize_kernel(np.ascontiguousarray(points_m, np.float64), np.ascontiguousarray(cells, np.int64),
+                      np.asarray(lo_m, np.float64), float(spacing_m), np.asarray(shape, np.int64), cell_of, bary)
+    return cell_of, bary

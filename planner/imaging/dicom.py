@@ -24,6 +24,7 @@ SliceThickness); the segmentation stage then refuses it because it needs a volum
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -78,6 +79,7 @@ class SliceHeader:
     frame_uid: str
     study_uid: str
     description: str
+    rescale_tags: tuple[bool, bool] = (True, True)  # (RescaleSlope, RescaleIntercept) present in the file
 
     @property
     def normal(self) -> np.ndarray:
@@ -194,7 +196,41 @@ def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
         frame_uid=_str(ds, "FrameOfReferenceUID"),
         study_uid=_str(ds, "StudyInstanceUID"),
         description=_str(ds, "SeriesDescription"),
+        rescale_tags=(_opt_float(ds, "RescaleSlope", path, None) is not None,
+                      _opt_float(ds, "RescaleIntercept", path, None) is not None),
     )
+
+
+def check_series_consistency(hs: list[SliceHeader], field: str) -> tuple[list[SliceHeader], list[str]]:
+    """One FrameOfReferenceUID per series (else a one-line error naming both UIDs); slices lacking
+    RescaleSlope/RescaleIntercept while others carry them take the value the others share (noted and
+    warned, the files named) — the DICOM default (1, 0) would shift them by the intercept (≈ 1024 HU)."""
+    first = next((h for h in hs if h.frame_uid), None)
+    if first is not None:
+        odd = next((h for h in hs if h.frame_uid != first.frame_uid), None)
+        if odd is not None:
+            raise InputError(f"{odd.path}: FrameOfReferenceUID {odd.frame_uid!r} differs from {first.frame_uid!r} "
+                             f"of {first.path} "
+                             f"({field}); expected one patient frame per series")
+    notes: list[str] = []
+    out = list(hs)
+    for idx, (tag, attr) in enumerate((("RescaleSlope", "slope"), ("RescaleIntercept", "intercept"))):
+        missing = [h for h in out if not h.rescale_tags[idx]]
+        present = [h for h in out if h.rescale_tags[idx]]
+        if not missing or not present:
+            continue
+        values = {getattr(h, attr) for h in present}
+        if len(values) > 1:
+            raise InputError(f"{missing[0].path}: no {tag} while other slices of the series carry {sorted(values)} "
+                             f"({field}); "
+                             f"expected {tag} in every slice")
+        value = values.pop()
+        note = (f"{len(missing)} of {len(out)} slices lack {tag} (e.g. {Path(missing[0].path).name}); "
+                f"the value {value:g} of the other slices is used for them")
+        log.warning("%s: %s", field, note)
+        notes.append(note)
+        out = [dataclasses.replace(h, **{attr: value}) if not h.rescale_tags[idx] else h for h in out]
+    return out, notes
 
 
 def _starts_with_group_0008(path: Path) -> bool:
@@ -381,11 +417,14 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
 
 
 def read_dicom_series(
-    folder: str | Path, *, series_uid: str | None = None, modality: str | None = None, field: str = "imaging.ct"
+    folder: str | Path, *, series_uid: str | None = None, modality: str | None = None, field: str = "imaging.ct",
+    headers_only: bool = False,
 ) -> ImageVolume:
     """Read one CT/MR image series from ``folder`` into an :class:`ImageVolume` (LPS, metres).
 
     ``modality`` ("CT" or "MR") is the one the plan expects; ``field`` names the plan key in errors.
+    ``headers_only``: check every header and the slice stack but decode no pixels (``planner
+    check``); the volume's array is then a read-only zero view of the right shape.
     """
     folder = Path(folder)
     series = list_series(folder)
@@ -407,11 +446,16 @@ def read_dicom_series(
         for h in headers:
             if h.modality != modality.upper():
                 raise InputError(f"{h.path}: Modality = {h.modality!r}: expected {modality.upper()!r} for {field}")
+    headers, mixed = check_series_consistency(headers, field)
     hs, dz, notes = sort_slices(headers)
+    notes = mixed + notes
     h0 = hs[0]
-    arr = np.empty((len(hs), h0.rows, h0.columns), dtype=np.float32)
-    for k, h in enumerate(hs):
-        arr[k] = _pixels(datasets[h.path], h)
+    if headers_only:
+        arr = np.broadcast_to(np.zeros((), np.float32), (len(hs), h0.rows, h0.columns))
+    else:
+        arr = np.empty((len(hs), h0.rows, h0.columns), dtype=np.float32)
+        for k, h in enumerate(hs):
+            arr[k] = _pixels(datasets[h.path], h)
     direction = np.column_stack([h0.row_cosine, h0.col_cosine, h0.normal])
     grid = Grid(
         shape=arr.shape,  # type: ignore[arg-type]
@@ -451,7 +495,8 @@ def read_dicom_file(path: str | Path) -> ImageVolume:
     h = parse_slice_header(ds, str(p))
     hs, dz, notes = sort_slices([h])
     arr = _pixels(ds, h)[None]
-    grid = Grid(arr.shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
-                np.column_stack([h.row_cosine, h.col_cosine, h.normal]))  # type: ignore[arg-type]
+    shape: tuple[int, int, int] = (1, h.rows, h.columns)
+    grid = Grid(shape, h.position_mm * MM, np.array([h.spacing_ij_mm[0], h.spacing_ij_mm[1], dz]) * MM,
+                np.column_stack([h.row_cosine, h.col_cosine, h.normal]))
     return ImageVolume(arr, grid, h.modality or "OT", "HU" if h.modality == "CT" else "arbitrary", h.series_uid,
                        h.frame_uid, h.study_uid, h.description, str(p), (str(p),), (h.sop_uid,), tuple(notes))

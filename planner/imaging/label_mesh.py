@@ -252,6 +252,30 @@ def _crop_box(lv: LabelVolume, margin_mm: float) -> tuple[tuple[int, int], ...]:
     return tuple((int(a), int(b)) for a, b in zip(lo, hi))
 
 
+def split_cut_facets(facets: np.ndarray, ijk: np.ndarray, shape_ijk: tuple[int, ...],
+                     tol_voxels: float = 1.0, min_cos: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """(skin, cut): boundary triangles on a bounding plane of the meshed label volume (voxel faces at
+    index −0.5 and n − 0.5 along i, j or k: the ends of a CT/MR slab, the faces of a crop box, a field
+    of view that cuts the body) are cut faces — the body goes on there — the others are skin. A
+    triangle is on the planes when each vertex is within ``tol_voxels`` of one of them and its normal
+    is within acos(``min_cos``) of one it touches (CGAL puts the plane's vertices within ~0.01 voxel of it
+    and chamfers the rim where the plane meets the skin within ~1 voxel: rim triangles are cut faces
+    unless steeper than that).
+    ``ijk``: vertex positions in (unpadded) voxel index coordinates."""
+    x = ijk[facets]  # (K, 3 vertices, 3 axes)
+    nrm = np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0])
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=1), 1e-300)[:, None]
+    near_any = np.zeros(x.shape[:2], bool)  # vertex within tol of some bounding plane
+    facing = np.zeros(len(facets), bool)  # normal within acos(min_cos) of a plane the facet touches
+    for ax, n in enumerate(shape_ijk):
+        for plane in (-0.5, n - 0.5):
+            near = np.abs(x[:, :, ax] - plane) < tol_voxels
+            near_any |= near
+            facing |= near.any(axis=1) & (np.abs(nrm[:, ax]) > min_cos)
+    on = near_any.all(axis=1) & facing
+    return facets[~on], facets[on]
+
+
 def _region_size_mm(role: Role, mesh_section) -> float:
     m = mesh_section
     size = {
@@ -357,7 +381,7 @@ def mesh_labels(
         raise MeshError(f"label mesh min dihedral angle = {q.min_dihedral_deg:.3g}°: expected at least imaging.min_dihedral_deg = {min_dihedral_deg}°")
     if q.min_radius_ratio < min_radius_ratio:
         raise MeshError(f"label mesh min radius ratio = {q.min_radius_ratio:.3g}: expected at least imaging.min_radius_ratio = {min_radius_ratio}")
-    skin = boundary_facets(cells)
+    skin, cut = split_cut_facets(boundary_facets(cells), ijk, labels.shape[::-1])
     # regions and volume check
     counts = np.bincount(labels.ravel(), minlength=int(max(present)) + 1)
     vvox = grid.voxel_volume_m3
@@ -396,6 +420,7 @@ def mesh_labels(
         cell_region=refs.astype(np.int32),
         regions=tuple(regions),
         skin_facets=skin.astype(np.int64),
+        cut_facets=cut.astype(np.int64),
         source=f"pygalmesh {getattr(pygalmesh, '__version__', '?')} (CGAL Mesh_3) from {lv.method} label volume",
     )
     report = MeshReport(q, tuple(rows), sizes, crop, time.perf_counter() - t0, mesh.source)

@@ -17,7 +17,10 @@ UIDs are deterministic per phantom (pydicom hash-based UIDs), so regenerated dat
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from planner.imaging.volume import Grid, ImageVolume
 
 GENERATOR_VERSION = "1"
 MARKER = ".phantom-complete"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -327,63 +331,158 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
     """Write ``dicom/ct``, ``dicom/mr`` and the two RTSTRUCTs of phantom ``name`` under ``out_dir``.
 
     Written into a temporary folder and renamed into place, so an interrupted run leaves no
-    half-written ``dicom/`` folder.
+    half-written ``dicom/`` folder. The marker (``dicom/.phantom-complete``, written last) lists
+    every file; an existing ``dicom/`` is replaced only when it holds nothing but the files its
+    marker lists, and then only those files are removed (never data the generator did not write).
     """
-    from planner.imaging.dicom import read_dicom_series
-    from planner.imaging.rtstruct import write_rtstruct
+    from planner.reporting.results import partial_folder
 
     ph = _phantom(name)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = out / "dicom"
+    _refuse_foreign(final, f"phantom {name!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".phantom-", dir=out))
+    except OSError as exc:
+        raise InputError(f"phantom {name!r}: cannot write into {str(out)!r} ({exc.strerror})") from None
     seed = f"planner-phantom-{name}-v{GENERATOR_VERSION}"
     study = StudyInfo(patient_name=f"PHANTOM^{name.upper()}", patient_id=f"PH-{name.upper()}",
                       study_description=ph.description).filled(seed)
-    tmp = Path(tempfile.mkdtemp(prefix=".phantom-", dir=out))
     try:
-        written = []
-        for modality, sub, number in (("CT", "ct", 1), ("MR", "mr", 2)):
-            g, imgs = phantom_images(name, modality)
-            values = imgs.hu if modality == "CT" else imgs.mr
-            write_dicom_series(tmp / sub, values, g, modality=modality, study=study, series_number=number,
-                               description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
-            vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
-            write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
-            written.append(tmp / sub)
-        (tmp / MARKER).write_text(f"{name} {GENERATOR_VERSION}\n")
-        final = out / "dicom"
+        with partial_folder(tmp):  # removed on SIGTERM (planner CLI) like a partial results folder
+            _write_phantom_files(name, tmp, study, seed)
+        files = sorted(f.relative_to(tmp).as_posix() for f in tmp.rglob("*") if f.is_file())
+        (tmp / MARKER).write_text(json.dumps({"phantom": name, "version": GENERATOR_VERSION, "files": files}) + "\n")
+        _refuse_foreign(final, f"phantom {name!r}")
+        old = out / f".phantom-old-{os.getpid()}"
         if final.exists():
-            shutil.rmtree(final)
+            os.rename(final, old)
         os.replace(tmp, final)
+        if old.exists():
+            _remove_generated(old)
+    except OSError as exc:
+        raise InputError(f"phantom {name!r}: writing {exc.filename or out} failed ({exc.strerror})") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return [final / "ct", final / "mr", final / "rtstruct_ct.dcm", final / "rtstruct_mr.dcm"]
 
 
+def _write_phantom_files(name: str, tmp: Path, study: StudyInfo, seed: str) -> None:
+    """CT and MR series and their RTSTRUCTs of phantom ``name`` into ``tmp``."""
+    from planner.imaging.dicom import read_dicom_series
+    from planner.imaging.rtstruct import write_rtstruct
+
+    for modality, sub, number in (("CT", "ct", 1), ("MR", "mr", 2)):
+        g, imgs = phantom_images(name, modality)
+        values = imgs.hu if modality == "CT" else imgs.mr
+        write_dicom_series(tmp / sub, values, g, modality=modality, study=study, series_number=number,
+                           description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
+        vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
+        write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
+
+
+def _generated_files(folder: Path) -> set[str] | None:
+    """Files the phantom generator wrote into ``folder`` (from its marker), or None if it has none."""
+    m = folder / MARKER
+    if not m.is_file():
+        return None
+    text = m.read_text()
+    try:
+        return set(json.loads(text)["files"]) | {MARKER}
+    except (ValueError, KeyError, TypeError):  # marker of generator version 1 (name and version only)
+        return {f.relative_to(folder).as_posix() for f in folder.rglob("*")
+                if f.is_file() and re.fullmatch(r"(ct/CT\d+|mr/MR\d+|rtstruct_(ct|mr))\.dcm|\.phantom-complete",
+                                                 f.relative_to(folder).as_posix())}
+
+
+def _foreign(folder: Path) -> list[str]:
+    present = sorted(f.relative_to(folder).as_posix() for f in folder.rglob("*") if f.is_file() or f.is_symlink())
+    mine = _generated_files(folder) or set()
+    return [f for f in present if f not in mine]
+
+
+def _refuse_foreign(folder: Path, what: str) -> None:
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise InputError(f"{what}: {folder} exists and is not a phantom folder; "
+                         "expected to write the phantom's DICOM there")
+    if folder.is_dir():
+        foreign = _foreign(folder)
+        if foreign:
+            raise InputError(f"{what}: {folder} holds {len(foreign)} file(s) the phantom generator did not write "
+                             f"(e.g. {foreign[0]!r}); refusing to replace them "
+                             "— remove the phantom key or choose another folder")
+
+
+def _remove_generated(folder: Path) -> None:
+    mine = (_generated_files(folder) or set()) - {MARKER}
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.relative_to(folder).as_posix() in mine:
+            f.unlink()
+    if (folder / MARKER).is_file():
+        (folder / MARKER).unlink()
+    for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [folder]:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def _write_text_once(path: Path, text: str, what: str) -> None:
+    """Write ``text`` to ``path`` unless it already holds other text (a user's edited plan)."""
+    if path.exists() and (not path.is_file() or path.read_bytes() != text.encode()):
+        raise InputError(f"{what}: {path} exists with other content; refusing to overwrite it — choose an empty folder")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_phantom(name: str, out_dir: str | Path) -> Path:
     """Write phantom ``name`` (DICOM CT + MR series, RTSTRUCTs, ``plan.toml`` on the CT and
     ``plan_mr.toml`` on the MR series) into ``out_dir``.
 
-    Returns the path of ``plan.toml``; ``planner run <out_dir>/plan.toml`` runs it as is.
+    Returns the path of ``plan.toml``; ``planner run <out_dir>/plan.toml`` runs it as is. Refuses
+    (before writing anything) to replace files it did not write.
     """
     ph = _phantom(name)
     out = Path(out_dir)
+    plan, plan_mr = out / "plan.toml", out / "plan_mr.toml"
+    for path, text in ((plan, ph.plan_toml()), (plan_mr, ph.plan_mr_toml())):
+        if path.exists() and (not path.is_file() or path.read_bytes() != text.encode()):
+            raise InputError(f"phantom {name!r}: {path} exists with other content; "
+                             "refusing to overwrite it — choose an empty folder")
+    _refuse_foreign(out / "dicom", f"phantom {name!r}")
     write_phantom_data(name, out)
-    plan = out / "plan.toml"
-    plan.write_text(ph.plan_toml())
-    (out / "plan_mr.toml").write_text(ph.plan_mr_toml())
+    try:
+        _write_text_once(plan, ph.plan_toml(), f"phantom {name!r}")
+        _write_text_once(plan_mr, ph.plan_mr_toml(), f"phantom {name!r}")
+    except OSError as exc:
+        raise InputError(f"phantom {name!r}: writing {exc.filename or out} failed ({exc.strerror})") from None
     return plan
 
 
 def phantom_data_complete(name: str, folder: str | Path) -> bool:
     m = Path(folder) / "dicom" / MARKER
-    return m.is_file() and m.read_text().split() == [name, GENERATOR_VERSION]
+    if not m.is_file():
+        return False
+    text = m.read_text()
+    try:
+        data = json.loads(text)
+        return data.get("phantom") == name and data.get("version") == GENERATOR_VERSION
+    except ValueError:
+        return text.split() == [name, GENERATOR_VERSION]
+
+
+_IMAGE_KEYS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")
 
 
 def ensure_phantom_inputs(cfg) -> list[Path]:
     """Generate the phantom DICOM beside the plan file if ``[imaging] phantom`` is set and missing.
 
-    Returns the paths written (empty when the data was already complete). Idempotent.
+    Returns the paths written (empty when nothing was generated). Never regenerates inputs that
+    exist (a ``phantom`` key left in a patient plan cannot touch the patient's images), and never
+    writes into a ``dicom/`` folder holding files the generator did not write.
     """
     raw = cfg.imaging or {}
     name = raw.get("phantom")
@@ -392,8 +491,16 @@ def ensure_phantom_inputs(cfg) -> list[Path]:
     if not isinstance(name, str):
         raise InputError(f"imaging.phantom = {name!r}: expected a phantom name ({', '.join(sorted(PHANTOMS))})")
     _phantom(name)
-    if phantom_data_complete(name, cfg.base_dir):
+    named = {k: cfg.resolve(raw[k]) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
+    if named and all(p.exists() for p in named.values()):
+        if not phantom_data_complete(name, cfg.base_dir):
+            log.warning("imaging.phantom = %r: the plan's inputs (%s) exist and are used as they are; "
+                        "nothing generated",
+                        name, ", ".join(f"imaging.{k}" for k in named))
         return []
+    if phantom_data_complete(name, cfg.base_dir) and not _foreign(cfg.base_dir / "dicom"):
+        return []
+    _refuse_foreign(cfg.base_dir / "dicom", f"imaging.phantom = {name!r}")
     return write_phantom_data(name, cfg.base_dir)
 
 

@@ -18,6 +18,7 @@ written structure set returns the mask exactly (tested).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ import numpy as np
 from planner.errors import InputError
 from planner.imaging.dicom_write import RT_STRUCTURE_SET_STORAGE, StudyInfo, file_dataset, make_uid
 from planner.imaging.volume import ImageVolume
+
+log = logging.getLogger(__name__)
 
 #: allowed distance of a contour plane from the nearest slice centre, in slices
 SLICE_TOL = 0.25
@@ -39,6 +42,7 @@ class ROI:
     name: str
     interpreted_type: str
     contours: tuple[np.ndarray, ...]  # each (n, 3) LPS mm, CLOSED_PLANAR
+    frame_of_reference_uid: str = ""  # StructureSetROISequence ReferencedFrameOfReferenceUID
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class StructureSet:
     frame_of_reference_uid: str
     masks: dict
     referenced_sop_uids: tuple[str, ...] = ()
+    frame_of_reference_uids: tuple[str, ...] = ()  # every set-level FrameOfReferenceUID
+    warnings: tuple[str, ...] = ()  # e.g. contours beyond the image, ROI named
 
     def names(self) -> list[str]:
         return [r.name for r in self.rois]
@@ -61,6 +67,8 @@ class StructureSet:
             "roi_names": self.names(),
             "referenced_series_uids": list(self.referenced_series_uids),
             "rasterised_voxels": {k: int(np.count_nonzero(v)) for k, v in self.masks.items()},
+            "frame_of_reference_uid": self.frame_of_reference_uid,
+            "warnings": list(self.warnings),
         }
 
 
@@ -97,10 +105,12 @@ def parse_rtstruct(path: str | Path) -> StructureSet:
 
 def _parse(ds, path: Path) -> StructureSet:
     names: dict[int, str] = {}
+    roi_frames: dict[int, str] = {}
     for item in ds.get("StructureSetROISequence", []):
         if "ROINumber" not in item:
             raise InputError(f"{path}: StructureSetROISequence item without ROINumber; expected a number per ROI")
         names[int(item.ROINumber)] = str(item.get("ROIName", f"ROI{int(item.ROINumber)}"))
+        roi_frames[int(item.ROINumber)] = str(item.get("ReferencedFrameOfReferenceUID", "") or "")
     if not names:
         raise InputError(f"{path}: StructureSetROISequence is empty; expected at least one ROI")
     types = {int(o.ReferencedROINumber): str(o.get("RTROIInterpretedType", ""))
@@ -127,17 +137,20 @@ def _parse(ds, path: Path) -> StructureSet:
             contours[num].append(data.reshape(-1, 3))
     refs: list[str] = []
     frame = ""
+    frames: list[str] = [str(ds.get("FrameOfReferenceUID", "") or "")]  # not in the IOD, but some systems write it
     sops: list[str] = []
     for fr in ds.get("ReferencedFrameOfReferenceSequence", []):
         frame = frame or str(fr.get("FrameOfReferenceUID", ""))
+        frames.append(str(fr.get("FrameOfReferenceUID", "") or ""))
         for st in fr.get("RTReferencedStudySequence", []):
             for se in st.get("RTReferencedSeriesSequence", []):
                 refs.append(str(se.get("SeriesInstanceUID", "")))
                 sops += [str(ci.get("ReferencedSOPInstanceUID", "")) for ci in se.get("ContourImageSequence", [])]
     rois = tuple(
-        ROI(n, names[n], types.get(n, ""), tuple(contours[n])) for n in sorted(names)
+        ROI(n, names[n], types.get(n, ""), tuple(contours[n]), roi_frames.get(n, "")) for n in sorted(names)
     )
-    return StructureSet(str(path), rois, tuple(r for r in refs if r), frame, {}, tuple(s for s in sops if s))
+    return StructureSet(str(path), rois, tuple(r for r in refs if r), frame or next((f for f in frames if f), ""), {},
+                        tuple(s for s in sops if s), tuple(dict.fromkeys(f for f in frames if f)))
 
 
 def rasterise_contours(contours: list[np.ndarray], image: ImageVolume, where: str) -> np.ndarray:
@@ -173,10 +186,31 @@ def rasterise_contours(contours: list[np.ndarray], image: ImageVolume, where: st
 
 
 def read_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple[str, ...] = ()) -> StructureSet:
-    """Read an RTSTRUCT, check it references ``image``'s series, rasterise the ROIs ``names``.
+    """Read an RTSTRUCT, check it references ``image``'s series and frame, rasterise the ROIs ``names``.
 
-    An unknown ROI name is an :class:`InputError` listing the names present.
+    An unknown ROI name is an :class:`InputError` listing the names present; contours reaching
+    beyond the image are warned (logged and listed in ``warnings``) with the ROI named.
     """
+    ss, warnings = check_rtstruct(path, image, names)
+    p = ss.path
+    masks = {}
+    for n in names:
+        roi = next(r for r in ss.rois if r.name == n)
+        m = rasterise_contours(list(roi.contours), image, f"{p}: ROI {n!r}")
+        if not m.any():
+            raise InputError(f"{p}: ROI {n!r} covers no voxel centre of the image; expected a non-empty structure")
+        masks[n] = m
+    for msg in warnings:
+        log.warning(msg)
+    return StructureSet(p, ss.rois, ss.referenced_series_uids, ss.frame_of_reference_uid, masks, ss.referenced_sop_uids,
+                        ss.frame_of_reference_uids, tuple(warnings))
+
+
+def check_rtstruct(path: str | Path, image: ImageVolume,
+                   names: list[str] | tuple[str, ...] = ()) -> tuple[StructureSet, list[str]]:
+    """Everything :func:`read_rtstruct` checks except rasterisation (for ``planner check``): the
+    referenced series, the frame of reference, the ROI names; returns the parsed set and the
+    warnings on contours beyond the image."""
     ss = parse_rtstruct(path)
     p = ss.path
     sops = set(ss.referenced_sop_uids)
@@ -187,21 +221,73 @@ def read_rtstruct(path: str | Path, image: ImageVolume, names: list[str] | tuple
             )
     elif sops and image.sop_instance_uids and not sops & set(image.sop_instance_uids):
         raise InputError(f"{p}: references none of the images of series {image.series_uid!r}; expected contours drawn on that series")
-    if ss.frame_of_reference_uid and image.frame_of_reference_uid and ss.frame_of_reference_uid != image.frame_of_reference_uid:
-        raise InputError(
-            f"{p}: FrameOfReferenceUID {ss.frame_of_reference_uid!r} differs from the images' {image.frame_of_reference_uid!r}; expected the same patient frame"
-        )
     present = ss.names()
-    masks = {}
+    warnings: list[str] = []
     for n in names:
         if n not in present:
             raise InputError(f"{p}: ROI {n!r} not found; ROIs present: {', '.join(repr(x) for x in present)}")
         roi = next(r for r in ss.rois if r.name == n)
-        m = rasterise_contours(list(roi.contours), image, f"{p}: ROI {n!r}")
-        if not m.any():
-            raise InputError(f"{p}: ROI {n!r} covers no voxel centre of the image; expected a non-empty structure")
-        masks[n] = m
-    return StructureSet(p, ss.rois, ss.referenced_series_uids, ss.frame_of_reference_uid, masks, ss.referenced_sop_uids)
+        check_frame(ss, roi, image)
+        beyond = contours_beyond_image(list(roi.contours), image)
+        if beyond is not None:
+            warnings.append(f"{p}: ROI {n!r}: {beyond}; the part outside is ignored")
+    if not names:
+        check_frame(ss, None, image)
+    return ss, warnings
+
+
+def check_frame(ss: StructureSet, roi: ROI | None, image: ImageVolume) -> None:
+    """Refuse contours in another patient frame than ``image`` (one-line error naming both UIDs).
+
+    The frame of an ROI is its ReferencedFrameOfReferenceUID (StructureSetROISequence), else every
+    FrameOfReferenceUID the structure set references; an RTSTRUCT or image series without any
+    frame UID cannot be checked and is refused unless neither has one.
+    """
+    img = image.frame_of_reference_uid
+    own = roi.frame_of_reference_uid if roi is not None else ""
+    frames = tuple(dict.fromkeys((*ss.frame_of_reference_uids, *((own,) if own else ()))))
+    what = f"{ss.path}: " + (f"ROI {roi.name!r}: " if roi is not None else "")
+    if not frames and not img:
+        log.warning("%sneither the RTSTRUCT nor the images carry a FrameOfReferenceUID: registration not checked", what)
+        return
+    if not img:
+        raise InputError(f"{what}FrameOfReferenceUID {frames[0]!r}, "
+                         f"but the images (series {image.series_uid!r}) carry none; "
+                         "expected images and contours in one patient frame")
+    if not frames:
+        raise InputError(f"{what}no FrameOfReferenceUID; expected the images' {img!r} "
+                         "(contours must be drawn in the images' patient frame)")
+    set_frames = ss.frame_of_reference_uids
+    bad = own if own and own != img else (set_frames[0] if set_frames and img not in set_frames else "")
+    if bad:
+        raise InputError(f"{what}FrameOfReferenceUID {bad!r} differs from the images' {img!r}; "
+                         "expected the same patient frame "
+                         "(an RTSTRUCT of another scan or registration)")
+
+
+#: contour points farther than this outside the image volume (in voxels) are reported
+BEYOND_TOL_VOXELS = 1.0
+
+
+def contours_beyond_image(contours: list[np.ndarray], image: ImageVolume) -> str | None:
+    """A sentence on how far the contours reach beyond the image volume, or None if they lie inside."""
+    shape = np.array(image.shape[::-1], dtype=float)  # (ni, nj, nk)
+    n_out = n_pts = 0
+    worst_mm = 0.0
+    sp_mm = np.asarray(image.grid.spacing_m, dtype=float) * 1e3
+    for pts in contours:
+        ijk = image.grid.lps_m_to_index(pts * 1e-3)
+        below = np.maximum(-0.5 - ijk, 0.0)
+        above = np.maximum(ijk - (shape - 0.5), 0.0)
+        excess = np.maximum(below, above)
+        out = (excess > BEYOND_TOL_VOXELS).any(axis=1)
+        n_out += int(out.sum())
+        n_pts += len(ijk)
+        if out.any():
+            worst_mm = max(worst_mm, float(np.linalg.norm(excess[out] * sp_mm, axis=1).max()))
+    if n_out == 0:
+        return None
+    return f"{n_out} of {n_pts} contour points lie outside the image volume (up to {worst_mm:.1f} mm beyond its edge)"
 
 
 def mask_to_contours(mask: np.ndarray, image: ImageVolume) -> list[np.ndarray]:
@@ -224,6 +310,24 @@ def mask_to_contours(mask: np.ndarray, image: ImageVolume) -> list[np.ndarray]:
             ijk = np.column_stack([line[:, 0] - 1.0, line[:, 1] - 1.0, np.full(len(line), float(k))])
             out.append(image.grid.index_to_lps_m(ijk) * 1e3)
     return out
+
+
+def _referenced_frames(image: ImageVolume, study: StudyInfo, contour_image):
+    """ReferencedFrameOfReferenceSequence: the frame, the study, the series and every image slice."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    se = Dataset()
+    se.SeriesInstanceUID = image.series_uid
+    se.ContourImageSequence = Sequence([contour_image(k) for k in range(len(image.sop_instance_uids))])
+    st = Dataset()
+    st.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    st.ReferencedSOPInstanceUID = study.study_uid
+    st.RTReferencedSeriesSequence = Sequence([se])
+    fr = Dataset()
+    fr.FrameOfReferenceUID = study.frame_of_reference_uid
+    fr.RTReferencedStudySequence = Sequence([st])
+    return Sequence([fr])
 
 
 def write_rtstruct(
@@ -260,17 +364,7 @@ def write_rtstruct(
         ci.ReferencedSOPInstanceUID = image.sop_instance_uids[k]
         return ci
 
-    se = Dataset()
-    se.SeriesInstanceUID = image.series_uid
-    se.ContourImageSequence = Sequence([contour_image(k) for k in range(len(image.sop_instance_uids))])
-    st = Dataset()
-    st.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
-    st.ReferencedSOPInstanceUID = study.study_uid
-    st.RTReferencedSeriesSequence = Sequence([se])
-    fr = Dataset()
-    fr.FrameOfReferenceUID = study.frame_of_reference_uid
-    fr.RTReferencedStudySequence = Sequence([st])
-    ds.ReferencedFrameOfReferenceSequence = Sequence([fr])
+    ds.ReferencedFrameOfReferenceSequence = _referenced_frames(image, study, contour_image)
 
     ssroi, roic, obs = [], [], []
     for n, (name, mask, itype) in enumerate(rois, start=1):

@@ -9,7 +9,7 @@ Public API::
 
 Registries (:mod:`planner.config.registry`): :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response, table, constant)
 and :data:`DISTRIBUTIONS` (``[nanoparticles.distribution] kind``: uniform-in-target, deposit,
-concentration-map, r2star-map). No FEniCSx imports: works on TissueMesh NumPy arrays.
+concentration-map, r2star-map, ct-hu-map). No FEniCSx imports: works on TissueMesh NumPy arrays.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from planner.nanoparticles.distributions import (
     get_distribution,
     register_distribution,
 )
+from planner.nanoparticles import ct_iron  # noqa: F401,E402  (registers kind 'ct-hu-map')
 from planner.nanoparticles.heat import HeatSource, heat_source, input_files
 from planner.nanoparticles.slp import (
     SLP_MODELS,

@@ -59,6 +59,7 @@ from planner.config.plan import DistributionSection
 from planner.config.registry import DISTRIBUTIONS
 from planner.config.schema import one_of, positive, positive_vec3, spec, vec3
 from planner.errors import InputError, bad_value
+from planner.nanoparticles.saturation import fill_saturated
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,9 @@ class R2starMapParams:
                                          expected=one_of(*RELAXIVITY_PRESETS_per_s_per_mM)[1])
     r2star_saturation_per_s: float = spec(500.0, check=positive,
                                           expected="a positive R2* (s⁻¹) above which the signal is taken as saturated")
+    max_saturated_fraction: float = spec(0.2, check=lambda f: 0.0 <= f <= 1.0,
+                                         expected="a fraction in 0..1 of the mapped iron allowed in saturated voxels "
+                                                  "without a declared total_mass_mg (planner.nanoparticles.saturation)")
     total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
 
     def validate(self, path: str) -> None:
@@ -444,7 +448,10 @@ def _map_to_mesh(mesh: TissueMesh, vol: MapVolume, conc_vox_mg_per_mL: np.ndarra
     details = {"map_file": vol.path, "map_integral_mg": measured,
                "total_source": "declared total_mass_mg" if sec.total_mass_mg is not None else "map integral",
                "cells_inside_map": int(np.count_nonzero(inside & mask)), **extra}
-    return ParticleDistribution(kind, "Fe", c, total, mapped_mass_mg(mesh, c), float(corr), details)
+    mapped = mapped_mass_mg(mesh, c)
+    details["map"] = {"kind": kind, "saturated_fraction": float(extra.get("saturated_fraction", 0.0)),
+                      "mass_on_mesh_mg": mapped, "declared_mass_mg": sec.total_mass_mg}  # summary nanoparticles.map
+    return ParticleDistribution(kind, "Fe", c, total, mapped, float(corr), details)
 
 
 def _resolve(base_dir: Path, rel: str) -> Path:
@@ -460,6 +467,9 @@ def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = Non
         raise InputError(f"{KEY}.file = {vol.path!r}: {int(np.count_nonzero(~np.isfinite(data)))} non-finite voxels; expected finite values")
     scale = FE_mg_per_mmol * 1e-3 if sec.units == "mM_Fe" else 1.0
     neg = int(np.count_nonzero(data < 0))
+    if neg:
+        log.warning("%s.file = %r: %d of %d voxels are negative (down to %.3g %s, noise?); clipped to 0", KEY, vol.path, neg,
+                    data.size, float(data.min()), sec.units or "mg_Fe_per_mL")
     conc = np.maximum(data, 0.0) * scale
     return _map_to_mesh(mesh, vol, conc, sec, lib, "concentration-map",
                         {"units": sec.units or "mg_Fe_per_mL", "negative_voxels_clipped": neg})
@@ -502,8 +512,13 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
         log.warning("r2star-map %r: %d voxels at or above R2* = %.0f s⁻¹ (signal saturation): iron there is a lower "
                     "bound", vol.path, n_sat, sec.r2star_saturation_per_s)
     neg = int(np.count_nonzero(delta < 0))
+    if neg:
+        log.warning("r2star-map %r: %d of %d voxels have a negative ΔR2* (down to %.3g s⁻¹, noise?); clipped to 0",
+                    vol.path, neg, delta.size, float(delta.min()))
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
-    return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {
+    conc, sat_info = fill_saturated(conc, sat, vol.voxel_volume_mL, sec.total_mass_mg, sec.max_saturated_fraction,
+                                    f"{KEY}.file = {vol.path!r}")  # planner.nanoparticles.saturation
+    return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {**sat_info, 
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
         "r2star_saturation_per_s": sec.r2star_saturation_per_s, "r2star_saturated_voxels": n_sat,
         "r2star_saturation_warning": bool(n_sat > 0), "negative_delta_voxels_clipped": neg})

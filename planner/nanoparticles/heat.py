@@ -122,6 +122,7 @@ class HeatSource:
             "mass_conservation_rel_error": d.mass_conservation_rel_error,
             "sampling_correction_factor": d.sampling_correction,
             "distribution": d.summary_block(),
+            "map": d.details.get("map"),
             "model": self.model.describe(),
             "diagnostics": self.diagnostics,
             "max_concentration_mg_per_mL": float(self.concentration_mg_per_mL.max(initial=0.0)),

@@ -3,29 +3,49 @@
 For the plan's applicator and frequency, the field amplitude is scaled by a factor s (all heat terms
 follow: eddy and implant losses ∝ s², nanoparticle heat through SLP(s·H)). The search returns
 
-* the largest safe amplitude: H·f within the limit (closed form, H ∝ s), healthy-tissue maximum and
-  implant temperature rise within ``[safety]`` limits (bisection on s, one Pennes solve per step);
-* the smallest amplitude whose target T90 reaches ``goal_T90_C`` (bisection), and whether it is safe.
+* the largest safe amplitude: H·f within the limit (closed form, H ∝ s); healthy-tissue maximum,
+  tissue touching implants, implant self-heating, arterial (core) rise, whole-/partial-body SAR within
+  the ``[safety]`` limits;
+* the smallest amplitude whose target T90 reaches ``goal_T90_C``, whether it is safe, and the time
+  into the session at which T90 reaches the goal.
 
-By default each evaluation is a STEADY Pennes solve at the scaled field: the temperature a constant
-field approaches, hence an upper bound of a transient session's temperatures for a constant field
-(with temperature-independent perfusion). ``mode = "plan"`` uses the plan's ``[thermal]`` run instead.
-Temperatures increase monotonically with s (heat terms are non-decreasing in s), which bisection needs.
+Goal modes (``[search] mode``):
+- ``transient`` (default): every evaluation is the plan's ``[thermal]`` session (schedule, duration)
+  from the no-field baseline; T90 is that of the per-vertex maximum over the session; CEM43 comes
+  from the transient.
+- ``steady-upper-bound``: steady Pennes at the scaled field, the temperature a constant field
+  approaches — an upper bound of a session's temperatures for constant perfusion; CEM43 is then the
+  dose of the steady state held for the whole duration (an upper bound, labelled so).
+
+Root finding on continuous margins, not bisection on pass/fail: the fields are first swept from 0 to
+the ceiling (``sweep_points``); the goal margin T90(s) − goal and the safety margin (smallest
+distance to any limit, K or W/kg) are checked for monotonicity; Brent's method
+(:func:`scipy.optimize.brentq`) then finds the FIRST crossing on the sweep grid. A non-monotonic
+response (e.g. Lang's tumour perfusion falling between 41 and 42 °C) is reported with
+``monotonic = false`` and the crossings seen. In steady mode with temperature-dependent perfusion the
+sweep is repeated downwards with each steady state started from the previous (hotter) one
+(continuation); differing T90 between the two sweeps means non-unique steady states (hysteresis,
+thermal runaway) and is reported as ``hysteresis``.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from scipy.optimize import brentq
+
 from planner.config.plan import PlanConfig
-from planner.errors import InputError
+from planner.errors import InputError, SolverError, bad_value
 
 log = logging.getLogger(__name__)
 
 NON_PHYSICAL_T_C = 100.0
+UNRESOLVED_MARGIN = -1e3  # safety margin of an evaluation whose Picard iteration did not converge
+GOAL_MODES = {"transient": "transient", "plan": "transient", "steady-upper-bound": "steady-upper-bound",
+              "steady": "steady-upper-bound"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,11 @@ class ScaledHeat:
 
     def Q_W_per_m3(self, field_fraction: float = 1.0):
         return self.heat.Q_W_per_m3(field_fraction * self.scale)
+
+    @property
+    def Q_implant_W_per_m3(self):
+        q = getattr(self.heat, "Q_implant_W_per_m3", None)
+        return None if q is None else np.asarray(q) * self.scale**2
 
 
 @dataclass(frozen=True)
@@ -64,8 +89,29 @@ class Evaluation:
     field_kA_per_m: float
     T90_C: float | None
     max_healthy_T_C: float | None
-    implant_dT_K: float | None
+    implant_dT_K: float | None  # largest implant self-heating (total if no split)
     violations: tuple[str, ...]
+    safety_margin: float = 0.0  # > 0: every limit met (smallest distance to a limit, K or W/kg)
+    CEM43T90_min: float | None = None
+    arterial_rise_K: float | None = None
+    whole_body_SAR_W_per_kg: float | None = None
+    time_to_goal_T90_min: float | None = None
+    sweep: str = "up"
+
+
+@dataclass(frozen=True)
+class FrequencyOption:
+    """The field search at one frequency of ``[search] frequencies_kHz``."""
+
+    frequency_kHz: float
+    max_safe_field_kA_per_m: float
+    limited_by: str
+    T90_at_max_safe_C: float | None
+    field_for_goal_kA_per_m: float | None
+    goal_reachable_safely: bool
+    time_to_goal_T90_min: float | None
+    monotonic: bool
+    Hf_at_goal_A_per_m_s: float | None
 
 
 @dataclass(frozen=True)
@@ -80,11 +126,22 @@ class SearchResult:
     goal_reachable_safely: bool
     mode: str
     evaluations: tuple[Evaluation, ...]
+    goal_mode: str = "transient"
+    time_to_goal_T90_min: float | None = None
+    monotonic: bool = True
+    hysteresis: bool | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    CEM43T90_at_goal_min: float | None = None
+    frequency_options: tuple[FrequencyOption, ...] = ()
+    best_frequency_kHz: float | None = None
+    best_reason: str = ""
 
     def summary_block(self) -> dict[str, Any]:
+        steady = self.goal_mode == "steady-upper-bound"
         return {
             "amplitude": self.amplitude,
             "mode": self.mode,
+            "goal_mode": self.goal_mode,
             "nominal_field_kA_per_m": self.nominal_field_kA_per_m,
             "goal_T90_C": self.goal_T90_C,
             "max_safe_field_kA_per_m": self.max_safe_field_kA_per_m,
@@ -92,82 +149,265 @@ class SearchResult:
             "T90_at_max_safe_C": self.T90_at_max_safe_C,
             "field_for_goal_kA_per_m": self.field_for_goal_kA_per_m,
             "goal_reachable_safely": self.goal_reachable_safely,
+            "time_to_goal_T90_min": self.time_to_goal_T90_min,
+            "CEM43T90_at_goal_min": self.CEM43T90_at_goal_min,
+            "monotonic": self.monotonic,
+            "hysteresis": self.hysteresis,
+            "notes": list(self.notes),
+            "frequency_sweep": [dataclasses.asdict(o) for o in self.frequency_options],
+            "best_frequency_kHz": self.best_frequency_kHz,
+            "best_reason": self.best_reason,
+            "definitions": {
+                "goal_mode": "transient: T90 of the per-vertex maximum over the plan's session; steady-upper-bound: "
+                             "T90 of the steady state at that field (an upper bound for constant perfusion)",
+                "time_to_goal_T90_min": "time into the session at which the target T90 of the instantaneous field "
+                                        "first reaches goal_T90_C at field_for_goal"
+                                        + ("; not computed in steady mode" if steady else ""),
+                "CEM43T90_min": ("upper bound: steady state held for the whole duration" if steady
+                                 else "from the transient session"),
+                "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit; negative = violated",
+            },
             "evaluations": [dataclasses.asdict(e) for e in self.evaluations],
         }
 
 
-def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> SearchResult:
-    from planner.planning import safety as safety_mod
-    from planner.config.plan import SafetySection, ThermalSection
-    from planner.thermal import solve_bioheat
+def _margin(chk, temps, t_top: float, cfg_safety) -> float:
+    """Continuous safety margin: the smallest (limit − value) over every limit that applies."""
+    m = [NON_PHYSICAL_T_C - t_top]
+    if chk.max_healthy_T_C is not None:
+        m.append(cfg_safety.max_healthy_T_C - chk.max_healthy_T_C)
+    for imp in chk.implants:
+        m.append(imp.limit_K - (imp.self_heating_dT_K if imp.self_heating_dT_K is not None else imp.total_dT_K))
+        if imp.adjacent_max_T_C is not None:
+            m.append(cfg_safety.max_healthy_T_C - imp.adjacent_max_T_C)
+    if chk.arterial_rise_K is not None:
+        m.append(chk.arterial_rise_limit_K - chk.arterial_rise_K)
+    if chk.sar is not None:
+        m.append(chk.sar.whole_body_limit_W_per_kg - chk.sar.whole_body_W_per_kg)
+        m.append(chk.sar.partial_body_limit_W_per_kg - chk.sar.partial_body_W_per_kg)
+    return float(min(m))
 
-    sc = cfg.search
-    if sc is None:
-        raise InputError("[search]: missing section")
-    safety_cfg = cfg.safety or SafetySection()
-    safety_cfg = dataclasses.replace(safety_cfg, stop_on_violation=False)
-    thermal = cfg.thermal or ThermalSection()
-    if sc.mode == "steady":
-        thermal = dataclasses.replace(thermal, mode="steady", probes=())
-    run_cfg = dataclasses.replace(cfg, thermal=thermal)
-    nominal = cfg.applicator.field_kA_per_m  # in the plan's amplitude convention
-    evaluations: list[Evaluation] = []
-    cache: dict[float, Evaluation] = {}
 
-    def evaluate(s: float) -> Evaluation:
-        if s in cache:
-            return cache[s]
+class _Evaluator:
+    """One thermal run + safety check per field scale (cached; continuation start in steady mode)."""
+
+    def __init__(self, cfg: PlanConfig, mesh, applied, fields, heat, lib, goal_mode: str):
+        from planner.config.plan import SafetySection, ThermalSection
+        from planner.planning import safety as safety_mod
+
+        self.cfg, self.mesh, self.applied, self.fields, self.heat, self.lib = cfg, mesh, applied, fields, heat, lib
+        self.safety_mod = safety_mod
+        self.safety_cfg = dataclasses.replace(cfg.safety or SafetySection(), stop_on_violation=False)
+        thermal = cfg.thermal or ThermalSection()
+        if goal_mode == "steady-upper-bound":
+            thermal = dataclasses.replace(thermal, mode="steady", probes=(), schedule=())
+        else:  # a snapshot per step: the target T90 history for the time to goal
+            thermal = dataclasses.replace(thermal, mode="transient", probes=(),
+                                          field_output_interval_s=thermal.time_step_s)
+        self.thermal = thermal
+        self.run_cfg = dataclasses.replace(cfg, thermal=thermal)
+        self.goal_mode = goal_mode
+        self.patient_mass_kg = safety_mod.patient_mass_kg(cfg)
+        self.nominal = cfg.applicator.field_kA_per_m
+        self.cache: dict[tuple[float, str], Evaluation] = {}
+        self.fields_at: dict[tuple[float, str], np.ndarray] = {}
+
+    def __call__(self, s: float, sweep: str = "up", start: np.ndarray | None = None) -> Evaluation:
+        from planner.thermal import solve_bioheat
+        from planner.thermal.metrics import target_T90_history, time_to_reach_s
+
+        key = (float(s), sweep)
+        if key in self.cache:
+            return self.cache[key]
         # temperatures above 100 °C are not an error here: such a field is simply unsafe
-        temps = solve_bioheat(mesh, ScaledHeat(heat, s), lib, run_cfg, check_physical=False)
-        chk = safety_mod.check(safety_cfg, cfg.applicator, mesh, ScaledField(applied, s), None, temps)
+        try:
+            temps = solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.run_cfg, check_physical=False,
+                                  initial_T_C=start)
+        except SolverError as exc:
+            if "Picard" not in str(exc):
+                raise
+            return self._unresolved(key, s, exc)
+        chk = self.safety_mod.check(self.safety_cfg, self.cfg.applicator, self.mesh, ScaledField(self.applied, s),
+                                    self.fields, temps, patient_mass_kg=self.patient_mass_kg, field_scale=s)
         tgt = temps.target or {}
         violations = [v for v in chk.violations if not v.startswith("H·f")]
         t_top = float(temps.T_max_C.max())
         if t_top > NON_PHYSICAL_T_C:
-            violations.append(f"temperature reaches {t_top:.0f} °C (> {NON_PHYSICAL_T_C:.0f} °C: model invalid, tissue boils)")
-        ev = Evaluation(scale=s, field_kA_per_m=s * nominal, T90_C=tgt.get("T90_C"),
-                        max_healthy_T_C=chk.max_healthy_T_C,
-                        implant_dT_K=max(chk.implant_dT_K.values()) if chk.implant_dT_K else None,
-                        violations=tuple(violations))
-        cache[s] = ev
-        evaluations.append(ev)
-        log.info("search: %.3f kA/m → T90 %s °C, %d violation(s)", ev.field_kA_per_m, ev.T90_C, len(ev.violations))
+            violations.append(f"temperature reaches {t_top:.0f} °C "
+                              f"(> {NON_PHYSICAL_T_C:.0f} °C: model invalid, tissue boils)")
+        t_goal = None
+        goal = self.cfg.search.goal_T90_C
+        if self.goal_mode == "transient" and tgt:
+            t_s = time_to_reach_s(temps.snapshot_times_s, target_T90_history(self.mesh, temps.T_snapshots_C), goal)
+            t_goal = None if t_s is None else t_s / 60.0
+        own = [i.self_heating_dT_K if i.self_heating_dT_K is not None else i.total_dT_K for i in chk.implants]
+        ev = Evaluation(scale=s, field_kA_per_m=s * self.nominal, T90_C=tgt.get("T90_C"),
+                        max_healthy_T_C=chk.max_healthy_T_C, implant_dT_K=max(own) if own else None,
+                        violations=tuple(violations), safety_margin=_margin(chk, temps, t_top, self.safety_cfg),
+                        CEM43T90_min=tgt.get("CEM43T90_min"), arterial_rise_K=chk.arterial_rise_K,
+                        whole_body_SAR_W_per_kg=None if chk.sar is None else chk.sar.whole_body_W_per_kg,
+                        time_to_goal_T90_min=t_goal, sweep=key[1])
+        self.cache[key] = ev
+        self.fields_at[key] = temps.T_final_C
+        log.info("search: %.3f kA/m → T90 %s °C, margin %.3g, %d violation(s)", ev.field_kA_per_m, ev.T90_C,
+                 ev.safety_margin, len(ev.violations))
         return ev
 
+    def _unresolved(self, key: tuple[float, str], s: float, exc: SolverError) -> Evaluation:
+        """No converged temperature-dependent perfusion at this field (a fold of β(T): runaway): unsafe,
+        with a finite sentinel margin so that root finding can bracket it."""
+        ev = Evaluation(scale=s, field_kA_per_m=s * self.nominal, T90_C=None, max_healthy_T_C=None,
+                        implant_dT_K=None, safety_margin=UNRESOLVED_MARGIN, sweep=key[1],
+                        violations=(f"no converged perfusion state at this field ({exc}); treated as unsafe",))
+        self.cache[key] = ev
+        self.fields_at[key] = None
+        log.warning("search: %.3f kA/m: %s", ev.field_kA_per_m, exc)
+        return ev
+
+    def evaluations(self) -> tuple[Evaluation, ...]:
+        return tuple(sorted(self.cache.values(), key=lambda e: (e.scale, e.sweep)))
+
+
+def _goal_margin(ev: Evaluation, goal: float) -> float:
+    return (ev.T90_C if ev.T90_C is not None else -np.inf) - goal
+
+
+def _first_crossing(f, grid: list[float], values: list[float], tol: float, rising: bool) -> float | None:
+    """Brent root of f on the first grid interval where f changes sign (from < 0 to ≥ 0 if ``rising``,
+    from ≥ 0 to < 0 otherwise); None if there is none."""
+    for a, b, fa, fb in zip(grid, grid[1:], values, values[1:]):
+        if (rising and fa < 0 <= fb) or (not rising and fa >= 0 > fb):
+            if not (np.isfinite(fa) and np.isfinite(fb)):
+                return b if rising else a
+            return float(brentq(f, a, b, xtol=tol, rtol=1e-10, maxiter=60))
+    return None
+
+
+def _is_monotonic(values: list[float], increasing: bool) -> bool:
+    v = np.asarray(values, dtype=float)
+    d = np.diff(v[np.isfinite(v)])  # unresolved evaluations (no T90) are left out
+    return bool(np.all(d >= -1e-6) if increasing else np.all(d <= 1e-6))
+
+
+def _sweep(ev: _Evaluator, grid: list[float], continuation: bool) -> tuple[list[Evaluation], bool | None, list[str]]:
+    """Evaluations up the grid; with ``continuation`` (steady, T-dependent perfusion) each steady state
+    starts from the previous one, and a second sweep down the grid starts from the hotter neighbour:
+    different T90 at the same field = non-unique steady states (hysteresis)."""
+    if not continuation:
+        return [ev(s) for s in grid], None, []
+    up, prev = [], None
+    for s in grid:
+        up.append(ev(s, "up-continuation", start=prev))
+        prev = ev.fields_at[(float(s), "up-continuation")]
+    notes, hysteresis = [], False
+    for k in range(len(grid) - 2, -1, -1):
+        down = ev(grid[k], "down", start=prev)
+        prev = ev.fields_at[(float(grid[k]), "down")]
+        a, b = up[k].T90_C, down.T90_C
+        if a is not None and b is not None and abs(a - b) > 0.05:
+            hysteresis = True
+            notes.append(f"non-unique steady state at {up[k].field_kA_per_m:.3g} kA/m: T90 {a:.2f} °C sweeping up, "
+                         f"{b:.2f} °C sweeping down (perfusion runaway)")
+    return up, hysteresis, notes
+
+
+def _safe_scale(ev: _Evaluator, grid, margins, tol, s_hi, limited_by) -> tuple[float, str]:
+    root = _first_crossing(lambda s: ev(s).safety_margin, grid, margins, tol, rising=False)
+    if root is None:
+        return s_hi, limited_by
+    evs = [e for e in ev.cache.values() if e.sweep == "up"]
+    s_safe = max(e.scale for e in evs if e.scale <= root + 1e-15 and e.safety_margin >= 0)
+    above = sorted((e for e in evs if e.scale > s_safe and e.safety_margin < 0), key=lambda e: e.scale)
+    return s_safe, "; ".join(above[0].violations) if above else "safety margin"
+
+
+def _goal_scale(ev: _Evaluator, grid, goals, tol, goal) -> float | None:
+    root = _first_crossing(lambda s: _goal_margin(ev(s), goal), grid, goals, tol, rising=True)
+    if root is None:
+        return 0.0 if goals and goals[0] >= 0 else None
+    return min(e.scale for e in ev.cache.values() if e.sweep == "up" and e.scale >= root - 1e-15
+               and _goal_margin(e, goal) >= 0)
+
+
+def _search_at(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> SearchResult:
+    """The field search at the plan's frequency (see the module docstring)."""
+    sc = cfg.search
+    goal_mode = GOAL_MODES[sc.mode]
+    ev = _Evaluator(cfg, mesh, applied, fields, heat, lib, goal_mode)
+    nominal, goal = ev.nominal, sc.goal_T90_C
     # 1. H·f bound in closed form (H ∝ s)
-    chk0 = safety_mod.check(safety_cfg, cfg.applicator, mesh, applied, None, None)
-    s_hf = safety_cfg.Hf_limit_A_per_m_s / chk0.Hf_A_per_m_s
+    chk0 = ev.safety_mod.check(ev.safety_cfg, cfg.applicator, mesh, applied, None, None)
+    s_hf = ev.safety_cfg.Hf_limit_A_per_m_s / chk0.Hf_A_per_m_s
     s_hi = min(s_hf, sc.max_field_kA_per_m / nominal)
     limited_by = "H·f limit" if s_hf <= sc.max_field_kA_per_m / nominal else "search.max_field_kA_per_m"
     tol = sc.tolerance_kA_per_m / nominal
-    # 2. thermal limits by bisection on [0, s_hi]
-    if evaluate(s_hi).violations:
-        lo, hi = 0.0, s_hi
-        if evaluate(0.0).violations:
-            raise InputError("[search]: the plan is unsafe even without field (check baseline temperatures and limits)")
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if not evaluate(mid).violations else (lo, mid)
-        s_safe = lo
-        limited_by = "; ".join(evaluate(hi).violations)
-    else:
-        s_safe = s_hi
-    ev_safe = evaluate(s_safe)
-    # 3. smallest field reaching the goal T90 (bisection on [0, s_reach])
-    s_goal = None
-    reach = ev_safe if (ev_safe.T90_C or -math.inf) >= sc.goal_T90_C else None
-    if reach is None and s_safe < s_hi and (evaluate(s_hi).T90_C or -math.inf) >= sc.goal_T90_C:
-        reach = evaluate(s_hi)
-    if reach is not None:
-        lo, hi = 0.0, reach.scale
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if (evaluate(mid).T90_C or -math.inf) < sc.goal_T90_C else (lo, mid)
-        s_goal = hi
+    # 2. sweep, monotonicity (and hysteresis of steady states), then Brent on the first crossings
+    grid = [float(x) for x in np.linspace(0.0, s_hi, sc.sweep_points)]
+    continuation = goal_mode == "steady-upper-bound" and ev.thermal.perfusion_model != "constant" \
+        and ev.thermal.element_order == 1
+    up, hysteresis, notes = _sweep(ev, grid, continuation)
+    if up[0].safety_margin < 0:
+        raise InputError("[search]: the plan is unsafe even without field (check baseline temperatures and limits)")
+    margins = [e.safety_margin for e in up]
+    goals = [_goal_margin(e, goal) for e in up]
+    monotonic = _is_monotonic(goals, True) and _is_monotonic(margins, False)
+    if not monotonic:
+        notes.append("non-monotonic response over the sweep (T90 or safety margin vs field): the FIRST crossing "
+                     "of each limit and of the goal is reported")
+    if continuation:  # Brent below uses fresh solves from the baseline
+        ev.cache.update({(k[0], "up"): dataclasses.replace(e, sweep="up") for k, e in list(ev.cache.items())
+                         if k[1] == "up-continuation"})
+    s_safe, limited_by = _safe_scale(ev, grid, margins, tol, s_hi, limited_by)
+    s_goal = _goal_scale(ev, grid, goals, tol, goal)
+    ev_safe = ev(s_safe)
+    at_goal = ev(s_goal) if s_goal is not None else None
     return SearchResult(
-        amplitude=cfg.applicator.amplitude, nominal_field_kA_per_m=nominal, goal_T90_C=sc.goal_T90_C,
+        amplitude=cfg.applicator.amplitude, nominal_field_kA_per_m=nominal, goal_T90_C=goal,
         max_safe_field_kA_per_m=s_safe * nominal, limited_by=limited_by, T90_at_max_safe_C=ev_safe.T90_C,
         field_for_goal_kA_per_m=None if s_goal is None else s_goal * nominal,
         goal_reachable_safely=s_goal is not None and s_goal <= s_safe + 1e-12, mode=sc.mode,
-        evaluations=tuple(sorted(evaluations, key=lambda e: e.scale)),
+        evaluations=ev.evaluations(), goal_mode=goal_mode,
+        time_to_goal_T90_min=None if at_goal is None else at_goal.time_to_goal_T90_min,
+        monotonic=monotonic and not hysteresis, hysteresis=hysteresis, notes=tuple(notes),
+        CEM43T90_at_goal_min=None if at_goal is None else at_goal.CEM43T90_min,
     )
+
+
+def _best(options: list[FrequencyOption]) -> tuple[FrequencyOption, str]:
+    """The goal reached safely with the most headroom (smallest goal field / largest safe field, then
+    the shortest time to goal); if no frequency reaches it safely, the hottest safe T90."""
+    ok = [o for o in options if o.goal_reachable_safely]
+    if ok:
+        best = min(ok, key=lambda o: (o.field_for_goal_kA_per_m / o.max_safe_field_kA_per_m,
+                                      o.time_to_goal_T90_min if o.time_to_goal_T90_min is not None else np.inf))
+        return best, (f"goal reached safely with the most headroom: goal field {best.field_for_goal_kA_per_m:.3g} of "
+                      f"{best.max_safe_field_kA_per_m:.3g} kA/m allowed")
+    best = max(options, key=lambda o: o.T90_at_max_safe_C if o.T90_at_max_safe_C is not None else -np.inf)
+    return best, "no frequency reaches the goal safely: highest T90 at the largest safe field"
+
+
+def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib, *, rebuild=None) -> SearchResult:
+    """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
+    frequency: ``rebuild(cfg_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
+    (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
+    is reported."""
+    sc = cfg.search
+    if sc is None:
+        raise InputError("[search]: missing section")
+    res = _search_at(cfg, mesh, applied, fields, heat, lib)
+    if not sc.frequencies_kHz:
+        return res
+    if rebuild is None:
+        raise InputError(bad_value("search.frequencies_kHz", list(sc.frequencies_kHz),
+                                   "no frequency list here (this caller cannot re-run the field and heat stages)"))
+    options = []
+    for f_kHz in sc.frequencies_kHz:
+        cfg_f = dataclasses.replace(cfg, applicator=dataclasses.replace(cfg.applicator, frequency_kHz=float(f_kHz)))
+        r = _search_at(cfg_f, mesh, *rebuild(cfg_f), lib)
+        hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
+        options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
+                                       r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,
+                                       r.monotonic, hf))
+    best, why = _best(options)
+    return dataclasses.replace(res, frequency_options=tuple(options), best_frequency_kHz=best.frequency_kHz,
+                               best_reason=why)

@@ -106,8 +106,14 @@ def _safety(s: dict | None) -> str:
         ("max |E| in healthy tissue (peak)", s.get("max_E_healthy_V_per_m"), "V/m"),
     ]
     rows += [(f"implant {name} ΔT", dT, "K") for name, dT in implants.items()]
+    rows += [(f"implant {i.get('name')} self-heating ΔT", i.get("self_heating_dT_K"), "K") for i in s.get("implants") or []]
     if implants:
         rows.append(("implant ΔT limit", s.get("max_implant_dT_limit_K"), "K"))
+    rows += [(label, s.get(key), unit) for label, key, unit in (
+        ("whole-body SAR", "whole_body_SAR_W_per_kg", "W/kg"), ("whole-body SAR limit", "whole_body_SAR_limit_W_per_kg", "W/kg"),
+        ("partial-body SAR", "partial_body_SAR_W_per_kg", "W/kg"), ("partial-body SAR limit", "partial_body_SAR_limit_W_per_kg", "W/kg"),
+        ("arterial (core) temperature rise", "arterial_rise_K", "K"), ("arterial rise limit", "arterial_rise_limit_K", "K"),
+    )]
     return box + _rows(rows)
 
 
@@ -170,6 +176,10 @@ def _thermal(t: dict) -> str:
         ("time ≥ 42 °C by 90 % of target", tg.get("time_above_42C_min"), "min"),
         ("body maximum", t.get("body_max_C"), "°C"),
     ]
+    art = t.get("arterial_T_C") or {}
+    if art.get("max") is not None:
+        rows.append(("arterial (blood-pool) temperature start / max / end",
+                     f"{art['start']:.2f} / {art['max']:.2f} / {art['end']:.2f}", "°C"))
     tissues = t.get("tissues") or {}
     return _rows(rows) + _per_tissue("Per tissue", [
         ("T max", {k: v.get("max_C") for k, v in tissues.items()}, "°C"),
@@ -190,6 +200,9 @@ def _search(s: dict) -> str:
         if s.get("field_for_goal_kA_per_m") is not None
         else (f"field for goal ({amp})", "not reached within the searched range", ""),
         ("goal reachable safely", bool(s.get("goal_reachable_safely")), ""),
+        ("time to goal T90 at that field", s.get("time_to_goal_T90_min"), "min"),
+        ("monotonic response", s.get("monotonic"), ""),
+        ("best frequency", s.get("best_frequency_kHz"), "kHz"),
         ("evaluations", len(s.get("evaluations") or []), ""),
     ]
     return _rows(rows)
@@ -235,6 +248,8 @@ def render_html(summary: dict, figures_html: str = "") -> str:
     if plan.get("description"):
         parts.append(f'<p class="muted">{_e(plan["description"])}</p>')
     parts.append(_safety(summary.get("safety")))
+    if summary.get("warnings"):
+        parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in summary["warnings"]) + "</ul>")
     stages = summary.get("stages") or {}
     if stages:
         parts.append("<h2>Stages</h2><table><tr><th>stage</th><th>status</th></tr>"

@@ -1,4 +1,5 @@
-"""Pennes bioheat stage: schedules, perfusion models, thermal dose and temperature metrics.
+"""Pennes bioheat stage: schedules, perfusion models, systemic heat (arterial blood pool), thermal
+dose and temperature metrics, implant self-heating (implant-only superposition run).
 
 This package imports without FEniCSx; :func:`solve_bioheat` calls :mod:`planner.fem.bioheat`.
 """

@@ -92,3 +92,25 @@ def dvh(mesh: TissueMesh, T_max_C: np.ndarray, bin_K: float = 0.5) -> dict:
         out["fraction_at_or_above"][name] = cumulative_histogram_nb(
             np.ascontiguousarray(T_max_C[sel]), np.ascontiguousarray(w[sel]), edges).tolist()
     return out
+
+
+def target_T90_history(mesh: TissueMesh, fields_C: np.ndarray) -> np.ndarray:
+    """Target T90 of each instantaneous temperature field (rows of ``fields_C``, e.g. snapshots)."""
+    mask = target_cell_mask(mesh)
+    if not np.any(mask):
+        return np.full(len(fields_C), np.nan)
+    w = vertex_volumes_m3(mesh, mask)
+    return np.array([exceeded_by_fraction(np.asarray(T, dtype=float), w, 0.9) for T in fields_C])
+
+
+def time_to_reach_s(times_s: np.ndarray, values: np.ndarray, goal: float) -> float | None:
+    """First time the piecewise-linear series reaches ``goal`` (None: never)."""
+    t = np.asarray(times_s, dtype=float)
+    v = np.asarray(values, dtype=float)
+    hit = np.flatnonzero(v >= goal)
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    if i == 0:
+        return float(t[0])
+    return float(t[i - 1] + (goal - v[i - 1]) / (v[i] - v[i - 1]) * (t[i] - t[i - 1]))

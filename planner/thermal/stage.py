@@ -12,19 +12,35 @@ inside the body is treated like that (its library k, ρ, c), not excluded.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from planner.artefacts import TissueMesh
+from planner.artefacts import Role, TissueLookup, TissueMesh
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
+from planner.thermal._kernels import accumulate_dose_nb
 from planner.thermal.history import TemperatureHistory
 from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion_law
 from planner.thermal.probes import locate_probes
 from planner.thermal.schedule import build_schedule
+from planner.thermal.systemic import pool_parameters
+from planner.config.plan import ThermalSection
 
 NON_PERFUSED_KINDS = ("metal", "air")
+
+
+class HeatLike(Protocol):
+    """A heat source: per-cell W/m³ at a fraction of the nominal field amplitude."""
+
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray: ...
+
+
+class ThermalLibrary(TissueLookup, Protocol):
+    """The tissue library as the bioheat stage reads it (tissues and ``blood``)."""
+
+    blood: object
 
 
 def _prop(t: Any, attr: str, name: str, positive: bool) -> float:
@@ -79,9 +95,10 @@ def _heat_callable(heat: Any, mesh: TissueMesh):
 
 def build_inputs(mesh: TissueMesh, heat: Any, lib: Any, th, dirichlet=None):
     """PennesInputs for :func:`planner.fem.bioheat.solve_pennes` (imports the FE module)."""
-    from planner.fem.bioheat import PennesInputs
+    from planner.fem.bioheat import BloodPool, PennesInputs
 
     table = tissue_table(mesh, lib)
+    pool = pool_parameters(mesh, table, th)
     blood = lib.blood
     rho_b = _prop(blood, "density_kg_per_m3", "blood", True)
     c_b = _prop(blood, "heat_capacity_J_per_kg_K", "blood", True)
@@ -104,6 +121,7 @@ def build_inputs(mesh: TissueMesh, heat: Any, lib: Any, th, dirichlet=None):
         perfusion=law, heat_W_per_m3=_heat_callable(heat, mesh), T_arterial_C=th.arterial_T_C,
         T_ambient_C=th.ambient_T_C, h_skin_W_per_m2_K=th.skin_h_W_per_m2_K,
         cell_tissue=lut["tid"][cr].astype(np.int64), tissue_names=names, dirichlet=dirichlet,
+        blood_pool=None if pool is None else BloodPool(heat_capacity_J_per_K=pool[0], loss_W_per_K=pool[1]),
     ), table
 
 
@@ -119,6 +137,8 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.mode", th.mode, "'steady' or 'transient'"))
     if th.scheme not in ("implicit-euler", "crank-nicolson", "bdf2"):
         raise InputError(bad_value("thermal.scheme", th.scheme, "'implicit-euler', 'crank-nicolson' or 'bdf2'"))
+    if th.adaptive and th.cut_faces == "baseline" and th.mode == "transient":
+        raise InputError(bad_value("thermal.cut_faces", th.cut_faces, "'adiabatic' with adaptive = true"))
     if th.adaptive and th.scheme != "crank-nicolson":
         raise InputError(bad_value("thermal.scheme", th.scheme, "'crank-nicolson' with adaptive = true (TR-AB2 error control)"))
     if th.element_order not in (1, 2):
@@ -127,22 +147,12 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.skin_h_W_per_m2_K", th.skin_h_W_per_m2_K, "a non-negative heat-transfer coefficient"))
 
 
-def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
-                  check_physical: bool = True) -> TemperatureHistory:
-    """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
+def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True, initial_T_C=None):
+    """The FE run description (schedule steps, snapshots, probes) of a [thermal] section."""
+    from planner.fem.bioheat import PennesRun
 
-    ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³); ``lib[tissue]`` gives the
-    properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`) the run. ``dirichlet`` (a
-    :class:`planner.fem.bioheat.DirichletData`) is for verification only.
-    """
-    th = cfg.thermal
-    if th is None:
-        from planner.config.plan import ThermalSection
-        th = ThermalSection()
-    check_thermal_section(th)
-    inp, table = build_inputs(mesh, heat, lib, th, dirichlet)
-    probe_names = [p.name for p in th.probes]
-    probe_pos = np.array([p.position_m for p in th.probes], dtype=float).reshape(-1, 3)
+    probe_names = [p.name for p in th.probes] if probes else []
+    probe_pos = np.array([p.position_m for p in th.probes] if probes else [], dtype=float).reshape(-1, 3)
     _, pverts, pbary = locate_probes(mesh, probe_pos, probe_names)
     schedule = build_schedule(th.schedule, th.duration_min)
     if th.mode == "transient":
@@ -151,11 +161,8 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
     else:
         steps = []
         total = th.duration_min * 60.0
-    interval = th.field_output_interval_s
+    interval = th.field_output_interval_s if probes else 0.0
     snap = np.arange(interval, total + 1e-9, interval) if interval > 0 else np.array([total])
-
-    from planner.fem.bioheat import PennesRun, solve_pennes
-
     run = PennesRun(mode=th.mode, scheme=th.scheme, element_order=th.element_order, steps=steps,
                     steady_fraction=1.0, steady_duration_s=total, picard_tol_K=th.picard_tol_K,
                     picard_max_iter=th.picard_max_iter, linear_rtol=th.linear_rtol, snapshot_times_s=snap,
@@ -163,8 +170,63 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
                     linear_pc=th.linear_pc, adaptive=bool(th.adaptive and th.mode == "transient"),
                     segments=list(schedule.segments), time_step_s=th.time_step_s,
                     max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
-                    min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K)
+                    min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K,
+                    dose_step=accumulate_dose_nb, initial_T_C=initial_T_C, cut_faces=th.cut_faces)
+    return run, tuple(probe_names), probe_pos
+
+
+def _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, probes=True, initial_T_C=None):
+    from planner.fem.bioheat import solve_pennes
+
+    inp, _ = build_inputs(mesh, heat, lib, th, dirichlet)
+    run, names, pos = _pennes_run(mesh, th, check_physical, probes, initial_T_C)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
+    return res, inp, names, pos
+
+
+@dataclass(frozen=True)
+class ImplantOnlyHeat:
+    """The implant loss alone: Q(f) = f² Q_implant (nominal field)."""
+
+    Q_implant_W_per_m3: np.ndarray
+
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray:
+        return float(field_fraction) ** 2 * self.Q_implant_W_per_m3
+
+
+def implant_self_heating(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, th: ThermalSection,
+                         comm=None) -> dict[str, float] | None:
+    """Per implant region: the largest rise over baseline at its vertices with the implant's own loss
+    as the only source (same run, same perfusion law and blood pool). For constant perfusion the
+    Pennes–pool system is linear, so this is exactly the self-heating part of the total rise
+    (superposition); with temperature-dependent perfusion it is the rise the implant causes alone.
+    None when the heat has no implant loss."""
+    q = getattr(heat, "Q_implant_W_per_m3", None)
+    implants = mesh.regions_with_role(Role.IMPLANT)
+    if q is None or not implants or not np.any(np.asarray(q) > 0):
+        return None
+    res, *_ = _solve(mesh, ImplantOnlyHeat(np.asarray(q, dtype=float)), lib, th, None, comm, False, probes=False)
+    rise = res.T_max_C - res.T_baseline_C
+    return {r.name: float(rise[np.unique(mesh.cells[mesh.cell_region == r.tag])].max()) for r in implants}
+
+
+def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
+                  check_physical: bool = True, initial_T_C: np.ndarray | None = None) -> TemperatureHistory:
+    """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
+
+    ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³) (and, if it has implant loss,
+    ``heat.Q_implant_W_per_m3``: then a second, implant-only run gives the self-heating part);
+    ``lib[tissue]`` gives the properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`)
+    the run. ``dirichlet`` (a :class:`planner.fem.bioheat.DirichletData`) is for verification only;
+    ``initial_T_C`` (steady mode, P1) starts the Picard iteration from that field (continuation sweeps).
+    """
+    th = cfg.thermal
+    if th is None:
+        from planner.config.plan import ThermalSection
+        th = ThermalSection()
+    check_thermal_section(th)
+    res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, True, initial_T_C)
+    self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)
     base = {"min_C": float(res.T_baseline_C.min()), "max_C": float(res.T_baseline_C.max())}
@@ -176,10 +238,21 @@ def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=
         field_fraction=res.fractions, T_baseline_C=res.T_baseline_C, T_final_C=res.T_final_C,
         T_max_C=res.T_max_C, CEM43_min=res.CEM43_min, time_above_42C_min=t42_min,
         snapshot_times_s=res.snapshot_times_s, T_snapshots_C=res.T_snapshots_C,
-        probe_names=tuple(probe_names), probe_positions_m=probe_pos, probe_T_C=res.probe_T_C,
+        probe_names=probe_names, probe_positions_m=probe_pos, probe_T_C=res.probe_T_C,
         body_max_T_C=res.body_max_T_C,
         target=metrics.target_metrics(mesh, res.T_max_C, res.CEM43_min, t42_min),
         tissues=metrics.tissue_metrics(mesh, res.T_max_C, res.CEM43_min),
         dvh=metrics.dvh(mesh, res.T_max_C, th.dvh_bin_K),
         baseline=base, perfusion_model=th.perfusion_model, solver=res.stats,
+        arterial_T_C=res.arterial_T_C, exchange_W=res.exchange_W, systemic=_systemic_block(inp, th, res),
+        implant_self_heating_dT_K=self_heating,
     )
+
+
+def _systemic_block(inp, th, res) -> dict | None:
+    pool = inp.blood_pool
+    if pool is None:
+        return None
+    return {"model": "blood-pool", "body_mass_kg": th.body_mass_kg, "pool_heat_capacity_J_per_K": pool.heat_capacity_J_per_K,
+            "thermoregulation_W_per_K": pool.loss_W_per_K, "arterial_rise_K": float(np.max(res.arterial_T_C) - res.arterial_T_C[0]),
+            "max_exchange_W": float(np.nanmax(res.exchange_W)), "resting_exchange_W": float(res.exchange_W[0])}

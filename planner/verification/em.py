@@ -110,3 +110,94 @@ def tet_integral_of_quadratic(points_m: np.ndarray, cells: np.ndarray, field) ->
         F = field(q)
         acc += np.einsum("ij,ij->i", F, F)
     return acc * vol / 4.0
+
+
+# --- perfectly conducting bodies in a uniform induced field (implants in the tissue solve) ------
+# Electrostatic analogue of the low-frequency tissue problem: in a locally uniform induced field
+# E0 = −jω F0 ẑ the field is E = −jω ∇Φ with ΔΦ = 0 outside the conductor, Φ = const on it and
+# Φ → F0 z far away (zero net current into the conductor). Sources: Jackson (1999) §3.5 (sphere);
+# Stratton, Electromagnetic Theory (1941) §3.27 and Landau & Lifshitz, ECM §3–4 (ellipsoid,
+# depolarisation factors: tip field = E0/n for a conducting ellipsoid along its axis).
+def conducting_sphere_field(points_m, radius_m: float, F0: float, center_m=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """∇Φ outside a perfectly conducting sphere (radius a) in a uniform field F0 ẑ:
+    Φ = F0 z (1 − a³/r³); at the poles |∇Φ| = 3 F0, on the surface ∇Φ = 3 F0 cosθ r̂."""
+    p = np.asarray(points_m, dtype=float) - np.asarray(center_m, dtype=float)
+    r2 = np.einsum("ij,ij->i", p, p)
+    r = np.sqrt(r2)
+    a3 = radius_m ** 3
+    z = p[:, 2]
+    g = -F0 * a3 * z[:, None] * (-3.0 * p / (r ** 5)[:, None])  # −F0 a³ z ∇(r⁻³)
+    g[:, 2] += F0 * (1.0 - a3 / r ** 3)
+    return g
+
+
+def prolate_depolarisation_factor(aspect: float) -> float:
+    """Depolarisation factor n along the long axis of a prolate spheroid with c/a = ``aspect`` ≥ 1:
+    n = (1 − e²)/e³ (artanh e − e), e = √(1 − 1/aspect²); sphere (aspect 1): 1/3.
+    Aspect 3: n = 0.1087 (1/n = 9.20); aspect 10: n = 0.02030 (1/n = 49.3)."""
+    if aspect <= 1.0 + 1e-9:
+        return 1.0 / 3.0
+    e = math.sqrt(1.0 - 1.0 / aspect ** 2)
+    return (1.0 - e * e) / e ** 3 * (math.atanh(e) - e)
+
+
+def _Q1(xi):
+    return 0.5 * xi * np.log((xi + 1.0) / (xi - 1.0)) - 1.0
+
+
+def _dQ1(xi):
+    return 0.5 * np.log((xi + 1.0) / (xi - 1.0)) - xi / (xi * xi - 1.0)
+
+
+def conducting_prolate_spheroid_field(points_m, a_m: float, c_m: float, F0: float,
+                                      center_m=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """∇Φ outside a perfectly conducting prolate spheroid (semi-axes a, a, c > a along z) in F0 ẑ.
+
+    Prolate spheroidal coordinates with focal half-distance f = √(c² − a²): z = f ξ η, the surface is
+    ξ0 = c/f and ξ = (r₊ + r₋)/(2f) (r± distances to the foci (0, 0, ±f)). The uniform field is
+    F0 f P1(ξ) P1(η); the decaying solution is Q1(ξ) P1(η), Q1(ξ) = (ξ/2) ln((ξ+1)/(ξ−1)) − 1, so
+
+        Φ = F0 z (1 − h(ξ)),  h(ξ) = ξ0 Q1(ξ) / (ξ Q1(ξ0)),
+
+    which vanishes on ξ = ξ0. At the tips |∇Φ| = F0/n (:func:`prolate_depolarisation_factor`)."""
+    p = np.asarray(points_m, dtype=float) - np.asarray(center_m, dtype=float)
+    f = math.sqrt(c_m * c_m - a_m * a_m)
+    xi0 = c_m / f
+    fp, fm = np.array([0.0, 0.0, f]), np.array([0.0, 0.0, -f])
+    dp, dm = p - fp, p - fm
+    rp, rm = np.linalg.norm(dp, axis=1), np.linalg.norm(dm, axis=1)
+    xi = np.maximum((rp + rm) / (2.0 * f), 1.0 + 1e-12)
+    grad_xi = (dp / rp[:, None] + dm / rm[:, None]) / (2.0 * f)
+    q0 = float(_Q1(np.array(xi0)))
+    h = xi0 * _Q1(xi) / (xi * q0)
+    dh = xi0 * (_dQ1(xi) / xi - _Q1(xi) / xi ** 2) / q0
+    z = p[:, 2]
+    g = -F0 * (z * dh)[:, None] * grad_xi
+    g[:, 2] += F0 * (1.0 - h)
+    return g
+
+
+def conductor_tip_enhancement(aspect: float) -> float:
+    """|E_tip| / E0 = 1/n for a perfectly conducting prolate spheroid along the field (3 for a sphere)."""
+    return 1.0 / prolate_depolarisation_factor(aspect)
+
+
+def insulating_sphere_field(points_m, radius_m: float, F0: float, center_m=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """∇Φ outside an insulating sphere (n·∇Φ = 0 on r = a) in a uniform field F0 ẑ:
+    Φ = F0 z (1 + a³/(2 r³)); pole field 0, equator field 1.5 F0."""
+    p = np.asarray(points_m, dtype=float) - np.asarray(center_m, dtype=float)
+    r = np.linalg.norm(p, axis=1)
+    a3 = radius_m ** 3
+    g = 0.5 * F0 * a3 * p[:, 2][:, None] * (-3.0 * p / (r ** 5)[:, None])
+    g[:, 2] += F0 * (1.0 + 0.5 * a3 / r ** 3)
+    return g
+
+
+def cylinder_transverse_loss_W(sigma_S_per_m: float, frequency_Hz: float, H0_peak_A_per_m: float,
+                               radius_m: float, length_m: float) -> float:
+    """A length L of an infinitely long circular cylinder (radius R) with H0 ⟂ its axis: the currents run
+    along the axis, E_z = −jω μ0 H0 y (y ⟂ H0 and the axis, from the axis; curl E = −jωμ0 H0 x̂,
+    n·J = 0 on the mantle, no net current), so P = π σ ω² μ0² H0² R⁴ L / 8 and |E|max = ω μ0 H0 R. A
+    slab of the cylinder (cut faces at both ends) must carry these currents through its cut faces."""
+    w = 2.0 * math.pi * frequency_Hz
+    return math.pi * sigma_S_per_m * w ** 2 * MU0_H_per_m ** 2 * H0_peak_A_per_m ** 2 * radius_m ** 4 * length_m / 8.0

@@ -147,4 +147,29 @@ def structured_cube(n: int, length_m: float = 0.1, *, center_m: tuple[float, flo
     return TissueMesh(pts, cells, cr, tuple(regions), facets, source=f"structured cube n={n}")
 
 
-__all__ = ["CACHE_DIR", "MESHES_DIR", "reference_mesh", "script_parameters", "script_path", "structured_cube"]
+def half_and_mirrored_box(n: int = 4, size: float = 0.06,
+                          heated_radius: float = 0.025) -> tuple[TissueMesh, TissueMesh]:
+    """A structured box x ∈ [0, size] (m) whose face x = 0 is a cut plane (``cut_facets``), with a heated
+    hemisphere (region 2 "tumour": centroids within ``heated_radius`` of the origin) on it, and its
+    mirror image across x = 0 merged into the full box x ∈ [−size, size] (discretely mirror-symmetric;
+    the first N vertices are the half's). The symmetry plane of the full box carries zero flux, so the
+    half box with an adiabatic cut face must reproduce it exactly."""
+    regions = (Region(1, "body", "muscle", Role.BODY), Region(2, "tumour", "tumour", Role.TARGET))
+    half_all = structured_cube(n, size, center_m=(size / 2, 0.0, 0.0), regions=regions, skin=False,
+                               region_of=lambda c: np.where(np.linalg.norm(c, axis=1) < heated_radius, 2, 1))
+    pts, cells, region = half_all.points_m, half_all.cells, half_all.cell_region
+    faces = boundary_facets(cells)
+    on_cut = np.all(np.abs(pts[faces][:, :, 0]) < 1e-12, axis=1)
+    half = TissueMesh(pts, cells, region, regions, faces[~on_cut], source=f"half box n={n}", cut_facets=faces[on_cut])
+    N = len(pts)
+    on_plane = np.abs(pts[:, 0]) < 1e-12
+    mirror_index = np.where(on_plane, np.arange(N), N + np.cumsum(~on_plane) - 1)
+    full_pts = np.vstack([pts, (pts * [-1.0, 1.0, 1.0])[~on_plane]])
+    full_cells = np.vstack([cells, mirror_index[cells]])
+    full = TissueMesh(full_pts, full_cells, np.concatenate([region, region]), regions, boundary_facets(full_cells),
+                      source=f"mirrored box n={n}")
+    return half, full
+
+
+__all__ = ["CACHE_DIR", "MESHES_DIR", "half_and_mirrored_box", "reference_mesh", "script_parameters", "script_path",
+           "structured_cube"]

@@ -90,6 +90,31 @@ def lumped_pennes(t_s: np.ndarray, *, T0_C: float, T_a_C: float, Q_W_per_m3: flo
     return T_inf + (T0_C - T_inf) * np.exp(-beta_W_per_m3_K * np.asarray(t_s, dtype=float) / rho_c_J_per_m3_K)
 
 
+def lumped_blood_pool(t_s, *, T0_C: float, T_a0_C: float, Q_W_per_m3: float, beta_W_per_m3_K: float,
+                      rho_c_J_per_m3_K: float, volume_m3: float, pool_J_per_K: float,
+                      loss_W_per_K: float) -> tuple[np.ndarray, np.ndarray]:
+    """0-D Pennes coupled to the blood pool (planner.thermal.systemic), from the resting state
+    (T0 = T_a0 + q_met/β, balanced loss) with a source Q switched on at t = 0. Deviations u = T − T0,
+    θ = T_a − T_a0 obey x' = A x + s,
+        A = [[−β/ρc, β/ρc], [βV/C_p, −(βV + G)/C_p]],  s = [Q/ρc, 0],  x(0) = 0,
+    so x(t) = x_∞ + Σ_k α_k v_k e^{λ_k t}, x_∞ = −A⁻¹ s, λ_k the (real, negative) eigenvalues of A
+    with eigenvectors v_k = (A12, λ_k − A11), Σ α_k v_k = −x_∞. Returns (T(t), T_a(t)) in °C."""
+    t = np.asarray(t_s, dtype=float)
+    b, rc, V, C, G = beta_W_per_m3_K, rho_c_J_per_m3_K, volume_m3, pool_J_per_K, loss_W_per_K
+    a11, a12, a21, a22 = -b / rc, b / rc, b * V / C, -(b * V + G) / C
+    det = a11 * a22 - a12 * a21
+    s1 = Q_W_per_m3 / rc
+    x_inf = np.array([-a22 * s1 / det, a21 * s1 / det])  # −A⁻¹ s
+    tr = a11 + a22
+    disc = math.sqrt(tr * tr - 4.0 * det)
+    lam = ((tr + disc) / 2.0, (tr - disc) / 2.0)
+    vecs = np.array([[a12, a12], [lam[0] - a11, lam[1] - a11]])
+    alpha = np.linalg.solve(vecs, -x_inf)
+    u = x_inf[0] + sum(alpha[k] * vecs[0, k] * np.exp(lam[k] * t) for k in range(2))
+    th = x_inf[1] + sum(alpha[k] * vecs[1, k] * np.exp(lam[k] * t) for k in range(2))
+    return T0_C + u, T_a0_C + th
+
+
 def slab_perfused(x_m: np.ndarray, *, L_m: float, T_end_C: float, T_a_C: float, Q_W_per_m3: float, k: float,
                   beta_W_per_m3_K: float) -> np.ndarray:
     """1-D steady slab 0 ≤ x ≤ L, T(0) = T(L) = T_end, k T'' + β(T_a − T) + Q = 0:

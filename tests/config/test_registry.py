@@ -36,7 +36,7 @@ IDIOMS = [
     (reg.SEGMENTERS, "planner.imaging.segmentation", "segmenter", "segmenters", {"ct-hu", "mr-intensity", "labels"}),
     (reg.SLP_MODELS, "planner.nanoparticles.slp", "slp_model", "slp_models", {"linear-response", "table", "constant"}),
     (reg.DISTRIBUTIONS, "planner.nanoparticles.distributions", "distribution", "distributions",
-     {"uniform-in-target", "deposit", "concentration-map", "r2star-map"}),
+     {"uniform-in-target", "deposit", "concentration-map", "r2star-map", "ct-hu-map"}),
     (reg.PERFUSION_MODELS, "planner.thermal.perfusion", "perfusion_model", "perfusion_models",
      {"constant", "lang1999", "lang1999-absolute"}),
 ]

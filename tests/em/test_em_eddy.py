@@ -92,23 +92,63 @@ def test_two_disjoint_spheres_each_match_the_closed_form():
     assert np.all(fs.Q_eddy_W_per_m3[~fs.conducting] == 0) and "air" not in by
 
 
-def test_implant_is_an_insulating_hole():
-    """A metal implant is excluded like an air cavity: same tissue loss, zero E/Q in the implant."""
-    bodies = [{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0},
-              {"name": "rod", "shape": "cylinder", "tissue": "titanium", "role": "implant", "radius_mm": 6.0,
-               "length_mm": 40.0, "center_mm": [15.0, 0.0, 0.0], "axis": [0.0, 1.0, 0.0]}]
-    m = mesh_of(plan(bodies, 9.0, implant_size_mm=3.0))
+def _rod_plan(insulated: bool):
+    rod = {"name": "rod", "shape": "cylinder", "tissue": "titanium", "role": "implant", "radius_mm": 6.0,
+           "length_mm": 40.0, "center_mm": [15.0, 0.0, 0.0], "axis": [0.0, 1.0, 0.0]}
+    if insulated:
+        rod["insulated"] = True
+    return plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0}, rod], 9.0,
+                implant_size_mm=3.0)
+
+
+def test_insulated_implant_is_a_hole_like_air():
+    """An implant declared insulated is excluded like an air cavity: same tissue loss, zero E/Q in it."""
+    cfg = _rod_plan(True)
+    m = mesh_of(cfg)
     lib_metal = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
     lib_air = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 0.0, 4500.0, kind="air")}
-    a = solve_eddy_currents(m, uniform(), lib_metal)
+    a = solve_eddy_currents(m, uniform(), lib_metal, cfg)
     b = solve_eddy_currents(m, uniform(), lib_air)
-    assert a.excluded_regions == ("rod",)
+    assert a.excluded_regions == ("rod",) and a.solver["floating_conductors"] == 0
     assert a.tissue_loss_W == pytest.approx(b.tissue_loss_W, rel=1e-12)
     rod = m.cell_region == m.region("rod").tag
     assert np.all(a.E_peak_V_per_m[rod] == 0) and np.all(a.Q_eddy_W_per_m3[rod] == 0)
-    # the hole perturbs the field: loss differs from the full sphere's
-    full = ae.sphere_loss_W(0.5, F, H0, 0.05)
-    assert a.tissue_loss_W < full
+    assert a.tissue_loss_W < ae.sphere_loss_W(0.5, F, H0, 0.05)  # the hole blocks current
+    blk = a.summary_block()["implants"]
+    assert blk[0]["name"] == "rod" and blk[0]["model_in_tissue_solve"] == "insulator"
+
+
+def test_implant_is_a_floating_conductor_by_default():
+    """Default: the metal short-circuits the tissue currents (more loss than the homogeneous sphere,
+    E concentrated at the rod's ends), zero E/Q reported inside it, near-implant metrics in the summary."""
+    cfg = _rod_plan(False)
+    m = mesh_of(cfg)
+    lib = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
+    a = solve_eddy_currents(m, uniform(), lib, cfg, element_order=2)
+    ins = solve_eddy_currents(m, uniform(), lib, _rod_plan(True), element_order=2)
+    assert a.solver["floating_conductors"] == 1
+    rod = m.cell_region == m.region("rod").tag
+    assert np.all(a.E_peak_V_per_m[rod] == 0) and np.all(a.Q_eddy_W_per_m3[rod] == 0)
+    assert a.tissue_loss_W > ae.sphere_loss_W(0.5, F, H0, 0.05) > ins.tissue_loss_W
+    near = a.summary_block()["implants"][0]
+    assert near["model_in_tissue_solve"] == "conductor"
+    tn, tn_ins = near["tissue_near"], ins.summary_block()["implants"][0]["tissue_near"]
+    assert tn["distance_mm"] == 5 and set(tn) >= {"E_peak_V_per_m", "E_p99_V_per_m", "SAR_peak_W_per_kg", "SAR10g_W_per_kg"}
+    # the rod's ends (along y, across the induced E of H ∥ z at x = 15 mm): the shorted rod raises the peak E
+    assert tn["E_peak_V_per_m"] > 1.5 * tn_ins["E_peak_V_per_m"]
+    assert tn["E_peak_V_per_m"] >= tn["E_p99_V_per_m"] > 0 and tn["SAR_peak_W_per_kg"] > 0
+    # the verdict sees the implant-adjacent tissue: an E limit between the two models flags only the conductor
+    from planner.config.plan import SafetySection, parse_plan
+    from planner.planning import safety
+
+    lim = 0.5 * (tn["E_peak_V_per_m"] + tn_ins["E_peak_V_per_m"])
+    app_cfg = parse_plan({"plan": {"name": "t"}, "mesh": {"max_size_mm": 9.0}, "geometry": {"bodies": [
+        {"name": "b", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0}]}, "applicator": {
+        "type": "uniform", "frequency_kHz": 100.0, "field_kA_per_m": 10.0, "amplitude": "peak"}}).applicator
+    chk = safety.check(SafetySection(max_E_V_per_m=lim), app_cfg, m, a.applied, a)
+    assert any("implant 'rod'" in v for v in chk.violations)
+    assert not any("implant 'rod'" in v for v in safety.check(SafetySection(max_E_V_per_m=lim), app_cfg, m,
+                                                                  ins.applied, ins).violations)
 
 
 def test_mass_averaged_sar_uniform_and_hotspot():
@@ -211,3 +251,29 @@ def test_repeated_solves_reuse_the_mesh_and_scale_with_f_squared():
     assert b.tissue_loss_W == pytest.approx(16 * a.tissue_loss_W, rel=1e-9)
     c = solve_eddy_currents(structured_box_mesh(6, 0.1), uniform(f=50e3), library(muscle=0.5))
     assert c.solver["timings_s"]["mesh_s"] > 0.0 and c.tissue_loss_W == pytest.approx(a.tissue_loss_W, rel=1e-12)
+
+
+def test_bad_implant_input_one_line_errors():
+    """An implant touching a cut face, ``insulated`` on a non-implant, a misspelt implant option."""
+    import dataclasses
+
+    from planner.artefacts import boundary_facets
+    from planner.errors import InputError, PlannerError
+
+    cfg = plan([{"name": "body", "shape": "box", "tissue": "muscle", "size_mm": [60.0, 60.0, 60.0]},
+                {"name": "rod", "shape": "cylinder", "tissue": "titanium", "role": "implant", "radius_mm": 5.0,
+                 "length_mm": 60.0}], 12.0)
+    m = mesh_of(cfg)
+    b = boundary_facets(m.cells)
+    top = np.abs(m.points_m[b][:, :, 2] - 0.03).max(axis=1) < 1e-9  # the rod reaches the cut plane z = 30 mm
+    m = dataclasses.replace(m, skin_facets=b[~top], cut_facets=b[top], _cache={})
+    lib = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
+    with pytest.raises(InputError, match=r"implant region 'rod' touches a cut face.*imaging.crop_margin_mm") as e:
+        solve_eddy_currents(m, uniform(), lib, cfg)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match=r"insulated = true: only bodies with role = 'implant'"):
+        plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0, "insulated": True}], 9.0)
+    with pytest.raises(PlannerError, match="insulatd"):
+        plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0},
+              {"name": "rod", "shape": "sphere", "tissue": "titanium", "role": "implant", "radius_mm": 5.0,
+               "insulatd": True}], 9.0)

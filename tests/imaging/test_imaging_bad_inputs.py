@@ -311,6 +311,52 @@ def case_rtstruct_other_frame(tmp):
     return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, "FrameOfReferenceUID"
 
 
+def case_rtstruct_roi_other_frame(tmp):
+    """The structure set references the images' frame, but the ROI itself says another one."""
+    vol, rs = _rtstruct(tmp)
+
+    def f(ds):
+        ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = "1.2.3.998"
+
+    _edit(rs, f)
+    return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, f"ROI 'GTV': FrameOfReferenceUID '1.2.3.998' differs from the images' {vol.frame_of_reference_uid!r}"
+
+
+def case_rtstruct_without_frame(tmp):
+    vol, rs = _rtstruct(tmp)
+
+    def f(ds):
+        del ds.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID
+        for item in ds.StructureSetROISequence:
+            del item.ReferencedFrameOfReferenceUID
+
+    _edit(rs, f)
+    return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, "no FrameOfReferenceUID; expected the images'"
+
+
+def case_ct_of_another_frame(tmp):
+    """The CT was re-exported in another frame (e.g. a second scan): both UIDs named."""
+    vol, rs = _rtstruct(tmp)
+    for f in sorted((tmp / "ct").iterdir()):
+        _edit(f, lambda ds: setattr(ds, "FrameOfReferenceUID", "1.2.3.777"))
+    other = read_dicom_series(tmp / "ct")
+    return lambda: read_rtstruct(rs, other, ["GTV"]), rs.name, "differs from the images' '1.2.3.777'"
+
+
+def case_series_mixed_frames(tmp):
+    folder, files, _ = _good(tmp)
+    _edit(files[3], lambda ds: setattr(ds, "FrameOfReferenceUID", "1.2.3.666"))
+    return lambda: read_dicom_series(folder), files[3].name, "FrameOfReferenceUID '1.2.3.666' differs from"
+
+
+def case_mixed_rescale_intercepts_ambiguous(tmp):
+    folder, files, _ = _good(tmp)
+    _edit(files[1], lambda ds: setattr(ds, "RescaleIntercept", -1000))
+    for f in files[3:5]:
+        _edit(f, lambda ds: delattr(ds, "RescaleIntercept"))
+    return lambda: read_dicom_series(folder), files[3].name, "no RescaleIntercept while other slices"
+
+
 # --- NIfTI ----------------------------------------------------------------------------------------
 def _nifti(tmp, data=None, name="img.nii"):
     grid = axial_grid()
@@ -519,3 +565,88 @@ def test_planner_run_on_broken_series_is_one_line_and_writes_nothing(tmp_path):
     assert any(line.startswith("planner: error:") and "CT0011.dcm" in line and "missing slice" in line for line in err), r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_slices_lacking_rescale_intercept_take_the_series_value_and_are_warned(tmp_path, caplog):
+    folder, files, _ = _good(tmp_path)
+    good = read_dicom_series(folder).array.copy()
+    for f in files[2:4]:
+        _edit(f, lambda ds: delattr(ds, "RescaleIntercept"))
+    with caplog.at_level("WARNING"):
+        vol = read_dicom_series(folder)
+    np.testing.assert_array_equal(vol.array, good)  # not shifted by +1024 HU
+    assert any("2 of 6 slices lack RescaleIntercept" in n and "-1024" in n for n in vol.notes), vol.notes
+    assert any("lack RescaleIntercept" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_contours_beyond_the_image_are_warned_with_the_roi_named(tmp_path, caplog):
+    vol, rs = _rtstruct(tmp_path)
+    inside = read_rtstruct(rs, vol, ["GTV", "Organ"])
+    assert inside.warnings == ()
+    # the organ contours reach 40 mm beyond the left edge of the image (in plane)
+    ds = pydicom.dcmread(rs)
+    for c in ds.ROIContourSequence[1].ContourSequence:
+        pts = np.array([float(v) for v in c.ContourData]).reshape(-1, 3)
+        pts[np.argmax(pts[:, 0]), 0] += 40.0
+        c.ContourData = [f"{v:.4f}" for v in pts.ravel()]
+    ds.save_as(rs, enforce_file_format=True)
+    with caplog.at_level("WARNING"):
+        ss = read_rtstruct(rs, vol, ["GTV", "Organ"])
+    assert len(ss.warnings) == 1 and "ROI 'Organ'" in ss.warnings[0] and "outside the image volume" in ss.warnings[0]
+    assert "mm beyond its edge" in ss.warnings[0] and ss.summary_block()["warnings"] == list(ss.warnings)
+    assert any("ROI 'Organ'" in r.getMessage() for r in caplog.records)
+
+
+# --- `planner check` reads headers and references without decoding pixels or meshing -------------
+def _check_plan(tmp, imaging, thermal=None, mesh=None):
+    from planner.config.plan import parse_plan
+    from tests.imaging._imaging_util import FakeLibrary
+
+    data = {"plan": {"name": "t", "output_dir": "results"}, "imaging": imaging,
+            "mesh": mesh or {"max_size_mm": 12.0, "target_size_mm": 4.0}}
+    if thermal:
+        data["thermal"] = thermal
+    cfg = parse_plan(data, plan_file=tmp / "plan.toml")
+    from planner.pipeline import check_plan
+
+    return lambda: check_plan(cfg, FakeLibrary())
+
+
+def test_check_refuses_an_rtstruct_of_another_frame_without_meshing(tmp_path):
+    vol, rs = _rtstruct(tmp_path)
+    _edit(rs, lambda ds: setattr(ds.ReferencedFrameOfReferenceSequence[0], "FrameOfReferenceUID", "1.2.3.999"))
+    check = _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"})
+    with pytest.raises(InputError, match=f"rs.dcm: ROI 'GTV': FrameOfReferenceUID '1.2.3.999' differs from the images' {vol.frame_of_reference_uid!r}"):
+        check()
+
+
+def test_check_passes_a_good_series_and_refuses_positions_outside_the_images(tmp_path):
+    vol, rs = _rtstruct(tmp_path)
+    _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"})()  # consistent inputs: no error
+    probes = {"probes": [{"name": "in", "position_mm": [0.0, -2.0, 12.0]}, {"name": "out", "position_mm": [0.0, 0.0, 500.0]}]}
+    check = _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"}, thermal=probes)
+    with pytest.raises(InputError, match=r"thermal.probes\[1\].position_mm = \[0.0, 0.0, 500.0\]: outside the image volume \(LPS mm \[-11.0, -13.0, 3.5\] \.\. \[13.0, 7.0, 21.5\]\)"):
+        check()
+
+
+def test_check_refuses_a_mesh_size_that_would_not_fit_on_the_image(tmp_path):
+    _good(tmp_path)
+    check = _check_plan(tmp_path, {"ct": "ct"}, mesh={"max_size_mm": 0.001})
+    with pytest.raises(InputError, match=r"mesh.max_size_mm = 0.001: the mesh would have about .* cells"):
+        check()
+
+
+def test_check_refuses_a_target_mask_off_the_image_grid(tmp_path):
+    folder, files, grid = _good(tmp_path)
+    vol = read_dicom_series(folder)
+    mask = np.zeros(grid.shape, np.uint8)
+    mask[2:4, 3:6, 3:6] = 1
+    write_nifti(tmp_path / "mask.nii.gz", mask, vol.grid)
+    _check_plan(tmp_path, {"ct": "ct", "target_mask": "mask.nii.gz"})()  # same voxels: accepted
+    from planner.imaging.volume import Grid
+
+    shifted = Grid(vol.grid.shape, vol.grid.origin_m + np.array([0.0, 0.0, 0.03]), vol.grid.spacing_m, vol.grid.direction)
+    write_nifti(tmp_path / "mask.nii.gz", mask, shifted)  # 30 mm off: another frame or series
+    with pytest.raises(InputError, match=r"imaging.target_mask = 'mask.nii.gz': grid \(6, 10, 12\) at origin .* differs from "
+                                         r"the image grid \(6, 10, 12\)"):
+        _check_plan(tmp_path, {"ct": "ct", "target_mask": "mask.nii.gz"})()

@@ -192,3 +192,70 @@ def test_growth_distance_grades_sizes_around_target():
     assert e1[0] < e1[1]  # sizes grow with the distance from the target
     for a, b in zip(rep0.volumes, rep1.volumes):
         assert a["voxel_volume_cm3"] == b["voxel_volume_cm3"] and abs(b["rel_diff"]) < 0.1
+
+
+def test_cut_facets_on_slab_ends_and_crop_faces():
+    """A cylinder cut by the image's first and last slices: the two end discs are cut faces (not skin),
+    their area ≈ 2 π R²; the lateral surface stays skin; skin ∪ cut is the whole boundary."""
+    grid = Grid((12, 30, 30), np.array([0.0, 0.0, 0.0]), np.array([0.002, 0.002, 0.003]), np.eye(3))
+    k, j, i = np.indices(grid.shape)
+    lab = np.zeros(grid.shape, np.uint16)
+    R = 11.0  # voxels (22 mm)
+    lab[(j - 14.5) ** 2 + (i - 14.5) ** 2 <= R ** 2] = 1
+    lv = LabelVolume(lab, grid, (LabelInfo(1, "muscle", "muscle", Role.BODY),), "slab")
+    mesh, _ = mesh_labels(lv, MeshSection(max_size_mm=6.0))
+
+    def area(f):
+        x = mesh.points_m[f]
+        return 0.5 * np.linalg.norm(np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), axis=1).sum()
+
+    assert mesh.cut_facets.shape[0] > 0
+    n_all = len(boundary_facets(mesh.cells))
+    assert mesh.cut_facets.shape[0] + mesh.skin_facets.shape[0] == n_all
+    voxel_disc = (lab[0] > 0).sum() * 0.002 * 0.002
+    assert area(mesh.cut_facets) == pytest.approx(2 * voxel_disc, rel=0.1)
+    z = mesh.points_m[mesh.cut_facets][:, :, 2]  # slab ends at k = −0.5 and 11.5 (3 mm slices)
+    assert np.all(np.minimum(np.abs(z + 0.0015), np.abs(z - 0.0345)) <= 0.003)  # within one slice of an end
+    zs = mesh.points_m[mesh.skin_facets][:, :, 2].mean(axis=1)
+    assert np.all((zs > -0.0015 + 1e-4) & (zs < 0.0345 - 1e-4))  # no skin triangle lies on an end plane
+    # crop box: every face of a box inside the body is a cut
+    lab2 = np.zeros(grid.shape, np.uint16)
+    lab2[:, 3:27, 3:27] = 1
+    lab2[4:8, 12:18, 12:18] = 50
+    lv2 = LabelVolume(lab2, grid, (LabelInfo(1, "muscle", "muscle", Role.BODY),
+                                   LabelInfo(50, "GTV", "tumour", Role.TARGET)), "crop")
+    m2, rep2 = mesh_labels(lv2, MeshSection(max_size_mm=6.0), crop_margin_mm=12.0)
+    assert rep2.crop_kji is not None and m2.skin_facets.shape[0] == 0 and m2.cut_facets.shape[0] > 0
+
+
+def test_slab_from_labels_carries_current_through_its_cut_faces():
+    """Image slab of a long cylinder, H across its axis: with the cut faces the tissue loss is the
+    uncut body's (within the voxel staircase), with the ends as skin it would be far lower."""
+    import dataclasses
+    import math
+
+    from planner.em import solve_eddy_currents
+    from planner.em.applicators import AppliedField
+    from planner.units import MU0_H_per_m
+    from benchmarks.em_common import library
+
+    grid = Grid((10, 30, 30), np.array([0.0, 0.0, 0.0]), np.array([0.002, 0.002, 0.004]), np.eye(3))
+    k, j, i = np.indices(grid.shape)
+    lab = np.zeros(grid.shape, np.uint16)
+    lab[(j - 14.5) ** 2 + (i - 14.5) ** 2 <= 12.0 ** 2] = 1
+    lv = LabelVolume(lab, grid, (LabelInfo(1, "muscle", "muscle", Role.BODY),), "slab")
+    mesh, _ = mesh_labels(lv, MeshSection(max_size_mm=5.0))
+    c = mesh.cell_centroids_m().mean(axis=0)
+    app = AppliedField("uniform", 1e5, 4e3, None, "peak", 4e3, c, uniform_H_peak_A_per_m=np.array([4e3, 0.0, 0.0]))
+    lib = library(muscle=0.5)
+    fs = solve_eddy_currents(mesh, app, lib, None)
+    # closed form over the voxel cross-section: E_z = ω μ0 H (y − ȳ), P = ½ σ ∫ E² dV
+    disc = lab[0] > 0
+    y = (np.indices(disc.shape)[0] * 0.002)[disc]
+    L = 10 * 0.004
+    P = 0.5 * 0.5 * (2 * math.pi * 1e5 * MU0_H_per_m * 4e3) ** 2 * ((y - y.mean()) ** 2).sum() * 0.002 ** 2 * L
+    assert fs.tissue_loss_W == pytest.approx(P, rel=0.12)
+    assert fs.solver["cut_planes"] == 2 and "cut facets on 2 plane(s)" in fs.truncation and "WARNING" in fs.truncation
+    skin_only = dataclasses.replace(mesh, skin_facets=boundary_facets(mesh.cells), cut_facets=np.zeros((0, 3), np.int64),
+                                    _cache={})
+    assert solve_eddy_currents(skin_only, app, lib, None).tissue_loss_W < 0.5 * P

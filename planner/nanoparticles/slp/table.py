@@ -72,6 +72,8 @@ def read_slp_table(path: str | Path) -> SlpTable:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{name}: cannot be read ({exc.strerror}); expected a CSV file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not UTF-8 text (an .xlsx workbook or binary file?); expected a CSV file") from None
     meta: dict[str, str] = {}
     rows: list[list[str]] = []
     for line in text.splitlines():

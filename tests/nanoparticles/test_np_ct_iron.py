@@ -1,0 +1,122 @@
+"""Iron from CT (kind = "ct-hu-map"): a post-injection CT with a gaussian deposit reproduces its mass,
+calibration and baseline handling, and one-line errors for bad input."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from planner.config.plan import DistributionSection, parse_section
+from planner.errors import InputError
+from planner.nanoparticles._testing import Library, box_mesh
+from planner.nanoparticles.distributions import distribute
+
+KEY = "nanoparticles.distribution"
+K_HU = 30.0  # HU per mg Fe/mL (the plan states its scanner's)
+PEAK, SIGMA_MM = 80.0, 6.0  # mg Fe/mL, mm
+MASS_MG = PEAK * (2 * math.pi) ** 1.5 * (SIGMA_MM / 10.0) ** 3  # ∫ c dV, mL
+
+
+def dist(d: dict):
+    return parse_section(DistributionSection, d, KEY)
+
+
+def _nifti(path: Path, data: np.ndarray) -> Path:
+    import nibabel as nib
+
+    A = np.diag([1.0, 1.0, 1.0, 1.0])
+    A[:3, 3] = [-50.0, -50.0, -50.0]
+    nib.save(nib.Nifti1Image(data.astype(np.float32), A), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    return box_mesh(10, half_size_m=0.05, target_radius_m=0.02)
+
+
+@pytest.fixture(scope="module")
+def cts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ct")
+    ras = np.indices((101, 101, 101)).transpose(1, 2, 3, 0) * 1.0 - 50.0
+    c = PEAK * np.exp(-np.sum(ras**2, axis=-1) / (2 * SIGMA_MM**2))
+    rng = np.random.default_rng(1)
+    pre = 40.0 + rng.normal(0.0, 5.0, c.shape)  # soft tissue with CT noise
+    post = pre + K_HU * c + rng.normal(0.0, 5.0, c.shape)
+    return _nifti(d / "pre.nii.gz", pre), _nifti(d / "post.nii.gz", post), d
+
+
+def test_post_minus_pre_reproduces_the_deposited_mass_within_5_percent(mesh, cts):
+    pre, post, _ = cts
+    d = distribute(mesh, dist({"kind": "ct-hu-map", "pre_file": str(pre), "post_file": str(post),
+                               "hu_per_mg_Fe_per_mL": K_HU, "total_mass_mg": MASS_MG}), lib=Library())
+    m = d.details["map"]
+    assert m["kind"] == "ct-hu-map" and m["saturated_fraction"] == 0.0
+    assert m["declared_mass_mg"] == pytest.approx(MASS_MG)
+    assert m["mass_on_mesh_mg"] == pytest.approx(MASS_MG, rel=0.05)  # the 20 HU noise floor drops ≈ 2 % of the tail
+    assert d.mapped_mass_mg == m["mass_on_mesh_mg"]
+    assert d.concentration_mg_per_mL.max() > 20.0  # therapeutic concentrations, no saturation
+
+
+def test_post_alone_with_tissue_baseline_and_calibration_scaling(mesh, cts):
+    pre, post, _ = cts
+    d = distribute(mesh, dist({"kind": "ct-hu-map", "post_file": str(post), "tissue_baseline_HU": 40.0,
+                               "hu_per_mg_Fe_per_mL": K_HU}), lib=Library())
+    assert d.details["map"]["mass_on_mesh_mg"] == pytest.approx(MASS_MG, rel=0.05)
+    d2 = distribute(mesh, dist({"kind": "ct-hu-map", "post_file": str(post), "tissue_baseline_HU": 40.0,
+                                "hu_per_mg_Fe_per_mL": 2 * K_HU}), lib=Library())
+    assert d2.mapped_mass_mg == pytest.approx(d.mapped_mass_mg / 2, rel=1e-9)  # mass ∝ 1/calibration
+
+
+@pytest.mark.parametrize("extra,match", [
+    ({"hu_per_mg_Fe_per_mL": "thirty"}, "hu_per_mg_Fe_per_mL"),
+    ({"hu_per_mg_Fe_per_mL": -3.0}, "hu_per_mg_Fe_per_mL"),
+    ({}, "hu_per_mg_Fe_per_mL: missing required key for kind = .ct-hu-map."),
+    ({"hu_per_mg_Fe_per_mL": 30.0, "tissue_baseline_HU": 40.0}, "expected exactly one"),
+    ({"hu_per_mg_Fe_per_mL": 30.0, "relaxivity_per_s_per_mM": 55.7}, "not used by kind = 'ct-hu-map'"),
+])
+def test_bad_ct_hu_map_keys_are_one_line_errors(cts, extra, match):
+    pre, post, _ = cts
+    with pytest.raises(InputError, match=match) as exc:
+        dist({"kind": "ct-hu-map", "pre_file": str(pre), "post_file": str(post), **extra})
+    assert "\n" not in str(exc.value)
+
+
+def test_ct_not_overlapping_the_body_and_mismatched_grids_are_errors(tmp_path, mesh, cts):
+    import nibabel as nib
+
+    pre, post, _ = cts
+    far = np.diag([1.0, 1.0, 1.0, 1.0])
+    far[:3, 3] = [500.0, 500.0, 500.0]
+    p_far = tmp_path / "far.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((5, 5, 5), 500.0, np.float32), far), str(p_far))
+    with pytest.raises(InputError, match="does not overlap the body"):
+        distribute(mesh, dist({"kind": "ct-hu-map", "post_file": str(p_far), "tissue_baseline_HU": 40.0,
+                               "hu_per_mg_Fe_per_mL": K_HU}), lib=Library())
+    with pytest.raises(InputError, match="grids differ"):
+        distribute(mesh, dist({"kind": "ct-hu-map", "pre_file": str(p_far), "post_file": str(post),
+                               "hu_per_mg_Fe_per_mL": K_HU}), lib=Library())
+
+
+def test_every_map_kind_reports_the_map_block(tmp_path, mesh, cts):
+    """summary nanoparticles.map {kind, saturated_fraction, mass_on_mesh_mg, declared_mass_mg} for the
+    R2* and concentration maps too (R2*: the mass share of voxels at the saturation R2*, a lower bound)."""
+    import nibabel as nib
+
+    A = np.diag([2.0, 2.0, 2.0, 1.0])
+    A[:3, 3] = [-60.0, -60.0, -60.0]
+    ras = np.indices((61, 61, 61)).transpose(1, 2, 3, 0) * 2.0 - 60.0
+    delta = 300.0 * np.exp(-np.sum(ras**2, axis=-1) / (2 * 10.0**2))
+    p = tmp_path / "dr2.nii.gz"
+    nib.save(nib.Nifti1Image(delta.astype(np.float32), A), str(p))
+    d = distribute(mesh, dist({"kind": "r2star-map", "file": str(p), "relaxivity_per_s_per_mM": 55.7,
+                               "r2star_saturation_per_s": 250.0, "total_mass_mg": 5.0}), lib=Library())
+    m = d.details["map"]
+    core = delta >= 250.0
+    assert m["kind"] == "r2star-map" and m["declared_mass_mg"] == 5.0 and m["mass_on_mesh_mg"] == pytest.approx(5.0)
+    assert m["saturated_fraction"] == pytest.approx(float(delta[core].sum() / delta.sum()), rel=1e-5)
+    assert 0.0 < m["saturated_fraction"] < 0.5
+    c = distribute(mesh, dist({"kind": "concentration-map", "file": str(p)}), lib=Library()).details["map"]
+    assert c["kind"] == "concentration-map" and c["saturated_fraction"] == 0.0 and c["declared_mass_mg"] is None
