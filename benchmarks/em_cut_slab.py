@@ -65,7 +65,7 @@ def run(sizes=CI_SIZES, order: int = 1, checks: Checks | None = None, tol_finest
                              "length_mm": L_MM}], h,
                            {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3,
                             "amplitude": "peak", "direction": list(direction)})
-                fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg, element_order=order)
+                fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg.applicator, element_order=order)
                 res[cut] = (fs.tissue_loss_W, float(fs.E_vertex_max_V_per_m.max()), fs.solver["iterations"], mesh)
             P, Emax, its, mesh = res[True]
             hs.append(h_eff_mm(mesh))

@@ -69,7 +69,7 @@ def run(cases=tuple(CASES), full: bool = False, checks: Checks | None = None, to
                            {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3,
                             "amplitude": "peak", "target_point_mm": TARGET})
                 mesh = body_mesh({"name": name, "tissue": "muscle", **body}, h)  # meshes/<shape>.geo
-                fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg, element_order=k)
+                fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg.applicator, element_order=k)
                 P = fs.tissue_loss_W
                 if axes is None:
                     field = lambda q: 0.5 * MU0_H_per_m * H0 * np.column_stack([-q[:, 1], q[:, 0], 0 * q[:, 0]])

@@ -44,7 +44,7 @@ def run(sizes=CI_SIZES, orders=(1, 2), checks: Checks | None = None, tol_finest:
                         "amplitude": "peak", "target_point_mm": [25.0, -15.0, 10.0]})
             mesh = body_mesh(body, h)  # meshes/sphere.geo
             app = applied_field(mesh, cfg.applicator)
-            fs = solve_eddy_currents(mesh, app, lib, cfg, element_order=k)
+            fs = solve_eddy_currents(mesh, app, lib, cfg.applicator, element_order=k)
             P = fs.tissue_loss_W
             P_disc = 0.5 * SIGMA * omega ** 2 * ae.tet_integral_of_quadratic(
                 mesh.points_m, mesh.cells, lambda q: ae.ellipsoid_E_over_jw(q, A_MM * 1e-3, A_MM * 1e-3, H0)).sum()

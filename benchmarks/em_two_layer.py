@@ -54,7 +54,7 @@ def _solve(core_center, h, order=1):
     cx, cy, cz = core_center
     mesh = reference_mesh("two_spheres.geo", {"R_mm": A2, "r_mm": A1, "cx_mm": cx, "cy_mm": cy, "cz_mm": cz, "h_mm": h},
                           tissues={"fat": "fat", "core": "muscle"}, roles={"core": "organ"})
-    fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), library(muscle=S_MUSCLE, fat=S_FAT), cfg,
+    fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), library(muscle=S_MUSCLE, fat=S_FAT), cfg.applicator,
                              element_order=order)
     return mesh, fs
 

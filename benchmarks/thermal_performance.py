@@ -46,7 +46,7 @@ def run(n: int, steps: int, dt_s: float = 10.0, quiet: bool = False, systemic: s
                         skin_h_W_per_m2_K=10.0, field_output_interval_s=0.0, linear_rtol=1e-8, systemic=systemic,
                         probes=(ProbeSpec("centre", (0.0, 0.0, 0.0)), ProbeSpec("edge", (15.0, 0.0, 0.0))))
     t1 = time.perf_counter()
-    res = solve_bioheat(mesh, RegionHeat(mesh, 1.5e5, tag=2), lib, SimpleNamespace(thermal=th))
+    res = solve_bioheat(mesh, RegionHeat(mesh, 1.5e5, tag=2), lib, th)
     t_stage = time.perf_counter() - t1
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # MiB (Linux: KiB)
     rss_total = comm.allreduce(rss, op=MPI.SUM)

@@ -83,7 +83,7 @@ def print_table(title: str, rows: list[dict], cols: list[str]) -> None:
 
 def _solve(mesh, heat, lib, th, dirichlet=None):
     from planner.thermal import solve_bioheat
-    return solve_bioheat(mesh, heat, lib, SimpleNamespace(thermal=th), dirichlet=dirichlet)
+    return solve_bioheat(mesh, heat, lib, th, dirichlet=dirichlet)
 
 
 def _dirichlet(value, marker=None):

@@ -17,8 +17,8 @@ def _cmd_check(args) -> int:
     from planner.config.plan import load_plan
 
     cfg = load_plan(args.plan)
-    from planner.tissues.library import load_library
     from planner.pipeline import check_output, check_plan
+    from planner.tissues.library import load_library
 
     check_plan(cfg, load_library(cfg.tissues))
     check_output(cfg)
@@ -91,8 +91,9 @@ def _cmd_doctor(args) -> int:
 
 def _check_offscreen() -> tuple[str, bool, str]:
     try:
-        import pyvista as pv
         import tempfile
+
+        import pyvista as pv
 
         pv.OFF_SCREEN = True
         pl = pv.Plotter(off_screen=True, window_size=(64, 64))
@@ -129,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("plan", help="the plan file (TOML)")
     c.set_defaults(func=_cmd_check)
     d = sub.add_parser("doctor", help="check the installed stack",
-                       description="Print versions of Python, DOLFINx, PETSc, hypre, gmsh, pygalmesh, numba, vtk/EGL and MPI, and what is missing.")
+                       description="Print versions of Python, DOLFINx, PETSc, hypre, gmsh, pygalmesh, numba, vtk/EGL and MPI, and what is "
+                                   "missing.")
     d.set_defaults(func=_cmd_doctor)
     ph = sub.add_parser("phantom", help="write a DICOM phantom and its plan",
                         description="Write phantom NAME (CT + MR series, RTSTRUCT, plan.toml) into DIR.")

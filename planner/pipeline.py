@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.reporting import results as report
 from planner.artefacts import TissueMesh
 from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
 from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
+from planner.reporting import results as report
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
                                "mesh": mesh_summary(mesh)}
     if imaging_summary is not None:
         summary["imaging"] = imaging_summary
-    artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient")}
+    artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient"), "library": lib}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
     summary["stages"] = stages
     summary["warnings"] = list(warnings)
@@ -131,8 +131,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = "skipped: plan has no [applicator] section"
         return {}
-    from planner.planning import safety
     from planner.config.plan import SafetySection
+    from planner.planning import safety
 
     applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
     stages["em"] = "done"
@@ -155,10 +155,12 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
     summary["safety"] = check.summary_block()
     found = None
     if cfg.search is not None:
-        from planner.planning.search import search_settings
+        from planner.planning.search import SearchSections, search_settings
 
-        found = search_settings(cfg, mesh, applied, fields, heat, lib,
-                                rebuild=lambda cfg_f: _field_and_heat(cfg_f, lib, mesh, {}))
+        sections = SearchSections(cfg.search, cfg.applicator, cfg.safety, cfg.thermal, safety.patient_mass_kg(cfg))
+        found = search_settings(sections, mesh, applied, fields, heat, lib,
+                                rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
+                                                                      lib, mesh, {}))
         stages["search"] = "done"
         summary["search"] = found.summary_block()
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
@@ -167,10 +169,11 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
 def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict):
     """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
     from planner import em
+    from planner.em.eddy import insulated_bodies
     from planner.nanoparticles import heat_source
 
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-    fields = em.solve_eddy_currents(mesh, applied, lib, cfg)
+    fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
     return applied, fields, heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
 
@@ -181,7 +184,7 @@ def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
     from planner.errors import SolverError
 
     try:
-        return solve(mesh, heat, lib, cfg)
+        return solve(mesh, heat, lib, cfg.thermal)
     except SolverError as exc:
         if not str(exc).startswith("temperature T ="):
             raise
@@ -212,15 +215,17 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
     fields_dir = folder / "fields"
     fields_dir.mkdir()
     written = []
-    for name, art in artefacts.items():
+    for art in artefacts.values():
         if art is not None and hasattr(art, "write_fields"):
             written += [p.relative_to(folder) for p in art.write_fields(fields_dir, mesh)]
         if art is not None and hasattr(art, "write_figures"):
             written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
     written.append(Path("fields") / "mesh.vtu")
     _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
+    from planner.reporting.exports import write_result_exports
     from planner.reporting.figures import write_report
 
+    written += write_result_exports(folder, mesh, artefacts, summary)
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
     report.write_json(folder / "summary.json", summary)

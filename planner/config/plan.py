@@ -398,7 +398,8 @@ class SearchSection:
     sweep_points: int = spec(6, check=lambda n: 3 <= n <= 50,
                              expected="an integer in 3..50 (fields swept from 0 to the ceiling before root finding)")
     frequencies_kHz: tuple[float, ...] = spec((), check=lambda fs: all(math.isfinite(f) and f > 0 for f in fs),
-                                              expected="positive frequencies in kHz (each searched for its field; the best (H, f) is reported)")
+                                              expected="positive frequencies in kHz (each searched for its field; the best (H, f) is "
+                                                       "reported)")
 
 
 # --- [tissues.<name>] ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Stage functions (pipeline contract, COMMON.md):
 
     app = planner.em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)   # AppliedField
-    fld = planner.em.solve_eddy_currents(mesh, app, lib, cfg)                      # FieldSolution
+    fld = planner.em.solve_eddy_currents(mesh, app, lib, cfg.applicator,
+                                         insulated=insulated_bodies(cfg.geometry))   # FieldSolution
 
 This package imports without FEniCSx; the FE solve lives in :mod:`planner.fem.scalar_potential`.
 Metal implants (:mod:`planner.em.implants`) are a separate stage owned elsewhere.

@@ -28,6 +28,7 @@ import math
 
 import numba
 import numpy as np
+
 from planner.units import MU0_H_per_m
 
 _FOUR_PI = 4.0 * math.pi
@@ -223,7 +224,7 @@ def biot_savart(points_m, verts_m, seg_start, seg_end, seg_current, *, want_H=Tr
 # --- voxel sampling of a tetrahedral mesh (10 g cube SAR; NumPy reference: planner.em.sar.locate_points)
 @numba.njit(cache=True)
 def _rasterize_kernel(pts, cells, lo, s, shape, cell_of, bary):  # pragma: no cover - compiled
-    nx, ny, nz = shape[0], shape[1], shape[2]
+    ny, nz = shape[1], shape[2]
     for c in range(cells.shape[0]):
         x0 = pts[cells[c, 0]]
         a = pts[cells[c, 1]] - x0

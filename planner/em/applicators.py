@@ -41,11 +41,13 @@ an unphysically large current.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -54,9 +56,8 @@ from planner.config.plan import ApplicatorSection
 from planner.config.registry import APPLICATORS
 from planner.config.schema import parse_section, positive, spec
 from planner.em._kernels import biot_savart
-from planner.units import MU0_H_per_m
 from planner.errors import InputError, bad_value
-from planner.units import MM
+from planner.units import MM, MU0_H_per_m
 
 SEGMENTS_PER_TURN = 64
 
@@ -196,7 +197,7 @@ class AppliedField:
     def H_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         p = np.asarray(points_m, dtype=float).reshape(-1, 3)
         if self.coil is None:
-            return np.broadcast_to(self.uniform_H_peak_A_per_m, p.shape).copy()
+            return np.broadcast_to(self._uniform_H(), p.shape).copy()
         # several stages ask for H at the same (immutable) mesh point array: keep the last result
         big = p.shape[0] >= 1000
         hit = self._cache.get("H")
@@ -210,8 +211,14 @@ class AppliedField:
     def A_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         p = np.asarray(points_m, dtype=float).reshape(-1, 3)
         if self.coil is None:
-            return 0.5 * MU0_H_per_m * np.cross(self.uniform_H_peak_A_per_m, p - self.target_point_m)
+            return 0.5 * MU0_H_per_m * np.cross(self._uniform_H(), p - self.target_point_m)
         return self.coil.A_per_A(p) * self.coil_current_peak_A
+
+    def _uniform_H(self) -> np.ndarray:
+        """The field vector of a uniform applicator (set whenever there is no coil)."""
+        if self.uniform_H_peak_A_per_m is None:
+            raise ValueError("AppliedField without a coil needs uniform_H_peak_A_per_m")
+        return self.uniform_H_peak_A_per_m
 
     @property
     def omega_rad_per_s(self) -> float:
@@ -228,7 +235,7 @@ class AppliedField:
             "Hf_peak_A_per_m_s": float(self.H_peak_A_per_m_at_target * self.frequency_Hz),
             "target_point_mm": [float(x / MM) for x in self.target_point_m],
         }
-        if self.coil is not None:
+        if self.coil is not None and self.coil_current_peak_A is not None:
             out.update({
                 "coil_current_A": float(self.coil_current_peak_A),
                 "coil_current_convention": "peak",
@@ -476,17 +483,17 @@ def applied_field(mesh: TissueMesh, cfg: ApplicatorSection, *, base_dir: Path | 
         raise InputError(bad_value("applicator.amplitude", cfg.amplitude, "'peak' or 'rms'"))
     H_peak = cfg.H_peak_A_per_m
     target = target_point_m(mesh, cfg)
-    common = dict(applicator=cfg.type, frequency_Hz=cfg.frequency_Hz, H_peak_A_per_m_at_target=H_peak,
-                  amplitude=cfg.amplitude, requested_field_A_per_m=cfg.field_kA_per_m * 1e3,
-                  target_point_m=target)
+    common = functools.partial(AppliedField, applicator=cfg.type, frequency_Hz=cfg.frequency_Hz,
+                               H_peak_A_per_m_at_target=H_peak, amplitude=cfg.amplitude,
+                               requested_field_A_per_m=cfg.field_kA_per_m * 1e3, target_point_m=target)
     coil = build(cfg, Path(base_dir))
     if coil is None:  # uniform field
         d = np.asarray(cfg.direction, dtype=float)
         d = d / np.linalg.norm(d)
-        return AppliedField(coil_current_peak_A=None, uniform_H_peak_A_per_m=H_peak * d, **common)
+        return common(coil_current_peak_A=None, uniform_H_peak_A_per_m=H_peak * d)
     _check_coil_placement(mesh, coil, target, cfg)
     h1 = float(np.linalg.norm(coil.H_per_A(target[None])[0]))
     if not (h1 > 0 and math.isfinite(h1)):
         raise InputError(f"applicator (type = {cfg.type!r}): the coil gives no field at the target; expected a coil "
                          "whose field reaches the target point")
-    return AppliedField(coil_current_peak_A=H_peak / h1, coil=coil, **common)
+    return common(coil_current_peak_A=H_peak / h1, coil=coil)

@@ -31,12 +31,14 @@ import logging
 import math
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from planner.artefacts import Role, TissueMesh
+from planner.config.plan import ApplicatorSection, GeometrySection
 from planner.em.applicators import AppliedField
 from planner.em.sar import CUBE_SAR_DEFINITION, mesh_cube_sar_10g, tissue_near_region
 from planner.errors import InputError, bad_value
@@ -125,7 +127,7 @@ class FieldSolution:
         out += [{"name": t.name, **t.summary_block()} for t in by_name.values()]
         return out
 
-    def with_implants(self, implants: tuple, Q_implant_W_per_m3: np.ndarray) -> "FieldSolution":
+    def with_implants(self, implants: tuple, Q_implant_W_per_m3: np.ndarray) -> FieldSolution:
         """Copy with the implant stage's results filled in."""
         return replace(self, implants=tuple(implants), Q_implant_W_per_m3=np.asarray(Q_implant_W_per_m3, float))
 
@@ -281,11 +283,14 @@ def _conducting_mesh(mesh: TissueMesh, cond: np.ndarray) -> tuple[TissueMesh, in
 
 
 # --- implants and cut faces ----------------------------------------------------------------------
-def implant_models(mesh: TissueMesh, lib, cfg=None) -> dict[str, tuple[str, str]]:
+def insulated_bodies(geometry: GeometrySection | None) -> frozenset[str]:
+    """Names of the plan's geometry bodies marked ``insulated = true`` (coated or ceramic implants)."""
+    return frozenset(b.name for b in (geometry.bodies if geometry is not None else ()) if b.insulated)
+
+
+def implant_models(mesh: TissueMesh, lib, insulated: Collection[str] = ()) -> dict[str, tuple[str, str]]:
     """{implant region name: ("conductor" | "insulator", reason)} per the module rules, before contact
-    with tissue is checked. Insulated: geometry bodies with ``insulated = true``."""
-    insulated = {b.name for b in (getattr(getattr(cfg, "geometry", None), "bodies", None) or ())
-                 if getattr(b, "insulated", False)}
+    with tissue is checked. Insulated: the regions named in ``insulated`` (see :func:`insulated_bodies`)."""
     out = {}
     for r in mesh.regions:
         kind = getattr(lib[r.tissue], "kind", "tissue")
@@ -458,21 +463,22 @@ def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str
 
 
 # --- the stage -----------------------------------------------------------------------------------
-def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, *, element_order: int | None = None,
+def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: ApplicatorSection | None = None, *,
+                        insulated: Collection[str] = (), element_order: int | None = None,
                         comm=None, rtol: float = 1e-8) -> FieldSolution:
     """Induced E, J, loss and SAR in tissue for ``applied`` (module docstring: formulation, implants, cuts).
 
     ``lib``: tissue library (``lib[name].kind``, ``.density_kg_per_m3``, ``.conductivity_S_per_m(f)``).
-    ``cfg``: the PlanConfig (``cfg.applicator.element_order`` is the default order; ``insulated``
-    implant bodies) or None. ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ (overrides the plan).
+    ``section``: the plan's [applicator] (its ``element_order`` is the default order) or None;
+    ``insulated``: implant regions kept insulating (:func:`insulated_bodies` of the plan's geometry).
+    ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ (overrides the plan).
     Runs on ``comm`` (default MPI.COMM_WORLD; collective: call on every rank); results are complete on
     every rank.
     """
     from planner.fem.scalar_potential import solve_scalar_potential  # FEniCSx only here
 
     if element_order is None:
-        app_cfg = getattr(cfg, "applicator", None)
-        element_order = int(getattr(app_cfg, "element_order", 1) or 1)
+        element_order = int(getattr(section, "element_order", 1) or 1)
     if element_order not in (1, 2):
         raise InputError(bad_value("element_order", element_order, "1 or 2"))
     f = float(applied.frequency_Hz)
@@ -480,7 +486,7 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, cfg=None, 
         raise InputError(bad_value("applicator.field_kA_per_m", applied.H_peak_A_per_m_at_target / 1e3,
                                    "a positive field amplitude (kA/m)"))
     cond, sigma, rho, excluded = conduction_domain(mesh, lib, f)
-    models = implant_models(mesh, lib, cfg)
+    models = implant_models(mesh, lib, insulated)
     _check_implants_off_cuts(mesh, models)
     t0 = time.perf_counter()
     keep = cond.copy()

@@ -15,7 +15,8 @@ radii r0·2^{(k−1)/3} (k = 0…4: nominal masses m/2 … 8m) are taken by FFT 
 spheres that bracket M = m (the empty sphere is level −1) P is interpolated linearly in M, and the
 averaged SAR is P(m)/m — the heat in exactly 10 g of surrounding tissue. Where even the largest
 sphere holds less than m (a body smaller than ~10 g, a thin appendage) it is ΣQV/ΣρV over that sphere.
-Air and implants carry no mass and no heat. A cell reports the value of the voxel holding its centroid. This is a sphere analogue of the 10 g cube
+Air and implants carry no mass and no heat. A cell reports the value of the voxel holding its centroid.
+This is a sphere analogue of the 10 g cube
 of IEEE/IEC 62704-1 (2017), with the averaging mass grown near the skin instead of shifting the cube;
 it is cheap (O(V log V) on ≤ ``max_voxels`` voxels) and resolves the averaging volume with ≈ 113 voxels.
 """

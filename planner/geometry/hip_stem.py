@@ -23,8 +23,9 @@ neck axis meets the stem axis); ``axis`` points from the distal tip to the shoul
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

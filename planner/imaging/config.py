@@ -40,7 +40,8 @@ class ImagingSection:
     implants: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v),
                                      expected="a list of RTSTRUCT ROI names of metal implants (needed for MR: metal is a signal void)")
     target_mask: str | None = spec(None, check=_nonempty, expected="a NIfTI binary mask of the target on the image grid")
-    phantom: str | None = spec(None, check=_nonempty, expected="a phantom name (planner.imaging.phantoms.PHANTOMS); inputs are generated if missing")
+    phantom: str | None = spec(None, check=_nonempty, expected="a phantom name (planner.imaging.phantoms.PHANTOMS); inputs are generated "
+                                                               "if missing")
     crop_margin_mm: float | None = spec(None, check=positive, expected="a positive margin (mm) around the target to crop the model to")
     min_dihedral_deg: float = spec(2.0, check=lambda v: math.isfinite(v) and 0.0 <= v < 60.0, expected="an angle in 0..60 degrees")
     min_radius_ratio: float = spec(0.02, check=lambda v: math.isfinite(v) and 0.0 <= v < 1.0, expected="a number in 0..1 (3 r_in / R_circ)")

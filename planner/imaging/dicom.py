@@ -159,7 +159,8 @@ def _parse_slice_header(ds: Any, path: str) -> SliceHeader:
     except (TypeError, ValueError):
         raise InputError(f"{path}: NumberOfFrames = {_one_line(frames)!r}: expected 1") from None
     if frames != 1:
-        raise InputError(f"{path}: NumberOfFrames = {frames}: expected single-frame images (enhanced multi-frame objects are not supported)")
+        raise InputError(f"{path}: NumberOfFrames = {frames}: "
+                         "expected single-frame images (enhanced multi-frame objects are not supported)")
     pos = _floats(ds, "ImagePositionPatient", 3, path)
     iop = _floats(ds, "ImageOrientationPatient", 6, path)
     r, c = iop[:3], iop[3:]
@@ -239,7 +240,8 @@ def _starts_with_group_0008(path: Path) -> bool:
             head = fh.read(8)
     except OSError:
         return False
-    return len(head) == 8 and head[:2] == b"\x08\x00" and head[2:4] in (b"\x05\x00", b"\x08\x00", b"\x12\x00", b"\x16\x00", b"\x18\x00", b"\x20\x00")
+    elements = (b"\x05\x00", b"\x08\x00", b"\x12\x00", b"\x16\x00", b"\x18\x00", b"\x20\x00")
+    return len(head) == 8 and head[:2] == b"\x08\x00" and head[2:4] in elements
 
 
 def _read_header(path: Path) -> Any | None:
@@ -258,7 +260,8 @@ def _read_header(path: Path) -> Any | None:
         return None
     except Exception as exc:  # pydicom raises many types on truncated/corrupt files
         if marker or force or path.suffix.lower() == ".dcm":
-            raise InputError(f"{path}: DICOM file is truncated or corrupt ({_one_line(exc)[:120]}); expected a complete DICOM file") from None
+            raise InputError(f"{path}: DICOM file is truncated or corrupt ({_one_line(exc)[:120]}); "
+                             "expected a complete DICOM file") from None
         return None
     if force and "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
         # no file meta: the transfer syntax is the encoding the stream was parsed with
@@ -295,7 +298,8 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
                     continue
                 if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
                     if not _str(ds, "SOPClassUID") and not _str(ds, "Modality"):
-                        raise InputError(f"{p}: DICOM file has neither SOPClassUID nor Modality (corrupt file?); expected a valid DICOM object")
+                        raise InputError(f"{p}: DICOM file has neither SOPClassUID nor Modality (corrupt file?); expected a valid DICOM "
+                                         "object")
                     log.info("ignoring non-image DICOM object %s (Modality %s)", p, ds.get("Modality", "?"))
                     continue
                 image_type = [str(v).upper() for v in (ds.get("ImageType") or [])] if "ImageType" in ds else []
@@ -339,7 +343,8 @@ def _pixels(ds: Any, h: SliceHeader) -> np.ndarray:
         ) from None
     except Exception as exc:
         compressed = tsuid is not None and getattr(tsuid, "is_compressed", False)
-        what = f"compressed pixel data ({getattr(tsuid, 'name', tsuid)}) cannot be decoded" if compressed else "pixel data cannot be read (truncated or inconsistent with Rows/Columns/BitsAllocated)"
+        what = (f"compressed pixel data ({getattr(tsuid, 'name', tsuid)}) cannot be decoded" if compressed
+                else "pixel data cannot be read (truncated or inconsistent with Rows/Columns/BitsAllocated)")
         raise InputError(f"{h.path}: {what}: {_one_line(exc)[:140]}") from None
     arr = np.asarray(arr)
     if arr.shape != (h.rows, h.columns):
@@ -357,7 +362,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
     for h in headers[1:]:
         if (h.rows, h.columns) != (h0.rows, h0.columns):
             raise InputError(
-                f"{h.path}: image size {h.rows}×{h.columns} (Rows×Columns): expected {h0.rows}×{h0.columns} like {h0.path} (mixed sizes in one series)"
+                f"{h.path}: image size {h.rows}×{h.columns} (Rows×Columns): expected {h0.rows}×{h0.columns} like {h0.path} (mixed sizes "
+                "in one series)"
             )
         if not (np.allclose(h.row_cosine, h0.row_cosine, atol=1e-4) and np.allclose(h.col_cosine, h0.col_cosine, atol=1e-4)):
             raise InputError(
@@ -365,7 +371,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
             )
         if not np.allclose(h.spacing_ij_mm, h0.spacing_ij_mm, rtol=1e-4, atol=1e-6):
             raise InputError(
-                f"{h.path}: PixelSpacing {h.spacing_ij_mm[::-1]} differs from {h0.spacing_ij_mm[::-1]} in {h0.path}; expected one pixel spacing per series"
+                f"{h.path}: PixelSpacing {h.spacing_ij_mm[::-1]} differs from {h0.spacing_ij_mm[::-1]} in {h0.path}; expected one pixel "
+                "spacing per series"
             )
     n = h0.normal
     d = np.array([h.position_mm @ n for h in headers])
@@ -385,7 +392,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
     for g, a, b in zip(gaps, hs[:-1], hs[1:]):
         if g < 1e-3:
             raise InputError(
-                f"{b.path}: duplicate slice position {np.round(b.position_mm, 3).tolist()} (same as {a.path}); expected one image per position"
+                f"{b.path}: duplicate slice position {np.round(b.position_mm, 3).tolist()} (same as {a.path}); expected one image per "
+                "position"
             )
     # gantry tilt / sheared stack: origins must lie on a line along the normal
     p = np.array([h.position_mm for h in hs])
@@ -405,7 +413,8 @@ def sort_slices(headers: list[SliceHeader]) -> tuple[list[SliceHeader], float, l
             m = g / dz
             if abs(m - round(m)) < 0.05 and round(m) >= 2:
                 raise InputError(
-                    f"{b.path}: {int(round(m)) - 1} missing slice(s) between {a.path} and this file (gap {g:.4g} mm, usual spacing {dz:.4g} mm); expected a complete series"
+                    f"{b.path}: {int(round(m)) - 1} missing slice(s) between {a.path} and this file (gap {g:.4g} mm, usual spacing "
+                    f"{dz:.4g} mm); expected a complete series"
                 )
             raise InputError(
                 f"{b.path}: slice spacing {g:.4g} mm to {a.path} differs from the usual {dz:.4g} mm; expected uniform slice spacing"

@@ -39,7 +39,7 @@ class StudyInfo:
     study_description: str = "planner digital phantom"
     date: str = "20260101"
 
-    def filled(self, seed: str | None = None) -> "StudyInfo":
+    def filled(self, seed: str | None = None) -> StudyInfo:
         return StudyInfo(
             self.patient_name,
             self.patient_id,

@@ -303,9 +303,47 @@ def mesh_labels(
     import pygalmesh
 
     t0 = time.perf_counter()
-    labels = lv.labels
-    grid = lv.grid
-    crop = None
+    labels, grid, crop = _cropped(lv, crop_margin_mm)
+    table, present, sp_mm = _meshable(lv, labels, grid)
+    sizes = {t.name: _region_size_mm(t.role, mesh_section) for t in table}
+    radii = {int(t.value): R_OVER_EDGE * sizes[t.name] for t in table}
+    growth = getattr(mesh_section, "growth_distance_mm", None)
+    mesh_labels_arr, shell_of = labels, {}
+    if growth is not None:
+        mesh_labels_arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
+                                                                 float(growth), grid.spacing_m[::-1] * 1e3)
+        radii.update(shell_radii)
+    tets, refs, p_mm = _cgal_tetrahedra(mesh_labels_arr, sp_mm, radii, float(mesh_section.max_size_mm), int(seed))
+    used, inverse = np.unique(tets, return_inverse=True)
+    cells = inverse.reshape(-1, 4).astype(np.int64)
+    ijk = p_mm[used] / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
+    points_m = grid.index_to_lps_m(ijk)
+    refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), mesh_labels_arr)
+    if shell_of:
+        lut = np.arange(max(int(refs.max()), max(shell_of)) + 1)
+        for v, orig in shell_of.items():
+            lut[v] = orig
+        refs = lut[refs]
+    q, vols = _checked_quality(points_m, cells, min_dihedral_deg, min_radius_ratio)
+    skin, cut = split_cut_facets(boundary_facets(cells), ijk, labels.shape[::-1])
+    counts = np.bincount(labels.ravel(), minlength=int(max(present)) + 1)
+    regions, rows = _regions_and_volumes(table, counts, grid.voxel_volume_m3, refs, vols, max_volume_difference)
+    mesh = TissueMesh(
+        points_m=points_m,
+        cells=cells,
+        cell_region=refs.astype(np.int32),
+        regions=tuple(regions),
+        skin_facets=skin.astype(np.int64),
+        cut_facets=cut.astype(np.int64),
+        source=f"pygalmesh {getattr(pygalmesh, '__version__', '?')} (CGAL Mesh_3) from {lv.method} label volume",
+    )
+    report = MeshReport(q, tuple(rows), sizes, crop, time.perf_counter() - t0, mesh.source)
+    return mesh, report
+
+
+def _cropped(lv: LabelVolume, crop_margin_mm: float | None):
+    """(labels, grid, crop box or None): the label volume, cropped around the target when asked."""
+    labels, grid, crop = lv.labels, lv.grid, None
     if crop_margin_mm is not None:
         crop = _crop_box(lv, crop_margin_mm)
         (k0, k1), (j0, j1), (i0, i1) = crop
@@ -313,6 +351,11 @@ def mesh_labels(
         grid = grid.cropped((k0, j0, i0), (k1, j1, i1))
     if min(labels.shape) < 3:
         raise InputError(f"label volume shape {labels.shape}: expected at least 3 voxels along every axis to mesh")
+    return labels, grid, crop
+
+
+def _meshable(lv: LabelVolume, labels: np.ndarray, grid):
+    """(label table entries present, present values, voxel size in mm as CGAL's INR header stores it)."""
     present = set(np.flatnonzero(np.bincount(labels.ravel())).tolist()) - {0}
     table = [t for t in lv.table if t.value in present]
     if not table:
@@ -323,26 +366,24 @@ def mesh_labels(
     sp_mm = np.array([float(f"{v:f}") for v in grid.spacing_m * 1e3])  # (Δi, Δj, Δk)
     if np.any(sp_mm <= 0):
         raise MeshError(f"voxel size {list(grid.spacing_m * 1e3)} mm is below the INR header resolution (1e-6 mm)")
-    sizes = {t.name: _region_size_mm(t.role, mesh_section) for t in table}
-    radii = {int(t.value): R_OVER_EDGE * sizes[t.name] for t in table}
-    growth = getattr(mesh_section, "growth_distance_mm", None)
-    mesh_labels_arr, shell_of = labels, {}
-    if growth is not None:
-        mesh_labels_arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
-                                                                 float(growth), grid.spacing_m[::-1] * 1e3)
-        radii.update(shell_radii)
-    vmax = int(mesh_labels_arr.max())
-    vol_ijk = np.pad(mesh_labels_arr, 1).transpose(2, 1, 0)  # (i, j, k), zero border
+    return table, present, sp_mm
+
+
+def _cgal_tetrahedra(labels: np.ndarray, sp_mm: np.ndarray, radii: dict, max_size_mm: float, seed: int):
+    """CGAL Mesh_3 on the zero-padded label volume: (tets, CGAL subdomain refs > 0, points in mm)."""
+    import pygalmesh
+
+    vmax = int(labels.max())
+    vol_ijk = np.pad(labels, 1).transpose(2, 1, 0)  # (i, j, k), zero border
     vol_ijk = np.asfortranarray(vol_ijk.astype(np.uint16 if vmax > 255 else np.uint8))
-    facet_size = R_OVER_EDGE * float(mesh_section.max_size_mm)
+    facet_size = R_OVER_EDGE * max_size_mm
     fd, inr = tempfile.mkstemp(suffix=".inr")
     os.close(fd)
     fd, out = tempfile.mkstemp(suffix=".mesh")
     os.close(fd)
     try:
         pygalmesh.save_inr(vol_ijk, tuple(float(s) for s in sp_mm), inr)
-        _cgal_mesh_labels(inr, out, radii, R_OVER_EDGE * float(mesh_section.max_size_mm), facet_size,
-                          float(min(sp_mm)), int(seed))
+        _cgal_mesh_labels(inr, out, radii, R_OVER_EDGE * max_size_mm, facet_size, float(min(sp_mm)), seed)
         m = meshio.read(out)
     except Exception as exc:  # CGAL errors surface as RuntimeError
         raise MeshError(f"CGAL Mesh_3 (pygalmesh) failed on the label volume: {' '.join(str(exc).split())[:160]}") from None
@@ -354,37 +395,33 @@ def mesh_labels(
     for block, data in zip(m.cells, m.cell_data.get("medit:ref", [None] * len(m.cells))):
         if block.type == "tetra":
             tets, refs = np.asarray(block.data, dtype=np.int64), np.asarray(data, dtype=np.int64)
-    if tets is None or len(tets) == 0:
+    if tets is None or refs is None or len(tets) == 0:
         raise MeshError("pygalmesh produced no tetrahedra; expected a volume mesh (regions too small for the voxel size?)")
     keep = refs > 0
-    tets, refs = tets[keep], refs[keep]
-    used, inverse = np.unique(tets, return_inverse=True)
-    cells = inverse.reshape(-1, 4).astype(np.int64)
-    p_mm = np.asarray(m.points, dtype=float)[used]
-    ijk = p_mm / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
-    points_m = grid.index_to_lps_m(ijk)
-    refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), mesh_labels_arr)
-    if shell_of:
-        lut = np.arange(max(int(refs.max()), max(shell_of)) + 1)
-        for v, orig in shell_of.items():
-            lut[v] = orig
-        refs = lut[refs]
-    # quality
+    return tets[keep], refs[keep], np.asarray(m.points, dtype=float)
+
+
+def _checked_quality(points_m: np.ndarray, cells: np.ndarray, min_dihedral_deg: float, min_radius_ratio: float):
+    """(MeshQuality, cell volumes m³); MeshError below the plan's quality bounds or on degenerate cells."""
     min_dih, rho = tet_quality(points_m, cells)
-    vols = np.abs(np.einsum("ij,ij->i", points_m[cells[:, 1]] - points_m[cells[:, 0]],
-                            np.cross(points_m[cells[:, 2]] - points_m[cells[:, 0]], points_m[cells[:, 3]] - points_m[cells[:, 0]]))) / 6.0
+    x = points_m[cells]
+    vols = np.abs(np.einsum("ij,ij->i", x[:, 1] - x[:, 0], np.cross(x[:, 2] - x[:, 0], x[:, 3] - x[:, 0]))) / 6.0
     if vols.min() <= 0:
         raise MeshError(f"label mesh has {int((vols <= 0).sum())} degenerate (zero-volume) tetrahedra")
     q = MeshQuality(int(len(cells)), int(len(points_m)), float(min_dih.min()), float(min_dih.mean()),
                     float(rho.min()), float(rho.mean()))
     if q.min_dihedral_deg < min_dihedral_deg:
-        raise MeshError(f"label mesh min dihedral angle = {q.min_dihedral_deg:.3g}°: expected at least imaging.min_dihedral_deg = {min_dihedral_deg}°")
+        raise MeshError(f"label mesh min dihedral angle = {q.min_dihedral_deg:.3g}°: "
+                        f"expected at least imaging.min_dihedral_deg = {min_dihedral_deg}°")
     if q.min_radius_ratio < min_radius_ratio:
-        raise MeshError(f"label mesh min radius ratio = {q.min_radius_ratio:.3g}: expected at least imaging.min_radius_ratio = {min_radius_ratio}")
-    skin, cut = split_cut_facets(boundary_facets(cells), ijk, labels.shape[::-1])
-    # regions and volume check
-    counts = np.bincount(labels.ravel(), minlength=int(max(present)) + 1)
-    vvox = grid.voxel_volume_m3
+        raise MeshError(f"label mesh min radius ratio = {q.min_radius_ratio:.3g}: "
+                        f"expected at least imaging.min_radius_ratio = {min_radius_ratio}")
+    return q, vols
+
+
+def _regions_and_volumes(table, counts: np.ndarray, vvox: float, refs: np.ndarray, vols: np.ndarray,
+                         max_volume_difference: float) -> tuple[list[Region], list[dict]]:
+    """Regions of the meshed labels and the mesh-vs-voxel volume rows of the report."""
     meshed = set(np.unique(refs).tolist())
     total_v = float(sum(counts[t.value] for t in table)) * vvox
     regions, rows = [], []
@@ -414,14 +451,4 @@ def mesh_labels(
                 "(a region thinner than the element size? lower [mesh] max_size_mm)"
             )
         regions.append(Region(tag=int(t.value), name=t.name, tissue=t.tissue, role=t.role, exact_volume_m3=None))
-    mesh = TissueMesh(
-        points_m=points_m,
-        cells=cells,
-        cell_region=refs.astype(np.int32),
-        regions=tuple(regions),
-        skin_facets=skin.astype(np.int64),
-        cut_facets=cut.astype(np.int64),
-        source=f"pygalmesh {getattr(pygalmesh, '__version__', '?')} (CGAL Mesh_3) from {lv.method} label volume",
-    )
-    report = MeshReport(q, tuple(rows), sizes, crop, time.perf_counter() - t0, mesh.source)
-    return mesh, report
+    return regions, rows

@@ -90,7 +90,8 @@ def read_nifti_labels(path: str | Path) -> tuple[np.ndarray, Grid]:
         if not np.all(np.isfinite(data)):
             raise InputError(f"{path}: label map has NaN/infinite voxels; expected integer labels")
         if not np.all(data == np.rint(data)):
-            raise InputError(f"{path}: label map has non-integer values (e.g. {float(data[data != np.rint(data)].flat[0])!r}); expected integer labels")
+            raise InputError(f"{path}: label map has non-integer values (e.g. {float(data[data != np.rint(data)].flat[0])!r}); expected "
+                             "integer labels")
     elif data.dtype.kind not in "iub":
         raise InputError(f"{path}: label map dtype {data.dtype}: expected integer labels")
     if data.size and (data.min() < 0 or data.max() > 65535):

@@ -23,9 +23,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -96,7 +96,8 @@ class Phantom:
         if self.implant_rois:  # metal is a signal void in MR: implants come from the RTSTRUCT
             rois = ", ".join(f'"{r}"' for r in self.implant_rois)
             text = text.replace('target = "GTV"\n', f'target = "GTV"\nimplants = [{rois}]\n')
-        text = text.replace('output_dir = "results"', 'output_dir = "results_mr"').replace(f'name = "{self.name} phantom"', f'name = "{self.name} phantom (MR)"')
+        text = text.replace('output_dir = "results"', 'output_dir = "results_mr"')
+        text = text.replace(f'name = "{self.name} phantom"', f'name = "{self.name} phantom (MR)"')
         return text
 
 
@@ -163,7 +164,8 @@ def _build_pelvis(X, Y, Z, rng, modality):
     # titanium hip stem (patient's left = +x): stem in the femoral canal + neck + head; the stem ends
     # 8.5 mm inside the scanned z range (±58.5 mm) so the whole implant is in the patient model (an
     # implant cut by the field of view is refused by the implant stage: its losses need all of it)
-    stem = _cyl_z(X, Y, Z, (88, 5), 6, -50, -15) | _ellipsoid(X, Y, Z, (84, 4, -8), (7, 7, 10)) | _ellipsoid(X, Y, Z, (80, 3, 2), (12, 12, 12))
+    stem = (_cyl_z(X, Y, Z, (88, 5), 6, -50, -15) | _ellipsoid(X, Y, Z, (84, 4, -8), (7, 7, 10))
+            | _ellipsoid(X, Y, Z, (80, 3, 2), (12, 12, 12)))
     hu[stem], mr[stem] = 3071.0, 0.0
     hu = hu + _streaks(X, Y, Z, (86, 4), stem, 350.0, rng) * body
     hu, mr = _finish(hu, mr, rng)

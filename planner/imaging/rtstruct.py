@@ -131,7 +131,8 @@ def _parse(ds, path: Path) -> StructureSet:
             except (AttributeError, TypeError, ValueError):
                 raise InputError(f"{path}: ROI {names[num]!r} has a contour without numeric ContourData") from None
             if data.size % 3 or data.size < 9:
-                raise InputError(f"{path}: ROI {names[num]!r} contour has {data.size} coordinates; expected 3 per point and at least 3 points")
+                raise InputError(f"{path}: ROI {names[num]!r} contour has {data.size} coordinates; expected 3 per point and at least 3 "
+                                 "points")
             if not np.all(np.isfinite(data)):
                 raise InputError(f"{path}: ROI {names[num]!r} contour has NaN/infinite coordinates; expected finite mm values")
             contours[num].append(data.reshape(-1, 3))
@@ -170,7 +171,8 @@ def rasterise_contours(contours: list[np.ndarray], image: ImageVolume, where: st
             )
         kk = int(kc)
         if not 0 <= kk < nk:
-            raise InputError(f"{where}: contour at slice index {kk} lies outside the image (0..{nk - 1}); expected contours inside the referenced series")
+            raise InputError(f"{where}: contour at slice index {kk} lies outside the image (0..{nk - 1}); expected contours inside the "
+                             "referenced series")
         xy = ijk[:, :2]
         i0 = max(int(np.floor(xy[:, 0].min())), 0)
         i1 = min(int(np.ceil(xy[:, 0].max())), ni - 1)
@@ -217,7 +219,8 @@ def check_rtstruct(path: str | Path, image: ImageVolume,
     if ss.referenced_series_uids:
         if image.series_uid not in ss.referenced_series_uids:
             raise InputError(
-                f"{p}: references series {', '.join(ss.referenced_series_uids)}; expected the image series {image.series_uid!r} (imaging.rtstruct must belong to the images read)"
+                f"{p}: references series {', '.join(ss.referenced_series_uids)}; expected the image series {image.series_uid!r} "
+                "(imaging.rtstruct must belong to the images read)"
             )
     elif sops and image.sop_instance_uids and not sops & set(image.sop_instance_uids):
         raise InputError(f"{p}: references none of the images of series {image.series_uid!r}; expected contours drawn on that series")

@@ -6,7 +6,8 @@ Segmenters sit in the registry :data:`planner.config.registry.SEGMENTERS` (``reg
 ``ct-hu``
     Hounsfield-unit classes (cut points in :class:`~planner.imaging.config.SegmentationSection`):
     air/lung, fat, soft tissue, bone, metal. Large air-class components with parenchyma-like mean
-    HU (≥ ``lung_min_volume_mm3``, mean ≥ ``lung_min_mean_HU``) are lung, the rest gas (``air_tissue``). The body outline is the largest connected component of
+    HU (≥ ``lung_min_volume_mm3``, mean ≥ ``lung_min_mean_HU``) are lung, the rest gas (``air_tissue``).
+    The body outline is the largest connected component of
     HU > ``body_threshold_HU``, closed morphologically and hole-filled slice by slice (so lungs and
     bowel gas stay inside the body). Classes are cleaned by a 3-D majority (mode) filter of radius
     ``smoothing_voxels``; connected components of air and bone smaller than ``min_component_mm3`` are
@@ -38,9 +39,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -474,7 +475,8 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
         small = _small_components((cls == c) & body, min_vox)
         if small.any():
             cls[small] = 2
-            notes.append(f"{int(small.sum())} voxels of small {'air' if c == 0 else 'bone'} components (< {sec.min_component_mm3} mm³) set to soft tissue")
+            notes.append(f"{int(small.sum())} voxels of small {'air' if c == 0 else 'bone'} components (< {sec.min_component_mm3} mm³) "
+                         "set to soft tissue")
     # metal: components of the unfiltered metal mask (the filter must not erase thin stems) ≥ min volume
     metal = metal_raw | ((cls == 4) & body)
     lab, n = ndimage.label(metal, structure=np.ones((3, 3, 3), bool))
@@ -504,7 +506,8 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
         if kept and sec.streak_radius_mm > 0:
             n_fixed = _open_streak_zone(cls, kept_metal, body, inp.grid, sec.streak_radius_mm)
             if n_fixed:
-                notes.append(f"{n_fixed} voxels of thin air/fat/bone structures within {sec.streak_radius_mm} mm of metal (streak artefacts) set to soft tissue")
+                notes.append(f"{n_fixed} voxels of thin air/fat/bone structures within {sec.streak_radius_mm} mm of metal (streak "
+                             "artefacts) set to soft tissue")
         if dropped:
             notes.append(f"{dropped} metal voxels in components < {sec.metal_min_volume_mm3} mm³ (streaks/specks) set to soft tissue")
         cls[metal] = 2
@@ -513,7 +516,8 @@ def _segment_ct_hu(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
     labels[body] = lut[cls[body]]
     n_lung = _split_lungs(labels, hu, vox_mm3, sec)
     if n_lung:
-        notes.append(f"{n_lung} air-class component(s) ≥ {sec.lung_min_volume_mm3:g} mm³ with mean HU ≥ {sec.lung_min_mean_HU:g} labelled lung")
+        notes.append(f"{n_lung} air-class component(s) ≥ {sec.lung_min_volume_mm3:g} mm³ with mean HU ≥ {sec.lung_min_mean_HU:g} labelled "
+                     "lung")
     table = [
         LabelInfo(SOFT, "soft_tissue", sec.soft_tissue, Role.BODY),
         LabelInfo(FAT, "fat", sec.fat_tissue, Role.BODY),
@@ -578,7 +582,8 @@ def segment_labels(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
     missing = [v for v in present if v not in known]
     if missing:
         raise InputError(
-            f"{inp.source}: label values {missing} are not in segmentation.labels (values {sorted(known)}); expected a row per label present"
+            f"{inp.source}: label values {missing} are not in segmentation.labels (values {sorted(known)}); expected a row per label "
+            "present"
         )
     if not present:
         raise SegmentationError(f"{inp.source}: label map is all zero; expected labelled tissue")
@@ -589,7 +594,8 @@ def segment_labels(inp: SegmentationInputs, sec: SegmentationSection) -> LabelVo
         body = labels > 0
         base = (max(present) // 1000 + 1) * 1000  # ROI labels above every user label
         if base + ROI_IMPLANT_BASE + len(inp.implants) > 65535:
-            raise InputError(f"{inp.source}: label values up to {max(present)} leave no room for RTSTRUCT labels; expected values below 65000")
+            raise InputError(f"{inp.source}: label values up to {max(present)} leave no room for RTSTRUCT labels; expected values below "
+                             "65000")
         labels = labels.astype(np.int32)
         _apply_rois(labels, body, inp, sec, table, notes, base=base)
         present2 = set(np.flatnonzero(np.bincount(labels.ravel())).tolist())

@@ -17,11 +17,11 @@ from planner.artefacts import TissueMesh
 from planner.errors import InputError
 from planner.imaging.config import ImagingSection, SegmentationSection, parse_imaging, parse_segmentation
 from planner.imaging.dicom import read_dicom_series
+from planner.imaging.label_mesh import MeshReport, mesh_labels
 from planner.imaging.nifti import read_nifti, read_nifti_labels
 from planner.imaging.rtstruct import StructureSet, read_rtstruct
-from planner.imaging.volume import ImageVolume
-from planner.imaging.label_mesh import MeshReport, mesh_labels
 from planner.imaging.segmentation import LabelVolume, SegmentationInputs, check_tissues, segment
+from planner.imaging.volume import ImageVolume
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
     if lib is not None and hasattr(lib, "__contains__"):
         used: list[tuple[str, str]] = []
         if seg_sec.method == "ct-hu":
-            used += [(k, getattr(seg_sec, k)) for k in ("soft_tissue", "fat_tissue", "bone_tissue", "air_tissue", "lung_tissue", "metal_tissue")]
+            keys = ("soft_tissue", "fat_tissue", "bone_tissue", "air_tissue", "lung_tissue", "metal_tissue")
+            used += [(k, getattr(seg_sec, k)) for k in keys]
         elif seg_sec.method == "mr-intensity":
             used += [(f"mr_classes[{i}]", t) for i, t in enumerate(seg_sec.mr_classes)]
         else:
@@ -124,7 +125,8 @@ def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
         for key, tissue in used:
             if tissue not in lib:
                 names = lib.names() if hasattr(lib, "names") else []
-                raise InputError(f"segmentation.{key} = {tissue!r}: expected a tissue of the library ({', '.join(names)}) or [tissues.{tissue}]")
+                raise InputError(f"segmentation.{key} = {tissue!r}: expected a tissue of the library ({', '.join(names)}) or "
+                                 f"[tissues.{tissue}]")
     return img_sec, seg_sec
 
 
@@ -151,7 +153,8 @@ def patient_model(cfg, lib=None) -> PatientModel:
         lp = _existing(cfg, "labels", img_sec.labels)
         label_map, lgrid = read_nifti_labels(lp)
         if grid is not None and not lgrid.same_as(grid):
-            raise InputError(f"imaging.labels = {img_sec.labels!r}: label map grid {lgrid.shape} differs from the image grid {grid.shape}; expected the same voxels")
+            raise InputError(f"imaging.labels = {img_sec.labels!r}: label map grid {lgrid.shape} differs from the image grid "
+                             f"{grid.shape}; expected the same voxels")
         grid = lgrid
     timings["read"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -161,7 +164,8 @@ def patient_model(cfg, lib=None) -> PatientModel:
     target = None
     if img_sec.rtstruct is not None:
         if image is None:
-            raise InputError(f"imaging.rtstruct = {img_sec.rtstruct!r}: needs the DICOM image series it references (imaging.ct or imaging.mr)")
+            raise InputError(f"imaging.rtstruct = {img_sec.rtstruct!r}: needs the DICOM image series it references (imaging.ct or "
+                             "imaging.mr)")
         names = ([img_sec.target] if img_sec.target else []) + list(img_sec.organs) + list(img_sec.implants)
         structures = read_rtstruct(_existing(cfg, "rtstruct", img_sec.rtstruct), image, names)
         organs = tuple((n, structures.masks[n]) for n in img_sec.organs)
@@ -171,7 +175,8 @@ def patient_model(cfg, lib=None) -> PatientModel:
     if img_sec.target_mask is not None:
         tm, tgrid = read_nifti_labels(_existing(cfg, "target_mask", img_sec.target_mask))
         if grid is None or not tgrid.same_as(grid):
-            raise InputError(f"imaging.target_mask = {img_sec.target_mask!r}: mask grid differs from the image grid; expected the same voxels")
+            raise InputError(f"imaging.target_mask = {img_sec.target_mask!r}: mask grid differs from the image grid; expected the same "
+                             "voxels")
         if not tm.any():
             raise InputError(f"imaging.target_mask = {img_sec.target_mask!r}: mask is empty; expected the target voxels set to non-zero")
         target = ("target", tm > 0)

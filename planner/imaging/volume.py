@@ -51,14 +51,14 @@ class Grid:
         """Δi Δj Δk |det(direction)| (direction is orthonormal, so |det| = 1 up to rounding)."""
         return float(np.prod(self.spacing_m) * abs(np.linalg.det(self.direction)))
 
-    def cropped(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> "Grid":
+    def cropped(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> Grid:
         """Sub-grid of the index box ``[lo, hi)`` given in (k, j, i) order."""
         shift = np.array([lo[2], lo[1], lo[0]], dtype=float)
         origin = self.origin_m + self.direction @ (shift * self.spacing_m)
         shape = tuple(int(h - l) for l, h in zip(lo, hi))
         return Grid(shape, origin, self.spacing_m.copy(), self.direction.copy())  # type: ignore[arg-type]
 
-    def same_as(self, other: "Grid", tol_m: float = 1e-5) -> bool:
+    def same_as(self, other: Grid, tol_m: float = 1e-5) -> bool:
         return (
             tuple(self.shape) == tuple(other.shape)
             and np.allclose(self.origin_m, other.origin_m, atol=tol_m)

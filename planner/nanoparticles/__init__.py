@@ -13,6 +13,7 @@ concentration-map, r2star-map, ct-hu-map). No FEniCSx imports: works on TissueMe
 """
 from __future__ import annotations
 
+from planner.nanoparticles import ct_iron  # noqa: F401,E402  (registers kind 'ct-hu-map')
 from planner.nanoparticles.distributions import (
     DISTRIBUTIONS,
     ParticleDistribution,
@@ -21,7 +22,6 @@ from planner.nanoparticles.distributions import (
     get_distribution,
     register_distribution,
 )
-from planner.nanoparticles import ct_iron  # noqa: F401,E402  (registers kind 'ct-hu-map')
 from planner.nanoparticles.heat import HeatSource, heat_source, input_files
 from planner.nanoparticles.slp import (
     SLP_MODELS,

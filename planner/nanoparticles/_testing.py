@@ -1,8 +1,8 @@
 """Small hand-built meshes and stand-ins for other stages, for tests and benchmarks (NumPy only)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

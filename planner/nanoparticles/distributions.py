@@ -47,9 +47,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -464,7 +465,8 @@ def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = Non
     vol = read_map(_resolve(base_dir, sec.file), sec.format)
     data = vol.data
     if not np.all(np.isfinite(data)):
-        raise InputError(f"{KEY}.file = {vol.path!r}: {int(np.count_nonzero(~np.isfinite(data)))} non-finite voxels; expected finite values")
+        n_bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise InputError(f"{KEY}.file = {vol.path!r}: {n_bad} non-finite voxels; expected finite values")
     scale = FE_mg_per_mmol * 1e-3 if sec.units == "mM_Fe" else 1.0
     neg = int(np.count_nonzero(data < 0))
     if neg:
@@ -518,7 +520,7 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
     conc, sat_info = fill_saturated(conc, sat, vol.voxel_volume_mL, sec.total_mass_mg, sec.max_saturated_fraction,
                                     f"{KEY}.file = {vol.path!r}")  # planner.nanoparticles.saturation
-    return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {**sat_info, 
+    return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {**sat_info,
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
         "r2star_saturation_per_s": sec.r2star_saturation_per_s, "r2star_saturated_voxels": n_sat,
         "r2star_saturation_warning": bool(n_sat > 0), "negative_delta_voxels_clipped": neg})

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-from planner.config.plan import PlanConfig
+from planner.config.plan import ApplicatorSection, SafetySection, SearchSection, ThermalSection
 from planner.errors import InputError, SolverError, bad_value
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,20 @@ UNRESOLVED_MARGIN = -1e3  # safety margin of an evaluation whose Picard iteratio
 GOAL_MODES = {"transient": "transient", "plan": "transient", "steady-upper-bound": "steady-upper-bound",
               "steady": "steady-upper-bound"}
 
+
+
+@dataclass(frozen=True)
+class SearchSections:
+    """The plan sections the settings search reads (stage contract: sections, never the whole plan)."""
+
+    search: SearchSection
+    applicator: ApplicatorSection
+    safety: SafetySection | None = None
+    thermal: ThermalSection | None = None
+    patient_mass_kg: float = 70.0
+
+    def at_frequency(self, frequency_kHz: float) -> SearchSections:
+        return dataclasses.replace(self, applicator=dataclasses.replace(self.applicator, frequency_kHz=frequency_kHz))
 
 @dataclass(frozen=True)
 class ScaledHeat:
@@ -191,8 +205,7 @@ def _margin(chk, temps, t_top: float, cfg_safety) -> float:
 class _Evaluator:
     """One thermal run + safety check per field scale (cached; continuation start in steady mode)."""
 
-    def __init__(self, cfg: PlanConfig, mesh, applied, fields, heat, lib, goal_mode: str):
-        from planner.config.plan import SafetySection, ThermalSection
+    def __init__(self, cfg: SearchSections, mesh, applied, fields, heat, lib, goal_mode: str):
         from planner.planning import safety as safety_mod
 
         self.cfg, self.mesh, self.applied, self.fields, self.heat, self.lib = cfg, mesh, applied, fields, heat, lib
@@ -205,9 +218,8 @@ class _Evaluator:
             thermal = dataclasses.replace(thermal, mode="transient", probes=(),
                                           field_output_interval_s=thermal.time_step_s)
         self.thermal = thermal
-        self.run_cfg = dataclasses.replace(cfg, thermal=thermal)
         self.goal_mode = goal_mode
-        self.patient_mass_kg = safety_mod.patient_mass_kg(cfg)
+        self.patient_mass_kg = cfg.patient_mass_kg
         self.nominal = cfg.applicator.field_kA_per_m
         self.cache: dict[tuple[float, str], Evaluation] = {}
         self.fields_at: dict[tuple[float, str], np.ndarray] = {}
@@ -221,7 +233,7 @@ class _Evaluator:
             return self.cache[key]
         # temperatures above 100 °C are not an error here: such a field is simply unsafe
         try:
-            temps = solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.run_cfg, check_physical=False,
+            temps = solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.thermal, check_physical=False,
                                   initial_T_C=start)
         except SolverError as exc:
             if "Picard" not in str(exc):
@@ -329,7 +341,7 @@ def _goal_scale(ev: _Evaluator, grid, goals, tol, goal) -> float | None:
                and _goal_margin(e, goal) >= 0)
 
 
-def _search_at(cfg: PlanConfig, mesh, applied, fields, heat, lib) -> SearchResult:
+def _search_at(cfg: SearchSections, mesh, applied, fields, heat, lib) -> SearchResult:
     """The field search at the plan's frequency (see the module docstring)."""
     sc = cfg.search
     goal_mode = GOAL_MODES[sc.mode]
@@ -386,14 +398,12 @@ def _best(options: list[FrequencyOption]) -> tuple[FrequencyOption, str]:
     return best, "no frequency reaches the goal safely: highest T90 at the largest safe field"
 
 
-def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib, *, rebuild=None) -> SearchResult:
+def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, rebuild=None) -> SearchResult:
     """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
-    frequency: ``rebuild(cfg_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
+    frequency: ``rebuild(applicator_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
     (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
     is reported."""
     sc = cfg.search
-    if sc is None:
-        raise InputError("[search]: missing section")
     res = _search_at(cfg, mesh, applied, fields, heat, lib)
     if not sc.frequencies_kHz:
         return res
@@ -402,8 +412,8 @@ def search_settings(cfg: PlanConfig, mesh, applied, fields, heat, lib, *, rebuil
                                    "no frequency list here (this caller cannot re-run the field and heat stages)"))
     options = []
     for f_kHz in sc.frequencies_kHz:
-        cfg_f = dataclasses.replace(cfg, applicator=dataclasses.replace(cfg.applicator, frequency_kHz=float(f_kHz)))
-        r = _search_at(cfg_f, mesh, *rebuild(cfg_f), lib)
+        cfg_f = cfg.at_frequency(float(f_kHz))
+        r = _search_at(cfg_f, mesh, *rebuild(cfg_f.applicator), lib)
         hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
         options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
                                        r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,

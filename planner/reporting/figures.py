@@ -300,7 +300,9 @@ def search_figure(path: Path, search: dict, safety: dict | None) -> Path:
         if H.size and H_hf <= 1.05 * H.max():
             ax.axvline(H_hf, color="tab:red", ls=":", lw=1.5, label=f"H·f limit {H_hf:.3g} kA/m")
     ax.set_xlabel(f"field amplitude at target ({amp}, kA/m)")
-    ax.set_ylabel(f"temperature (°C){' — steady state (upper bound)' if search.get('goal_mode', search.get('mode')) in ('steady', 'steady-upper-bound') else ' — max over the session'}")
+    ax.set_ylabel("temperature "
+                  + ("(°C) — steady state (upper bound)" if search.get("goal_mode", search.get("mode"))
+                     in ("steady", "steady-upper-bound") else "(°C) — max over the session"))
     ax.set_title("Settings search")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -262,7 +263,8 @@ def render_html(summary: dict, figures_html: str = "") -> str:
         if regs:
             parts.append("<table><tr><th>region</th><th>tissue</th><th>role</th><th>volume (mL)</th></tr>" + "".join(
                 f"<tr><td>{_e(r.get('name'))}</td><td>{_e(r.get('tissue'))}</td><td>{_e(r.get('role'))}</td>"
-                f'<td class="num">{fmt(None if r.get("volume_m3") is None else r["volume_m3"] * 1e6)}</td></tr>' for r in regs) + "</table>")
+                f'<td class="num">{fmt(None if r.get("volume_m3") is None else r["volume_m3"] * 1e6)}</td></tr>'
+                for r in regs) + "</table>")
     for key, title, fn in (("em", "Electromagnetic fields", _em), ("nanoparticles", "Heat sources", _nanoparticles),
                            ("thermal", "Temperature and thermal dose", _thermal),
                            ("search", "Settings search", _search)):

@@ -35,8 +35,8 @@ Tissues are mapped to curves by ``thermal.perfusion_curves`` {tissue: 'muscle'|'
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -86,6 +86,10 @@ def curve_for_tissue(tissue: str, explicit: dict[str, str]) -> str:
     return "constant"
 
 
+#: every cell (the default selection of the perfusion evaluations)
+ALL_CELLS = slice(None)
+
+
 @dataclass
 class PerfusionLaw:
     """β per cell as a function of the cell temperature: ``beta(T_cell_C, cells)``.
@@ -105,7 +109,7 @@ class PerfusionLaw:
     def temperature_dependent(self) -> bool:
         return bool(np.any(self.curve_id > 0))
 
-    def w_per_s(self, T_cell_C: np.ndarray, cells: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def w_per_s(self, T_cell_C: np.ndarray, cells: np.ndarray | slice = ALL_CELLS) -> np.ndarray:
         """Volumetric perfusion w(T) per selected cell, 1/s."""
         w0 = self.w0_per_s[cells]
         cid = self.curve_id[cells]
@@ -121,7 +125,7 @@ class PerfusionLaw:
                 w[sel] = w0[sel] * fn(T[sel]) / float(fn(np.array(37.0)))
         return w
 
-    def beta(self, T_cell_C: np.ndarray, cells: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def beta(self, T_cell_C: np.ndarray, cells: np.ndarray | slice = ALL_CELLS) -> np.ndarray:
         """β = w(T) ρ_b c_b per selected cell, W m⁻³ K⁻¹."""
         return self.w_per_s(T_cell_C, cells) * self.rho_c_blood_J_per_m3_K
 

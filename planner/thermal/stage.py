@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from planner.artefacts import Role, TissueLookup, TissueMesh
+from planner.config.plan import ThermalSection
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
 from planner.thermal._kernels import accumulate_dose_nb
@@ -26,7 +27,6 @@ from planner.thermal.perfusion import curve_for_tissue, curve_id, make_perfusion
 from planner.thermal.probes import locate_probes
 from planner.thermal.schedule import build_schedule
 from planner.thermal.systemic import pool_parameters
-from planner.config.plan import ThermalSection
 
 NON_PERFUSED_KINDS = ("metal", "air")
 
@@ -210,20 +210,18 @@ def implant_self_heating(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, 
     return {r.name: float(rise[np.unique(mesh.cells[mesh.cell_region == r.tag])].max()) for r in implants}
 
 
-def solve_bioheat(mesh: TissueMesh, heat: Any, lib: Any, cfg: Any, *, dirichlet=None, comm=None,
+def solve_bioheat(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, section: ThermalSection | None, *,
+                  dirichlet=None, comm=None,
                   check_physical: bool = True, initial_T_C: np.ndarray | None = None) -> TemperatureHistory:
     """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
 
     ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³) (and, if it has implant loss,
     ``heat.Q_implant_W_per_m3``: then a second, implant-only run gives the self-heating part);
-    ``lib[tissue]`` gives the properties; ``cfg.thermal`` (a :class:`planner.config.plan.ThermalSection`)
+    ``lib[tissue]`` gives the properties; ``section`` (the plan's [thermal]; None: its defaults)
     the run. ``dirichlet`` (a :class:`planner.fem.bioheat.DirichletData`) is for verification only;
     ``initial_T_C`` (steady mode, P1) starts the Picard iteration from that field (continuation sweeps).
     """
-    th = cfg.thermal
-    if th is None:
-        from planner.config.plan import ThermalSection
-        th = ThermalSection()
+    th = section if section is not None else ThermalSection()
     check_thermal_section(th)
     res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, True, initial_T_C)
     self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm)

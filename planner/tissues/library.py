@@ -23,9 +23,10 @@ import dataclasses
 import io
 import math
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -424,7 +425,7 @@ def apply_overrides(lib: TissueLibrary, overrides: Mapping[str, Any] | None) -> 
         pending[target] = (key, ov)
     # Existing tissues without base first (so new tissues copy the overridden values), then the rest in
     # dependency order.
-    for target, (key, ov) in list(pending.items()):
+    for target, (_key, ov) in list(pending.items()):
         if target in tissues and ov.base is None:
             tissues[target] = _apply(target, tissues[target], ov, None)
             del pending[target]

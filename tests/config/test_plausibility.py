@@ -54,7 +54,8 @@ def test_a_sane_plan_and_every_shipped_plan_are_plausible():
     ("applicator__field_kA_per_m", 0.005, "applicator.field_kA_per_m = 0.005: below 0.01 kA/m — was the field given in mT"),
     ("applicator__frequency_kHz", 100000.0, "applicator.frequency_kHz = 100000: above 10000 kHz — was Hz meant?"),
     ("applicator__frequency_kHz", 0.1, "applicator.frequency_kHz = 0.1: below 1 kHz — was MHz meant?"),
-    ("nanoparticles__distribution__total_mass_mg", 50000.0, "nanoparticles.distribution.total_mass_mg = 50000: above 20000 mg — was µg meant?"),
+    ("nanoparticles__distribution__total_mass_mg", 50000.0, "nanoparticles.distribution.total_mass_mg = 50000: above 20000 mg — was µg "
+                                                            "meant?"),
     ("nanoparticles__constant__slp_W_per_g", 250000.0, "nanoparticles.constant.slp_W_per_g = 250000: above 10000 W/g — was W/kg"),
 ])
 def test_unit_slips_name_key_value_and_likely_mistake(key, value, message):
@@ -203,14 +204,16 @@ def test_slp_table_values_against_their_declared_units(tmp_path):
                         'kind = "uniform-in-target"\ntotal_mass_mg = 10.0').replace(
         'slp_model = "constant"\n\n[nanoparticles.constant]\nslp_W_per_g = 100.0\nmass_basis = "per_g_Fe"',
         'slp_model = "table"\n\n[nanoparticles.table]\nfile = "{table}"')
-    toml = toml.replace("[mesh]", '[[geometry.bodies]]\nname = "t"\nshape = "sphere"\nradius_mm = 10.0\ntissue = "tumour"\nrole = "target"\n\n[mesh]')
+    toml = toml.replace("[mesh]", '[[geometry.bodies]]\nname = "t"\nshape = "sphere"\nradius_mm = 10.0\ntissue = "tumour"\nrole = '
+                                  '"target"\n\n[mesh]')
     p = tmp_path / "plan.toml"
     p.write_text(toml.replace("{size}", "15.0").replace("{field}", "10.0").replace("{table}", "good.csv"))
     assert run_cli("check", str(p)).returncode == 0
     p.write_text(toml.replace("{size}", "15.0").replace("{field}", "10.0").replace("{table}", "bad.csv"))
     res = run_cli("check", str(p))
     assert res.returncode == 2, res.stderr
-    assert "nanoparticles.table.file = 'bad.csv': field H up to 25000 kA/m after the declared units, above 100 kA/m — was A/m meant?" in res.stderr
+    assert ("nanoparticles.table.file = 'bad.csv': field H up to 25000 kA/m after the declared units, "
+            "above 100 kA/m — was A/m meant?") in res.stderr
     assert table_value_messages("k", [1e3], [1e5], [5e4])[0].startswith("k: SLP up to 50000 W/g")
     assert "was MHz meant?" in table_value_messages("k", [1e3], [100.0], [1.0])[0]
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from benchmarks.em_common import structured_box_mesh
-from planner.verification import em as ae
 from planner.artefacts import Region, Role
 from planner.config.plan import ApplicatorSection, parse_plan
 from planner.em import APPLICATORS, applied_field
-from planner.units import MU0_H_per_m as MU0
 from planner.errors import InputError
+from planner.units import MU0_H_per_m as MU0
+from planner.verification import em as ae
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,16 @@ import json
 import math
 
 import numpy as np
+
+from planner.em.eddy import insulated_bodies
 import pytest
 
 from benchmarks.em_common import ConstantTissue, library, mesh_of, plan, structured_box_mesh
-from planner.verification import em as ae
 from planner.em import applied_field, solve_eddy_currents
 from planner.em.applicators import AppliedField
 from planner.em.sar import mass_averaged_sar
 from planner.errors import InputError
+from planner.verification import em as ae
 
 F, H0 = 100e3, 10e3
 W = 2 * math.pi * F
@@ -107,7 +109,7 @@ def test_insulated_implant_is_a_hole_like_air():
     m = mesh_of(cfg)
     lib_metal = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
     lib_air = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 0.0, 4500.0, kind="air")}
-    a = solve_eddy_currents(m, uniform(), lib_metal, cfg)
+    a = solve_eddy_currents(m, uniform(), lib_metal, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     b = solve_eddy_currents(m, uniform(), lib_air)
     assert a.excluded_regions == ("rod",) and a.solver["floating_conductors"] == 0
     assert a.tissue_loss_W == pytest.approx(b.tissue_loss_W, rel=1e-12)
@@ -124,8 +126,9 @@ def test_implant_is_a_floating_conductor_by_default():
     cfg = _rod_plan(False)
     m = mesh_of(cfg)
     lib = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
-    a = solve_eddy_currents(m, uniform(), lib, cfg, element_order=2)
-    ins = solve_eddy_currents(m, uniform(), lib, _rod_plan(True), element_order=2)
+    a = solve_eddy_currents(m, uniform(), lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry), element_order=2)
+    rod = _rod_plan(True)
+    ins = solve_eddy_currents(m, uniform(), lib, rod.applicator, insulated=insulated_bodies(rod.geometry), element_order=2)
     assert a.solver["floating_conductors"] == 1
     rod = m.cell_region == m.region("rod").tag
     assert np.all(a.E_peak_V_per_m[rod] == 0) and np.all(a.Q_eddy_W_per_m3[rod] == 0)
@@ -201,7 +204,7 @@ def test_solenoid_torso_phantom_end_to_end(tmp_path):
     from planner.tissues.library import load_library
 
     lib = load_library(None)  # the packaged library (Gabriel 1996 Cole–Cole conductivities)
-    fs = solve_eddy_currents(m, app, lib, cfg)
+    fs = solve_eddy_currents(m, app, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     s = fs.summary_block()
     assert s["coil_current_A"] == pytest.approx(app.coil_current_peak_A)
     assert set(s["tissue_loss_W_by_tissue"]) == {"muscle", "fat", "tumour"}
@@ -218,7 +221,7 @@ def test_plan_element_order_is_the_default():
 
     m = structured_box_mesh(4, 0.1)
     fs = solve_eddy_currents(m, uniform((0.01, 0.0, 0.0)), library(muscle=0.5),
-                             SimpleNamespace(applicator=SimpleNamespace(element_order=2)))
+                             SimpleNamespace(element_order=2))
     assert fs.solver["element_order"] == 2
     # ψ minimises the loss functional ½∫σω²|A0 + ∇ψ|² over the FE space and P1 ⊂ P2 on the same mesh:
     # the P1 loss is an upper bound of the P2 loss (and both of the exact loss)
@@ -269,7 +272,7 @@ def test_bad_implant_input_one_line_errors():
     m = dataclasses.replace(m, skin_facets=b[~top], cut_facets=b[top], _cache={})
     lib = {**library(muscle=0.5), "titanium": ConstantTissue("titanium", 2e6, 4500.0, kind="metal")}
     with pytest.raises(InputError, match=r"implant region 'rod' touches a cut face.*imaging.crop_margin_mm") as e:
-        solve_eddy_currents(m, uniform(), lib, cfg)
+        solve_eddy_currents(m, uniform(), lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     assert "\n" not in str(e.value)
     with pytest.raises(InputError, match=r"insulated = true: only bodies with role = 'implant'"):
         plan([{"name": "body", "shape": "sphere", "tissue": "muscle", "radius_mm": 50.0, "insulated": True}], 9.0)

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from planner.verification import em as ae
 from planner.em._kernels import biot_savart, biot_savart_numpy
-from planner.units import MU0_H_per_m as MU0
 from planner.em.applicators import coaxial_loops, polyline_coil
+from planner.units import MU0_H_per_m as MU0
+from planner.verification import em as ae
 
 
 def _random_coil(rng, n=40):

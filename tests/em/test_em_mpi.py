@@ -1,14 +1,13 @@
 """The eddy-current stage gives the same losses and per-cell fields on 2 MPI ranks as on 1."""
 import json
-import textwrap
-
-import numpy as np
-import pytest
-
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
+
+import numpy as np
+import pytest
 
 from tests.conftest import ROOT
 
@@ -48,7 +47,8 @@ SCRIPT = textwrap.dedent('''
     lib = {**library(muscle=0.5, fat=0.04), "air": ConstantTissue("air", 0.0, 1.2, kind="air"),
            "titanium": ConstantTissue("titanium", 1.8e6, 4430.0, kind="metal")}
     fs = solve_eddy_currents(mesh, app, lib, None, element_order=int(sys.argv[1]))
-    out = {"ranks": MPI.COMM_WORLD.size, "components": fs.solver["conducting_components"], "loss": fs.tissue_loss_W, "by": fs.tissue_loss_W_by_tissue,
+    out = {"ranks": MPI.COMM_WORLD.size, "components": fs.solver["conducting_components"], "loss": fs.tissue_loss_W,
+           "by": fs.tissue_loss_W_by_tissue,
            "E": fs.E_peak_V_per_m.tolist(), "sar10": fs.SAR10g_W_per_kg.tolist(), "Ev": fs.E_vertex_max_V_per_m.tolist(),
            "floating": fs.solver["floating_conductors"], "cuts": fs.solver["cut_planes"]}
     if MPI.COMM_WORLD.rank == 0:

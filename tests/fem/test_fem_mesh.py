@@ -22,8 +22,9 @@ def _mesh():
 
 
 def test_volumes_by_assembly_match_numpy_and_transfer_round_trips():
-    from planner.fem.mesh import to_dolfinx, region_volumes_m3
     import dolfinx.fem
+
+    from planner.fem.mesh import region_volumes_m3, to_dolfinx
 
     m = _mesh()
     fm = to_dolfinx(m)

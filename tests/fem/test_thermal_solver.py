@@ -3,7 +3,6 @@ probes, outputs, bad inputs and non-physical temperatures (DOLFINx, small meshes
 from __future__ import annotations
 
 import json
-import math
 import os
 import pathlib
 import subprocess
@@ -19,11 +18,11 @@ pytest.importorskip("dolfinx")
 
 from benchmarks.thermal_performance import structured_box  # noqa: E402
 from benchmarks.thermal_verification import MockLibrary, RegionHeat, _Tissue, lumped, sphere_steady  # noqa: E402
-from planner.verification import thermal as an  # noqa: E402
 from planner.config.plan import ProbeSpec, ScheduleSegment, ThermalSection  # noqa: E402
 from planner.errors import InputError, SolverError  # noqa: E402
 from planner.thermal import perfusion as pf  # noqa: E402
 from planner.thermal import solve_bioheat  # noqa: E402
+from planner.verification import thermal as an  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -44,7 +43,7 @@ def _lib(**over):
 def _run(mesh, heat, lib, **th):
     th.setdefault("field_output_interval_s", 0.0)
     th.setdefault("systemic", "off")
-    return solve_bioheat(mesh, heat, lib, SimpleNamespace(thermal=ThermalSection(**th)))
+    return solve_bioheat(mesh, heat, lib, ThermalSection(**th))
 
 
 def test_lumped_pennes_each_scheme_converges_at_its_order():
@@ -217,7 +216,7 @@ _MPI_SCRIPT = textwrap.dedent("""
     th = ThermalSection(time_step_s=60.0, duration_min=10.0, field_output_interval_s=0.0,
                         probes=(ProbeSpec("c", (0.0, 0.0, 0.0)),), perfusion_model="lang1999",
                         picard_tol_K=1e-7)
-    res = solve_bioheat(mesh, RegionHeat(mesh, 1.2e5, tag=2), lib, SimpleNamespace(thermal=th))
+    res = solve_bioheat(mesh, RegionHeat(mesh, 1.2e5, tag=2), lib, th)
     out = dict(T90=res.target["T90_C"], CEM=res.target["CEM43T90_min"], probe=res.probe_T_C[0].tolist(),
                ranks=res.solver["ranks"], Tmax=float(res.T_max_C.max()))
     if MPI.COMM_WORLD.rank == 0:

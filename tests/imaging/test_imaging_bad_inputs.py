@@ -69,14 +69,18 @@ def case_duplicate_position(tmp):
 
 def case_nonuniform_spacing(tmp):
     folder, files, _ = _good(tmp)
-    _edit(files[-1], lambda ds: setattr(ds, "ImagePositionPatient", [ds.ImagePositionPatient[0], ds.ImagePositionPatient[1], float(ds.ImagePositionPatient[2]) + 1.0]))
+    _edit(files[-1], lambda ds: setattr(ds, "ImagePositionPatient", [ds.ImagePositionPatient[0], ds.ImagePositionPatient[1],
+                                                                       float(ds.ImagePositionPatient[2]) + 1.0]))
     return lambda: read_dicom_series(folder), files[-1].name, "slice spacing"
 
 
 def case_gantry_tilt(tmp):
     folder, files, _ = _good(tmp)
     for k, f in enumerate(files):
-        _edit(f, lambda ds, k=k: setattr(ds, "ImagePositionPatient", [ds.ImagePositionPatient[0], float(ds.ImagePositionPatient[1]) + 3.0 * k * np.tan(np.radians(12)), ds.ImagePositionPatient[2]]))
+        shift = 3.0 * k * np.tan(np.radians(12))
+        _edit(f, lambda ds, s=shift: setattr(ds, "ImagePositionPatient", [ds.ImagePositionPatient[0],
+                                                                           float(ds.ImagePositionPatient[1]) + s,
+                                                                           ds.ImagePositionPatient[2]]))
     return lambda: read_dicom_series(folder), files[-1].name, "gantry tilt"
 
 
@@ -319,7 +323,8 @@ def case_rtstruct_roi_other_frame(tmp):
         ds.StructureSetROISequence[0].ReferencedFrameOfReferenceUID = "1.2.3.998"
 
     _edit(rs, f)
-    return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, f"ROI 'GTV': FrameOfReferenceUID '1.2.3.998' differs from the images' {vol.frame_of_reference_uid!r}"
+    expected = f"ROI 'GTV': FrameOfReferenceUID '1.2.3.998' differs from the images' {vol.frame_of_reference_uid!r}"
+    return lambda: read_rtstruct(rs, vol, ["GTV"]), rs.name, expected
 
 
 def case_rtstruct_without_frame(tmp):
@@ -616,7 +621,8 @@ def test_check_refuses_an_rtstruct_of_another_frame_without_meshing(tmp_path):
     vol, rs = _rtstruct(tmp_path)
     _edit(rs, lambda ds: setattr(ds.ReferencedFrameOfReferenceSequence[0], "FrameOfReferenceUID", "1.2.3.999"))
     check = _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"})
-    with pytest.raises(InputError, match=f"rs.dcm: ROI 'GTV': FrameOfReferenceUID '1.2.3.999' differs from the images' {vol.frame_of_reference_uid!r}"):
+    with pytest.raises(InputError, match="rs.dcm: ROI 'GTV': FrameOfReferenceUID '1.2.3.999' differs from the images' "
+                                         f"{vol.frame_of_reference_uid!r}"):
         check()
 
 
@@ -625,7 +631,8 @@ def test_check_passes_a_good_series_and_refuses_positions_outside_the_images(tmp
     _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"})()  # consistent inputs: no error
     probes = {"probes": [{"name": "in", "position_mm": [0.0, -2.0, 12.0]}, {"name": "out", "position_mm": [0.0, 0.0, 500.0]}]}
     check = _check_plan(tmp_path, {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"}, thermal=probes)
-    with pytest.raises(InputError, match=r"thermal.probes\[1\].position_mm = \[0.0, 0.0, 500.0\]: outside the image volume \(LPS mm \[-11.0, -13.0, 3.5\] \.\. \[13.0, 7.0, 21.5\]\)"):
+    with pytest.raises(InputError, match=r"thermal.probes\[1\].position_mm = \[0.0, 0.0, 500.0\]: outside the image volume \(LPS mm "
+                                         r"\[-11.0, -13.0, 3.5\] \.\. \[13.0, 7.0, 21.5\]\)"):
         check()
 
 

@@ -9,9 +9,9 @@ import pytest
 from planner.artefacts import Role
 from planner.config.plan import MeshSection
 from planner.errors import MeshError
-from planner.imaging.volume import Grid
 from planner.imaging.label_mesh import boundary_facets, mesh_labels, tet_quality
 from planner.imaging.segmentation import LabelInfo, LabelVolume
+from planner.imaging.volume import Grid
 from tests.imaging._imaging_util import rotation
 
 R_OUT, R_TGT = 14.0, 6.0  # voxels
@@ -83,7 +83,8 @@ def test_mesh_in_patient_lps_and_volumes(oblique_case):
 def test_conforming_skin_is_outer_boundary(oblique_case):
     lv, mesh, rep = oblique_case
     skin = mesh.skin_facets
-    np.testing.assert_array_equal(np.sort(boundary_facets(mesh.cells), axis=1)[np.lexsort(np.sort(boundary_facets(mesh.cells), axis=1).T[::-1])],
+    bf = np.sort(boundary_facets(mesh.cells), axis=1)
+    np.testing.assert_array_equal(bf[np.lexsort(bf.T[::-1])],
                                   np.sort(skin, axis=1)[np.lexsort(np.sort(skin, axis=1).T[::-1])])
     # skin vertices lie on the outer sphere, never on the target interface
     g = lv.grid
@@ -234,10 +235,10 @@ def test_slab_from_labels_carries_current_through_its_cut_faces():
     import dataclasses
     import math
 
+    from benchmarks.em_common import library
     from planner.em import solve_eddy_currents
     from planner.em.applicators import AppliedField
     from planner.units import MU0_H_per_m
-    from benchmarks.em_common import library
 
     grid = Grid((10, 30, 30), np.array([0.0, 0.0, 0.0]), np.array([0.002, 0.002, 0.004]), np.eye(3))
     k, j, i = np.indices(grid.shape)

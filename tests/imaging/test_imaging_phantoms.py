@@ -9,10 +9,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from planner.errors import MeshError
-
 from planner.artefacts import Role
 from planner.config.plan import load_plan
+from planner.errors import MeshError
 from planner.imaging import patient_model, read_dicom_series, read_rtstruct
 from planner.imaging.phantoms import PHANTOMS, ensure_phantom_inputs, phantom_images, write_phantom
 from tests.imaging._imaging_util import FakeLibrary
@@ -49,7 +48,7 @@ def test_pelvis_dicom_uids_geometry_and_hu(pelvis_dir):
     assert len({d.FrameOfReferenceUID for d in dss + mrs}) == 1
     for d in dss:
         assert d.file_meta.MediaStorageSOPInstanceUID == d.SOPInstanceUID and d.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
-        pydicom.uid.UID(d.SOPInstanceUID).is_valid
+        assert pydicom.uid.UID(d.SOPInstanceUID).is_valid
     vol = read_dicom_series(pelvis_dir / "dicom" / "ct", modality="CT")
     g, imgs = phantom_images("pelvis")
     assert vol.grid.same_as(g)

@@ -71,7 +71,6 @@ def test_rtstruct_is_valid_dicom_with_references(tmp_path):
 
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
 

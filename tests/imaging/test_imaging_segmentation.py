@@ -9,10 +9,20 @@ import pytest
 from planner.artefacts import Role
 from planner.errors import InputError
 from planner.imaging.config import parse_imaging, parse_segmentation
-from planner.imaging.volume import Grid, ImageVolume
 from planner.imaging.segmentation import (
-    AIR, BONE, FAT, SEGMENTERS, SOFT, TARGET_LABEL, SegmentationInputs, check_tissues, kmeans_1d, otsu_threshold, segment,
+    AIR,
+    BONE,
+    FAT,
+    SEGMENTERS,
+    SOFT,
+    TARGET_LABEL,
+    SegmentationInputs,
+    check_tissues,
+    kmeans_1d,
+    otsu_threshold,
+    segment,
 )
+from planner.imaging.volume import Grid, ImageVolume
 from tests.imaging._imaging_util import FakeLibrary, body_phantom_hu
 
 

@@ -10,13 +10,13 @@ import pytest
 
 from planner.config.plan import DistributionSection, parse_section
 from planner.errors import InputError
+from planner.nanoparticles._testing import Library, box_mesh
 from planner.nanoparticles.distributions import (
     FE_mg_per_mmol,
     distribute,
     read_dicom_series,
     read_nifti,
 )
-from planner.nanoparticles._testing import Library, box_mesh
 
 KEY = "nanoparticles.distribution"
 
@@ -167,7 +167,6 @@ def test_declared_total_and_mM_units(tmp_path, mesh):
 
 
 def _write_dicom_series(folder: Path, data_kji: np.ndarray, ipp0, row, col, ps, dz, slope=0.001):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

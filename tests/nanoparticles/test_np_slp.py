@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from planner.verification import nanoparticles as an
 from planner.errors import InputError
 from planner.nanoparticles import _kernels
 from planner.nanoparticles.distributions import RELAXIVITY_PRESETS_per_s_per_mM
@@ -19,6 +18,7 @@ from planner.nanoparticles.slp import (
     build_size_rule,
     ilp_nH_m2_per_kg,
 )
+from planner.verification import nanoparticles as an
 
 MAG = MATERIALS["magnetite"]
 T_K = 310.15

@@ -13,7 +13,7 @@ pytest.importorskip("dolfinx")
 from benchmarks.thermal_performance import structured_box  # noqa: E402
 from benchmarks.thermal_verification import MockLibrary, RegionHeat, _Tissue  # noqa: E402
 from planner.config.plan import parse_plan  # noqa: E402
-from planner.planning.search import ScaledHeat, search_settings  # noqa: E402
+from planner.planning.search import ScaledHeat, SearchSections, search_settings  # noqa: E402
 from planner.thermal import solve_bioheat  # noqa: E402
 
 
@@ -27,6 +27,12 @@ def _plan(search=None, thermal=None, safety=None):
         "search": {"goal_T90_C": 41.0, "max_field_kA_per_m": 12.0, "tolerance_kA_per_m": 0.01, "sweep_points": 4,
                    **(search or {})},
     })
+
+
+def _sections(cfg):
+    from planner.planning.safety import patient_mass_kg
+
+    return SearchSections(cfg.search, cfg.applicator, cfg.safety, cfg.thermal, patient_mass_kg(cfg))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +50,7 @@ def test_transient_goal_is_reached_within_the_session_in_a_rerun(setup):
     mesh, lib, applied, fields = setup
     cfg = _plan()
     heat = RegionHeat(mesh, 4e4, tag=2)  # Q ∝ (field fraction)²
-    res = search_settings(cfg, mesh, applied, fields, heat, lib)
+    res = search_settings(_sections(cfg), mesh, applied, fields, heat, lib)
     s = res.summary_block()
     assert s["goal_mode"] == "transient" and s["monotonic"] is True and s["hysteresis"] is None
     assert res.field_for_goal_kA_per_m is not None and res.goal_reachable_safely
@@ -52,13 +58,13 @@ def test_transient_goal_is_reached_within_the_session_in_a_rerun(setup):
     assert t_goal is not None and 0.0 < t_goal <= 10.0
     # Brent on the continuous margin: T90 at the reported field is within the tolerance of the goal
     scale = res.field_for_goal_kA_per_m / 4.0
-    rerun = solve_bioheat(mesh, ScaledHeat(heat, scale), lib, cfg)
+    rerun = solve_bioheat(mesh, ScaledHeat(heat, scale), lib, cfg.thermal)
     assert rerun.target["T90_C"] >= 41.0 - 1e-9
     assert rerun.target["T90_C"] < 41.0 + 0.05
-    below = solve_bioheat(mesh, ScaledHeat(heat, scale - 0.02 / 4.0), lib, cfg)
+    below = solve_bioheat(mesh, ScaledHeat(heat, scale - 0.02 / 4.0), lib, cfg.thermal)
     assert below.target["T90_C"] < 41.0  # the smallest such field, to the tolerance
     # steady mode is an upper bound: it needs a lower field for the same goal
-    steady = search_settings(_plan(search={"mode": "steady-upper-bound"}), mesh, applied, fields, heat, lib)
+    steady = search_settings(_sections(_plan(search={"mode": "steady-upper-bound"})), mesh, applied, fields, heat, lib)
     assert steady.goal_mode == "steady-upper-bound" and steady.time_to_goal_T90_min is None
     assert steady.field_for_goal_kA_per_m < res.field_for_goal_kA_per_m
     assert "upper bound" in steady.summary_block()["definitions"]["CEM43T90_min"]
@@ -68,7 +74,7 @@ def test_arterial_rise_and_whole_body_sar_bound_the_search(setup):
     mesh, lib, applied, fields = setup
     heat = RegionHeat(mesh, 4e4, tag=2)
     cfg = _plan(thermal={"body_mass_kg": 1.0, "thermoregulation_W_per_K": 0.5}, safety={"max_arterial_rise_K": 0.05})
-    res = search_settings(cfg, mesh, applied, fields, heat, lib)
+    res = search_settings(_sections(cfg), mesh, applied, fields, heat, lib)
     assert "arterial (core) temperature" in res.limited_by
     safe = [e for e in res.evaluations if e.field_kA_per_m <= res.max_safe_field_kA_per_m + 1e-9]
     assert all(e.arterial_rise_K <= 0.05 for e in safe)
@@ -77,7 +83,7 @@ def test_arterial_rise_and_whole_body_sar_bound_the_search(setup):
     # whole-body SAR: 100 W/m³ · 0.216 L at 4 kA/m over 1 kg; limit 2 W/kg → s² · 0.0216 ≤ 2 is far;
     # with a tiny limit the SAR (∝ H²) binds at H = 4 kA/m · sqrt(limit / SAR_nominal)
     cfg2 = _plan(safety={"whole_body_SAR_limit_W_per_kg": 1e-4}, search={"max_field_kA_per_m": 8.0})
-    res2 = search_settings(cfg2, mesh, applied, fields, heat, lib)
+    res2 = search_settings(_sections(cfg2), mesh, applied, fields, heat, lib)
     sar_nominal = 100.0 * 0.06**3 / 70.0
     H_exact = 4.0 * math.sqrt(1e-4 / sar_nominal)
     assert "whole-body SAR" in res2.limited_by
@@ -97,7 +103,7 @@ class _PeakedHeat:
 
 def test_non_monotonic_response_is_detected_and_first_crossing_reported(setup):
     mesh, lib, applied, fields = setup
-    res = search_settings(_plan(search={"sweep_points": 6}), mesh, applied, fields, _PeakedHeat(mesh), lib)
+    res = search_settings(_sections(_plan(search={"sweep_points": 6})), mesh, applied, fields, _PeakedHeat(mesh), lib)
     s = res.summary_block()
     assert s["monotonic"] is False and any("non-monotonic" in n for n in s["notes"])
     T90 = [e.T90_C for e in sorted(res.evaluations, key=lambda e: e.scale)]
@@ -118,7 +124,7 @@ def test_steady_lang_tumour_runaway_is_reported_as_hysteresis():
                          "picard_tol_K": 1e-6, "picard_max_iter": 3000},
                 search={"mode": "steady-upper-bound", "goal_T90_C": 42.5, "max_field_kA_per_m": 8.0, "sweep_points": 9},
                 safety={"max_healthy_T_C": 60.0})
-    res = search_settings(cfg, mesh, applied, None, RegionHeat(mesh, 3.0 * beta0, tag=2), lib)
+    res = search_settings(_sections(cfg), mesh, applied, None, RegionHeat(mesh, 3.0 * beta0, tag=2), lib)
     s = res.summary_block()
     assert s["hysteresis"] is True and s["monotonic"] is False
     at1 = {e.sweep: e.T90_C for e in res.evaluations if abs(e.scale - 1.0) < 1e-12}
@@ -143,14 +149,14 @@ def test_frequency_search_picks_the_best_h_f_under_the_hf_limit(setup):
     mesh, lib, applied0, fields0 = setup
     base = RegionHeat(mesh, 4e4, tag=2)
 
-    def rebuild(cfg_f):
-        f = cfg_f.applicator.frequency_kHz * 1e3
+    def rebuild(applicator_f):
+        f = applicator_f.frequency_kHz * 1e3
         applied = SimpleNamespace(frequency_Hz=f, H_peak_A_per_m_at_target=4000.0, H_peak_at=applied0.H_peak_at)
         heat = SimpleNamespace(Q_W_per_m3=lambda frac, r=f / 1e5: base.Q_W_per_m3(frac) * r)
         return applied, fields0, heat
 
     cfg = _plan(search={"frequencies_kHz": [100.0, 200.0, 400.0]}, safety={"Hf_limit_A_per_m_s": 2e9})
-    res = search_settings(cfg, mesh, applied0, fields0, base, lib, rebuild=rebuild)
+    res = search_settings(_sections(cfg), mesh, applied0, fields0, base, lib, rebuild=rebuild)
     rows = {o.frequency_kHz: o for o in res.frequency_options}
     assert rows[100.0].max_safe_field_kA_per_m == pytest.approx(12.0)
     assert rows[200.0].max_safe_field_kA_per_m == pytest.approx(10.0) and "H·f" in rows[200.0].limited_by
@@ -172,7 +178,7 @@ def test_unconverged_perfusion_state_is_an_unsafe_evaluation_not_a_crash():
                          "picard_tol_K": 1e-6, "picard_max_iter": 20},
                 search={"mode": "steady-upper-bound", "goal_T90_C": 42.5, "max_field_kA_per_m": 8.0, "sweep_points": 9},
                 safety={"max_healthy_T_C": 60.0})
-    res = search_settings(cfg, mesh, applied, None, RegionHeat(mesh, 3.0 * 3e-4 * 4e6, tag=2), lib)
+    res = search_settings(_sections(cfg), mesh, applied, None, RegionHeat(mesh, 3.0 * 3e-4 * 4e6, tag=2), lib)
     bad = [e for e in res.evaluations if e.T90_C is None]
     assert bad and all("no converged perfusion state" in e.violations[0] for e in bad)
     assert res.max_safe_field_kA_per_m < min(e.field_kA_per_m for e in bad if e.sweep == "up") + 1e-9

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from planner.config.plan import load_plan
-from planner.reporting.figures import _field_on_intervals, write_figures
 from planner.pipeline import run_plan
+from planner.reporting.figures import _field_on_intervals, write_figures
 from tests.test_pipeline import PLAN
 
 THERMAL_FIGURES = {"slices_T_max.png", "slices_CEM43.png", "probes.png", "dvh.png"}

@@ -168,7 +168,8 @@ def test_a_failed_run_keeps_the_previous_results_and_leaves_no_partial_folder(tm
 
 def test_disk_errors_while_writing_are_one_line_and_leave_nothing(tmp_path):
     target = tmp_path / "results"
-    with pytest.raises(InputError, match=r"plan.output_dir = .*: writing .*x.vtu failed \(No such file or directory\); nothing was written"):
+    with pytest.raises(InputError, match=r"plan.output_dir = .*: writing .*x.vtu failed "
+                                         r"\(No such file or directory\); nothing was written"):
         with results_folder(target) as tmp:
             open(tmp / "missing" / "x.vtu", "wb")
     assert list(tmp_path.iterdir()) == []

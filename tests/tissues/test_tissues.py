@@ -11,12 +11,14 @@ import pytest
 from planner.config.plan import TissueOverride
 from planner.errors import InputError
 from planner.tissues.library import (
-    EPS0_F_per_m as EPS0_F_PER_M,
     ColeColeParameters,
     Tissue,
     TissueLibrary,
     load_library,
     parse_library_csv,
+)
+from planner.tissues.library import (
+    EPS0_F_per_m as EPS0_F_PER_M,
 )
 
 REQUIRED_TISSUES = [

@@ -70,6 +70,6 @@ def test_cylinder_limits():
     a = 0.01 * d
     assert an.cylinder_axial_loss_per_length_W_per_m(**_kw(a)) == pytest.approx(
         an.cylinder_axial_low_frequency_loss_per_length_W_per_m(**_kw(a)), rel=1e-6)
-    a = 200 * d  # surface loss π a H0² / (σ δ) with correction ≈ 1 − δ/(2a)·… 
+    a = 200 * d  # surface loss π a H0² / (σ δ) with correction ≈ 1 − δ/(2a)·…
     P = an.cylinder_axial_loss_per_length_W_per_m(**_kw(a))
     assert P / (math.pi * a * H0**2 / (SIG * d)) == pytest.approx(1.0, abs=5e-3)
