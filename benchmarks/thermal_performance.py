@@ -15,7 +15,6 @@ import argparse
 import resource
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
