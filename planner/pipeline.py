@@ -36,9 +36,9 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     from planner.checks import check_before_solving
 
     if cfg.geometry is None:
-        from planner.imaging import check_sections
+        from planner.imaging import ImagingPlan, check_sections
 
-        img_sec, _ = check_sections(cfg, lib)
+        img_sec, _ = check_sections(ImagingPlan.of(cfg), lib)
         check_before_solving(cfg, img_sec)
         return
     for i, b in enumerate(cfg.geometry.bodies):
@@ -54,9 +54,9 @@ def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
         from planner.geometry.mesher import mesh_shapes
 
         return canonical_tissues(mesh_shapes(cfg.geometry, cfg.mesh), lib), None
-    from planner.imaging import patient_model
+    from planner.imaging import ImagingPlan, patient_model
 
-    model = patient_model(cfg, lib)
+    model = patient_model(ImagingPlan.of(cfg), lib)
     return canonical_tissues(model.mesh, lib), model
 
 
