@@ -212,14 +212,11 @@ def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stag
 
 
 def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:
+    from planner.reporting.fields import write_artefact_files
+
     fields_dir = folder / "fields"
     fields_dir.mkdir()
-    written = []
-    for art in artefacts.values():
-        if art is not None and hasattr(art, "write_fields"):
-            written += [p.relative_to(folder) for p in art.write_fields(fields_dir, mesh)]
-        if art is not None and hasattr(art, "write_figures"):
-            written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
+    written = [p.relative_to(folder) for p in write_artefact_files(folder, mesh, artefacts)]
     written.append(Path("fields") / "mesh.vtu")
     _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
     from planner.reporting.exports import write_result_exports

@@ -5,7 +5,7 @@ Public API::
     read_dicom_series(folder, series_uid=None, modality=None) -> ImageVolume   (LPS, metres)
     read_nifti(path) -> ImageVolume ; read_nifti_labels(path) -> (labels, Grid)
     read_rtstruct(path, image, names) -> StructureSet ; write_rtstruct(path, image, rois)
-    patient_model(ImagingPlan.of(plan), lib) -> PatientModel   (.mesh, .summary_block(), .write_figures(dir))
+    patient_model(ImagingPlan.of(plan), lib) -> PatientModel   (.mesh, .summary_block())
     patient_mesh(ImagingPlan.of(plan), lib) -> TissueMesh
     check_sections(ImagingPlan.of(plan), lib) -> (ImagingSection, SegmentationSection)   (validation only)
 """

@@ -3,7 +3,7 @@
 ``patient_model(ImagingPlan.of(plan), lib)`` reads the image series (DICOM folder or NIfTI) and the RTSTRUCT,
 segments with the ``[segmentation] method`` from the registry, meshes the label volume with
 pygalmesh and returns a :class:`PatientModel` holding every intermediate artefact, its summary
-(``summary_block``) and its report figures (``write_figures``). ``patient_mesh(imaging_plan, lib)`` is the
+(``summary_block``); its figures and label map are written by planner.reporting.fields. ``patient_mesh(imaging_plan, lib)`` is the
 thin wrapper the pipeline calls when it only needs the :class:`~planner.artefacts.TissueMesh`.
 """
 from __future__ import annotations
@@ -67,19 +67,6 @@ class PatientModel:
             if getattr(self.imaging, key) is not None and self.plan_dir is not None:
                 files[f"imaging.{key}"] = (self.plan_dir / getattr(self.imaging, key)).resolve()
         return files
-
-    def write_figures(self, out_dir: str | Path) -> list[Path]:
-        """Segmentation overlay PNGs (axial, coronal, sagittal through the target)."""
-        return self.labels.write_overlays(out_dir)
-
-    def write_fields(self, out_dir: str | Path, mesh: TissueMesh | None = None) -> list[Path]:
-        """The label map as NIfTI (``labels.nii.gz``, same geometry as the images)."""
-        from planner.imaging.nifti import write_nifti
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        return [write_nifti(out / "labels.nii.gz", self.labels.labels, self.labels.grid)]
-
 
 def _existing(cfg: ImagingPlan, key: str, value: str) -> Path:
     p = cfg.resolve(value)

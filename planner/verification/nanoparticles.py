@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 from scipy import integrate
-from planner.units import KB_J_per_K, MU0_H_per_m
 
+from planner.units import KB_J_per_K, MU0_H_per_m
 
 
 def langevin_reduction(xi: float) -> float:

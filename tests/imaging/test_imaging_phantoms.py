@@ -14,6 +14,7 @@ from planner.config.plan import load_plan
 from planner.errors import MeshError
 from planner.imaging import ImagingPlan, patient_model, read_dicom_series, read_rtstruct
 from planner.imaging.phantoms import PHANTOMS, ensure_phantom_inputs, phantom_images, write_phantom
+from planner.reporting.fields import write_segmentation_figures
 from tests.imaging._imaging_util import FakeLibrary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +109,7 @@ def test_pelvis_plan_end_to_end(pelvis_dir):
     assert s["label_mesh"]["quality"]["min_dihedral_deg"] > 2.0
     files = pm.input_files()
     assert len(files) == 41 and files["imaging.rtstruct"].name == "rtstruct_ct.dcm" and all(f.is_file() for f in files.values())
-    figs = pm.write_figures(pelvis_dir / "fig")
+    figs = write_segmentation_figures(pm, pelvis_dir / "fig")
     assert len(figs) == 3 and all(f.stat().st_size > 10_000 for f in figs)
 
 

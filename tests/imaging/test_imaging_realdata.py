@@ -14,6 +14,7 @@ import pytest
 from planner.artefacts import Role
 from planner.errors import InputError
 from planner.imaging import ImagingPlan, patient_model
+from planner.reporting.fields import write_label_map, write_segmentation_figures
 from tests.imaging._imaging_util import FakeLibrary, plan_cfg
 
 ANAT = Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
@@ -49,8 +50,8 @@ def test_real_t1_mri_segmented_and_meshed(tmp_path):
     assert np.all(idx > -1.01) and np.all(idx < np.array(lv.labels.shape[::-1]) + 0.01)
     assert all(r.role == Role.BODY for r in mesh.regions)
     json.dumps(pm.summary_block())
-    assert len(pm.write_figures(tmp_path / "fig")) == 3
-    assert pm.write_fields(tmp_path / "f")[0].exists()
+    assert len(write_segmentation_figures(pm, tmp_path / "fig")) == 3
+    assert write_label_map(pm, tmp_path / "f")[0].exists()
 
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
