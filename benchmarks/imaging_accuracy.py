@@ -22,7 +22,7 @@ import numpy as np
 
 from planner.artefacts import Role
 from planner.config.plan import parse_plan
-from planner.imaging import patient_model, read_dicom_series, write_rtstruct
+from planner.imaging import ImagingPlan, patient_model, read_dicom_series, write_rtstruct
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
 from planner.imaging.volume import Grid
 from planner.verification.convergence import observed_orders, report
@@ -54,7 +54,7 @@ def case(h_mm: float, workdir: Path) -> dict:
         "segmentation": {"method": "ct-hu"},
         "mesh": {"max_size_mm": 6.0 * h_mm, "target_size_mm": 2.0 * h_mm},
     }, plan_file=d / "plan.toml")
-    pm = patient_model(cfg)
+    pm = patient_model(ImagingPlan.of(cfg))
     mesh = pm.mesh
     tag = mesh.regions_with_role(Role.TARGET)[0].tag
     v_exact = 4.0 / 3.0 * math.pi * (R_MM * 1e-3) ** 3

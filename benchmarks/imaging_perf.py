@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.config.plan import load_plan
-from planner.imaging import patient_model, read_dicom_series, write_rtstruct
+from planner.imaging import ImagingPlan, patient_model, read_dicom_series, write_rtstruct
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
 from planner.imaging.phantoms import PHANTOMS, phantom_images
 from planner.imaging.volume import Grid
@@ -64,7 +64,7 @@ def run(size: str = "ci", workdir: Path | None = None) -> dict:
         plan = write_case(Path(tmp), cfg["shape"], cfg["spacing_mm"])
         t_write = time.perf_counter() - t0
         t0 = time.perf_counter()
-        pm = patient_model(load_plan(plan))
+        pm = patient_model(ImagingPlan.of(load_plan(plan)))
         total = time.perf_counter() - t0
     vols = {r["name"]: r for r in pm.mesh_report.volumes}
     return {

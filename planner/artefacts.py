@@ -25,6 +25,33 @@ def boundary_facets(cells: np.ndarray) -> np.ndarray:
     return f[idx[counts == 1]]
 
 
+class StageStatus(str, enum.Enum):
+    """How a pipeline stage ended (``summary.json`` → ``stages``)."""
+
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """A stage's status and, when skipped or done with findings, why (one line)."""
+
+    status: StageStatus
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        """The summary form: ``done``, ``done: 2 violation(s)``, ``skipped: <reason>``."""
+        return self.status.value + (f": {self.detail}" if self.detail else "")
+
+
+DONE = StageRecord(StageStatus.DONE)
+
+
+def skipped(reason: str) -> StageRecord:
+    return StageRecord(StageStatus.SKIPPED, reason)
+
+
 class Role(str, enum.Enum):
     """What a region is for. The plan key ``role`` takes these values."""
 

@@ -4,12 +4,12 @@ Measured stack (DESIGN.md §1): DOLFINx 0.5.2 from Debian, real PETSc with hypre
 """
 from __future__ import annotations
 
-import numpy as np
-import ufl
 import dolfinx
 import dolfinx.fem
 import dolfinx.fem.petsc
 import dolfinx.mesh
+import numpy as np
+import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 

@@ -7,9 +7,10 @@ Check = tuple[str, bool, str]
 def stack_checks() -> list[Check]:
     out: list[Check] = []
     try:
-        from planner.fem import _compat
         import numpy as np
         from petsc4py import PETSc
+
+        from planner.fem import _compat
 
         out.append(("DOLFINx", True, _compat.DOLFINX_VERSION))
         real = np.dtype(PETSc.ScalarType) == np.float64

@@ -112,8 +112,8 @@ def _on_cut_facets(msh, ext: np.ndarray, tmesh: TissueMesh) -> np.ndarray:
 
 def region_volumes_m3(fm: FemMesh) -> dict[int, float]:
     """Volume of each region by assembling 1·dx over tagged cells, summed over ranks."""
-    import ufl
     import dolfinx.fem
+    import ufl
 
     dx = ufl.Measure("dx", domain=fm.mesh, subdomain_data=fm.cell_tags)
     one = dolfinx.fem.Constant(fm.mesh, _compat.SCALAR_TYPE(1.0))

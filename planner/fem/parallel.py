@@ -1,7 +1,8 @@
 """MPI helpers for the pipeline (kept in planner.fem: the only package that imports mpi4py)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mpi4py import MPI
 

@@ -8,9 +8,12 @@ file's folder (``cfg.resolve``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from planner.config.plan import MeshSection, PlanConfig
 from planner.config.registry import SEGMENTERS, STAGE_SECTIONS
 from planner.config.schema import model_key, one_of, parse_section, positive, spec
 from planner.errors import InputError
@@ -170,3 +173,24 @@ def _checked_with_imaging(plan: dict) -> None:
 
 STAGE_SECTIONS.register("imaging", _validate_plan_sections, ImagingSection)
 STAGE_SECTIONS.register("segmentation", _checked_with_imaging, SegmentationSection)
+
+
+@dataclass(frozen=True)
+class ImagingPlan:
+    """What the imaging stage reads of a plan: its [imaging], [segmentation] and [mesh] sections and
+    the plan file's folder (relative paths). Stage contract: sections, never the whole plan."""
+
+    imaging: Mapping[str, object]
+    segmentation: Mapping[str, object] | None
+    mesh: MeshSection
+    base_dir: Path
+
+    @classmethod
+    def of(cls, plan: PlanConfig) -> ImagingPlan:
+        if plan.imaging is None:
+            raise InputError("[imaging]: missing section; expected [imaging] (or [geometry] primitives)")
+        return cls(plan.imaging, plan.segmentation, plan.mesh, plan.base_dir)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the plan, relative to the plan file's folder."""
+        return (self.base_dir / relative).resolve()

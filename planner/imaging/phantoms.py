@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InputError
+from planner.imaging.config import ImagingPlan
 from planner.imaging.dicom_write import StudyInfo, make_uid, write_dicom_series
 from planner.imaging.volume import Grid, ImageVolume
 
@@ -479,7 +480,7 @@ def phantom_data_complete(name: str, folder: str | Path) -> bool:
 _IMAGE_KEYS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")
 
 
-def ensure_phantom_inputs(cfg) -> list[Path]:
+def ensure_phantom_inputs(cfg: ImagingPlan) -> list[Path]:
     """Generate the phantom DICOM beside the plan file if ``[imaging] phantom`` is set and missing.
 
     Returns the paths written (empty when nothing was generated). Never regenerates inputs that

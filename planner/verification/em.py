@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from planner.units import MU0_H_per_m
 
+from planner.units import MU0_H_per_m
 
 
 # --- applied fields ------------------------------------------------------------------------------
