@@ -172,6 +172,8 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
     from planner.em.eddy import insulated_bodies
     from planner.nanoparticles import heat_source
 
+    if cfg.applicator is None:
+        raise InputError("[applicator]: missing section; expected the applicator of the field stages")
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
     fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)

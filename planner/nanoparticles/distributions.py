@@ -355,7 +355,7 @@ def read_nifti(path: Path) -> MapVolume:
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         data = np.asarray(img.dataobj, dtype=np.float64)
     except Exception as exc:  # nibabel raises many types for bad files
         raise InputError(f"map file {str(path)!r}: cannot be read as NIfTI ({exc})") from None

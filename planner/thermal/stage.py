@@ -56,7 +56,7 @@ def _prop(t: Any, attr: str, name: str, positive: bool) -> float:
     return v
 
 
-def tissue_table(mesh: TissueMesh, lib: Any) -> dict[str, dict[str, float]]:
+def tissue_table(mesh: TissueMesh, lib: Any) -> dict[str, dict[str, Any]]:
     """Validated thermal properties of every tissue used by the mesh (SI)."""
     out = {}
     for tissue in sorted({r.tissue for r in mesh.regions}):
