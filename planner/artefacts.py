@@ -166,7 +166,8 @@ class TissueMesh:
 class AppliedFieldLike(Protocol):
     """The applied (coil) field as the heat and thermal stages see it."""
 
-    frequency_Hz: float
+    @property
+    def frequency_Hz(self) -> float: ...
 
     def H_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         """(n, 3) peak H in A/m at (n, 3) points in metres."""
@@ -176,8 +177,11 @@ class AppliedFieldLike(Protocol):
 class CellLossesLike(Protocol):
     """Per-cell eddy-current and implant losses (W/m³ at the nominal field; None means zero)."""
 
-    Q_eddy_W_per_m3: np.ndarray | None
-    Q_implant_W_per_m3: np.ndarray | None
+    @property
+    def Q_eddy_W_per_m3(self) -> np.ndarray | None: ...
+
+    @property
+    def Q_implant_W_per_m3(self) -> np.ndarray | None: ...
 
 
 class TissueLookup(Protocol):

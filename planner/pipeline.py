@@ -10,13 +10,17 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.artefacts import DONE, StageRecord, StageStatus, TissueMesh, skipped
 from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
 from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
+
+if TYPE_CHECKING:  # typing only: the stages are imported where they run
+    from planner.imaging.stage import PatientModel
+    from planner.tissues.library import TissueLibrary
 from planner.reporting import results as report
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     check_before_solving(cfg)
 
 
-def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
+def build_mesh(cfg: PlanConfig, lib: TissueLibrary) -> tuple[TissueMesh, PatientModel | None]:
     """TissueMesh from primitives ([geometry]) or from DICOM ([imaging]); the second item is the
     patient model (imaging reports) or None."""
     if cfg.geometry is not None:
@@ -172,6 +176,8 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
     from planner.em.eddy import insulated_bodies
     from planner.nanoparticles import heat_source
 
+    if cfg.applicator is None:
+        raise InputError("[applicator]: missing section; expected the applicator of the field stages")
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
     fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)

@@ -151,7 +151,8 @@ class FieldSolution:
             "max_SAR_W_per_kg": float(self.SAR_W_per_kg.max(initial=0.0)),
             "max_SAR10g_W_per_kg": float(self.SAR10g_W_per_kg.max(initial=0.0)),
             "sar10g_averaging": SAR_AVERAGING,
-            "max_E_V_per_m_at_vertices": float(self.E_vertex_max_V_per_m.max(initial=0.0)),
+            "max_E_V_per_m_at_vertices": (None if self.E_vertex_max_V_per_m is None
+                                          else float(self.E_vertex_max_V_per_m.max(initial=0.0))),
             "internal_E_rms_p99_V_per_m_by_tissue": dict(self.internal_E_rms_p99_V_per_m_by_tissue),
             "internal_E_definition": "ICNIRP (2010)-style internal field: rms (= peak/sqrt 2), per tissue the "
                                      "volume-weighted 99th percentile of the cell rms |E| (cell averages over the FE "
@@ -422,7 +423,7 @@ def _facet_owner(cells: np.ndarray, facets: np.ndarray) -> np.ndarray:
 
 
 def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str) -> dict:
-    out = {}
+    out: dict[str, float] = {}
     for reg in mesh.regions:
         sel = (mesh.cell_region == reg.tag) & cond
         if not sel.any():

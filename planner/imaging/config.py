@@ -131,7 +131,7 @@ class SegmentationSection:
                 raise InputError(f"{path}.organ_tissues.{k} = {v!r}: expected a tissue name")
 
 
-def parse_imaging(raw: dict | None) -> ImagingSection:
+def parse_imaging(raw: Mapping[str, object] | None) -> ImagingSection:
     if raw is None:
         raise InputError("[imaging]: missing section; expected ct, mr, nifti or labels")
     return parse_section(ImagingSection, raw, "imaging")
@@ -145,7 +145,7 @@ def default_method(imaging: ImagingSection) -> str:
     return "labels" if src is None else "mr-intensity"
 
 
-def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> SegmentationSection:
+def parse_segmentation(raw: Mapping[str, object] | None, imaging: ImagingSection) -> SegmentationSection:
     raw = dict(raw or {})
     if raw.get("method") is None:  # the keys of a method are checked against the method actually used
         method = default_method(imaging)

@@ -494,7 +494,7 @@ def ensure_phantom_inputs(cfg: ImagingPlan) -> list[Path]:
     if not isinstance(name, str):
         raise InputError(f"imaging.phantom = {name!r}: expected a phantom name ({', '.join(sorted(PHANTOMS))})")
     _phantom(name)
-    named = {k: cfg.resolve(raw[k]) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
+    named = {k: cfg.resolve(str(raw[k])) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
     if named and all(p.exists() for p in named.values()):
         if not phantom_data_complete(name, cfg.base_dir):
             log.warning("imaging.phantom = %r: the plan's inputs (%s) exist and are used as they are; "

@@ -307,7 +307,7 @@ def _require_volume(inp: SegmentationInputs) -> None:
 
 # --- segmenters ------------------------------------------------------------------------------------
 
-def _crop_to(inp: SegmentationInputs, rough: np.ndarray, margin: int = 3) -> tuple[SegmentationInputs, tuple]:
+def _crop_to(inp: SegmentationInputs, rough: np.ndarray, margin: int = 3) -> tuple[SegmentationInputs, tuple | None]:
     """Restrict the inputs to the bounding box of ``rough`` (the body) grown by ``margin`` voxels.
 
     All later steps (filters, labelling, meshing) then run on the patient's box instead of the

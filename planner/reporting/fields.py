@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -138,14 +139,14 @@ def write_overlays(lv: LabelVolume, out_dir: str | Path, prefix: str = "segmenta
     out.mkdir(parents=True, exist_ok=True)
     k0, j0, i0 = lv.focus_index()
     di, dj, dk = lv.grid.spacing_m * 1e3
-    cmap_list = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20b").colors)
+    cmap_list: Any = np.vstack([plt.get_cmap("tab10")(np.arange(10)), plt.get_cmap("tab20b")(np.arange(20))])[:, :3]
     values = [t.value for t in lv.table]
     lut = np.zeros(max(values + [0]) + 1, dtype=int)
     for n, v in enumerate(values):
         lut[v] = n + 1
     colours = [(0, 0, 0, 0)] + [(*cmap_list[n % len(cmap_list)], 1.0) for n in range(len(values))]
     cmap = ListedColormap(colours)
-    planes = [
+    planes: list[tuple[str, Any, float, Literal["upper", "lower"], str, str]] = [
         ("axial", (k0, slice(None), slice(None)), dj / di, "upper", "i (column)", "j (row)"),
         ("coronal", (slice(None), j0, slice(None)), dk / di, "lower", "i (column)", "k (slice)"),
         ("sagittal", (slice(None), slice(None), i0), dk / dj, "lower", "j (row)", "k (slice)"),
