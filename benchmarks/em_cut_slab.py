@@ -93,7 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true")
     args = ap.parse_args()
-    print(f"# em_cut_slab  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
+    print(f"# em_cut_slab  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
           f"load {os.getloadavg()[0]:.2f}")
     checks = Checks()
     run(FULL_SIZES, checks=checks, tol_finest=0.01) if args.full else run(checks=checks)

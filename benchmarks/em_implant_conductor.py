@@ -168,7 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="finer meshes and the aspect-10 spheroid")
     args = ap.parse_args()
-    print(f"# em_implant_conductor  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  "
+    print(f"# em_implant_conductor  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  "
           f"{platform.node()}  load {os.getloadavg()[0]:.2f}")
     checks = Checks()
     if args.full:

@@ -117,7 +117,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="cost table up to ~1 M dofs")
     args = ap.parse_args()
-    print(f"# em_implant_perf  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
+    print(f"# em_implant_perf  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
           f"load {os.getloadavg()[0]:.2f}")
     checks = Checks()
     choice_table(checks=checks)

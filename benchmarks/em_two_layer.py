@@ -86,7 +86,8 @@ def run(sizes=CI_SIZES, checks: Checks | None = None, tol_finest: float = 0.01) 
                  f"concentric: finest per-tissue errors muscle {rows[-1][7]:.2e} (< 1 %), fat {rows[-1][8]:.2e} (< 2 %)")
     Pinf, _, p = extrapolate(hs, Ps)
     print(f"extrapolation check: P_inf = {Pinf:.6g} W (closed form {P_exact:.6g}, rel. diff {Pinf / P_exact - 1:.2e}), p = {p:.2f}")
-    checks.check(abs(Pinf / P_exact - 1) < 2e-3, f"concentric: extrapolated P_inf within 0.2 % of the closed form ({Pinf / P_exact - 1:.2e})")
+    checks.check(abs(Pinf / P_exact - 1) < 2e-3, "concentric: extrapolated P_inf within 0.2 % of the closed form "
+                                                 f"({Pinf / P_exact - 1:.2e})")
     out["concentric"] = {"h": hs, "err": errs, "order": slope, "P_inf": Pinf}
     # 2. eccentric
     rows, hs, Ps = [], [], []

@@ -52,7 +52,8 @@ def write_case(out: Path, shape, spacing_mm) -> Path:
     del hu
     vol = read_dicom_series(out / "ct")
     write_rtstruct(out / "rs.dcm", vol, [(n, rois[n], types[n]) for n in ("GTV", "Prostate", "Bladder", "Rectum")], study=study)
-    plan = PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', "").replace("dicom/ct", "ct").replace("dicom/rtstruct_ct.dcm", "rs.dcm")
+    plan = PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', "")
+    plan = plan.replace("dicom/ct", "ct").replace("dicom/rtstruct_ct.dcm", "rs.dcm")
     (out / "plan.toml").write_text(plan)
     return out / "plan.toml"
 

@@ -53,7 +53,8 @@ def sphere_sweep(ads=(0.3, 1.0, 2.0), refinement: float = 0.5, checks: Checks | 
         r, P_ex, P_lf, wall = sphere_solve(ad, refinement)
         err = r.loss_W / P_ex - 1.0
         sz = r.submodel.sizes
-        rows.append([ad, round(sz.skin_depth_mm, 4), round(sz.surface_size_mm, 4), round(sz.elements_per_skin_depth, 2), r.dofs, r.iterations, r.loss_W, P_ex, err, P_ex / P_lf,
+        rows.append([ad, round(sz.skin_depth_mm, 4), round(sz.surface_size_mm, 4), round(sz.elements_per_skin_depth, 2),
+                     r.dofs, r.iterations, r.loss_W, P_ex, err, P_ex / P_lf,
                      round(wall, 1)])
         checks.check(abs(err) < tol, f"sphere a/δ = {ad}: |rel err| = {abs(err):.2e} < {tol}")
     print_table(f"sphere a = {A_MM} mm, σ = {SIGMA_TI64:g} S/m, H0 = {H0:g} A/m peak, N1curl 2 on curved P2 tets, "

@@ -58,8 +58,8 @@ def run(sizes=(10_000, 100_000, 1_000_000), repeats: int = 5) -> list[dict]:
     for label, r in rules.items():
         for n in sizes:
             H = rng.uniform(1e3, 30e3, n)
-            t_nb, t_np = best_times(lambda: _kernels.slp_sum(H, r.b_m_per_A, r.W, r.C),
-                                    lambda: _kernels.slp_sum_numpy(H, r.b_m_per_A, r.W, r.C), repeats)
+            t_nb, t_np = best_times(lambda H=H, r=r: _kernels.slp_sum(H, r.b_m_per_A, r.W, r.C),
+                                    lambda H=H, r=r: _kernels.slp_sum_numpy(H, r.b_m_per_A, r.W, r.C), repeats)
             a = _kernels.slp_sum(H, r.b_m_per_A, r.W, r.C)
             b = _kernels.slp_sum_numpy(H, r.b_m_per_A, r.W, r.C)
             rows.append({"rule": label, "nodes": r.nodes, "points": n, "numba_s": t_nb, "numpy_s": t_np,

@@ -109,7 +109,8 @@ def sphere_steady(hs_mm, *, perfused: bool, order: int = 1, a_mm=10.0, R_mm=25.0
     lib = MockLibrary(core=_Tissue("core", w), shell=_Tissue("shell", w))
     a = a_mm * 1e-3
     if perfused:
-        exact = lambda x, t=0.0: 37.0 + an.sphere_steady_perfused(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k=K_W, beta_W_per_m3_K=beta)
+        exact = lambda x, t=0.0: 37.0 + an.sphere_steady_perfused(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k=K_W,
+                                                                  beta_W_per_m3_K=beta)
     else:
         exact = lambda x, t=0.0: 37.0 + an.sphere_steady(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k_in=K_W)
     th = ThermalSection(systemic="off", mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
