@@ -25,6 +25,33 @@ def boundary_facets(cells: np.ndarray) -> np.ndarray:
     return f[idx[counts == 1]]
 
 
+class StageStatus(str, enum.Enum):
+    """How a pipeline stage ended (``summary.json`` → ``stages``)."""
+
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """A stage's status and, when skipped or done with findings, why (one line)."""
+
+    status: StageStatus
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        """The summary form: ``done``, ``done: 2 violation(s)``, ``skipped: <reason>``."""
+        return self.status.value + (f": {self.detail}" if self.detail else "")
+
+
+DONE = StageRecord(StageStatus.DONE)
+
+
+def skipped(reason: str) -> StageRecord:
+    return StageRecord(StageStatus.SKIPPED, reason)
+
+
 class Role(str, enum.Enum):
     """What a region is for. The plan key ``role`` takes these values."""
 
@@ -139,7 +166,8 @@ class TissueMesh:
 class AppliedFieldLike(Protocol):
     """The applied (coil) field as the heat and thermal stages see it."""
 
-    frequency_Hz: float
+    @property
+    def frequency_Hz(self) -> float: ...
 
     def H_peak_at(self, points_m: np.ndarray) -> np.ndarray:
         """(n, 3) peak H in A/m at (n, 3) points in metres."""
@@ -149,8 +177,11 @@ class AppliedFieldLike(Protocol):
 class CellLossesLike(Protocol):
     """Per-cell eddy-current and implant losses (W/m³ at the nominal field; None means zero)."""
 
-    Q_eddy_W_per_m3: np.ndarray | None
-    Q_implant_W_per_m3: np.ndarray | None
+    @property
+    def Q_eddy_W_per_m3(self) -> np.ndarray | None: ...
+
+    @property
+    def Q_implant_W_per_m3(self) -> np.ndarray | None: ...
 
 
 class TissueLookup(Protocol):

@@ -98,7 +98,7 @@ def _check_offscreen() -> tuple[str, bool, str]:
         import pyvista as pv
 
         pv.OFF_SCREEN = True
-        pl = pv.Plotter(off_screen=True, window_size=(64, 64))
+        pl = pv.Plotter(off_screen=True, window_size=[64, 64])
         pl.add_mesh(pv.Sphere())
         with tempfile.TemporaryDirectory() as d:
             pl.screenshot(os.path.join(d, "s.png"))

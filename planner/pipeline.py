@@ -10,13 +10,17 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from planner.artefacts import TissueMesh
+from planner.artefacts import DONE, StageRecord, StageStatus, TissueMesh, skipped
 from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
 from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
+
+if TYPE_CHECKING:  # typing only: the stages are imported where they run
+    from planner.imaging.stage import PatientModel
+    from planner.tissues.library import TissueLibrary
 from planner.reporting import results as report
 
 log = logging.getLogger(__name__)
@@ -36,9 +40,9 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     from planner.checks import check_before_solving
 
     if cfg.geometry is None:
-        from planner.imaging import check_sections
+        from planner.imaging import ImagingPlan, check_sections
 
-        img_sec, _ = check_sections(cfg, lib)
+        img_sec, _ = check_sections(ImagingPlan.of(cfg), lib)
         check_before_solving(cfg, img_sec)
         return
     for i, b in enumerate(cfg.geometry.bodies):
@@ -47,16 +51,16 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     check_before_solving(cfg)
 
 
-def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
+def build_mesh(cfg: PlanConfig, lib: TissueLibrary) -> tuple[TissueMesh, PatientModel | None]:
     """TissueMesh from primitives ([geometry]) or from DICOM ([imaging]); the second item is the
     patient model (imaging reports) or None."""
     if cfg.geometry is not None:
         from planner.geometry.mesher import mesh_shapes
 
         return canonical_tissues(mesh_shapes(cfg.geometry, cfg.mesh), lib), None
-    from planner.imaging import patient_model
+    from planner.imaging import ImagingPlan, patient_model
 
-    model = patient_model(cfg, lib)
+    model = patient_model(ImagingPlan.of(cfg), lib)
     return canonical_tissues(model.mesh, lib), model
 
 
@@ -105,14 +109,14 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
         return mesh, (patient.summary_block() if patient else None), (patient.input_files() if patient else {})
 
     mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
-    stages: dict[str, str] = {"mesh": "done"}
+    stages: dict[str, StageRecord] = {"mesh": DONE}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
                                "mesh": mesh_summary(mesh)}
     if imaging_summary is not None:
         summary["imaging"] = imaging_summary
     artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient"), "library": lib}
     artefacts.update(_physics(cfg, lib, mesh, stages, summary))
-    summary["stages"] = stages
+    summary["stages"] = {name: rec.text for name, rec in stages.items()}
     summary["warnings"] = list(warnings)
     summary["provenance"] = report.provenance(cfg.plan_sha256, {**_input_files(cfg), **imaging_files})
     out = None
@@ -125,33 +129,33 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
     return PlanResult(summary=summary, output_dir=out, artefacts=artefacts)
 
 
-def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict) -> dict[str, Any]:
+def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], summary: dict) -> dict[str, Any]:
     """Field → heat → temperature → safety (→ settings search); each runs when the plan asks for it."""
     if cfg.applicator is None:
         for st in ("em", "nanoparticles", "thermal", "safety"):
-            stages[st] = "skipped: plan has no [applicator] section"
+            stages[st] = skipped("plan has no [applicator] section")
         return {}
     from planner.config.plan import SafetySection
     from planner.planning import safety
 
     applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
-    stages["em"] = "done"
+    stages["em"] = DONE
     summary["em"] = fields.summary_block()
-    stages["nanoparticles"] = "done" if cfg.nanoparticles else "skipped: no [nanoparticles] section (eddy/implant heat only)"
+    stages["nanoparticles"] = DONE if cfg.nanoparticles else skipped("no [nanoparticles] section (eddy/implant heat only)")
     summary["nanoparticles"] = heat.summary_block()
     temperatures = None
     if cfg.thermal is not None:
         from planner.thermal import solve_bioheat
 
         temperatures = _solve_bioheat_explained(solve_bioheat, mesh, heat, lib, cfg)
-        stages["thermal"] = "done"
+        stages["thermal"] = DONE
         summary["thermal"] = temperatures.summary_block()
     else:
-        stages["thermal"] = "skipped: plan has no [thermal] section"
+        stages["thermal"] = skipped("plan has no [thermal] section")
     check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures,
                          patient_mass_kg=safety.patient_mass_kg(cfg))
     summary["em"].update(check.em_block())
-    stages["safety"] = "done" if check.ok else f"done: {len(check.violations)} violation(s)"
+    stages["safety"] = DONE if check.ok else StageRecord(StageStatus.DONE, f"{len(check.violations)} violation(s)")
     summary["safety"] = check.summary_block()
     found = None
     if cfg.search is not None:
@@ -161,17 +165,19 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict, summary: dict
         found = search_settings(sections, mesh, applied, fields, heat, lib,
                                 rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
                                                                       lib, mesh, {}))
-        stages["search"] = "done"
+        stages["search"] = DONE
         summary["search"] = found.summary_block()
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
 
 
-def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict):
+def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord]):
     """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
     from planner import em
     from planner.em.eddy import insulated_bodies
     from planner.nanoparticles import heat_source
 
+    if cfg.applicator is None:
+        raise InputError("[applicator]: missing section; expected the applicator of the field stages")
     applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
     fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
     fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
@@ -194,7 +200,7 @@ def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
         raise SolverError(f"{exc}; {divergence_hint(cfg, powers)}") from None
 
 
-def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict):
+def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict[str, StageRecord]):
     """Losses of metal implants from the full eddy-current sub-models, handed on as heat."""
     import dataclasses as dc
 
@@ -202,24 +208,21 @@ def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stag
 
     regions = implant_regions(mesh, lib)
     if not regions:
-        stages["implants"] = "skipped: no implant regions"
+        stages["implants"] = skipped("no implant regions")
         return fields
     options = ImplantOptions(**dc.asdict(cfg.implants)) if cfg.implants is not None else None
     losses = implant_losses(mesh, regions, A_peak_at=applied.A_peak_at, H_peak_at=applied.H_peak_at,
                             frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry, options=options)
-    stages["implants"] = "done"
+    stages["implants"] = DONE
     return fields.with_implants(tuple(losses), total_Q_W_per_m3(losses, mesh.num_cells))
 
 
 def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:
+    from planner.reporting.fields import write_artefact_files
+
     fields_dir = folder / "fields"
     fields_dir.mkdir()
-    written = []
-    for art in artefacts.values():
-        if art is not None and hasattr(art, "write_fields"):
-            written += [p.relative_to(folder) for p in art.write_fields(fields_dir, mesh)]
-        if art is not None and hasattr(art, "write_figures"):
-            written += [p.relative_to(folder) for p in art.write_figures(folder / "figures")]
+    written = [p.relative_to(folder) for p in write_artefact_files(folder, mesh, artefacts)]
     written.append(Path("fields") / "mesh.vtu")
     _write_mesh_vtu(fields_dir / "mesh.vtu", mesh)
     from planner.reporting.exports import write_result_exports

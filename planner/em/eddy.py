@@ -33,7 +33,6 @@ import time
 import weakref
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -152,7 +151,8 @@ class FieldSolution:
             "max_SAR_W_per_kg": float(self.SAR_W_per_kg.max(initial=0.0)),
             "max_SAR10g_W_per_kg": float(self.SAR10g_W_per_kg.max(initial=0.0)),
             "sar10g_averaging": SAR_AVERAGING,
-            "max_E_V_per_m_at_vertices": float(self.E_vertex_max_V_per_m.max(initial=0.0)),
+            "max_E_V_per_m_at_vertices": (None if self.E_vertex_max_V_per_m is None
+                                          else float(self.E_vertex_max_V_per_m.max(initial=0.0))),
             "internal_E_rms_p99_V_per_m_by_tissue": dict(self.internal_E_rms_p99_V_per_m_by_tissue),
             "internal_E_definition": "ICNIRP (2010)-style internal field: rms (= peak/sqrt 2), per tissue the "
                                      "volume-weighted 99th percentile of the cell rms |E| (cell averages over the FE "
@@ -168,31 +168,6 @@ class FieldSolution:
             "solver": self.solver,
         })
         return out
-
-    def write_fields(self, out_dir: Path, mesh: TissueMesh) -> list[Path]:
-        """ParaView file ``em_fields.vtu``: per-cell |E|, |J|, Q, SAR, SAR10g, σ, region; per-vertex H0."""
-        import meshio
-
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        H = self.applied.H_peak_at(mesh.points_m)
-        cd = {
-            "region": mesh.cell_region.astype(np.int32),
-            "sigma_S_per_m": self.sigma_S_per_m,
-            "E_peak_V_per_m": self.E_peak_V_per_m,
-            "J_peak_A_per_m2": self.J_peak_A_per_m2,
-            "Q_eddy_W_per_m3": self.Q_eddy_W_per_m3,
-            "Q_implant_W_per_m3": self.Q_implant_W_per_m3,
-            "SAR_W_per_kg": self.SAR_W_per_kg,
-            "SAR10g_W_per_kg": self.SAR10g_W_per_kg,
-        }
-        path = out_dir / "em_fields.vtu"
-        meshio.write(path, meshio.Mesh(
-            mesh.points_m, [("tetra", mesh.cells)],
-            point_data={"H0_peak_A_per_m": H, "H0_peak_magnitude_A_per_m": np.linalg.norm(H, axis=1)},
-            cell_data={k: [np.asarray(v, dtype=np.float64 if k != "region" else np.int32)] for k, v in cd.items()}))
-        return [path]
-
 
 # --- helpers (pure NumPy) ------------------------------------------------------------------------
 def conduction_domain(mesh: TissueMesh, lib, frequency_Hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
@@ -448,7 +423,7 @@ def _facet_owner(cells: np.ndarray, facets: np.ndarray) -> np.ndarray:
 
 
 def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str) -> dict:
-    out = {}
+    out: dict[str, float] = {}
     for reg in mesh.regions:
         sel = (mesh.cell_region == reg.tag) & cond
         if not sel.any():

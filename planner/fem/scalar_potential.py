@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import dolfinx.fem
 import dolfinx.fem.petsc

@@ -27,7 +27,7 @@ from planner.artefacts import Region, Role, TissueMesh, boundary_facets
 from planner.config.plan import BodySpec, GeometrySection, MeshSection
 from planner.config.registry import SHAPES
 from planner.config.schema import nonzero_vec3, positive, positive_vec3, spec
-from planner.errors import MeshError
+from planner.errors import InputError, MeshError
 from planner.geometry.gmsh_session import gmsh_session  # re-exported (historic home)
 from planner.units import MM
 
@@ -100,6 +100,8 @@ class EllipsoidParams:
 
 @register_shape("box", BoxParams)
 def _box(occ, b: BodySpec) -> list:
+    if b.size_mm is None:  # the registry makes size_mm required for boxes
+        raise InputError(f"geometry.bodies[{b.name!r}].size_mm: missing; expected [lx, ly, lz] in mm for a box")
     lx, ly, lz = b.size_mm
     cx, cy, cz = b.center_mm
     return [(3, occ.addBox(cx - lx / 2, cy - ly / 2, cz - lz / 2, lx, ly, lz))]

@@ -8,9 +8,12 @@ file's folder (``cfg.resolve``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from planner.config.plan import MeshSection, PlanConfig
 from planner.config.registry import SEGMENTERS, STAGE_SECTIONS
 from planner.config.schema import model_key, one_of, parse_section, positive, spec
 from planner.errors import InputError
@@ -128,7 +131,7 @@ class SegmentationSection:
                 raise InputError(f"{path}.organ_tissues.{k} = {v!r}: expected a tissue name")
 
 
-def parse_imaging(raw: dict | None) -> ImagingSection:
+def parse_imaging(raw: Mapping[str, object] | None) -> ImagingSection:
     if raw is None:
         raise InputError("[imaging]: missing section; expected ct, mr, nifti or labels")
     return parse_section(ImagingSection, raw, "imaging")
@@ -142,7 +145,7 @@ def default_method(imaging: ImagingSection) -> str:
     return "labels" if src is None else "mr-intensity"
 
 
-def parse_segmentation(raw: dict | None, imaging: ImagingSection) -> SegmentationSection:
+def parse_segmentation(raw: Mapping[str, object] | None, imaging: ImagingSection) -> SegmentationSection:
     raw = dict(raw or {})
     if raw.get("method") is None:  # the keys of a method are checked against the method actually used
         method = default_method(imaging)
@@ -170,3 +173,24 @@ def _checked_with_imaging(plan: dict) -> None:
 
 STAGE_SECTIONS.register("imaging", _validate_plan_sections, ImagingSection)
 STAGE_SECTIONS.register("segmentation", _checked_with_imaging, SegmentationSection)
+
+
+@dataclass(frozen=True)
+class ImagingPlan:
+    """What the imaging stage reads of a plan: its [imaging], [segmentation] and [mesh] sections and
+    the plan file's folder (relative paths). Stage contract: sections, never the whole plan."""
+
+    imaging: Mapping[str, object]
+    segmentation: Mapping[str, object] | None
+    mesh: MeshSection
+    base_dir: Path
+
+    @classmethod
+    def of(cls, plan: PlanConfig) -> ImagingPlan:
+        if plan.imaging is None:
+            raise InputError("[imaging]: missing section; expected [imaging] (or [geometry] primitives)")
+        return cls(plan.imaging, plan.segmentation, plan.mesh, plan.base_dir)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the plan, relative to the plan file's folder."""
+        return (self.base_dir / relative).resolve()

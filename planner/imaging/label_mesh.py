@@ -34,6 +34,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import meshio
 import numpy as np
@@ -135,7 +136,8 @@ def _cgal_mesh_labels(inr: str, out: str, radii: dict[int, float], default_radiu
     except ImportError:  # other pygalmesh builds: public wrapper, default exudation
         import pygalmesh
 
-        m = pygalmesh.generate_from_inr(inr, max_cell_circumradius={**radii, "default": default_radius},
+        circumradius: dict[Any, float] = {**radii, "default": default_radius}
+        m = pygalmesh.generate_from_inr(inr, max_cell_circumradius=circumradius,
                                         max_radius_surface_delaunay_ball=facet_size, max_facet_distance=facet_distance,
                                         min_facet_angle=25.0, max_circumradius_edge_ratio=3.0, verbose=False, seed=seed)
         meshio.write(out, m, file_format="medit")
@@ -308,7 +310,7 @@ def mesh_labels(
     sizes = {t.name: _region_size_mm(t.role, mesh_section) for t in table}
     radii = {int(t.value): R_OVER_EDGE * sizes[t.name] for t in table}
     growth = getattr(mesh_section, "growth_distance_mm", None)
-    mesh_labels_arr, shell_of = labels, {}
+    mesh_labels_arr, shell_of = labels, dict[int, int]()
     if growth is not None:
         mesh_labels_arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
                                                                  float(growth), grid.spacing_m[::-1] * 1e3)

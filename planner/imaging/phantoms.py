@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InputError
+from planner.imaging.config import ImagingPlan
 from planner.imaging.dicom_write import StudyInfo, make_uid, write_dicom_series
 from planner.imaging.volume import Grid, ImageVolume
 
@@ -479,7 +480,7 @@ def phantom_data_complete(name: str, folder: str | Path) -> bool:
 _IMAGE_KEYS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")
 
 
-def ensure_phantom_inputs(cfg) -> list[Path]:
+def ensure_phantom_inputs(cfg: ImagingPlan) -> list[Path]:
     """Generate the phantom DICOM beside the plan file if ``[imaging] phantom`` is set and missing.
 
     Returns the paths written (empty when nothing was generated). Never regenerates inputs that
@@ -493,7 +494,7 @@ def ensure_phantom_inputs(cfg) -> list[Path]:
     if not isinstance(name, str):
         raise InputError(f"imaging.phantom = {name!r}: expected a phantom name ({', '.join(sorted(PHANTOMS))})")
     _phantom(name)
-    named = {k: cfg.resolve(raw[k]) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
+    named = {k: cfg.resolve(str(raw[k])) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
     if named and all(p.exists() for p in named.values()):
         if not phantom_data_complete(name, cfg.base_dir):
             log.warning("imaging.phantom = %r: the plan's inputs (%s) exist and are used as they are; "

@@ -41,7 +41,6 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -125,54 +124,6 @@ class LabelVolume:
             return tuple(s // 2 for s in self.labels.shape)  # type: ignore[return-value]
         idx = np.argwhere(sel).mean(axis=0)
         return tuple(int(round(x)) for x in idx)  # type: ignore[return-value]
-
-    def write_overlays(self, out_dir: str | Path, prefix: str = "segmentation") -> list[Path]:
-        """One PNG per axis (slices through the target): image in grey, labels coloured, legend."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.colors import ListedColormap
-        from matplotlib.patches import Patch
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        k0, j0, i0 = self.focus_index()
-        di, dj, dk = self.grid.spacing_m * 1e3
-        cmap_list = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("tab20b").colors)
-        values = [t.value for t in self.table]
-        lut = np.zeros(max(values + [0]) + 1, dtype=int)
-        for n, v in enumerate(values):
-            lut[v] = n + 1
-        colours = [(0, 0, 0, 0)] + [(*cmap_list[n % len(cmap_list)], 1.0) for n in range(len(values))]
-        cmap = ListedColormap(colours)
-        planes = [
-            ("axial", (k0, slice(None), slice(None)), dj / di, "upper", "i (column)", "j (row)"),
-            ("coronal", (slice(None), j0, slice(None)), dk / di, "lower", "i (column)", "k (slice)"),
-            ("sagittal", (slice(None), slice(None), i0), dk / dj, "lower", "j (row)", "k (slice)"),
-        ]
-        paths = []
-        for name, sl, aspect, origin, xl, yl in planes:
-            fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
-            if self.image is not None and self.image.array.shape == self.labels.shape:
-                img = self.image.array[sl]
-                lo, hi = np.percentile(self.image.array, [1, 99.5])
-                ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, origin=origin, interpolation="nearest")
-            lab = lut[self.labels[sl]]
-            ax.imshow(np.ma.masked_equal(lab, 0), cmap=cmap, vmin=0, vmax=len(colours) - 1, alpha=0.45,
-                      aspect=aspect, origin=origin, interpolation="nearest")
-            ax.set_title(f"{name} slice through target ({self.method})")
-            ax.set_xlabel(xl)
-            ax.set_ylabel(yl)
-            handles = [Patch(color=colours[n + 1], label=f"{t.value} {t.name} ({t.tissue})") for n, t in enumerate(self.table)]
-            ax.legend(handles=handles, loc="upper right", fontsize=6, framealpha=0.7)
-            p = out / f"{prefix}_{name}.png"
-            fig.tight_layout()
-            fig.savefig(p)
-            plt.close(fig)
-            paths.append(p)
-        return paths
-
 
 @dataclass(frozen=True)
 class SegmentationInputs:
@@ -356,7 +307,7 @@ def _require_volume(inp: SegmentationInputs) -> None:
 
 # --- segmenters ------------------------------------------------------------------------------------
 
-def _crop_to(inp: SegmentationInputs, rough: np.ndarray, margin: int = 3) -> tuple[SegmentationInputs, tuple]:
+def _crop_to(inp: SegmentationInputs, rough: np.ndarray, margin: int = 3) -> tuple[SegmentationInputs, tuple | None]:
     """Restrict the inputs to the bounding box of ``rough`` (the body) grown by ``margin`` voxels.
 
     All later steps (filters, labelling, meshing) then run on the patient's box instead of the

@@ -1,9 +1,9 @@
 """Images → segmentation → label mesh: the imaging stage of the pipeline.
 
-``patient_model(cfg, lib)`` reads the image series (DICOM folder or NIfTI) and the RTSTRUCT,
+``patient_model(ImagingPlan.of(plan), lib)`` reads the image series (DICOM folder or NIfTI) and the RTSTRUCT,
 segments with the ``[segmentation] method`` from the registry, meshes the label volume with
 pygalmesh and returns a :class:`PatientModel` holding every intermediate artefact, its summary
-(``summary_block``) and its report figures (``write_figures``). ``patient_mesh(cfg, lib)`` is the
+(``summary_block``); its figures and label map are written by planner.reporting.fields. ``patient_mesh(imaging_plan, lib)`` is the
 thin wrapper the pipeline calls when it only needs the :class:`~planner.artefacts.TissueMesh`.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from planner.artefacts import TissueMesh
 from planner.errors import InputError
-from planner.imaging.config import ImagingSection, SegmentationSection, parse_imaging, parse_segmentation
+from planner.imaging.config import ImagingPlan, ImagingSection, SegmentationSection, parse_imaging, parse_segmentation
 from planner.imaging.dicom import read_dicom_series
 from planner.imaging.label_mesh import MeshReport, mesh_labels
 from planner.imaging.nifti import read_nifti, read_nifti_labels
@@ -68,27 +68,14 @@ class PatientModel:
                 files[f"imaging.{key}"] = (self.plan_dir / getattr(self.imaging, key)).resolve()
         return files
 
-    def write_figures(self, out_dir: str | Path) -> list[Path]:
-        """Segmentation overlay PNGs (axial, coronal, sagittal through the target)."""
-        return self.labels.write_overlays(out_dir)
-
-    def write_fields(self, out_dir: str | Path, mesh: TissueMesh | None = None) -> list[Path]:
-        """The label map as NIfTI (``labels.nii.gz``, same geometry as the images)."""
-        from planner.imaging.nifti import write_nifti
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        return [write_nifti(out / "labels.nii.gz", self.labels.labels, self.labels.grid)]
-
-
-def _existing(cfg, key: str, value: str) -> Path:
+def _existing(cfg: ImagingPlan, key: str, value: str) -> Path:
     p = cfg.resolve(value)
     if not p.exists():
         raise InputError(f"imaging.{key} = {value!r}: {p} does not exist; expected a path relative to the plan file")
     return p
 
 
-def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
+def check_sections(cfg: ImagingPlan, lib=None) -> tuple[ImagingSection, SegmentationSection]:
     """Validate ``[imaging]``/``[segmentation]`` without reading images (for ``planner check``).
 
     Checks keys and values, that the input paths exist (unless ``[imaging] phantom`` will generate
@@ -130,7 +117,7 @@ def check_sections(cfg, lib=None) -> tuple[ImagingSection, SegmentationSection]:
     return img_sec, seg_sec
 
 
-def patient_model(cfg, lib=None) -> PatientModel:
+def patient_model(cfg: ImagingPlan, lib=None) -> PatientModel:
     """Read → segment → mesh for a plan with an ``[imaging]`` section (see module docstring)."""
     img_sec = parse_imaging(cfg.imaging)
     seg_sec = parse_segmentation(cfg.segmentation, img_sec)
@@ -204,9 +191,9 @@ def patient_model(cfg, lib=None) -> PatientModel:
     return PatientModel(mesh, lv, report, img_sec, seg_sec, image, structures, timings, cfg.base_dir)
 
 
-def patient_mesh(cfg, lib=None) -> TissueMesh:
+def patient_mesh(cfg: ImagingPlan, lib=None) -> TissueMesh:
     """TissueMesh of the patient from the plan's ``[imaging]``/``[segmentation]`` (thin wrapper)."""
     return patient_model(cfg, lib).mesh
 
 
-__all__ = ["PatientModel", "check_sections", "patient_model", "patient_mesh"]
+__all__ = ["ImagingPlan", "PatientModel", "check_sections", "patient_model", "patient_mesh"]

@@ -5,7 +5,7 @@ Public API::
     heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)  # -> HeatSource
     heat.Q_W_per_m3(field_fraction=1.0)                     # total W/m³ per cell
     heat.summary_block()                                     # summary.json "nanoparticles"
-    heat.write_fields(out_dir, mesh)                         # heat_source.vtu
+    planner.reporting.fields.write_heat_fields(heat, out_dir, mesh)   # heat_source.vtu
 
 Registries (:mod:`planner.config.registry`): :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response, table, constant)
 and :data:`DISTRIBUTIONS` (``[nanoparticles.distribution] kind``: uniform-in-target, deposit,

@@ -130,29 +130,6 @@ class HeatSource:
         })
         return out
 
-    def write_fields(self, out_dir: Path, mesh: TissueMesh) -> list[Path]:
-        """Per-cell fields as ``heat_source.vtu`` (ParaView), TissueMesh order."""
-        import meshio
-
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        data = {
-            "Q_total_W_per_m3": self.Q_W_per_m3(1.0),
-            "Q_np_W_per_m3": self.Q_np_W_per_m3,
-            "Q_eddy_W_per_m3": self.Q_eddy_W_per_m3,
-            "Q_implant_W_per_m3": self.Q_implant_W_per_m3,
-            "concentration_mg_per_mL": self.concentration_mg_per_mL,
-            "slp_W_per_g": self.slp_W_per_g,
-            "H_peak_A_per_m": self.H_peak_A_per_m,
-            "region": mesh.cell_region.astype(np.int32),
-        }
-        m = meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
-                        cell_data={k: [np.ascontiguousarray(v)] for k, v in data.items()})
-        path = out_dir / "heat_source.vtu"
-        m.write(path)
-        return [path]
-
-
 def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:
     v = getattr(fields, name, None) if fields is not None else None
     if v is None:

@@ -222,7 +222,7 @@ class _Evaluator:
         self.patient_mass_kg = cfg.patient_mass_kg
         self.nominal = cfg.applicator.field_kA_per_m
         self.cache: dict[tuple[float, str], Evaluation] = {}
-        self.fields_at: dict[tuple[float, str], np.ndarray] = {}
+        self.fields_at: dict[tuple[float, str], np.ndarray | None] = {}
 
     def __call__(self, s: float, sweep: str = "up", start: np.ndarray | None = None) -> Evaluation:
         from planner.thermal import solve_bioheat
@@ -388,9 +388,9 @@ def _search_at(cfg: SearchSections, mesh, applied, fields, heat, lib) -> SearchR
 def _best(options: list[FrequencyOption]) -> tuple[FrequencyOption, str]:
     """The goal reached safely with the most headroom (smallest goal field / largest safe field, then
     the shortest time to goal); if no frequency reaches it safely, the hottest safe T90."""
-    ok = [o for o in options if o.goal_reachable_safely]
+    ok = [o for o in options if o.goal_reachable_safely and o.field_for_goal_kA_per_m is not None]
     if ok:
-        best = min(ok, key=lambda o: (o.field_for_goal_kA_per_m / o.max_safe_field_kA_per_m,
+        best = min(ok, key=lambda o: (float(o.field_for_goal_kA_per_m or 0.0) / o.max_safe_field_kA_per_m,
                                       o.time_to_goal_T90_min if o.time_to_goal_T90_min is not None else np.inf))
         return best, (f"goal reached safely with the most headroom: goal field {best.field_for_goal_kA_per_m:.3g} of "
                       f"{best.max_safe_field_kA_per_m:.3g} kA/m allowed")
@@ -413,7 +413,8 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
     options = []
     for f_kHz in sc.frequencies_kHz:
         cfg_f = cfg.at_frequency(float(f_kHz))
-        r = _search_at(cfg_f, mesh, *rebuild(cfg_f.applicator), lib)
+        applied_f, fields_f, heat_f = rebuild(cfg_f.applicator)
+        r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib)
         hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
         options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
                                        r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,

@@ -1,12 +1,9 @@
 """TemperatureHistory: the artefact of the bioheat stage."""
 from __future__ import annotations
 
-import pathlib
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from planner.artefacts import TissueMesh
 
 
 @dataclass(frozen=True)
@@ -97,32 +94,3 @@ class TemperatureHistory:
             "definitions": self.definitions(),
         }
 
-    def write_fields(self, out_dir: pathlib.Path, mesh: TissueMesh) -> list[pathlib.Path]:
-        """ParaView files: ``thermal_dose.vtu`` (baseline, final, max, CEM43, time above 42 °C) and a
-        ``thermal_temperature.pvd`` time series of ``thermal_temperature_XXXX.vtu`` snapshots."""
-        import meshio
-
-        out_dir = pathlib.Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        cells = [("tetra", mesh.cells.astype(np.int64))]
-        region = [mesh.cell_region.astype(np.int32)]
-        paths = []
-        dose = out_dir / "thermal_dose.vtu"
-        meshio.write(dose, meshio.Mesh(mesh.points_m, cells, point_data={
-            "T_baseline_C": self.T_baseline_C, "T_final_C": self.T_final_C, "T_max_C": self.T_max_C,
-            "CEM43_min": self.CEM43_min, "log10_CEM43_min": np.log10(np.maximum(self.CEM43_min, 1e-12)),
-            "time_above_42C_min": self.time_above_42C_min,
-        }, cell_data={"region": region}))
-        paths.append(dose)
-        entries = []
-        for i, (t, T) in enumerate(zip(self.snapshot_times_s, self.T_snapshots_C)):
-            p = out_dir / f"thermal_temperature_{i:04d}.vtu"
-            meshio.write(p, meshio.Mesh(mesh.points_m, cells, point_data={
-                "T_C": T, "dT_K": T - self.T_baseline_C}, cell_data={"region": region}))
-            paths.append(p)
-            entries.append(f'    <DataSet timestep="{float(t):.6g}" group="" part="0" file="{p.name}"/>')
-        pvd = out_dir / "thermal_temperature.pvd"
-        pvd.write_text('<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n  <Collection>\n'
-                       + "\n".join(entries) + "\n  </Collection>\n</VTKFile>\n")
-        paths.append(pvd)
-        return paths

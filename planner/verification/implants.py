@@ -28,8 +28,8 @@ import math
 
 import numpy as np
 from scipy import special
-from planner.units import MU0_H_per_m
 
+from planner.units import MU0_H_per_m
 
 
 def skin_depth_m(*, sigma_S_per_m: float, frequency_Hz: float, mu_r: float = 1.0) -> float:

@@ -4,15 +4,15 @@ import json
 import math
 
 import numpy as np
-
-from planner.em.eddy import insulated_bodies
 import pytest
 
 from benchmarks.em_common import ConstantTissue, library, mesh_of, plan, structured_box_mesh
 from planner.em import applied_field, solve_eddy_currents
 from planner.em.applicators import AppliedField
+from planner.em.eddy import insulated_bodies
 from planner.em.sar import mass_averaged_sar
 from planner.errors import InputError
+from planner.reporting.fields import write_em_fields
 from planner.verification import em as ae
 
 F, H0 = 100e3, 10e3
@@ -69,7 +69,7 @@ def test_outputs_are_consistent_and_serialisable(ellipsoid_mesh, tmp_path):
               "max_E_V_per_m_by_tissue", "max_SAR_W_per_kg_by_tissue", "max_SAR10g_W_per_kg_by_tissue",
               "amplitude_convention", "sar10g_averaging"):
         assert k in s
-    paths = fs.write_fields(tmp_path, m)
+    paths = write_em_fields(fs, tmp_path, m)
     r = meshio.read(paths[0])
     np.testing.assert_allclose(r.cell_data["SAR_W_per_kg"][0], fs.SAR_W_per_kg)
     np.testing.assert_allclose(r.point_data["H0_peak_magnitude_A_per_m"], H0)
@@ -213,7 +213,7 @@ def test_solenoid_torso_phantom_end_to_end(tmp_path):
     # order of magnitude: long cylinder in an axial field, muscle core dominates (π σ ω² μ0² H² R⁴ L / 16)
     est = ae.cylinder_axial_loss_W(lib["muscle"].conductivity_S_per_m(1e5), 1e5, 8e3 * math.sqrt(2), 0.105, 0.22)
     assert 0.5 * est < s["tissue_loss_W"] < 2.0 * est
-    assert fs.write_fields(tmp_path, m)[0].exists()
+    assert write_em_fields(fs, tmp_path, m)[0].exists()
 
 
 def test_plan_element_order_is_the_default():

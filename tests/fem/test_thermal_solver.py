@@ -8,7 +8,6 @@ import pathlib
 import subprocess
 import sys
 import textwrap
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from benchmarks.thermal_performance import structured_box  # noqa: E402
 from benchmarks.thermal_verification import MockLibrary, RegionHeat, _Tissue, lumped, sphere_steady  # noqa: E402
 from planner.config.plan import ProbeSpec, ScheduleSegment, ThermalSection  # noqa: E402
 from planner.errors import InputError, SolverError  # noqa: E402
+from planner.reporting.fields import write_thermal_fields
 from planner.thermal import perfusion as pf  # noqa: E402
 from planner.thermal import solve_bioheat  # noqa: E402
 from planner.verification import thermal as an  # noqa: E402
@@ -114,7 +114,7 @@ def test_transient_schedule_probes_dose_summary_and_fields(tmp_path):
     assert set(back["tissues"]) == {"muscle", "tumour"}
     assert back["probes"]["centre"][0][-1] == pytest.approx(720.0) and len(back["probes"]["rim"][1]) == t.size
     assert res.snapshot_times_s.tolist() == [0.0, 120.0, 240.0, 360.0, 480.0, 600.0, 720.0]
-    paths = res.write_fields(tmp_path, mesh)
+    paths = write_thermal_fields(res, tmp_path, mesh)
     import meshio
     dose = meshio.read(tmp_path / "thermal_dose.vtu")
     np.testing.assert_allclose(dose.point_data["CEM43_min"], res.CEM43_min)
@@ -383,7 +383,7 @@ def test_implant_self_heating_is_the_implant_only_superposition_part():
 
 
 def _half_and_mirrored_box(n=4, size=0.06):
-    from benchmarks.thermal_meshes import half_and_mirrored_box
+    from planner.verification.meshes import half_and_mirrored_box
 
     return half_and_mirrored_box(n, size)
 

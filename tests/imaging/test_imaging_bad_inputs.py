@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import InputError
-from planner.imaging import read_dicom_series, read_nifti, read_nifti_labels, read_rtstruct, write_nifti, write_rtstruct
+from planner.imaging import ImagingPlan, read_dicom_series, read_nifti, read_nifti_labels, read_rtstruct, write_nifti, write_rtstruct
 from planner.imaging.dicom import parse_slice_header
 from planner.imaging.dicom_write import make_uid
 from tests.imaging._imaging_util import axial_grid, plan_cfg, rotation, write_ct
@@ -424,7 +424,7 @@ def case_labels_not_in_table(tmp):
     arr[2:4, 4:6, 4:6] = 7
     _nifti(tmp, arr, "lab.nii")
     cfg = plan_cfg(tmp, {"labels": "lab.nii"}, {"method": "labels", "labels": [{"value": 1, "name": "b", "tissue": "muscle"}]})
-    return lambda: patient_model(cfg), "lab.nii", "label values [7]"
+    return lambda: patient_model(ImagingPlan.of(cfg)), "lab.nii", "label values [7]"
 
 
 def case_nifti_missing(tmp):
@@ -440,7 +440,7 @@ def case_plan_ct_folder_missing(tmp):
     from planner.imaging import patient_model
 
     cfg = plan_cfg(tmp, {"ct": "nowhere"})
-    return lambda: patient_model(cfg), "nowhere", "does not exist"
+    return lambda: patient_model(ImagingPlan.of(cfg)), "nowhere", "does not exist"
 
 
 def case_single_slice_volume(tmp):
@@ -450,7 +450,7 @@ def case_single_slice_volume(tmp):
     for f in files[1:]:
         f.unlink()
     cfg = plan_cfg(tmp, {"ct": "ct"})
-    return lambda: patient_model(cfg), "ct", "single slice cannot be meshed"
+    return lambda: patient_model(ImagingPlan.of(cfg)), "ct", "single slice cannot be meshed"
 
 
 CASES = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}

@@ -12,8 +12,9 @@ import pytest
 from planner.artefacts import Role
 from planner.config.plan import load_plan
 from planner.errors import MeshError
-from planner.imaging import patient_model, read_dicom_series, read_rtstruct
+from planner.imaging import ImagingPlan, patient_model, read_dicom_series, read_rtstruct
 from planner.imaging.phantoms import PHANTOMS, ensure_phantom_inputs, phantom_images, write_phantom
+from planner.reporting.fields import write_segmentation_figures
 from tests.imaging._imaging_util import FakeLibrary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,10 +75,10 @@ def test_ensure_phantom_inputs_generates_once(tmp_path):
     plan = tmp_path / "plan.toml"
     shutil.copy(ROOT / "phantoms" / "abdomen" / "plan.toml", plan)
     cfg = load_plan(plan)
-    written = ensure_phantom_inputs(cfg)
+    written = ensure_phantom_inputs(ImagingPlan.of(cfg))
     assert (tmp_path / "dicom" / "ct").is_dir() and written
     stamp = (tmp_path / "dicom" / "rtstruct_ct.dcm").stat().st_mtime_ns
-    assert ensure_phantom_inputs(cfg) == []
+    assert ensure_phantom_inputs(ImagingPlan.of(cfg)) == []
     assert (tmp_path / "dicom" / "rtstruct_ct.dcm").stat().st_mtime_ns == stamp
     assert not list(tmp_path.glob(".phantom-*"))
 
@@ -85,7 +86,7 @@ def test_ensure_phantom_inputs_generates_once(tmp_path):
 def test_pelvis_plan_end_to_end(pelvis_dir):
     """`planner run phantoms/pelvis/plan.toml`'s imaging stage: implant + target segmented and meshed."""
     cfg = load_plan(pelvis_dir / "plan.toml")
-    pm = patient_model(cfg, FakeLibrary())
+    pm = patient_model(ImagingPlan.of(cfg), FakeLibrary())
     mesh = pm.mesh
     roles = {r.name: (r.tissue, r.role) for r in mesh.regions}
     assert roles["GTV"] == ("tumour", Role.TARGET)
@@ -108,7 +109,7 @@ def test_pelvis_plan_end_to_end(pelvis_dir):
     assert s["label_mesh"]["quality"]["min_dihedral_deg"] > 2.0
     files = pm.input_files()
     assert len(files) == 41 and files["imaging.rtstruct"].name == "rtstruct_ct.dcm" and all(f.is_file() for f in files.values())
-    figs = pm.write_figures(pelvis_dir / "fig")
+    figs = write_segmentation_figures(pm, pelvis_dir / "fig")
     assert len(figs) == 3 and all(f.stat().st_size > 10_000 for f in figs)
 
 
@@ -118,7 +119,7 @@ def test_other_phantoms_cropped(tmp_path, name):
     plan = write_phantom(name, d)
     text = plan.read_text().replace('target = "GTV"', 'target = "GTV"\ncrop_margin_mm = 20.0')
     plan.write_text(text)
-    pm = patient_model(load_plan(plan), FakeLibrary())
+    pm = patient_model(ImagingPlan.of(load_plan(plan)), FakeLibrary())
     t = pm.mesh.regions_with_role(Role.TARGET)
     assert len(t) == 1 and t[0].tissue == "tumour"
     assert pm.mesh_report.crop_kji is not None
@@ -140,7 +141,7 @@ def test_other_phantoms_cropped(tmp_path, name):
 def test_pelvis_from_mr_series(pelvis_dir):
     """plan_mr.toml: the MR series + MR RTSTRUCT, mr-intensity segmentation; the hip stem (a signal
     void in MR) comes from its RTSTRUCT ROI ([imaging] implants)."""
-    pm = patient_model(load_plan(pelvis_dir / "plan_mr.toml"), FakeLibrary())
+    pm = patient_model(ImagingPlan.of(load_plan(pelvis_dir / "plan_mr.toml")), FakeLibrary())
     assert pm.labels.method == "mr-intensity" and pm.image.modality == "MR"
     assert pm.mesh.regions_with_role(Role.TARGET)[0].name == "GTV"
     imp = pm.mesh.regions_with_role(Role.IMPLANT)
@@ -171,12 +172,12 @@ def test_check_sections_without_reading_images(tmp_path):
     from tests.imaging._imaging_util import TISSUES
 
     for name in PHANTOMS:
-        check_sections(load_plan(ROOT / "phantoms" / name / "plan.toml"), _Lib(TISSUES))
+        check_sections(ImagingPlan.of(load_plan(ROOT / "phantoms" / name / "plan.toml")), _Lib(TISSUES))
     plan = tmp_path / "plan.toml"
     text = PHANTOMS["pelvis"].plan_toml().replace('Bladder = "muscle"', 'Bladder = "bladder"')
     plan.write_text(text)
     with pytest.raises(InputError, match=r"segmentation\.organ_tissues\.Bladder = 'bladder': expected a tissue of the library"):
-        check_sections(load_plan(plan), _Lib(TISSUES))
+        check_sections(ImagingPlan.of(load_plan(plan)), _Lib(TISSUES))
     plan.write_text(PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', ""))
     with pytest.raises(InputError, match=r"imaging\.ct = 'dicom/ct': .* does not exist"):
-        check_sections(load_plan(plan), _Lib(TISSUES))
+        check_sections(ImagingPlan.of(load_plan(plan)), _Lib(TISSUES))

@@ -13,7 +13,8 @@ import pytest
 
 from planner.artefacts import Role
 from planner.errors import InputError
-from planner.imaging import patient_model
+from planner.imaging import ImagingPlan, patient_model
+from planner.reporting.fields import write_label_map, write_segmentation_figures
 from tests.imaging._imaging_util import FakeLibrary, plan_cfg
 
 ANAT = Path(nibabel.__file__).parent / "tests" / "data" / "anatomical.nii"
@@ -27,7 +28,7 @@ def test_real_t1_mri_segmented_and_meshed(tmp_path):
     cfg = plan_cfg(tmp_path, {"nifti": "anatomical.nii", "nifti_modality": "MR"},
                    {"method": "mr-intensity", "mr_classes": ["brain_grey", "brain_white"], "mr_body_threshold": 3000.0},
                    {"max_size_mm": 6.0})
-    pm = patient_model(cfg, FakeLibrary())
+    pm = patient_model(ImagingPlan.of(cfg), FakeLibrary())
     lv = pm.labels
     img = np.asarray(nibabel.load(str(ANAT)).dataobj).astype(float).transpose(2, 1, 0)
     body = lv.labels > 0
@@ -49,8 +50,8 @@ def test_real_t1_mri_segmented_and_meshed(tmp_path):
     assert np.all(idx > -1.01) and np.all(idx < np.array(lv.labels.shape[::-1]) + 0.01)
     assert all(r.role == Role.BODY for r in mesh.regions)
     json.dumps(pm.summary_block())
-    assert len(pm.write_figures(tmp_path / "fig")) == 3
-    assert pm.write_fields(tmp_path / "f")[0].exists()
+    assert len(write_segmentation_figures(pm, tmp_path / "fig")) == 3
+    assert write_label_map(pm, tmp_path / "f")[0].exists()
 
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
@@ -60,6 +61,6 @@ def test_real_single_slice_volume_pipeline_refuses_clearly(tmp_path, name):
     key = "ct" if name.startswith("CT") else "mr"
     cfg = plan_cfg(tmp_path, {key: "series"})
     with pytest.raises(InputError) as exc:
-        patient_model(cfg, FakeLibrary())
+        patient_model(ImagingPlan.of(cfg), FakeLibrary())
     msg = str(exc.value)
     assert "series" in msg and "single slice cannot be meshed" in msg and "\n" not in msg

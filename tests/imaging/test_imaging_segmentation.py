@@ -23,6 +23,7 @@ from planner.imaging.segmentation import (
     segment,
 )
 from planner.imaging.volume import Grid, ImageVolume
+from planner.reporting.fields import write_overlays
 from tests.imaging._imaging_util import FakeLibrary, body_phantom_hu
 
 
@@ -164,7 +165,7 @@ def test_overlay_pngs(tmp_path):
 
     img, m = _ct()
     lv = segment(SegmentationInputs(img.grid, img, target=("GTV", m["target"]), source="ct"), _sec())
-    paths = lv.write_overlays(tmp_path)
+    paths = write_overlays(lv, tmp_path)
     assert [p.name for p in paths] == ["segmentation_axial.png", "segmentation_coronal.png", "segmentation_sagittal.png"]
     for p in paths:
         a = mpimg.imread(p)

@@ -13,6 +13,7 @@ from planner.errors import InputError
 from planner.nanoparticles import heat_source
 from planner.nanoparticles._testing import Library, Losses, UniformField, box_mesh
 from planner.nanoparticles.materials import MATERIALS
+from planner.reporting.fields import write_heat_fields
 
 
 def _heat(mesh, applied, fields, lib, plan):
@@ -142,7 +143,7 @@ def test_write_fields_vtu(mesh, tmp_path):
     import meshio
 
     h = _heat(mesh, gradient_field(), None, Library(), cfg(LR))
-    (p,) = h.write_fields(tmp_path, mesh)
+    (p,) = write_heat_fields(h, tmp_path, mesh)
     m = meshio.read(p)
     q = m.cell_data["Q_np_W_per_m3"][0]
     np.testing.assert_allclose(q, h.Q_np_W_per_m3)

@@ -109,17 +109,18 @@ def test_output_dir_is_contains_or_lies_inside_an_input(tmp_path, out, words):
 
 
 def test_phantom_key_in_a_patient_plan_never_touches_the_patient_images(tmp_path):
+    from planner.imaging import ImagingPlan
     from planner.imaging.phantoms import ensure_phantom_inputs
 
     cfg = _dicom_plan(tmp_path, "results", phantom="abdomen")
     before = snapshot(tmp_path)
-    assert ensure_phantom_inputs(cfg) == []  # the inputs exist: nothing generated
+    assert ensure_phantom_inputs(ImagingPlan.of(cfg)) == []  # the inputs exist: nothing generated
     assert snapshot(tmp_path) == before
     # the plan names a series that is missing, and dicom/ holds the patient's files: refused, not replaced
     cfg2 = parse_plan({"plan": {"name": "p"}, "imaging": {"ct": "dicom/ct2", "phantom": "abdomen"},
                        "mesh": {"max_size_mm": 10.0}}, plan_file=tmp_path / "plan.toml")
     with pytest.raises(InputError, match=r"imaging.phantom = 'abdomen': .*dicom holds 6 file\(s\) the phantom generator did not write"):
-        ensure_phantom_inputs(cfg2)
+        ensure_phantom_inputs(ImagingPlan.of(cfg2))
     assert snapshot(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dicom"]
 
