@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 PROJECT=$(pwd)
 ROOT=${PLANNER_TRIXIE_ROOT:-/var/cache/planner/trixie}
 MIRROR=${PLANNER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=(python3-dolfinx-real python3-gmsh python3-pygalmesh python3-h5py-mpi python3-scipy python3-venv
+# python3-h5py (+ -serial) provide the 'import h5py' wrapper: with --no-install-recommends, python3-h5py-mpi
+# alone leaves h5py an empty namespace package (no h5py.File; bookworm's setup.sh gets them as recommends)
+PACKAGES=(python3-dolfinx-real python3-gmsh python3-pygalmesh python3-h5py python3-h5py-serial python3-h5py-mpi python3-scipy python3-venv
           python3-pip python3-dev openmpi-bin libopenblas0-pthread libegl1 libegl-mesa0 libgl1-mesa-dri
           build-essential git ca-certificates)
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
