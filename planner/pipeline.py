@@ -134,6 +134,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
     if cfg.applicator is None:
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = skipped("plan has no [applicator] section")
+        if cfg.em is not None and cfg.em.field_probes:
+            log.warning("[[em.field_probes]] ignored: the plan has no [applicator] section (no field to probe)")
         return {}
     from planner.config.plan import SafetySection
     from planner.em.probes import field_probes, locate_field_probes

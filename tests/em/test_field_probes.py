@@ -127,6 +127,10 @@ def test_bad_probe_input_is_one_line_naming_the_key(cylinder):
         locate_field_probes(m, specs({"name": "line", "start_mm": [0.0, 0.0, 0.0], "end_mm": [0.0, 0.0, 90.0],
                                       "points": 4}))
     assert "em.field_probes[0].start_mm/end_mm (point 2 of 4)" in str(e.value)
+    shifted = dataclasses.replace(m, points_m=m.points_m + np.array([0.2, 0.0, 0.0]))  # body at x = 160..240 mm
+    with pytest.raises(InputError) as e:  # a position written in metres
+        locate_field_probes(shifted, specs({"name": "m", "position_mm": [0.2, 0.0, 0.0]}))
+    assert "em.field_probes[0].position_mm = [0.2, 0.0, 0.0]" in str(e.value) and "look like metres" in str(e.value)
     for bad, key in (({"name": "u", "position_m": [0, 0, 0]}, "em.field_probes[0].position_m"),
                      ({"name": "u", "start_mm": [0, 0, 0], "end_mm": [1, 0, 0]}, "missing points"),
                      ({"name": "u", "position_mm": [0, 0, 0], "points": 3}, "not both"),
