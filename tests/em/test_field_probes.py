@@ -139,3 +139,19 @@ def test_bad_probe_input_is_one_line_naming_the_key(cylinder):
         with pytest.raises(PlannerError) as e:
             specs(bad)
         assert key in str(e.value) and "\n" not in str(e.value)
+
+
+def test_planner_check_refuses_a_field_probe_outside_the_images(tmp_path):
+    """`planner check` (no meshing) names the probe key when a line end lies outside an image plan's volume."""
+    from planner.pipeline import check_plan
+    from tests.imaging._imaging_util import FakeLibrary
+    from tests.imaging.test_imaging_bad_inputs import _rtstruct
+
+    _rtstruct(tmp_path)
+    data = {"plan": {"name": "t", "output_dir": "results"}, "mesh": {"max_size_mm": 12.0, "target_size_mm": 4.0},
+            "imaging": {"ct": "ct", "rtstruct": "rs.dcm", "target": "GTV"},
+            "em": {"field_probes": [{"name": "in", "position_mm": [0.0, -2.0, 12.0]},
+                                    {"name": "l", "start_mm": [0.0, -2.0, 12.0], "end_mm": [0.0, 0.0, 500.0],
+                                     "points": 5}]}}
+    with pytest.raises(InputError, match=r"^em.field_probes\[1\].end_mm = \[0.0, 0.0, 500.0\]: outside the image volume"):
+        check_plan(parse_plan(data, plan_file=tmp_path / "plan.toml"), FakeLibrary())
