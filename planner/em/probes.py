@@ -17,7 +17,8 @@ At each probe point (peak phasors, e^{jωt}, all coil currents in phase):
   −j × the value. E is not defined (null / empty) outside conducting tissue (implant metal, air).
 
 A point outside the body is an :class:`~planner.errors.InputError` naming the key, before the field
-solve (:func:`locate_field_probes`).
+solve (:func:`locate_field_probes`); a point on the true (curved) skin, just outside the faceted mesh
+surface, is taken in the nearest cell (``SKIN_TOLERANCE``).
 """
 from __future__ import annotations
 
@@ -140,9 +141,14 @@ def _barycentric(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     return lam
 
 
+SKIN_TOLERANCE = 0.05  # a point up to this fraction of a cell's height outside a boundary face still counts
+
+
 def _locate(mesh: TissueMesh, X: np.ndarray, k: int = 24) -> tuple[np.ndarray, np.ndarray]:
     """Containing cell (−1 if none) and barycentric weights of each point: the k cells with the nearest
-    centroids first, then every cell."""
+    centroids first, then every cell. A point just outside the faceted skin (min barycentric ≥
+    −SKIN_TOLERANCE, e.g. a probe on the true curved skin between mesh vertices) takes the nearest cell,
+    its weights clipped to the cell (the value at the nearest point of the cell)."""
     from scipy.spatial import cKDTree
 
     n = X.shape[0]
@@ -158,13 +164,17 @@ def _locate(mesh: TissueMesh, X: np.ndarray, k: int = 24) -> tuple[np.ndarray, n
     for i in range(n):
         if np.any(X[i] < lo - 1e-12) or np.any(X[i] > hi + 1e-12):
             break  # outside the mesh: the caller reports the first such point
+        best = (-np.inf, -1, np.zeros(4))
         for cand in (near[i], np.arange(mesh.num_cells)):
             lam = _barycentric(xc[cand], X[i])
             j = int(np.argmax(lam.min(axis=1)))
-            if lam[j].min() >= -tol:
-                w = np.clip(lam[j], 0.0, None)
-                cell[i], bary[i] = cand[j], w / w.sum()
+            if lam[j].min() > best[0]:
+                best = (float(lam[j].min()), int(cand[j]), lam[j])
+            if best[0] >= -tol:
                 break
+        if best[0] >= -SKIN_TOLERANCE:
+            w = np.clip(best[2], 0.0, None)
+            cell[i], bary[i] = best[1], w / w.sum()
         if cell[i] < 0:
             break  # the caller reports the first point not found
     return cell, bary

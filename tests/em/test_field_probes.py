@@ -60,6 +60,12 @@ def test_uniform_applicator_H_and_cylinder_E_match_the_closed_form(cylinder):
     np.testing.assert_allclose(blocks[0]["E_peak_V_per_m"], W * MU0_H_per_m * H0 * r[:9] / 2, rtol=0, atol=2e-3 * scale)
     assert blocks[0]["H_peak_A_per_m"][3] == pytest.approx(H0) and blocks[0]["amplitude_convention"] == "peak"
     assert blocks[1]["region"] == ["c"] and blocks[1]["H_includes_implant_reaction"] is False
+    # probes on the true curved skin (between mesh vertices, just outside the facets) are located
+    phi = np.linspace(0.01, 2 * np.pi, 25)
+    skin = specs(*[{"name": f"s{i}", "position_mm": [40.0 * math.cos(a), 40.0 * math.sin(a), 10.0]}
+                   for i, a in enumerate(phi)])
+    e = np.linalg.norm(field_probes(m, fs, locate_field_probes(m, skin)).E_peak_V_per_m, axis=1)
+    assert np.abs(e / scale - 1).max() < 0.02  # the nearest point of the faceted body, r ≥ R − sagitta
 
 
 def test_ellipsoid_probe_E_converges_to_the_closed_form():
