@@ -222,7 +222,7 @@ def _cmd_schema(args) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse with the sysexits usage code (64) instead of 2, which means a plan/input error here."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 

@@ -191,6 +191,7 @@ def _errors(validator, data):
 
 def test_schema_rejects_what_the_loader_rejects(validator):
     from planner.config.plan import parse_plan
+    from planner.errors import InputError
 
     torso = tomllib.loads((ROOT / "phantoms" / "torso" / "plan.toml").read_text())
     assert not _errors(validator, torso)
@@ -203,7 +204,7 @@ def test_schema_rejects_what_the_loader_rejects(validator):
     for name, data in [("key", bad_key), ("section", bad_section), ("type", bad_type), ("model", bad_model),
                        ("per-model key", no_model_key), ("geometry and imaging", both)]:
         assert _errors(validator, data), name
-        with pytest.raises(Exception):
+        with pytest.raises(InputError):
             parse_plan(data)
     assert any("max_sise_mm" in e.message for e in _errors(validator, bad_key))
 
@@ -213,3 +214,48 @@ def test_schema_slp_sub_table_is_conditional(validator):
     assert table["nanoparticles"]["slp_model"] == "table"
     missing = {**table, "nanoparticles": {k: v for k, v in table["nanoparticles"].items() if k != "table"}}
     assert _errors(validator, missing)
+
+
+# --- progress: the stages report through the callback; the CLI draws it only on a terminal -------
+def test_stages_report_progress_through_the_callback(tmp_path):
+    from planner.config.plan import parse_plan
+    from planner.pipeline import run_plan
+
+    text = SAFE + "\n[thermal]\nduration_min = 2.0\ntime_step_s = 30.0\n"
+    cfg = parse_plan(tomllib.loads(text), plan_file=tmp_path / "plan.toml")
+    calls: list[tuple[str, float, float | None]] = []
+    result = run_plan(cfg, write=False, progress=lambda task, done, total: calls.append((task, done, total)))
+    tasks = {t for t, _, _ in calls}
+    assert {"meshing", "eddy currents", "time loop"} <= tasks, tasks
+    loop = [(d, t) for task, d, t in calls if task == "time loop"]
+    assert [d for d, _ in loop] == [0.0, 30.0, 60.0, 90.0, 120.0] and {t for _, t in loop} == {120.0}
+    assert calls[0] == ("meshing", 0, None) and ("meshing", 1, 1) in calls
+    assert set(result.summary["timings_s"]) >= {"mesh", "em", "thermal", "safety", "total"}
+
+
+def test_rich_progress_rows_finish_and_restart():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress as Bars
+
+    from planner.cli import _RichProgress
+
+    out = io.StringIO()
+    with Bars(console=Console(file=out, force_terminal=True, width=100)) as bars:
+        p = _RichProgress(bars)
+        p("time loop", 0.0, 120.0)
+        p("time loop", 120.0, 120.0)  # finished: the row is done and the name free again
+        assert not p.tasks and bars.tasks[0].finished
+        p("time loop (implant self-heating)", 60.0, 120.0)
+        p("search", 3, None)
+        assert set(p.tasks) == {"time loop (implant self-heating)", "search"}
+        assert bars.tasks[1].completed == 60.0 and bars.tasks[2].total is None
+    assert "time loop" in out.getvalue()
+
+
+def test_no_progress_display_without_a_terminal():
+    from planner.cli import _progress_display
+
+    with _progress_display(enabled=False) as p:
+        assert p is None
