@@ -25,10 +25,10 @@ import platform
 
 import numpy as np
 
-
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import h_eff_mm, library, mesh_of, plan
 from planner.artefacts import boundary_facets
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table
 
 R_MM, L_MM, SIGMA, F_HZ, H0 = 50.0, 60.0, 0.5, 100e3, 4e3
 CI_SIZES = (16.0, 11.0, 8.0)
@@ -93,7 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true")
     args = ap.parse_args()
-    print(f"# em_cut_slab  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
+    print(f"# em_cut_slab  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
           f"load {os.getloadavg()[0]:.2f}")
     checks = Checks()
     run(FULL_SIZES, checks=checks, tol_finest=0.01) if args.full else run(checks=checks)

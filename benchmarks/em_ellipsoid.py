@@ -24,10 +24,10 @@ import math
 
 import numpy as np
 
-
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import body_mesh, h_eff_mm, library, plan
 from planner.units import MU0_H_per_m
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
 
 SIGMA, F_HZ, H0 = 0.5, 100e3, 10e3
 OMEGA = 2 * math.pi * F_HZ
@@ -68,7 +68,7 @@ def run(cases=tuple(CASES), full: bool = False, checks: Checks | None = None, to
                 cfg = plan([{"name": name, "tissue": "muscle", **body}], h,
                            {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3,
                             "amplitude": "peak", "target_point_mm": TARGET})
-                mesh = mesh_of(cfg)
+                mesh = body_mesh({"name": name, "tissue": "muscle", **body}, h)  # meshes/<shape>.geo
                 fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), lib, cfg.applicator, element_order=k)
                 P = fs.tissue_loss_W
                 if axes is None:
@@ -83,8 +83,8 @@ def run(cases=tuple(CASES), full: bool = False, checks: Checks | None = None, to
                              errs[-1], errs_fe[-1]])
             pair, slope = observed_orders(hs, errs)
             pair_fe, slope_fe = observed_orders(hs, errs_fe)
-            for r, o, ofe in zip(rows, [float("nan")] + pair, [float("nan")] + pair_fe):
-                r += [o, ofe]
+            with_orders(rows, pair)
+            with_orders(rows, pair_fe)
             print_table(f"{name}, P{k}, P_exact = {P_exact:.6g} W",
                         ["max_size_mm", "h_eff_mm", "cells", "dofs", "CG its", "P_W", "rel_err", "rel_err_FE_only",
                          "order", "order_FE"], rows)

@@ -27,9 +27,10 @@ import platform
 
 import numpy as np
 
-from benchmarks.em_common import Checks, h_eff_mm, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import h_eff_mm, mesh_of, plan
 from planner.artefacts import boundary_facets
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table
 
 SIGMA, F0 = 0.5, 1.0  # S/m; F0 = |A0 + ∇ψ| far away (V·s/m): E0 = ω F0
 CASES = {  # name: (semi-axes a, c in mm, cube side mm)
@@ -167,7 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="finer meshes and the aspect-10 spheroid")
     args = ap.parse_args()
-    print(f"# em_implant_conductor  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  "
+    print(f"# em_implant_conductor  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  "
           f"{platform.node()}  load {os.getloadavg()[0]:.2f}")
     checks = Checks()
     if args.full:

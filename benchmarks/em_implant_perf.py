@@ -25,9 +25,9 @@ import time
 
 import numpy as np
 
+from benchmarks.em_common import ConstantTissue, library, structured_box_mesh
 from planner.em.eddy import insulated_bodies
-
-from benchmarks.em_common import Checks, ConstantTissue, library, print_table, structured_box_mesh
+from planner.verification.convergence import Checks, print_table
 
 CONTRASTS = (1e-2, 1.0, 1e2, 1e4, 1e6, 1e7)
 
@@ -117,7 +117,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="cost table up to ~1 M dofs")
     args = ap.parse_args()
-    print(f"# em_implant_perf  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
+    print(f"# em_implant_perf  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  "
           f"load {os.getloadavg()[0]:.2f}")
     checks = Checks()
     choice_table(checks=checks)

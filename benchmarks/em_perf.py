@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.em_common import Checks, print_table
+from planner.verification.convergence import Checks, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_N = (21, 43)  # (n+1)³ P1 dofs: 10 648, 85 184

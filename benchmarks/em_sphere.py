@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import body_mesh, h_eff_mm, library, plan
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
 
 A_MM, SIGMA, F_HZ, H0 = 50.0, 0.5, 100e3, 10e3
 CI_SIZES = (14.0, 10.0, 7.0, 5.0)
@@ -37,10 +38,11 @@ def run(sizes=CI_SIZES, orders=(1, 2), checks: Checks | None = None, tol_finest:
     for k in orders:
         rows, hs, errs = [], [], []
         for h in sizes:
-            cfg = plan([{"name": "sphere", "shape": "sphere", "tissue": "muscle", "radius_mm": A_MM}], h,
+            body = {"name": "sphere", "shape": "sphere", "tissue": "muscle", "radius_mm": A_MM}
+            cfg = plan([body], h,
                        {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3,
                         "amplitude": "peak", "target_point_mm": [25.0, -15.0, 10.0]})
-            mesh = mesh_of(cfg)
+            mesh = body_mesh(body, h)  # meshes/sphere.geo
             app = applied_field(mesh, cfg.applicator)
             fs = solve_eddy_currents(mesh, app, lib, cfg.applicator, element_order=k)
             P = fs.tissue_loss_W
@@ -52,8 +54,7 @@ def run(sizes=CI_SIZES, orders=(1, 2), checks: Checks | None = None, tol_finest:
             rows.append([h, round(he, 3), mesh.num_cells, fs.solver["dofs"], fs.solver["iterations"], P, P / P_exact - 1,
                          P / P_disc - 1])
         pair, slope = observed_orders(hs, errs)
-        for r, o in zip(rows, [float("nan")] + pair):
-            r.append(o)
+        with_orders(rows, pair)
         print_table(f"sphere a = {A_MM} mm, P{k}, P_exact = {P_exact:.6g} W",
                     ["max_size_mm", "h_eff_mm", "cells", "dofs", "CG its", "P_W", "rel_err", "rel_err_FE_only", "order"], rows)
         print(f"least-squares order of |rel_err| vs h_eff: {slope:.3f}")

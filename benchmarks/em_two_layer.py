@@ -18,9 +18,10 @@ import argparse
 
 import numpy as np
 
-
-from benchmarks.em_common import Checks, h_eff_mm, library, mesh_of, observed_orders, plan, print_table
+from benchmarks.em_common import h_eff_mm, library, plan
 from planner.verification import em as ae
+from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
+from planner.verification.meshes import reference_mesh
 
 A1, A2 = 35.0, 60.0
 S_MUSCLE, S_FAT = 0.5, 0.04
@@ -50,7 +51,9 @@ def _solve(core_center, h, order=1):
                  "center_mm": list(core_center)}], h,
                {"type": "uniform", "frequency_kHz": F_HZ / 1e3, "field_kA_per_m": H0 / 1e3, "amplitude": "peak",
                 "target_point_mm": [20.0, 10.0, -15.0]})
-    mesh = mesh_of(cfg)
+    cx, cy, cz = core_center
+    mesh = reference_mesh("two_spheres.geo", {"R_mm": A2, "r_mm": A1, "cx_mm": cx, "cy_mm": cy, "cz_mm": cz, "h_mm": h},
+                          tissues={"fat": "fat", "core": "muscle"}, roles={"core": "organ"})
     fs = solve_eddy_currents(mesh, applied_field(mesh, cfg.applicator), library(muscle=S_MUSCLE, fat=S_FAT), cfg.applicator,
                              element_order=order)
     return mesh, fs
@@ -72,8 +75,7 @@ def run(sizes=CI_SIZES, checks: Checks | None = None, tol_finest: float = 0.01) 
         rows.append([h, round(hs[-1], 3), mesh.num_cells, fs.solver["dofs"], fs.solver["iterations"], fs.tissue_loss_W,
                      errs[-1], by["muscle"] / Pm - 1, by["fat"] / Pf - 1])
     pair, slope = observed_orders(hs, errs)
-    for r, o in zip(rows, [float("nan")] + pair):
-        r.append(o)
+    with_orders(rows, pair)
     print_table(f"concentric two-layer sphere, P1, P_exact = {P_exact:.6g} W (muscle {Pm:.5g} W, fat {Pf:.5g} W)",
                 ["max_size_mm", "h_eff_mm", "cells", "dofs", "CG its", "P_W", "rel_err", "rel_err_muscle",
                  "rel_err_fat", "order"], rows)
@@ -84,7 +86,8 @@ def run(sizes=CI_SIZES, checks: Checks | None = None, tol_finest: float = 0.01) 
                  f"concentric: finest per-tissue errors muscle {rows[-1][7]:.2e} (< 1 %), fat {rows[-1][8]:.2e} (< 2 %)")
     Pinf, _, p = extrapolate(hs, Ps)
     print(f"extrapolation check: P_inf = {Pinf:.6g} W (closed form {P_exact:.6g}, rel. diff {Pinf / P_exact - 1:.2e}), p = {p:.2f}")
-    checks.check(abs(Pinf / P_exact - 1) < 2e-3, f"concentric: extrapolated P_inf within 0.2 % of the closed form ({Pinf / P_exact - 1:.2e})")
+    checks.check(abs(Pinf / P_exact - 1) < 2e-3, "concentric: extrapolated P_inf within 0.2 % of the closed form "
+                                                 f"({Pinf / P_exact - 1:.2e})")
     out["concentric"] = {"h": hs, "err": errs, "order": slope, "P_inf": Pinf}
     # 2. eccentric
     rows, hs, Ps = [], [], []

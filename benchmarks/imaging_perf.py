@@ -23,6 +23,7 @@ from planner.imaging import ImagingPlan, patient_model, read_dicom_series, write
 from planner.imaging.dicom_write import StudyInfo, write_dicom_series
 from planner.imaging.phantoms import PHANTOMS, phantom_images
 from planner.imaging.volume import Grid
+from planner.verification.convergence import report
 
 SIZES = {
     "ci": dict(shape=(50, 128, 128), spacing_mm=(3.0, 3.0, 4.0), limit_s=40.0),
@@ -51,7 +52,8 @@ def write_case(out: Path, shape, spacing_mm) -> Path:
     del hu
     vol = read_dicom_series(out / "ct")
     write_rtstruct(out / "rs.dcm", vol, [(n, rois[n], types[n]) for n in ("GTV", "Prostate", "Bladder", "Rectum")], study=study)
-    plan = PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', "").replace("dicom/ct", "ct").replace("dicom/rtstruct_ct.dcm", "rs.dcm")
+    plan = PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', "")
+    plan = plan.replace("dicom/ct", "ct").replace("dicom/rtstruct_ct.dcm", "rs.dcm")
     (out / "plan.toml").write_text(plan)
     return out / "plan.toml"
 
@@ -108,10 +110,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     r = run("full" if a.full else "ci")
     print_table(r)
-    bad = check(r)
-    for b in bad:
-        print("FAILED:", b)
-    return 1 if bad else 0
+    return report(check(r))
 
 
 if __name__ == "__main__":

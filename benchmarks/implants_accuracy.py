@@ -18,11 +18,11 @@ Exit status 1 if any check fails. Run: ``python -m benchmarks.implants_accuracy 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
-from benchmarks.implants_common import H0, SIGMA_TI64, Checks, frequency_for, observed_orders, print_table
+from benchmarks.implants_common import H0, SIGMA_TI64, frequency_for
 from planner.verification import implants as an
+from planner.verification.convergence import Checks, observed_orders, print_table, with_orders
 
 A_MM = 10.0
 
@@ -53,7 +53,8 @@ def sphere_sweep(ads=(0.3, 1.0, 2.0), refinement: float = 0.5, checks: Checks | 
         r, P_ex, P_lf, wall = sphere_solve(ad, refinement)
         err = r.loss_W / P_ex - 1.0
         sz = r.submodel.sizes
-        rows.append([ad, round(sz.skin_depth_mm, 4), round(sz.surface_size_mm, 4), round(sz.elements_per_skin_depth, 2), r.dofs, r.iterations, r.loss_W, P_ex, err, P_ex / P_lf,
+        rows.append([ad, round(sz.skin_depth_mm, 4), round(sz.surface_size_mm, 4), round(sz.elements_per_skin_depth, 2),
+                     r.dofs, r.iterations, r.loss_W, P_ex, err, P_ex / P_lf,
                      round(wall, 1)])
         checks.check(abs(err) < tol, f"sphere a/δ = {ad}: |rel err| = {abs(err):.2e} < {tol}")
     print_table(f"sphere a = {A_MM} mm, σ = {SIGMA_TI64:g} S/m, H0 = {H0:g} A/m peak, N1curl 2 on curved P2 tets, "
@@ -76,8 +77,7 @@ def sphere_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7), 
         rows.append([ref, round(r.submodel.sizes.surface_size_mm, 4), r.num_cells, r.dofs, r.iterations, r.loss_W, err,
                      r.fe_volume_m3 / r.exact_volume_m3 - 1.0, round(wall, 1)])
     pair, slope = observed_orders(hs, errs)
-    for row, o in zip(rows, [float("nan")] + pair):
-        row.append(o)
+    with_orders(rows, pair)
     print_table(f"sphere convergence at a/δ = {a_over_delta}: P_exact = {P_ex:.6g} W; h_eff = dofs^(-1/3)",
                 ["refinement", "h_s_mm", "cells", "dofs", "MINRES its", "P_FE_W", "rel_err", "vol_err", "wall_s", "order"],
                 rows)
@@ -125,8 +125,7 @@ def cylinder_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7)
         errs.append(err)
         rows.append([ref, round(r.submodel.sizes.surface_size_mm, 4), r.dofs, r.iterations, Pl, err, round(wall, 1)])
     pair, slope = observed_orders(hs, errs)
-    for row, o in zip(rows, [float("nan")] + pair):
-        row.append(o)
+    with_orders(rows, pair)
     print_table(f"infinite cylinder a = {A_MM} mm in an axial field at a/δ = {a_over_delta}: P'_exact = {Pl_ex:.6g} W/m "
                 f"(Bessel); slab {CYL_L_MM} mm, natural BCs", ["refinement", "h_s_mm", "dofs", "MINRES its", "P'_FE_W_per_m",
                                                              "rel_err", "wall_s", "order"], rows)
@@ -159,8 +158,7 @@ def low_frequency_agreement(ads=(0.05, 0.1, 0.3), checks: Checks | None = None, 
         diffs.append(d)
         rows.append([ad, r.dofs, r.iterations, r.loss_W, P_lf, d])
     pair, slope = observed_orders(ads, diffs)
-    for row, o in zip(rows, [float("nan")] + pair):
-        row.append(o)
+    with_orders(rows, pair)
     print_table("10 mm cube, off-centre gauge: full eddy-current loss vs tissue scalar-potential loss (same mesh); "
                 "difference ~ (a/δ)^4", ["a/delta (a = half side)", "dofs", "MINRES its", "P_full_W", "P_tissue_W",
                                           "rel_diff", "order in a/delta"], rows)

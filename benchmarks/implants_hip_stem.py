@@ -2,7 +2,8 @@
 
 The torso (muscle ellipsoid 155 × 105 × 245 mm semi-axes) holds a 30 mm tumour at (40, 20, 0) mm and a
 Ti-6Al-4V hip-stem-like implant (planner.geometry.hip_stem defaults: stem 130 mm, head Ø 28 mm, CCD
-135°) with its shoulder at (60, 0, −60) mm (head centre ≈ 60 mm from the tumour centre); uniform applicator 100 kHz, H0 = 5 kA/m peak along z.
+135°) with its shoulder at (60, 0, −60) mm (head centre ≈ 60 mm from the tumour centre); uniform applicator
+100 kHz, H0 = 5 kA/m peak along z.
 The main TissueMesh comes from planner.geometry.mesher.mesh_shapes (``hip-stem`` is a registered shape,
 planner.config.registry.SHAPES); the implant sub-model rebuilds the stem exactly (curved P2 tetrahedra).
 
@@ -17,15 +18,15 @@ import time
 
 import numpy as np
 
-from benchmarks.implants_common import Checks, print_table
+from planner.verification.convergence import Checks, print_table
 
 H0 = 5e3
 F = 100e3
 
 
 def torso_with_stem(implant_size_mm: float = 5.0):
-    from planner.geometry import mesher as meshing
     from planner.config.plan import BodySpec, GeometrySection, MeshSection
+    from planner.geometry import mesher as meshing
     geo = GeometrySection(bodies=(
         BodySpec(name="muscle", shape="ellipsoid", tissue="muscle", semi_axes_mm=(155.0, 105.0, 245.0)),
         BodySpec(name="tumour", shape="sphere", tissue="tumour", role="target", center_mm=(40.0, 20.0, 0.0),

@@ -28,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.implants_common import H0, SIGMA_TI64, Checks, frequency_for, print_table
+from benchmarks.implants_common import H0, SIGMA_TI64, frequency_for
+from planner.verification.convergence import Checks, print_table
 
 A_MM = 10.0
 ROOT = Path(__file__).resolve().parents[1]

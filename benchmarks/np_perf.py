@@ -22,6 +22,7 @@ import numpy as np
 from planner.nanoparticles import _kernels
 from planner.nanoparticles.materials import MATERIALS
 from planner.nanoparticles.slp import LinearResponseParameters, build_size_rule
+from planner.verification.convergence import report
 
 TARGET_S = 0.2
 TARGET_RATIO = 20.0
@@ -57,8 +58,8 @@ def run(sizes=(10_000, 100_000, 1_000_000), repeats: int = 5) -> list[dict]:
     for label, r in rules.items():
         for n in sizes:
             H = rng.uniform(1e3, 30e3, n)
-            t_nb, t_np = best_times(lambda: _kernels.slp_sum(H, r.b_m_per_A, r.W, r.C),
-                                    lambda: _kernels.slp_sum_numpy(H, r.b_m_per_A, r.W, r.C), repeats)
+            t_nb, t_np = best_times(lambda H=H, r=r: _kernels.slp_sum(H, r.b_m_per_A, r.W, r.C),
+                                    lambda H=H, r=r: _kernels.slp_sum_numpy(H, r.b_m_per_A, r.W, r.C), repeats)
             a = _kernels.slp_sum(H, r.b_m_per_A, r.W, r.C)
             b = _kernels.slp_sum_numpy(H, r.b_m_per_A, r.W, r.C)
             rows.append({"rule": label, "nodes": r.nodes, "points": n, "numba_s": t_nb, "numpy_s": t_np,
@@ -96,11 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (10_000, 100_000, 1_000_000, 3_000_000) if a.full else (10_000, 100_000, 1_000_000)
     rows = run(sizes, repeats=9 if a.full else 5)
     print_table(rows)
-    fails = check(rows)
-    for f in fails:
-        print("FAIL:", f)
-    print("OK" if not fails else f"{len(fails)} target(s) missed")
-    return 1 if fails else 0
+    return report(check(rows))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ import sys
 
 import numpy as np
 
-from planner.verification import nanoparticles as an
 from planner.nanoparticles.materials import MATERIALS
 from planner.nanoparticles.slp import LinearResponseModel, LinearResponseParameters, build_size_rule
+from planner.verification import nanoparticles as an
+from planner.verification.convergence import report
 
 MAG = MATERIALS["magnetite"]
 T_K = 310.15
@@ -179,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out, fails = run(a.full)
     print_tables(out)
-    for f in fails:
-        print("FAIL:", f)
-    print("OK" if not fails else f"{len(fails)} check(s) failed")
-    return 1 if fails else 0
+    return report(fails)
 
 
 if __name__ == "__main__":

@@ -15,33 +15,19 @@ import argparse
 import resource
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh
 from planner.config.plan import ProbeSpec, ThermalSection
+from planner.verification.meshes import structured_cube
 
 
 def structured_box(n: int, size_m: float = 0.2, target_radius_m: float = 0.02) -> TissueMesh:
     """n³ cubes × 6 tetrahedra (Kuhn split), centred at 0; cells with centroid inside the sphere → target."""
-    g = np.linspace(-size_m / 2, size_m / 2, n + 1)
-    X, Y, Z = np.meshgrid(g, g, g, indexing="ij")
-    pts = np.column_stack([X.ravel(), Y.ravel(), Z.ravel()])
-    idx = np.arange((n + 1) ** 3).reshape(n + 1, n + 1, n + 1)
-    c = [idx[i:i + n, j:j + n, k:k + n].ravel() for i in (0, 1) for j in (0, 1) for k in (0, 1)]
-    v000, v001, v010, v011, v100, v101, v110, v111 = c
-    tets = np.concatenate([
-        np.column_stack(t) for t in (
-            (v000, v100, v110, v111), (v000, v100, v101, v111), (v000, v010, v110, v111),
-            (v000, v010, v011, v111), (v000, v001, v101, v111), (v000, v001, v011, v111))
-    ]).astype(np.int64)
-    cen = pts[tets].mean(axis=1)
-    region = np.where(np.linalg.norm(cen, axis=1) < target_radius_m, 2, 1).astype(np.int32)
-    # boundary faces of the cube
-    from benchmarks.thermal_meshes import boundary_faces
     regions = (Region(1, "body", "muscle", Role.BODY), Region(2, "tumour", "tumour", Role.TARGET))
-    return TissueMesh(pts, tets, region, regions, boundary_faces(tets), source=f"structured {n}^3 x 6 tets")
+    return structured_cube(n, size_m, regions=regions,
+                           region_of=lambda c: np.where(np.linalg.norm(c, axis=1) < target_radius_m, 2, 1))
 
 
 def run(n: int, steps: int, dt_s: float = 10.0, quiet: bool = False, systemic: str = "blood-pool") -> dict:

@@ -1,4 +1,4 @@
-"""Verification of the Pennes solver against closed forms (planner/analytic_thermal.py).
+"""Verification of the Pennes solver against closed forms (planner/verification/thermal.py).
 
     python -m benchmarks.thermal_verification [--full] [--only NAME ...]
 
@@ -20,19 +20,23 @@ the script exits non-zero if an order or the finest-level error target (0.05 K) 
                        insulated sides, perfusion and uniform source (cosh form); P1 and P2.
 
 Error = max over mesh vertices of |T_h − T_exact| at the final time.
+Meshes: meshes/sphere_in_sphere.geo and meshes/box.geo (planner.verification.meshes.reference_mesh).
 """
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from types import SimpleNamespace
 
 import numpy as np
 
-from planner.verification import thermal as an
+from planner.artefacts import Role
 from planner.config.plan import ThermalSection
+from planner.verification import thermal as an
+from planner.verification.convergence import Checks, observed_orders, report
+from planner.verification.convergence import print_table as _print_table
+from planner.verification.meshes import half_and_mirrored_box, reference_mesh
 
 TOL_K = 0.05
 K_W = 0.5
@@ -73,15 +77,8 @@ def rms_error(mesh, err: np.ndarray) -> float:
     return float(np.sqrt((w * err**2).sum() / w.sum()))
 
 
-def observed_orders(hs, errs) -> list[float]:
-    return [math.log(errs[i - 1] / errs[i]) / math.log(hs[i - 1] / hs[i]) for i in range(1, len(errs))]
-
-
 def print_table(title: str, rows: list[dict], cols: list[str]) -> None:
-    print(f"\n{title}")
-    print("  ".join(f"{c:>12s}" for c in cols))
-    for r in rows:
-        print("  ".join(f"{r[c]:>12.5g}" if isinstance(r[c], float) else f"{str(r[c]):>12s}" for c in cols))
+    _print_table(title, cols, rows, digits=5)
 
 
 def _solve(mesh, heat, lib, th, dirichlet=None):
@@ -95,14 +92,25 @@ def _dirichlet(value, marker=None):
 
 
 # --- cases --------------------------------------------------------------------------------------
-def sphere_steady(hs_mm, *, perfused: bool, order: int = 1, a_mm=10.0, R_mm=25.0, Q0=5e4, beta=4e3):
-    from benchmarks.thermal_meshes import sphere_in_sphere
+def sphere_in_sphere(a_mm: float, R_mm: float, h_mm: float, h_outer_mm: float):
+    """meshes/sphere_in_sphere.geo: core (tissue "core", target) of radius a in a shell ("shell") to R."""
+    return reference_mesh("sphere_in_sphere.geo", {"a_mm": a_mm, "R_mm": R_mm, "h_mm": h_mm, "h_outer_mm": h_outer_mm},
+                          roles={"core": Role.TARGET})
 
+
+def box(size_mm: tuple[float, float, float], h_mm: float, tissue: str = "slab"):
+    """meshes/box.geo: [0, lx] × [0, ly] × [0, lz] mm, one region "slab" of ``tissue``, uniform size h."""
+    return reference_mesh("box.geo", {"lx_mm": size_mm[0], "ly_mm": size_mm[1], "lz_mm": size_mm[2], "h_mm": h_mm},
+                          tissues={"slab": tissue})
+
+
+def sphere_steady(hs_mm, *, perfused: bool, order: int = 1, a_mm=10.0, R_mm=25.0, Q0=5e4, beta=4e3):
     w = beta / (RHO_B * C_B) if perfused else 0.0
     lib = MockLibrary(core=_Tissue("core", w), shell=_Tissue("shell", w))
     a = a_mm * 1e-3
     if perfused:
-        exact = lambda x, t=0.0: 37.0 + an.sphere_steady_perfused(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k=K_W, beta_W_per_m3_K=beta)
+        exact = lambda x, t=0.0: 37.0 + an.sphere_steady_perfused(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k=K_W,
+                                                                  beta_W_per_m3_K=beta)
     else:
         exact = lambda x, t=0.0: 37.0 + an.sphere_steady(np.linalg.norm(x, axis=0), a_m=a, Q_W_per_m3=Q0, k_in=K_W)
     th = ThermalSection(systemic="off", mode="steady", duration_min=1.0, arterial_T_C=37.0, skin_h_W_per_m2_K=0.0,
@@ -120,8 +128,6 @@ def sphere_steady(hs_mm, *, perfused: bool, order: int = 1, a_mm=10.0, R_mm=25.0
 
 
 def sphere_transient(hs_mm, *, a_mm=10.0, R_mm=30.0, Q0=5e4, t_end_s=600.0, dt_per_mm=20.0, scheme="bdf2"):
-    from benchmarks.thermal_meshes import sphere_in_sphere
-
     lib = MockLibrary(core=_Tissue("core", 0.0), shell=_Tissue("shell", 0.0))
     a = a_mm * 1e-3
     cache: dict = {}
@@ -153,8 +159,6 @@ def sphere_transient(hs_mm, *, a_mm=10.0, R_mm=30.0, Q0=5e4, t_end_s=600.0, dt_p
 
 
 def lumped(dts_s, *, scheme: str, t_end_s=1000.0, Q0=2e4, w=1e-3, q_met_W_per_kg=1.0, mesh=None):
-    from benchmarks.thermal_meshes import box
-
     mesh = mesh if mesh is not None else box((10.0, 10.0, 10.0), 5.0)
     lib = MockLibrary({r.tissue: _Tissue(r.tissue, w, q_met_W_per_kg) for r in mesh.regions})
     beta = w * RHO_B * C_B
@@ -208,8 +212,6 @@ def cut_slab(ns, *, Q0=1e5, h_skin=20.0):
     """Cut faces are adiabatic for heat: a half box with its x = 0 face in ``cut_facets`` against the
     mirror-symmetric full (uncut) box on x ≥ 0 (steady and 4-min BDF2); and the bias had the face been
     treated as skin (Robin to 25 °C)."""
-    from benchmarks.thermal_meshes import half_and_mirrored_box
-
     lib = MockLibrary(muscle=_Tissue("muscle", 6e-4, 1.0), tumour=_Tissue("tumour", 3e-4, 1.0))
     rows = []
     for n in ns:
@@ -230,8 +232,6 @@ def cut_slab(ns, *, Q0=1e5, h_skin=20.0):
 
 
 def slab(hs_mm, *, L_mm=40.0, Q0=2e4, beta=4e3, order: int = 1):
-    from benchmarks.thermal_meshes import box
-
     L = L_mm * 1e-3
     w = beta / (RHO_B * C_B)
     lib = MockLibrary(slab=_Tissue("slab", w))
@@ -256,7 +256,6 @@ def perfusion_lang(dts_s, *, scheme: str = "bdf2", t_end_s=1200.0, Q0=3e4, w=5e-
     from scipy.integrate import solve_ivp
     from scipy.optimize import brentq
 
-    from benchmarks.thermal_meshes import box
     from planner.thermal import perfusion as pf
 
     mesh = box((10.0, 10.0, 10.0), 5.0, tissue="muscle")
@@ -290,80 +289,76 @@ SIZES = {
 }
 
 
-def check(name: str, rows: list[dict], xkey: str, expected_order: float, slack: float, tol=TOL_K) -> list[str]:
+def check(name: str, rows: list[dict], xkey: str, expected_order: float, slack: float, checks: Checks,
+          tol=TOL_K) -> None:
     """Observed orders of the RMS nodal error (column ``order``) and of the max nodal error
     (``order_max``, printed only: noisy on unstructured meshes); the assertion is on every
     consecutive RMS order ≥ expected − slack AND the finest max nodal error ≤ tol."""
     xs = [r[xkey] for r in rows]
-    orders = observed_orders(xs, [r["rms_err_K"] for r in rows])
-    orders_max = observed_orders(xs, [r["max_err_K"] for r in rows])
+    orders, _ = observed_orders(xs, [r["rms_err_K"] for r in rows])
+    orders_max, _ = observed_orders(xs, [r["max_err_K"] for r in rows])
     for r, p, q in zip(rows, [float("nan")] + orders, [float("nan")] + orders_max):
         r["order"], r["order_max"] = p, q
-    fails = []
     worst = min(orders)
-    if worst < expected_order - slack:
-        fails.append(f"{name}: observed order {worst:.2f} < {expected_order - slack:.2f}")
-    if rows[-1]["max_err_K"] > tol:
-        fails.append(f"{name}: finest max error {rows[-1]['max_err_K']:.4f} K > {tol} K")
-    return fails
+    checks.check(worst >= expected_order - slack, f"{name}: observed order {worst:.2f} >= {expected_order - slack:.2f}")
+    checks.check(rows[-1]["max_err_K"] <= tol, f"{name}: finest max error {rows[-1]['max_err_K']:.4f} K <= {tol} K")
 
 
 def run(size: str = "ci", only: list[str] | None = None) -> list[str]:
     s = SIZES[size]
-    fails: list[str] = []
+    checks = Checks()
     want = lambda n: only is None or n in only
     if want("sphere_steady"):
         rows = sphere_steady(s["sphere"], perfused=False)
-        fails += check("sphere_steady P1", rows, "h_mm", 2.0, 0.4)
+        check("sphere_steady P1", rows, "h_mm", 2.0, 0.4, checks)
         print_table("Steady heated sphere, no perfusion, P1 (a = 10 mm, Dirichlet exact at R = 25 mm)", rows,
                     ["h_mm", "dofs", "T_centre_C", "max_err_K", "rms_err_K", "order", "order_max", "seconds"])
     if want("sphere_perfused"):
         rows = sphere_steady(s["sphere"], perfused=True)
-        fails += check("sphere_perfused P1", rows, "h_mm", 2.0, 0.4)
+        check("sphere_perfused P1", rows, "h_mm", 2.0, 0.4, checks)
         print_table("Steady heated sphere, perfusion beta = 4e3 W/m3/K, P1", rows,
                     ["h_mm", "dofs", "T_centre_C", "max_err_K", "rms_err_K", "order", "order_max", "seconds"])
     if want("sphere_transient"):
         rows = sphere_transient(s["transient"])
-        fails += check("sphere_transient BDF2", rows, "h_mm", 2.0, 0.4)
+        check("sphere_transient BDF2", rows, "h_mm", 2.0, 0.4, checks)
         print_table("Transient heated sphere, no perfusion, 600 s, BDF2, dt = 20 s/mm * h (Dirichlet exact at R = 30 mm)",
                     rows, ["h_mm", "dt_s", "dofs", "T_centre_C", "max_err_K", "rms_err_K", "order", "order_max", "seconds"])
     if want("lumped"):
         for scheme, p in (("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0)):
             rows = lumped(s["dts"], scheme=scheme)
-            fails += check(f"lumped {scheme}", rows, "dt_s", p, 0.15)
-            if max(r["baseline_err_K"] for r in rows) > 1e-6:
-                fails.append(f"lumped {scheme}: baseline error {max(r['baseline_err_K'] for r in rows):.2e} K")
+            check(f"lumped {scheme}", rows, "dt_s", p, 0.15, checks)
+            base = max(r["baseline_err_K"] for r in rows)
+            checks.check(base <= 1e-6, f"lumped {scheme}: baseline error {base:.2e} K <= 1e-6 K")
             print_table(f"0-D lumped Pennes, isolated box, {scheme} (expected order {p:.0f})", rows,
                         ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "baseline_err_K"])
     if want("lumped_pool"):
         for scheme, p in (("implicit-euler", 1.0), ("crank-nicolson", 2.0), ("bdf2", 2.0)):
             rows = lumped_pool(s["dts"], scheme=scheme)
-            fails += check(f"lumped_pool {scheme}", rows, "dt_s", p, 0.15, tol=TOL_K if p == 1.0 else 1e-3)
+            check(f"lumped_pool {scheme}", rows, "dt_s", p, 0.15, checks, tol=TOL_K if p == 1.0 else 1e-3)
             print_table(f"0-D Pennes + blood pool (arterial T a state), isolated box, {scheme} (expected order {p:.0f})",
                         rows, ["dt_s", "T_end_C", "exact_C", "T_a_end_C", "T_a_exact_C", "max_err_K", "order"])
     if want("cut_slab"):
         rows = cut_slab(s["cut"])
-        if max(r["max_err_K"] for r in rows) > 1e-7:
-            fails.append(f"cut_slab: half vs mirrored full box differ by {max(r['max_err_K'] for r in rows):.2e} K")
+        worst = max(r["max_err_K"] for r in rows)
+        checks.check(worst <= 1e-7, f"cut_slab: half vs mirrored full box differ by {worst:.2e} K <= 1e-7 K")
         print_table("Cut face (zero flux) vs the uncut mirror-symmetric body: max |T_half - T_full| on x >= 0", rows,
                     ["n", "mode", "vertices", "max_err_K", "skin_bias_K"])
     if want("perfusion_lang"):
         rows, steady_err, T_root = perfusion_lang(s["dts"])
-        fails += check("perfusion_lang BDF2", rows, "dt_s", 2.0, 0.15)
-        if steady_err > 1e-6:
-            fails.append(f"perfusion_lang steady: error {steady_err:.2e} K > 1e-6 K")
+        check("perfusion_lang BDF2", rows, "dt_s", 2.0, 0.15, checks)
+        checks.check(steady_err <= 1e-6, f"perfusion_lang steady: error {steady_err:.2e} K <= 1e-6 K")
         print_table("0-D Pennes, Lang 1999 muscle perfusion (Picard), BDF2 vs Radau reference", rows,
                     ["dt_s", "T_end_C", "exact_C", "max_err_K", "order", "picard_max"])
         print(f"steady state: scalar root {T_root:.6f} C, FE error {steady_err:.2e} K")
     if want("slab"):
         rows = slab(s["slab"])
-        fails += check("slab P1", rows, "h_mm", 2.0, 0.4)
+        check("slab P1", rows, "h_mm", 2.0, 0.4, checks)
         print_table("1-D perfused slab, Dirichlet 37 C at both ends, P1 (40x4x4 mm box)", rows,
                     ["h_mm", "dofs", "T_mid_C", "max_err_K", "rms_err_K", "order", "order_max"])
         rows = slab(s["slab"][:3], order=2)
-        fails += check("slab P2", rows, "h_mm", 3.0, 0.5, tol=1e-3)
+        check("slab P2", rows, "h_mm", 3.0, 0.5, checks, tol=1e-3)
         print_table("1-D perfused slab, P2", rows, ["h_mm", "dofs", "T_mid_C", "max_err_K", "rms_err_K", "order", "order_max"])
-    return fails
+    return checks.failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,11 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     fails = run("full" if args.full else "ci", args.only)
     print(f"\nwall time {time.perf_counter() - t0:.1f} s")
-    if fails:
-        print("FAILED:\n  " + "\n  ".join(fails))
-        return 1
-    print("all thermal verification targets met")
-    return 0
+    return report(fails)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.artefacts import DONE, Progress, StageRecord, StageStatus, TissueMesh, no_progress, skipped
 from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
 from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
 from planner.errors import InputError, bad_value
+
+if TYPE_CHECKING:  # typing only: the stages are imported where they run
+    from planner.imaging.stage import PatientModel
+    from planner.tissues.library import TissueLibrary
 from planner.reporting import results as report
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     check_before_solving(cfg)
 
 
-def build_mesh(cfg: PlanConfig, lib) -> tuple[TissueMesh, Any]:
+def build_mesh(cfg: PlanConfig, lib: TissueLibrary) -> tuple[TissueMesh, PatientModel | None]:
     """TissueMesh from primitives ([geometry]) or from DICOM ([imaging]); the second item is the
     patient model (imaging reports) or None."""
     if cfg.geometry is not None:

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from planner.artefacts import Role, TissueMesh
+from planner.artefacts import Role, TissueLookup, TissueMesh
 from planner.config.plan import DistributionSection
 from planner.config.registry import DISTRIBUTIONS
 from planner.config.schema import one_of, positive, positive_vec3, spec, vec3
@@ -102,7 +102,7 @@ def mapped_mass_mg(mesh: TissueMesh, c_mg_per_mL: np.ndarray) -> float:
 
 
 # --- which cells may hold particles --------------------------------------------------------------
-def hosting_cells(mesh: TissueMesh, regions: tuple[str, ...] = (), lib: Any = None,
+def hosting_cells(mesh: TissueMesh, regions: tuple[str, ...] = (), lib: TissueLookup | None = None,
                   default_role: Role | None = None) -> np.ndarray:
     """Boolean mask of cells that may hold particles: never implants or metal/air tissues; only
     ``regions`` if given, else only regions with ``default_role`` if given."""
@@ -253,7 +253,8 @@ def available_distributions() -> tuple[str, ...]:
     return DISTRIBUTIONS.available()
 
 
-def distribute(mesh: TissueMesh, sec: Any, base_dir: Path | None = None, lib: Any = None) -> ParticleDistribution:
+def distribute(mesh: TissueMesh, sec: DistributionSection, base_dir: Path | None = None,
+               lib: TissueLookup | None = None) -> ParticleDistribution:
     """Build the distribution of ``sec.kind`` (a :class:`planner.config.plan.DistributionSection`)."""
     d = get_distribution(sec.kind)(mesh, sec, Path(base_dir) if base_dir is not None else Path.cwd(), lib)
     c_max = float(d.concentration_mg_per_mL.max(initial=0.0))
@@ -270,11 +271,14 @@ def distribute(mesh: TissueMesh, sec: Any, base_dir: Path | None = None, lib: An
 
 
 @register_distribution("uniform-in-target", UniformInTargetParams)
-def uniform_in_target(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
+def uniform_in_target(mesh: TissueMesh, sec: DistributionSection, base_dir: Path,
+                      lib: TissueLookup | None = None) -> ParticleDistribution:
     mask = hosting_cells(mesh, tuple(sec.regions), lib, default_role=Role.TARGET)
     if not mask.any():
         raise InputError(f"{KEY}: kind = 'uniform-in-target' but the mesh has no target region "
                          f"(regions = {list(sec.regions)!r}); expected a region with role = 'target' or a regions list")
+    if sec.total_mass_mg is None:  # the registry makes total_mass_mg required for this kind
+        raise InputError(f"{KEY}.total_mass_mg: missing; expected the injected mass (mg) for kind = 'uniform-in-target'")
     V = mesh.cell_volumes_m3()
     vol_mL = float(V[mask].sum()) * 1e6
     c = np.where(mask, sec.total_mass_mg / vol_mL, 0.0)
@@ -296,7 +300,8 @@ def deposit_profile(points_m: np.ndarray, dep: Any) -> tuple[np.ndarray, float]:
 
 
 @register_distribution("deposit", DepositParams)
-def deposits(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
+def deposits(mesh: TissueMesh, sec: DistributionSection, base_dir: Path,
+             lib: TissueLookup | None = None) -> ParticleDistribution:
     mask = hosting_cells(mesh, tuple(sec.regions), lib)
     X = mesh.cell_centroids_m()
     V = mesh.cell_volumes_m3()

@@ -56,7 +56,7 @@ def _prop(t: Any, attr: str, name: str, positive: bool) -> float:
     return v
 
 
-def tissue_table(mesh: TissueMesh, lib: Any) -> dict[str, dict[str, Any]]:
+def tissue_table(mesh: TissueMesh, lib: ThermalLibrary) -> dict[str, dict[str, Any]]:
     """Validated thermal properties of every tissue used by the mesh (SI)."""
     out = {}
     for tissue in sorted({r.tissue for r in mesh.regions}):
@@ -93,7 +93,7 @@ def _heat_callable(heat: Any, mesh: TissueMesh):
     return q
 
 
-def build_inputs(mesh: TissueMesh, heat: Any, lib: Any, th, dirichlet=None):
+def build_inputs(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, th: ThermalSection, dirichlet=None):
     """PennesInputs for :func:`planner.fem.bioheat.solve_pennes` (imports the FE module)."""
     from planner.fem.bioheat import BloodPool, PennesInputs
 

@@ -81,7 +81,8 @@ def ellipsoid_loss_W(sigma_S_per_m: float, frequency_Hz: float, H0_peak_A_per_m:
 
         P = (2π/15) σ ω² μ0² H0² a³ b³ c / (a² + b²)       (sphere a = b = c: π σ ω² μ0² H0² a⁵/15)."""
     w = 2.0 * math.pi * frequency_Hz
-    return 2.0 * math.pi / 15.0 * sigma_S_per_m * w ** 2 * MU0_H_per_m ** 2 * H0_peak_A_per_m ** 2 * a_m ** 3 * b_m ** 3 * c_m / (a_m ** 2 + b_m ** 2)
+    return (2.0 * math.pi / 15.0 * sigma_S_per_m * w ** 2 * MU0_H_per_m ** 2 * H0_peak_A_per_m ** 2
+            * a_m ** 3 * b_m ** 3 * c_m / (a_m ** 2 + b_m ** 2))
 
 
 def cylinder_axial_loss_W(sigma_S_per_m: float, frequency_Hz: float, H0_peak_A_per_m: float,

@@ -21,6 +21,7 @@ scipy.integrate.quad over ln D on sub-intervals split at the relaxation peak.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import integrate
@@ -108,7 +109,7 @@ def slp_poly_quad_W_per_kg(H_A_per_m: float, f_Hz: float, *, median_D_m: float, 
                            n_sigma: float = 9.0, epsrel: float = 1e-12) -> float:
     """Mass-weighted polydisperse SLP by scipy.integrate.quad over s = ln(D/D_med) (number
     distribution n ∝ exp(−s²/2σ²), weight D³ n), split at the SLP_mono maximum and at ±kσ."""
-    kw = dict(shell_m=shell_m, Ms_A_per_m=Ms_A_per_m, K_J_per_m3=K_J_per_m3, density_kg_per_m3=density_kg_per_m3,
+    kw: dict[str, Any] = dict(shell_m=shell_m, Ms_A_per_m=Ms_A_per_m, K_J_per_m3=K_J_per_m3, density_kg_per_m3=density_kg_per_m3,
               viscosity_Pa_s=viscosity_Pa_s, T_K=T_K, tau0_s=tau0_s, brownian=brownian)
 
     def weight(s: float) -> float:  # D³ n(D) dD ∝ exp(3s − s²/2σ²) ds (D_med³ dropped)

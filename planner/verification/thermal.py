@@ -12,7 +12,8 @@ import numpy as np
 from scipy import integrate, special
 
 
-def sphere_steady(r_m: np.ndarray, *, a_m: float, Q_W_per_m3: float, k_in: float, k_out: float | None = None) -> np.ndarray:
+def sphere_steady(r_m: np.ndarray, *, a_m: float, Q_W_per_m3: float, k_in: float,
+                  k_out: float | None = None) -> np.ndarray:
     """Steady θ(r) of a uniformly heated sphere in an infinite medium without perfusion, θ(∞) = 0.
 
     k∇²θ = −Q inside, 0 outside; continuity of θ and of k ∂θ/∂r at r = a (derived from
@@ -29,7 +30,8 @@ def sphere_steady(r_m: np.ndarray, *, a_m: float, Q_W_per_m3: float, k_in: float
     return np.where(r <= a_m, inside, outside)
 
 
-def sphere_steady_perfused(r_m: np.ndarray, *, a_m: float, Q_W_per_m3: float, k: float, beta_W_per_m3_K: float) -> np.ndarray:
+def sphere_steady_perfused(r_m: np.ndarray, *, a_m: float, Q_W_per_m3: float, k: float,
+                           beta_W_per_m3_K: float) -> np.ndarray:
     """Steady θ(r) = T − T_a of a uniformly heated sphere in infinite perfused tissue (uniform k, β).
 
     k∇²θ − βθ + Q χ(r<a) = 0, θ → 0 at ∞. With m = √(β/k), regular at 0 and decaying at ∞,
@@ -60,7 +62,8 @@ def _ball_indicator_evolved(r: float, s: float, a: float, kappa: float) -> float
         math.exp(-((a - r) / d) ** 2) - math.exp(-((a + r) / d) ** 2))
 
 
-def sphere_transient(r_m: np.ndarray, t_s: float, *, a_m: float, Q_W_per_m3: float, k: float, rho_c_J_per_m3_K: float) -> np.ndarray:
+def sphere_transient(r_m: np.ndarray, t_s: float, *, a_m: float, Q_W_per_m3: float, k: float,
+                     rho_c_J_per_m3_K: float) -> np.ndarray:
     """θ(r, t) of a sphere heated uniformly from t = 0 in an infinite medium, no perfusion, θ(0) = 0.
 
     Duhamel: θ(r, t) = (Q/ρc) ∫₀ᵗ u(r, s) ds with u the heat-kernel evolution of the ball indicator
@@ -72,7 +75,7 @@ def sphere_transient(r_m: np.ndarray, t_s: float, *, a_m: float, Q_W_per_m3: flo
     r = np.atleast_1d(np.abs(np.asarray(r_m, dtype=float)))
     out = np.empty(r.shape)
     for i, ri in enumerate(r.ravel()):
-        val, _ = integrate.quad(lambda s: _ball_indicator_evolved(ri, s, a_m, kappa), 0.0, t_s,
+        val, _ = integrate.quad(lambda s, ri=ri: _ball_indicator_evolved(ri, s, a_m, kappa), 0.0, t_s,
                                 epsabs=1e-12, epsrel=1e-10, limit=200,
                                 points=[min(t_s, (abs(a_m - ri)) ** 2 / (4 * kappa))] if abs(a_m - ri) > 0 else None)
         out.ravel()[i] = Q_W_per_m3 / rho_c_J_per_m3_K * val

@@ -383,7 +383,7 @@ def test_implant_self_heating_is_the_implant_only_superposition_part():
 
 
 def _half_and_mirrored_box(n=4, size=0.06):
-    from benchmarks.thermal_meshes import half_and_mirrored_box
+    from planner.verification.meshes import half_and_mirrored_box
 
     return half_and_mirrored_box(n, size)
 

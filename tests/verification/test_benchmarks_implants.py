@@ -7,7 +7,7 @@ pytest.importorskip("dolfinx")
 
 from benchmarks import implants_accuracy as acc  # noqa: E402
 from benchmarks import implants_performance as perf  # noqa: E402
-from benchmarks.implants_common import Checks  # noqa: E402
+from planner.verification.convergence import Checks  # noqa: E402
 
 
 def test_cylinder_convergence_meets_order_and_accuracy():
