@@ -105,8 +105,15 @@ def _progress_display(enabled: bool) -> Iterator[Progress | None]:
 
     bars = Bars(SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), TaskProgressColumn(),
                 TimeElapsedColumn(), console=Console(stderr=True))
-    with bars:
-        yield _RichProgress(bars)
+    with bars:  # log lines go above the bars: rich proxies sys.stderr while they are live
+        handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+        streams = [h.setStream(sys.stderr) for h in handlers]
+        try:
+            yield _RichProgress(bars)
+        finally:
+            for h, stream in zip(handlers, streams):
+                if stream is not None:
+                    h.setStream(stream)
 
 
 def _cmd_doctor(args) -> int:
@@ -241,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"planner {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    p.add_argument("-q", "--quiet", action="count", default=0, help="errors only: no progress, no stage list")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="errors and safety violations only: no progress, no stage list")
     common = argparse.ArgumentParser(add_help=False)  # -v/-q also after the verb: planner run plan.toml -v
     common.add_argument("-v", "--verbose", dest="verbose_after", action="count", default=0,
                         help="more log output (-vv for debug)")
     common.add_argument("-q", "--quiet", dest="quiet_after", action="count", default=0,
-                        help="errors only: no progress, no stage list")
+                        help="errors and safety violations only: no progress, no stage list")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = _verb(sub, "run", _cmd_run, "run a plan and write its results folder",
               "Run PLAN.toml end to end and write the results folder (summary.json, fields, figures) atomically. "

@@ -259,3 +259,30 @@ def test_no_progress_display_without_a_terminal():
 
     with _progress_display(enabled=False) as p:
         assert p is None
+
+
+def test_schema_and_key_reference_come_from_the_same_metadata(validator):
+    """Every key of docs/plan-files.md is a property somewhere in the schema, and vice versa."""
+    import re
+
+    doc_keys = set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", (ROOT / "docs" / "plan-files.md").read_text(), re.M))
+
+    def walk(node, out):
+        if isinstance(node, dict):
+            for k, v in node.get("properties", {}).items():
+                out.add(k)
+                walk(v, out)
+            for v in node.values():
+                walk(v, out)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, out)
+        return out
+
+    schema_keys = walk(validator.schema, set())
+    assert len(doc_keys) > 100
+    assert doc_keys - schema_keys == set()
+    sections = {"plan", "geometry", "mesh", "applicator", "nanoparticles", "thermal", "safety", "search", "implants",
+                "imaging", "segmentation", "tissues"}
+    sub_tables = {"bodies", "distribution", "probes", "schedule", "deposits", "linear_response", "table", "constant"}
+    assert schema_keys - doc_keys - sections - sub_tables == set()

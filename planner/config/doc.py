@@ -101,6 +101,7 @@ def render() -> str:
         (config.DistributionSection, "[nanoparticles.distribution]"),
         (config.ThermalSection, "[thermal]"),
         (config.ProbeSpec, "[[thermal.probes]]"),
+        (config.ScheduleSegment, "[[thermal.schedule]]"),
         (config.SafetySection, "[safety]"),
         (config.SearchSection, "[search]"),
         (config.ImplantsSection, "[implants]"),
