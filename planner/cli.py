@@ -218,11 +218,9 @@ def _cmd_tissues(args) -> int:
 
 
 def _cmd_schema(args) -> int:
-    import json
+    from planner.config.doc import schema_text
 
-    from planner.config.doc import json_schema
-
-    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    print(schema_text(), end="")
     return EXIT_OK
 
 
@@ -326,6 +324,8 @@ def _on_sigterm(signum, frame):
     from planner.reporting.results import abandon_partial_folders
 
     abandon_partial_folders()
+    if sys.stderr.isatty():
+        os.write(2, b"\x1b[?25h\n")  # the progress bars hid the cursor
     os.write(2, b"planner: terminated (SIGTERM); no results folder was written\n")
     os._exit(143)
 

@@ -172,6 +172,13 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
+def test_shipped_schema_file_is_up_to_date():
+    from planner.config.doc import schema_text
+
+    assert (ROOT / "docs" / "plan.schema.json").read_text() == schema_text(), \
+        "docs/plan.schema.json is stale: run `python -m planner.config.doc --schema > docs/plan.schema.json`"
+
+
 SHIPPED = sorted(ROOT.glob("phantoms/*/plan*.toml"))
 
 

@@ -1,7 +1,8 @@
 """Generate the plan-file key reference (docs/plan-files.md) from the typed config sections and the
 models' own parameter sections (planner.config.registry).
 
-`python -m planner.config.doc > docs/plan-files.md`; a test checks the file is up to date.
+`python -m planner.config.doc > docs/plan-files.md` and `python -m planner.config.doc --schema >
+docs/plan.schema.json` (the JSON Schema of `planner schema`); tests check both files are up to date.
 """
 from __future__ import annotations
 
@@ -125,8 +126,12 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-if __name__ == "__main__":
-    print(render(), end="")
+def schema_text() -> str:
+    """The JSON Schema as `planner schema` prints it and docs/plan.schema.json holds it."""
+    import json
+
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
 
 
 # --- JSON Schema of plan files (`planner schema`), from the same metadata as the tables above -------
@@ -267,3 +272,9 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "$defs": defs,
     }
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(schema_text() if sys.argv[1:] == ["--schema"] else render(), end="")
