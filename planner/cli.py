@@ -87,7 +87,8 @@ class _RichProgress:
         tid = self.tasks.get(task)
         if tid is None:
             tid = self.tasks[task] = self.bar.add_task(task, total=total)
-        self.bar.update(tid, completed=done, total=total)
+        shown = f"{task} ({done:g})" if total is None and done else task  # a count where the total is unknown
+        self.bar.update(tid, completed=done, total=total, description=shown)
         if total is not None and done >= total:
             self.bar.stop_task(tid)
             del self.tasks[task]  # the same name may start again (a second time loop, another frequency)

@@ -140,7 +140,7 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str], progress: Progr
         root["patient"] = patient
         return mesh, (patient.summary_block() if patient else None), (patient.input_files() if patient else {})
 
-    with clock.stage("mesh", "meshing"):
+    with clock.stage("mesh", "meshing" if cfg.geometry is not None else "images → segmentation → mesh"):
         mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
     stages: dict[str, StageRecord] = {"mesh": DONE}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},

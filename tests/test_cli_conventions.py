@@ -258,6 +258,7 @@ def test_rich_progress_rows_finish_and_restart():
         p("search", 3, None)
         assert set(p.tasks) == {"time loop (implant self-heating)", "search"}
         assert bars.tasks[1].completed == 60.0 and bars.tasks[2].total is None
+        assert bars.tasks[2].description == "search (3)" and bars.tasks[1].description.startswith("time loop (")
     assert "time loop" in out.getvalue()
 
 
