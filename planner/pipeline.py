@@ -230,6 +230,7 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
     with clock.stage("em", "eddy currents"):
         applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
         fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
+    stages["em"] = DONE  # (before "implants": summary.json lists the stages in the order they ran)
     with clock.stage("implants"):
         fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress)
     with clock.stage("nanoparticles"):
