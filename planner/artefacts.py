@@ -190,3 +190,16 @@ class TissueLookup(Protocol):
     def __getitem__(self, name: str) -> object: ...
 
     def __contains__(self, name: object) -> bool: ...
+
+
+class Progress(Protocol):
+    """Progress of a long stage, reported by the stages and shown by the CLI (which alone knows
+    whether there is a terminal): ``progress(task, done, total)`` with ``done`` in the task's own
+    unit (steps, seconds of simulated time, evaluations); ``total`` None: unknown (a spinner). A task
+    is finished when ``done >= total``; the same name may start again after that. Stages never print."""
+
+    def __call__(self, task: str, done: float, total: float | None) -> None: ...
+
+
+def no_progress(task: str, done: float, total: float | None) -> None:
+    """The default :class:`Progress`: report nothing."""

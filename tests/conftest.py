@@ -40,10 +40,10 @@ def input_guard(inner):
     """Wrap planner.pipeline._run_plan: hash every input the plan names before and after the run."""
     import planner.pipeline as pipeline
 
-    def checked(cfg, write, warnings):
+    def checked(cfg, write, warnings, *rest):
         inputs = pipeline.plan_inputs(cfg)
         before = _hash_inputs(inputs)
-        result = inner(cfg, write, warnings)
+        result = inner(cfg, write, warnings, *rest)
         after = _hash_inputs(inputs)
         if "imaging.phantom" in inputs:  # phantom inputs are generated on the first run: what existed must stay
             after = {k: v for k, v in after.items() if k in before}

@@ -414,7 +414,8 @@ class SafetySection:
                                        "implant-adjacent tissue included; unset: reported, not checked")
     max_SAR10g_W_per_kg: float | None = spec(None, check=positive, expected="a positive 10 g SAR (W/kg), IEC/IEEE 62704-1 cubes; "
                                              "unset: reported, not checked")
-    stop_on_violation: bool = spec(False)
+    stop_on_violation: bool = spec(False, help="true: a violation at the plan's settings skips the settings search; "
+                                   "the results (with the violations) are written either way and `planner run` exits 3")
     # --- systemic limits (IEC 60601-2-33 style; planner.planning.safety) -------------------------
     sar_operating_mode: str = spec("normal", check=one_of("normal", "first-level")[0],
                                    expected="'normal' (whole-body SAR 2 W/kg, core rise 0.5 K) or 'first-level' (4 W/kg, 1 K)")
