@@ -334,6 +334,7 @@ class MapVolume:
     data: np.ndarray  # (ni, nj, nk) float64
     affine_lps_mm: np.ndarray  # (4, 4)
     path: str
+    frame_uid: str = ""  # DICOM FrameOfReferenceUID ("" for NIfTI)
 
     @property
     def voxel_volume_mL(self) -> float:
@@ -371,63 +372,41 @@ def read_nifti(path: Path) -> MapVolume:
     return MapVolume(data, RAS_TO_LPS @ np.asarray(img.affine, dtype=float), str(path))
 
 
-def read_dicom_series(folder: Path) -> MapVolume:
-    """A single-series DICOM folder → volume with an LPS affine (mm) from the slice geometry."""
-    import pydicom
+def read_dicom_map(folder: Path, field: str = KEY, modality: str | None = None) -> MapVolume:
+    """A DICOM series folder → volume with its LPS affine (mm), read by the imaging reader
+    (:func:`planner.imaging.dicom.read_dicom_series`: a damaged DICOM file, mixed series or a broken
+    slice stack is a one-line error naming the file and ``field``, never silently skipped)."""
+    from planner.imaging.dicom import read_dicom_series
 
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    slices = []
-    for p in files:
-        try:
-            ds = pydicom.dcmread(str(p))
-        except Exception:  # not a DICOM file: skip (e.g. a README)
-            continue
-        if "PixelData" in ds:
-            slices.append(ds)
-    if not slices:
-        raise InputError(f"map folder {str(folder)!r}: no DICOM images; expected a DICOM series")
-    uids = {getattr(s, "SeriesInstanceUID", None) for s in slices}
-    if len(uids) > 1:
-        raise InputError(f"map folder {str(folder)!r}: {len(uids)} series; expected exactly one")
-    try:
-        iop = np.array(slices[0].ImageOrientationPatient, dtype=float)
-        row, col = iop[:3], iop[3:]
-        normal = np.cross(row, col)
-        ps = np.array(slices[0].PixelSpacing, dtype=float)  # [between rows, between columns]
-        pos = np.array([np.array(s.ImagePositionPatient, dtype=float) for s in slices])
-    except AttributeError as exc:
-        raise InputError(f"map folder {str(folder)!r}: missing geometry ({exc}); expected ImagePositionPatient, "
-                         "ImageOrientationPatient and PixelSpacing") from None
-    order = np.argsort(pos @ normal)
-    slices = [slices[i] for i in order]
-    pos = pos[order]
-    if len(slices) > 1:
-        gaps = np.diff(pos @ normal)
-        if np.any(gaps <= 0) or np.ptp(gaps) > 1e-3 * max(abs(gaps.mean()), 1e-9):
-            raise InputError(f"map folder {str(folder)!r}: slice spacing {gaps.min():.4g}..{gaps.max():.4g} mm; "
-                             "expected equally spaced, distinct slices")
-        dz = float(gaps.mean())
-    else:
-        dz = float(getattr(slices[0], "SliceThickness", 1.0))
-    vol = []
-    for s in slices:
-        a = s.pixel_array.astype(np.float64) * float(getattr(s, "RescaleSlope", 1.0)) + float(getattr(s, "RescaleIntercept", 0.0))
-        vol.append(a.T)  # pixel_array is (rows, cols) → (i = column index, j = row index)
-    data = np.stack(vol, axis=2)
-    A = np.eye(4)
-    A[:3, 0] = row * ps[1]
-    A[:3, 1] = col * ps[0]
-    A[:3, 2] = normal * dz
-    A[:3, 3] = pos[0]
-    return MapVolume(data, A, str(folder))
+    vol = read_dicom_series(folder, modality=modality, field=field)
+    A = vol.grid.affine_m()
+    A[:3, :] *= 1e3  # m → mm (linear part and origin)
+    data = np.asarray(vol.array, dtype=np.float64).transpose(2, 1, 0)  # [k, j, i] → (i, j, k)
+    return MapVolume(data, A, str(folder), vol.frame_of_reference_uid)
 
 
-def read_map(path: Path, fmt: str = "auto") -> MapVolume:
+def read_map(path: Path, fmt: str = "auto", field: str = KEY, modality: str | None = None) -> MapVolume:
     if not path.exists():
-        raise InputError(f"map file {str(path)!r}: does not exist; expected a NIfTI file or a DICOM folder")
+        raise InputError(f"{field} = {str(path)!r}: does not exist; expected a NIfTI file or a DICOM folder")
     if fmt == "dicom" or (fmt == "auto" and path.is_dir()):
-        return read_dicom_series(path)
+        return read_dicom_map(path, field, modality)
     return read_nifti(path)
+
+
+def read_plan_map(mesh: TissueMesh, base_dir: Path, sec: Any, key: str, modality: str | None = None) -> MapVolume:
+    """The map named by ``sec.<key>`` (relative to the plan file), frame of reference checked."""
+    field = f"{KEY}.{key}"
+    vol = read_map(_resolve(base_dir, getattr(sec, key)), sec.format, field, modality)
+    check_frame(vol, mesh, field)
+    return vol
+
+
+def check_frame(vol: MapVolume, mesh: TissueMesh, field: str) -> None:
+    """A DICOM map must lie in the planning image's patient frame (FrameOfReferenceUID), when both are known."""
+    plan_uid = mesh.frame_of_reference_uid
+    if vol.frame_uid and plan_uid and vol.frame_uid != plan_uid:
+        raise InputError(f"{field} = {vol.path!r}: FrameOfReferenceUID {vol.frame_uid!r} differs from the planning "
+                         f"image's {plan_uid!r}; expected a map in the planning CT's frame (register it first)")
 
 
 def _map_to_mesh(mesh: TissueMesh, vol: MapVolume, conc_vox_mg_per_mL: np.ndarray, sec: Any, lib: Any,
@@ -467,7 +446,7 @@ def _resolve(base_dir: Path, rel: str) -> Path:
 
 @register_distribution("concentration-map", ConcentrationMapParams)
 def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
-    vol = read_map(_resolve(base_dir, sec.file), sec.format)
+    vol = read_plan_map(mesh, base_dir, sec, "file")
     data = vol.data
     if not np.all(np.isfinite(data)):
         n_bad = int(np.count_nonzero(~np.isfinite(data)))
@@ -499,12 +478,12 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
     r2s = relaxivity_per_s_per_mM(sec)
     unit = 1e3 if sec.units == "per_ms" else 1.0
     if sec.file is not None:
-        vol = read_map(_resolve(base_dir, sec.file), sec.format)
+        vol = read_plan_map(mesh, base_dir, sec, "file")
         delta = vol.data * unit
         sat_ref = delta
     else:
-        pre = read_map(_resolve(base_dir, sec.pre_file), sec.format)
-        post = read_map(_resolve(base_dir, sec.post_file), sec.format)
+        pre = read_plan_map(mesh, base_dir, sec, "pre_file")
+        post = read_plan_map(mesh, base_dir, sec, "post_file")
         if pre.data.shape != post.data.shape or not np.allclose(pre.affine_lps_mm, post.affine_lps_mm, atol=1e-3):
             raise InputError(f"{KEY}.pre_file/post_file: grids differ (shapes {pre.data.shape} vs {post.data.shape}); "
                              "expected co-registered maps on the same grid")
