@@ -607,4 +607,5 @@ def ensure_phantom_inputs(cfg: ImagingPlan) -> list[Path]:
     return write_phantom_data(name, cfg.base_dir)
 
 
-__all__ = ["PHANTOMS", "Phantom", "IronDeposit", "post_injection_ct", "write_phantom", "write_phantom_data", "ensure_phantom_inputs", "phantom_images", "make_uid"]
+__all__ = ["PHANTOMS", "Phantom", "IronDeposit", "post_injection_ct", "write_phantom", "write_phantom_data",
+           "ensure_phantom_inputs", "phantom_images", "make_uid"]

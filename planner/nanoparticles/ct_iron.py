@@ -32,19 +32,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from planner.artefacts import TissueMesh
 from planner.config.plan import DistributionSection
 from planner.config.schema import one_of, positive, spec
 from planner.errors import InputError, bad_value
-from scipy import ndimage
-
 from planner.nanoparticles.distributions import (
     KEY,
     MapVolume,
     ParticleDistribution,
     _map_to_mesh,
-    _resolve,
     read_plan_map,
     register_distribution,
 )
