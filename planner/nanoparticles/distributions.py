@@ -223,8 +223,15 @@ class R2starMapParams:
                                          expected="a fraction in 0..1 of the mapped iron allowed in saturated voxels "
                                                   "without a declared total_mass_mg (planner.nanoparticles.saturation)")
     total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
+    residual_ct_file: str | None = spec(None, check=_nonempty,
+                                        expected="a post-injection CT (NIfTI file or DICOM folder) in the planning frame",
+                                        help="weights the saturated core's residual by the CT HU rise")
+    residual_ct_baseline_HU: float = spec(40.0, check=lambda h: math.isfinite(h) and -1100.0 < h < 3100.0,
+                                          expected="the pre-injection soft-tissue HU, in -1100..3100")
 
     def validate(self, path: str) -> None:
+        if self.residual_ct_file is not None and self.total_mass_mg is None:
+            raise InputError(f"{path}.residual_ct_file: needs total_mass_mg (the residual it distributes)")
         if (self.file is None) == (self.pre_file is None and self.post_file is None):
             raise InputError(f"{path}.file/pre_file/post_file: expected either file (ΔR2*) or both pre_file and post_file")
         if self.file is None and (self.pre_file is None or self.post_file is None):
@@ -473,6 +480,22 @@ def relaxivity_per_s_per_mM(sec: Any) -> float:
     return float(r)
 
 
+def _ct_rise_weights(mesh: TissueMesh, base_dir: Path, sec: Any, vol: MapVolume, sat: np.ndarray) -> np.ndarray | None:
+    """max(HU − residual_ct_baseline_HU, 0) of ``residual_ct_file`` at the saturated R2* voxel centres."""
+    if sec.residual_ct_file is None or not sat.any():
+        return None
+    ct = read_plan_map(mesh, base_dir, sec, "residual_ct_file", "CT" if sec.format != "nifti" else None)
+    ijk = np.argwhere(sat)
+    pts_m = (vol.affine_lps_mm @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T * 1e-3
+    hu, inside = ct.sample(pts_m)
+    if not inside.any():
+        raise InputError(f"{KEY}.residual_ct_file = {ct.path!r}: does not cover the saturated R2* voxels; "
+                         "expected a post-injection CT of the same region in the planning frame")
+    w = np.zeros(sat.shape)
+    w[sat] = np.where(inside, np.maximum(hu - float(sec.residual_ct_baseline_HU), 0.0), 0.0)
+    return w
+
+
 @register_distribution("r2star-map", R2starMapParams)
 def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     r2s = relaxivity_per_s_per_mM(sec)
@@ -503,7 +526,8 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
                     vol.path, neg, delta.size, float(delta.min()))
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
     conc, sat_info = fill_saturated(conc, sat, vol.voxel_volume_mL, sec.total_mass_mg, sec.max_saturated_fraction,
-                                    f"{KEY}.file = {vol.path!r}")  # planner.nanoparticles.saturation
+                                    f"{KEY}.file = {vol.path!r}",
+                                    _ct_rise_weights(mesh, base_dir, sec, vol, sat))  # planner.nanoparticles.saturation
     return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {**sat_info,
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
         "r2star_saturation_per_s": sec.r2star_saturation_per_s, "r2star_saturated_voxels": n_sat,
