@@ -134,13 +134,20 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
     if cfg.applicator is None:
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = skipped("plan has no [applicator] section")
+        if cfg.em is not None and cfg.em.field_probes:
+            log.warning("[[em.field_probes]] ignored: the plan has no [applicator] section (no field to probe)")
         return {}
     from planner.config.plan import SafetySection
+    from planner.em.probes import field_probes, locate_field_probes
     from planner.planning import safety
 
+    located = locate_field_probes(mesh, cfg.em.field_probes) if cfg.em and cfg.em.field_probes else None
     applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
     stages["em"] = DONE
     summary["em"] = fields.summary_block()
+    probes = field_probes(mesh, fields, located) if located is not None else None
+    if probes is not None:
+        summary["em"]["field_probes"] = probes.summary_block()
     stages["nanoparticles"] = DONE if cfg.nanoparticles else skipped("no [nanoparticles] section (eddy/implant heat only)")
     summary["nanoparticles"] = heat.summary_block()
     temperatures = None
@@ -167,7 +174,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
                                                                       lib, mesh, {}))
         stages["search"] = DONE
         summary["search"] = found.summary_block()
-    return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
+    return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found,
+            "field_probes": probes}
 
 
 def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord]):

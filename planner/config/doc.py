@@ -104,6 +104,7 @@ def render() -> str:
         (config.SafetySection, "[safety]"),
         (config.SearchSection, "[search]"),
         (config.ImplantsSection, "[implants]"),
+        (config.EMSection, "[em]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
     sections += [(e.params, e.params.PLAN_SECTION) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)  # type: ignore[attr-defined]
