@@ -91,6 +91,7 @@ class TissueMesh:
     skin_facets: np.ndarray  # (K, 3) int64
     source: str = ""  # how it was made, for provenance (e.g. "gmsh 4.8 OCC fragments")
     cut_facets: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # (K', 3) int64
+    frame_of_reference_uid: str = ""  # DICOM FrameOfReferenceUID of the planning image ("" if none)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -252,6 +252,8 @@ class DistributionSection:
     hu_per_mg_Fe_per_mL: float | None = model_key()
     tissue_baseline_HU: float | None = model_key()
     hu_noise_floor_HU: float = model_key(20.0)
+    residual_ct_file: str | None = model_key()
+    residual_ct_baseline_HU: float = model_key(40.0)
 
     @property
     def model_parameters(self) -> Any:
