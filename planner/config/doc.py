@@ -252,7 +252,7 @@ def json_schema() -> dict[str, Any]:
     top = {"plan": config.PlanSection, "geometry": config.GeometrySection, "mesh": config.MeshSection,
            "applicator": config.ApplicatorSection, "nanoparticles": config.NanoparticleSection,
            "thermal": config.ThermalSection, "safety": config.SafetySection, "search": config.SearchSection,
-           "implants": config.ImplantsSection}
+           "implants": config.ImplantsSection, "em": config.EMSection}
     props: dict[str, Any] = {k: {"$ref": f"#/$defs/{_table_def(cls, defs)}"} for k, cls in top.items()}
     for name in STAGE_SECTIONS.available():
         params = STAGE_SECTIONS.params(name)
