@@ -64,3 +64,14 @@ def inputs_never_modified(monkeypatch):
         return
     monkeypatch.setattr(pipeline, "_run_plan", input_guard(pipeline._run_plan))
     yield
+
+
+# Property tests (hypothesis) run a fixed, reproducible set of examples in CI (`derandomize`): a
+# failure then reproduces on every machine; run with HYPOTHESIS_PROFILE=explore to search afresh.
+import os as _os  # noqa: E402
+
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True)
+_hyp_settings.register_profile("explore", derandomize=False)
+_hyp_settings.load_profile(_os.environ.get("HYPOTHESIS_PROFILE", "ci"))
