@@ -91,6 +91,7 @@ class TissueMesh:
     skin_facets: np.ndarray  # (K, 3) int64
     source: str = ""  # how it was made, for provenance (e.g. "gmsh 4.8 OCC fragments")
     cut_facets: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # (K', 3) int64
+    frame_of_reference_uid: str = ""  # DICOM FrameOfReferenceUID of the planning image ("" if none)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -190,3 +191,16 @@ class TissueLookup(Protocol):
     def __getitem__(self, name: str) -> object: ...
 
     def __contains__(self, name: object) -> bool: ...
+
+
+class Progress(Protocol):
+    """Progress of a long stage, reported by the stages and shown by the CLI (which alone knows
+    whether there is a terminal): ``progress(task, done, total)`` with ``done`` in the task's own
+    unit (steps, seconds of simulated time, evaluations); ``total`` None: unknown (a spinner). A task
+    is finished when ``done >= total``; the same name may start again after that. Stages never print."""
+
+    def __call__(self, task: str, done: float, total: float | None) -> None: ...
+
+
+def no_progress(task: str, done: float, total: float | None) -> None:
+    """The default :class:`Progress`: report nothing."""

@@ -141,6 +141,11 @@ def _positions(cfg: PlanConfig):
     if cfg.thermal is not None:
         for i, pr in enumerate(cfg.thermal.probes):
             yield f"thermal.probes[{i}].position_mm", pr.position_mm
+    if cfg.em is not None:
+        for i, fp in enumerate(cfg.em.field_probes):
+            for k in ("position_mm", "start_mm", "end_mm"):
+                if getattr(fp, k) is not None:
+                    yield f"em.field_probes[{i}].{k}", getattr(fp, k)
     if cfg.nanoparticles is not None:
         for i, dep in enumerate(cfg.nanoparticles.distribution.deposits):
             yield f"nanoparticles.distribution.deposits[{i}].center_mm", dep.center_mm

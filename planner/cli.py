@@ -1,16 +1,35 @@
-"""`planner` command line: run, check, doctor, phantom."""
+"""`planner` command line: run, check, doctor, phantom, tissues, schema (exit codes: :data:`EXIT_CODES`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner.envsetup import reexec_with_env
+
+if TYPE_CHECKING:
+    from planner.artefacts import Progress
+
+EXIT_OK = 0  # completed; no safety violation
+EXIT_INPUT = 2  # the plan or an input is wrong (one line per error); nothing was written
+EXIT_VIOLATIONS = 3  # completed, results written, with safety violations
+EXIT_USAGE = 64  # the command line is wrong (sysexits EX_USAGE)
+EXIT_CODES = """exit codes:
+  0   completed, no safety violation
+  2   plan or input error (one line per error on stderr; nothing written)
+  3   completed with safety violations (results written; [safety] stop_on_violation = true
+      also skips the settings search)
+  64  usage error (unknown command or option, missing argument)
+  130 interrupted (Ctrl-C), 143 terminated (SIGTERM): no results folder written
+  (`planner doctor` exits 1 when a check fails)"""
 
 
 def _cmd_check(args) -> int:
@@ -22,6 +41,8 @@ def _cmd_check(args) -> int:
 
     check_plan(cfg, load_library(cfg.tissues))
     check_output(cfg)
+    if args.quiet:
+        return EXIT_OK
     sections = [s for s in ("geometry", "imaging", "applicator", "nanoparticles", "thermal", "safety")
                 if getattr(cfg, s) is not None]
     print(f"plan {cfg.plan.name!r} is valid (sections: {', '.join(sections)}); results would go to {cfg.output_path}")
@@ -34,15 +55,66 @@ def _cmd_run(args) -> int:
 
     cfg = load_plan(args.plan)
     t0 = time.perf_counter()
-    result = run_plan(cfg)
-    if result.output_dir is not None:
+    with _progress_display(enabled=not args.quiet and sys.stderr.isatty()) as progress:
+        result = run_plan(cfg, progress=progress)
+    violations = (result.summary.get("safety") or {}).get("violations") or []
+    if result.output_dir is not None and not args.quiet:
         print(f"plan {cfg.plan.name!r} done in {time.perf_counter() - t0:.1f} s → {result.output_dir}")
         for stage, status in result.summary["stages"].items():
             print(f"  {stage:14s} {status}")
+        timings = result.summary.get("timings_s") or {}
+        print("  timings (s)    " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
         warnings = result.summary.get("warnings") or []
         if warnings:
             print(f"  {len(warnings)} warning(s), listed in summary.json → warnings and report.html")
-    return 0
+    if violations:
+        print(f"planner: {len(violations)} safety violation(s), results written (summary.json → safety → violations):",
+              file=sys.stderr)
+        for v in violations:
+            print(f"  {v}", file=sys.stderr)
+        return EXIT_VIOLATIONS
+    return EXIT_OK
+
+
+class _RichProgress:
+    """The :class:`planner.artefacts.Progress` of a terminal: one rich row per task (stderr)."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+        self.tasks: dict[str, object] = {}
+
+    def __call__(self, task: str, done: float, total: float | None) -> None:
+        tid = self.tasks.get(task)
+        if tid is None:
+            tid = self.tasks[task] = self.bar.add_task(task, total=total)
+        shown = f"{task} ({done:g})" if total is None and done else task  # a count where the total is unknown
+        self.bar.update(tid, completed=done, total=total, description=shown)
+        if total is not None and done >= total:
+            self.bar.stop_task(tid)
+            del self.tasks[task]  # the same name may start again (a second time loop, another frequency)
+
+
+@contextlib.contextmanager
+def _progress_display(enabled: bool) -> Iterator[Progress | None]:
+    """Progress bars on stderr when it is a terminal (never under -q, in pipes, logs or test capture)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    bars = Bars(SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), TaskProgressColumn(),
+                TimeElapsedColumn(), console=Console(stderr=True))
+    with bars:  # log lines go above the bars: rich proxies sys.stderr while they are live
+        handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+        streams = [h.setStream(sys.stderr) for h in handlers]
+        try:
+            yield _RichProgress(bars)
+        finally:
+            for h, stream in zip(handlers, streams):
+                if stream is not None:
+                    h.setStream(stream)
 
 
 def _cmd_doctor(args) -> int:
@@ -119,38 +191,115 @@ def _cmd_phantom(args) -> int:
     return 0
 
 
+def _cmd_tissues(args) -> int:
+    from planner.tissues.library import load_library
+
+    lib = load_library()
+    if args.json:
+        import json
+
+        print(json.dumps({name: t.summary_block(args.frequency_kHz * 1e3 if args.frequency_kHz else None)
+                          for name, t in lib.items()}, indent=2))
+        return EXIT_OK
+    f_Hz = (args.frequency_kHz or 100.0) * 1e3
+    head = ("tissue", "kind", "ρ kg/m³", "c J/(kg·K)", "k W/(m·K)", "perf. mL/(min·kg)", "q_m W/kg", "μr",
+            f"σ S/m @{f_Hz / 1e3:g} kHz")
+    rows = [(name, t.kind, f"{t.density_kg_per_m3:g}", f"{t.heat_capacity_J_per_kg_K:g}",
+             f"{t.thermal_conductivity_W_per_m_K:g}", f"{t.perfusion_mL_per_min_per_kg:g}",
+             f"{t.metabolic_heat_W_per_kg:g}", f"{t.relative_permeability:g}",
+             f"{float(t.conductivity_S_per_m(f_Hz)):.4g}") for name, t in lib.items()]
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    for r in (head, *rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    print("\ncitations:")
+    for name, t in lib.items():
+        print(f"  {name}: {t.citation}")
+    aliases = lib.aliases()
+    if aliases:
+        print("\naliases: " + ", ".join(f"{a} → {n}" for a, n in sorted(aliases.items())))
+    return EXIT_OK
+
+
+def _cmd_schema(args) -> int:
+    from planner.config.doc import schema_text
+
+    print(schema_text(), end="")
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the sysexits usage code (64) instead of 2, which means a plan/input error here."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _verb(sub, name: str, func, help: str, description: str, common: argparse.ArgumentParser):
+    v = sub.add_parser(name, help=help, description=description, parents=[common], epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.set_defaults(func=func)
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="planner", description="Treatment planning for magnetic nanoparticle hyperthermia.")
+    from planner import __version__
+
+    p = _Parser(prog="planner", description="Treatment planning for magnetic nanoparticle hyperthermia.",
+                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"planner {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="errors and safety violations only: no progress, no stage list")
+    common = argparse.ArgumentParser(add_help=False)  # -v/-q also after the verb: planner run plan.toml -v
+    common.add_argument("-v", "--verbose", dest="verbose_after", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    common.add_argument("-q", "--quiet", dest="quiet_after", action="count", default=0,
+                        help="errors and safety violations only: no progress, no stage list")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    r = sub.add_parser("run", help="run a plan and write its results folder",
-                       description="Run PLAN.toml end to end and write the results folder (summary.json, fields, figures) atomically.")
+    r = _verb(sub, "run", _cmd_run, "run a plan and write its results folder",
+              "Run PLAN.toml end to end and write the results folder (summary.json, fields, figures) atomically. "
+              "Progress bars on a terminal (stderr); stage timings at the end and in summary.json → timings_s.", common)
     r.add_argument("plan", help="the plan file (TOML)")
-    r.set_defaults(func=_cmd_run)
-    c = sub.add_parser("check", help="validate a plan without running it",
-                       description="Validate PLAN.toml (keys, types, units, tissues) without running anything.")
+    c = _verb(sub, "check", _cmd_check, "validate a plan without running it",
+              "Validate PLAN.toml (keys, types, units, tissues) without running anything.", common)
     c.add_argument("plan", help="the plan file (TOML)")
-    c.set_defaults(func=_cmd_check)
-    d = sub.add_parser("doctor", help="check the installed stack",
-                       description="Print versions of Python, DOLFINx, PETSc, hypre, gmsh, pygalmesh, numba, vtk/EGL and MPI, and what is "
-                                   "missing.")
-    d.set_defaults(func=_cmd_doctor)
-    ph = sub.add_parser("phantom", help="write a DICOM phantom and its plan",
-                        description="Write phantom NAME (CT + MR series, RTSTRUCT, plan.toml) into DIR.")
+    _verb(sub, "doctor", _cmd_doctor, "check the installed stack",
+          "Print versions of Python, DOLFINx, PETSc, hypre, gmsh, pygalmesh, numba, vtk/EGL and MPI, and what is missing.", common)
+    ph = _verb(sub, "phantom", _cmd_phantom, "write a DICOM phantom and its plan",
+               "Write phantom NAME (CT + MR series, RTSTRUCT, plan.toml) into DIR.", common)
     ph.add_argument("name", help="phantom name")
     ph.add_argument("dir", help="output folder")
-    ph.set_defaults(func=_cmd_phantom)
+    t = _verb(sub, "tissues", _cmd_tissues, "list the tissue library with units and citations",
+              "List the built-in tissue library (planner/tissues/data/tissues.csv): SI properties with their units, "
+              "the conductivity at a frequency (Cole–Cole) and the citation of every row.", common)
+    t.add_argument("--frequency-kHz", type=float, default=None, metavar="F",
+                   help="frequency of the listed conductivity (default 100 kHz)")
+    t.add_argument("--json", action="store_true", help="print JSON (per tissue: the summary.json tissue block)")
+    _verb(sub, "schema", _cmd_schema, "print the JSON Schema of plan files",
+          "Print a JSON Schema (draft 2020-12) of plan files, generated from the same metadata as docs/plan-files.md; "
+          "point an editor's TOML language server at it for completion and checking.", common)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         reexec_with_env()
-    args = build_parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("UFL", "FFCX", "ffcx", "root", "numba"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help/--version (0) or a usage error (64)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    args.verbose += args.verbose_after
+    args.quiet += args.quiet_after
+    level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    # planner's loggers stay at WARNING or below (summary.json collects the warnings): -q only silences
+    # stderr; -v shows planner's INFO, -vv everyone's DEBUG (UFL/FFCx/numba stay at WARNING)
+    logging.basicConfig(level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+    logging.getLogger("planner").setLevel(min(level, logging.WARNING))
+    for noisy in ("UFL", "FFCX", "ffcx", "numba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from planner.errors import PlannerError, error_lines
 
     previous = _terminate_cleanly()
@@ -159,11 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     except PlannerError as exc:
         for line in error_lines(exc):  # all errors of a plan, one line each
             print(f"planner: error: {line}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     except OSError as exc:  # permission, disk full, ... outside the readers' own error boundaries
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"planner: error: {where}{exc.strerror or exc}; nothing was written", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("planner: interrupted", file=sys.stderr)
         return 130
@@ -178,6 +327,8 @@ def _on_sigterm(signum, frame):
     from planner.reporting.results import abandon_partial_folders
 
     abandon_partial_folders()
+    if sys.stderr.isatty():
+        os.write(2, b"\x1b[?25h\n")  # the progress bars hid the cursor
     os.write(2, b"planner: terminated (SIGTERM); no results folder was written\n")
     os._exit(143)
 

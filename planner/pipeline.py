@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from planner.artefacts import DONE, StageRecord, StageStatus, TissueMesh, skipped
+from planner.artefacts import DONE, Progress, StageRecord, StageStatus, TissueMesh, no_progress, skipped
 from planner.checks import check_output, plan_inputs  # noqa: F401  (public: the CLI and tests use them here)
 from planner.checks import input_files as _input_files
 from planner.config.plan import PlanConfig
@@ -87,16 +91,44 @@ def mesh_summary(mesh: TissueMesh) -> dict[str, Any]:
             "cut_faces": int(mesh.cut_facets.shape[0]), "source": mesh.source, "regions": regions}
 
 
-def run_plan(cfg: PlanConfig, *, write: bool = True) -> PlanResult:
-    """Run every stage the plan asks for; warnings logged on the way are listed in ``summary["warnings"]``."""
+@dataclass
+class _Clock:
+    """Wall-clock seconds per stage (``summary.json`` → ``timings_s``) and the progress callback."""
+
+    progress: Progress = no_progress
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, task: str | None = None) -> Iterator[None]:
+        """Time stage ``name`` (added up over repeated entries); ``task``: also shown as a spinner."""
+        t0 = time.perf_counter()
+        if task:
+            self.progress(task, 0, None)
+        try:
+            yield
+        finally:
+            self.timings_s[name] = self.timings_s.get(name, 0.0) + time.perf_counter() - t0
+            if task:
+                self.progress(task, 1, 1)
+
+
+def run_plan(cfg: PlanConfig, *, write: bool = True, progress: Progress | None = None) -> PlanResult:
+    """Run every stage the plan asks for; warnings logged on the way are listed in ``summary["warnings"]``,
+    wall-clock seconds per stage in ``summary["timings_s"]``. ``progress`` (rank 0 only) is told the
+    progress of meshing, implant sub-models, the time loop and the search.
+
+    Safety violations do not stop the run: they are recorded (``summary["safety"]["violations"]``) and
+    the results are written; with ``[safety] stop_on_violation`` the settings search is not run."""
     with report.collect_warnings() as warnings:
-        return _run_plan(cfg, write, warnings)
+        return _run_plan(cfg, write, warnings, progress or no_progress)
 
 
-def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
+def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str], progress: Progress) -> PlanResult:
     from planner.fem import parallel
     from planner.tissues.library import load_library
 
+    t_start = time.perf_counter()
+    clock = _Clock(progress if parallel.rank() == 0 else no_progress)
     lib = load_library(cfg.tissues)
     check_plan(cfg, lib)
     if write:  # on every rank: a refusal must stop all of them before the collective stages
@@ -108,14 +140,15 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
         root["patient"] = patient
         return mesh, (patient.summary_block() if patient else None), (patient.input_files() if patient else {})
 
-    mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
+    with clock.stage("mesh", "meshing" if cfg.geometry is not None else "images → segmentation → mesh"):
+        mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
     stages: dict[str, StageRecord] = {"mesh": DONE}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
                                "mesh": mesh_summary(mesh)}
     if imaging_summary is not None:
         summary["imaging"] = imaging_summary
     artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient"), "library": lib}
-    artefacts.update(_physics(cfg, lib, mesh, stages, summary))
+    artefacts.update(_physics(cfg, lib, mesh, stages, summary, clock))
     summary["stages"] = {name: rec.text for name, rec in stages.items()}
     summary["warnings"] = list(warnings)
     summary["provenance"] = report.provenance(cfg.plan_sha256, {**_input_files(cfg), **imaging_files})
@@ -123,54 +156,78 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str]) -> PlanResult:
     if write and parallel.rank() == 0:
         out = cfg.output_path
         with report.results_folder(out, overwrite=cfg.plan.overwrite, inputs=plan_inputs(cfg)) as tmp:
-            _write_outputs(tmp, mesh, artefacts, summary)
+            _write_outputs(tmp, mesh, artefacts, summary, clock, t_start)
+    else:
+        summary["timings_s"] = _timings(clock, t_start)
     if write:
         parallel.barrier()
     return PlanResult(summary=summary, output_dir=out, artefacts=artefacts)
 
 
-def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], summary: dict) -> dict[str, Any]:
-    """Field → heat → temperature → safety (→ settings search); each runs when the plan asks for it."""
+def _timings(clock: _Clock, t_start: float) -> dict[str, float]:
+    return {**{k: round(v, 3) for k, v in clock.timings_s.items()}, "total": round(time.perf_counter() - t_start, 3)}
+
+
+def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], summary: dict,
+             clock: _Clock) -> dict[str, Any]:
+    """Field → heat → temperature → safety (→ settings search); each runs when the plan asks for it.
+    A safety violation is recorded, never raised; ``[safety] stop_on_violation`` skips the search."""
     if cfg.applicator is None:
         for st in ("em", "nanoparticles", "thermal", "safety"):
             stages[st] = skipped("plan has no [applicator] section")
+        if cfg.em is not None and cfg.em.field_probes:
+            log.warning("[[em.field_probes]] ignored: the plan has no [applicator] section (no field to probe)")
         return {}
     from planner.config.plan import SafetySection
+    from planner.em.probes import field_probes, locate_field_probes
     from planner.planning import safety
 
-    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages)
+    located = locate_field_probes(mesh, cfg.em.field_probes) if cfg.em and cfg.em.field_probes else None
+    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages, clock)
     stages["em"] = DONE
     summary["em"] = fields.summary_block()
+    probes = field_probes(mesh, fields, located) if located is not None else None
+    if probes is not None:
+        summary["em"]["field_probes"] = probes.summary_block()
     stages["nanoparticles"] = DONE if cfg.nanoparticles else skipped("no [nanoparticles] section (eddy/implant heat only)")
     summary["nanoparticles"] = heat.summary_block()
     temperatures = None
     if cfg.thermal is not None:
         from planner.thermal import solve_bioheat
 
-        temperatures = _solve_bioheat_explained(solve_bioheat, mesh, heat, lib, cfg)
+        with clock.stage("thermal", None if cfg.thermal.mode == "transient" else "thermal (steady state)"):
+            temperatures = _solve_bioheat_explained(partial(solve_bioheat, progress=clock.progress), mesh, heat, lib, cfg)
         stages["thermal"] = DONE
         summary["thermal"] = temperatures.summary_block()
     else:
         stages["thermal"] = skipped("plan has no [thermal] section")
-    check = safety.check(cfg.safety or SafetySection(), cfg.applicator, mesh, applied, fields, temperatures,
-                         patient_mass_kg=safety.patient_mass_kg(cfg))
+    limits = cfg.safety or SafetySection()
+    with clock.stage("safety"):
+        check = safety.check(dataclasses.replace(limits, stop_on_violation=False), cfg.applicator, mesh, applied,
+                             fields, temperatures, patient_mass_kg=safety.patient_mass_kg(cfg))
     summary["em"].update(check.em_block())
     stages["safety"] = DONE if check.ok else StageRecord(StageStatus.DONE, f"{len(check.violations)} violation(s)")
-    summary["safety"] = check.summary_block()
+    summary["safety"] = {**check.summary_block(), "stop_on_violation": limits.stop_on_violation}
     found = None
-    if cfg.search is not None:
+    if cfg.search is not None and check.violations and limits.stop_on_violation:
+        stages["search"] = skipped(f"stopped: {len(check.violations)} safety violation(s) at the plan's settings "
+                                   "and [safety] stop_on_violation = true")
+    elif cfg.search is not None:
         from planner.planning.search import SearchSections, search_settings
 
         sections = SearchSections(cfg.search, cfg.applicator, cfg.safety, cfg.thermal, safety.patient_mass_kg(cfg))
-        found = search_settings(sections, mesh, applied, fields, heat, lib,
-                                rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
-                                                                      lib, mesh, {}))
+        rebuild = _Clock()  # the field and heat stages re-run at other frequencies count as search time
+        with clock.stage("search"):
+            found = search_settings(sections, mesh, applied, fields, heat, lib, progress=clock.progress,
+                                    rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
+                                                                          lib, mesh, {}, rebuild))
         stages["search"] = DONE
         summary["search"] = found.summary_block()
-    return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found}
+    return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found,
+            "field_probes": probes}
 
 
-def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord]):
+def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], clock: _Clock):
     """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
     from planner import em
     from planner.em.eddy import insulated_bodies
@@ -178,10 +235,15 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
 
     if cfg.applicator is None:
         raise InputError("[applicator]: missing section; expected the applicator of the field stages")
-    applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-    fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
-    fields = _implant_stage(cfg, lib, mesh, applied, fields, stages)
-    return applied, fields, heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
+    with clock.stage("em", "eddy currents"):
+        applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
+        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
+    stages["em"] = DONE  # (before "implants": summary.json lists the stages in the order they ran)
+    with clock.stage("implants"):
+        fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress)
+    with clock.stage("nanoparticles"):
+        heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
+    return applied, fields, heat
 
 
 def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
@@ -200,7 +262,8 @@ def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
         raise SolverError(f"{exc}; {divergence_hint(cfg, powers)}") from None
 
 
-def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict[str, StageRecord]):
+def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict[str, StageRecord],
+                   progress: Progress):
     """Losses of metal implants from the full eddy-current sub-models, handed on as heat."""
     import dataclasses as dc
 
@@ -212,12 +275,21 @@ def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stag
         return fields
     options = ImplantOptions(**dc.asdict(cfg.implants)) if cfg.implants is not None else None
     losses = implant_losses(mesh, regions, A_peak_at=applied.A_peak_at, H_peak_at=applied.H_peak_at,
-                            frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry, options=options)
+                            frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry, options=options,
+                            progress=progress)
     stages["implants"] = DONE
     return fields.with_implants(tuple(losses), total_Q_W_per_m3(losses, mesh.num_cells))
 
 
-def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:
+def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict, clock: _Clock,
+                   t_start: float) -> None:
+    with clock.stage("outputs", "writing results"):
+        _write_files(folder, mesh, artefacts, summary)
+    summary["timings_s"] = _timings(clock, t_start)
+    report.write_json(folder / "summary.json", summary)
+
+
+def _write_files(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> None:
     from planner.reporting.fields import write_artefact_files
 
     fields_dir = folder / "fields"
@@ -231,7 +303,6 @@ def _write_outputs(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dic
     written += write_result_exports(folder, mesh, artefacts, summary)
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
-    report.write_json(folder / "summary.json", summary)
 
 
 def _write_mesh_vtu(path: Path, mesh: TissueMesh) -> None:

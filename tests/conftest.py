@@ -40,10 +40,10 @@ def input_guard(inner):
     """Wrap planner.pipeline._run_plan: hash every input the plan names before and after the run."""
     import planner.pipeline as pipeline
 
-    def checked(cfg, write, warnings):
+    def checked(cfg, write, warnings, *rest):
         inputs = pipeline.plan_inputs(cfg)
         before = _hash_inputs(inputs)
-        result = inner(cfg, write, warnings)
+        result = inner(cfg, write, warnings, *rest)
         after = _hash_inputs(inputs)
         if "imaging.phantom" in inputs:  # phantom inputs are generated on the first run: what existed must stay
             after = {k: v for k, v in after.items() if k in before}
@@ -64,3 +64,14 @@ def inputs_never_modified(monkeypatch):
         return
     monkeypatch.setattr(pipeline, "_run_plan", input_guard(pipeline._run_plan))
     yield
+
+
+# Property tests (hypothesis) run a fixed, reproducible set of examples in CI (`derandomize`): a
+# failure then reproduces on every machine; run with HYPOTHESIS_PROFILE=explore to search afresh.
+import os as _os  # noqa: E402
+
+from hypothesis import settings as _hyp_settings  # noqa: E402
+
+_hyp_settings.register_profile("ci", derandomize=True)
+_hyp_settings.register_profile("explore", derandomize=False)
+_hyp_settings.load_profile(_os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -166,7 +166,7 @@ FAULT_PLAN = SMALL.replace("target_size_mm = 5.0", "target_size_mm = 4.0") + """
 [applicator]
 type = "uniform"
 frequency_kHz = 100.0
-field_kA_per_m = 5.0
+field_kA_per_m = 4.0    # H·f = 4e8 A/(m·s), within the 4.85e8 limit: a safe run exits 0
 amplitude = "peak"
 
 [nanoparticles]

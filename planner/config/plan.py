@@ -160,6 +160,50 @@ class ApplicatorSection:
         return h * math.sqrt(2.0) if self.amplitude == "rms" else h
 
 
+# --- [em] ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FieldProbeSpec:
+    """A field probe for applicator QA: a point (``position_mm``) or a line (``start_mm``, ``end_mm``,
+    ``points`` evenly spaced, ends included) where the peak H and tissue E are written to
+    summary.json (``em.field_probes``) and ``field_probes.csv``. Points must lie inside the body."""
+
+    PLAN_SECTION = "[[em.field_probes]]"
+
+    name: str = spec(check=lambda s: bool(s.strip()), expected="a non-empty string")
+    position_mm: tuple[float, float, float] | None = spec(None, check=vec3, expected="3 finite numbers (mm)")
+    start_mm: tuple[float, float, float] | None = spec(None, check=vec3, expected="3 finite numbers (mm): line start")
+    end_mm: tuple[float, float, float] | None = spec(None, check=vec3, expected="3 finite numbers (mm): line end")
+    points: int | None = spec(None, check=lambda n: 2 <= n <= 10000,
+                              expected="an integer in 2..10000 (points along the line, ends included)")
+
+    def validate(self, path: str) -> None:
+        line = (self.start_mm, self.end_mm, self.points)
+        if self.position_mm is not None and any(v is not None for v in line):
+            raise InputError(f"{path}: both position_mm and start_mm/end_mm/points given; expected a point "
+                             "(position_mm) or a line (start_mm, end_mm, points), not both")
+        if self.position_mm is None and any(v is None for v in line):
+            missing = [k for k, v in zip(("start_mm", "end_mm", "points"), line) if v is None]
+            raise InputError(f"{path}: missing {', '.join(missing)}; expected position_mm (a point) or all of "
+                             "start_mm, end_mm and points (a line)")
+
+    def positions_mm(self) -> tuple[tuple[float, float, float], ...]:
+        """The probe's points (mm): one, or ``points`` evenly spaced from start to end."""
+        if self.position_mm is not None:
+            return (tuple(self.position_mm),)  # type: ignore[return-value]
+        a, b, n = self.start_mm, self.end_mm, int(self.points or 2)
+        assert a is not None and b is not None
+        return tuple(tuple(a[k] + (b[k] - a[k]) * i / (n - 1) for k in range(3))  # type: ignore[misc]
+                     for i in range(n))
+
+
+@dataclass(frozen=True)
+class EMSection:
+    """Outputs of the field stage (planner.em)."""
+
+    field_probes: tuple[FieldProbeSpec, ...] = spec((), help="points and lines where H and E are reported "
+                                                             "[[em.field_probes]]")
+
+
 # --- [implants] -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ImplantsSection:
@@ -208,6 +252,8 @@ class DistributionSection:
     hu_per_mg_Fe_per_mL: float | None = model_key()
     tissue_baseline_HU: float | None = model_key()
     hu_noise_floor_HU: float = model_key(20.0)
+    residual_ct_file: str | None = model_key()
+    residual_ct_baseline_HU: float = model_key(40.0)
 
     @property
     def model_parameters(self) -> Any:
@@ -370,7 +416,8 @@ class SafetySection:
                                        "implant-adjacent tissue included; unset: reported, not checked")
     max_SAR10g_W_per_kg: float | None = spec(None, check=positive, expected="a positive 10 g SAR (W/kg), IEC/IEEE 62704-1 cubes; "
                                              "unset: reported, not checked")
-    stop_on_violation: bool = spec(False)
+    stop_on_violation: bool = spec(False, help="true: a violation at the plan's settings skips the settings search; "
+                                   "the results (with the violations) are written either way and `planner run` exits 3")
     # --- systemic limits (IEC 60601-2-33 style; planner.planning.safety) -------------------------
     sar_operating_mode: str = spec("normal", check=one_of("normal", "first-level")[0],
                                    expected="'normal' (whole-body SAR 2 W/kg, core rise 0.5 K) or 'first-level' (4 W/kg, 1 K)")
@@ -429,6 +476,7 @@ _SECTIONS: dict[str, type] = {
     "safety": SafetySection,
     "search": SearchSection,
     "implants": ImplantsSection,
+    "em": EMSection,
 }
 # Sections owned by stages defined elsewhere (validated there, kept as raw tables here).
 _RAW_SECTIONS = ("imaging", "segmentation")
@@ -447,6 +495,7 @@ class PlanConfig:
     safety: SafetySection | None = None
     search: SearchSection | None = None
     implants: ImplantsSection | None = None
+    em: EMSection | None = None
     tissues: dict[str, TissueOverride] | None = None
     plan_file: Path | None = None
     plan_sha256: str = ""

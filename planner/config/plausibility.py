@@ -99,13 +99,16 @@ def _values(cfg) -> Iterator[tuple[str, str, float]]:
 
 
 def body_volume_mm3(body) -> float | None:
-    """Volume of one [[geometry.bodies]] primitive (None for shapes without a closed form here)."""
+    """Volume of one [[geometry.bodies]] primitive (None for shapes without a closed form here); products,
+    not powers, so that an absurd size gives inf (refused by the cell estimate) instead of OverflowError."""
     if body.shape == "box" and body.size_mm is not None:
         return math.prod(body.size_mm)
     if body.shape == "sphere" and body.radius_mm is not None:
-        return 4.0 / 3.0 * math.pi * body.radius_mm ** 3
+        r = float(body.radius_mm)
+        return 4.0 / 3.0 * math.pi * r * r * r
     if body.shape == "cylinder" and body.radius_mm is not None and body.length_mm is not None:
-        return math.pi * body.radius_mm ** 2 * body.length_mm
+        r = float(body.radius_mm)
+        return math.pi * r * r * float(body.length_mm)
     if body.shape == "ellipsoid" and body.semi_axes_mm is not None:
         return 4.0 / 3.0 * math.pi * math.prod(body.semi_axes_mm)
     return None
@@ -124,10 +127,11 @@ def estimate_cells(cfg) -> int | None:
     for b in geo.bodies[1:]:
         v = body_volume_mm3(b) or 0.0
         h = sizes.get(b.role) or mesh.max_size_mm
-        cells += CELLS_PER_H3 * v / h ** 3
+        cells += CELLS_PER_H3 * v / h / h / h
         inner += v
-    cells += CELLS_PER_H3 * max(outer - inner, 0.0) / mesh.max_size_mm ** 3
-    return int(min(cells, 1e18))
+    h_max = float(mesh.max_size_mm)
+    cells += CELLS_PER_H3 * max(outer - inner, 0.0) / h_max / h_max / h_max
+    return int(min(cells, 1e18)) if math.isfinite(cells) else int(1e18)  # inf or inf - inf: absurd sizes
 
 
 def _memory_bytes() -> float:

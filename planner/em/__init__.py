@@ -7,6 +7,8 @@ Stage functions (pipeline contract, COMMON.md):
                                          insulated=insulated_bodies(cfg.geometry))   # FieldSolution
 
 This package imports without FEniCSx; the FE solve lives in :mod:`planner.fem.scalar_potential`.
+Field probes (``[[em.field_probes]]``): ``located = locate_field_probes(mesh, cfg.em.field_probes)`` before
+the solve (bad points fail early), ``field_probes(mesh, fld, located)`` after it (:mod:`planner.em.probes`).
 Metal implants (:mod:`planner.em.implants`) are a separate stage owned elsewhere.
 """
 from planner.em.applicators import (
@@ -19,6 +21,8 @@ from planner.em.applicators import (
     register_applicator,
 )
 from planner.em.eddy import FieldSolution, solve_eddy_currents
+from planner.em.probes import FieldProbes, field_probes, locate_field_probes
 
-__all__ = ["APPLICATORS", "AppliedField", "Coil", "FieldSolution", "applied_field", "available_applicators",
-           "get_applicator", "register_applicator", "solve_eddy_currents"]
+__all__ = ["APPLICATORS", "AppliedField", "Coil", "FieldProbes", "FieldSolution", "applied_field",
+           "available_applicators", "field_probes", "get_applicator", "locate_field_probes", "register_applicator",
+           "solve_eddy_currents"]

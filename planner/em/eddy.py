@@ -105,6 +105,9 @@ class FieldSolution:
     implant_tissue: tuple = ()  # ImplantTissue per implant region (model in the tissue solve, E/SAR near it)
     truncation: str = "none: the model has no cut faces (the whole body outline is skin)"
     internal_E_rms_p99_V_per_m_by_tissue: dict = dataclasses.field(default_factory=dict)
+    # (M, 4, 3) F = A0 + grad psi at each cell's vertices (E = -j omega F), zeros outside the FE domain;
+    # read by the field probes (planner.em.probes)
+    F_vertex_cell_V_s_per_m: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.Q_implant_W_per_m3 is None:
@@ -532,6 +535,7 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
         max_SAR10g_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR10, "max"),
         excluded_regions=excluded, solver=solver, E_vertex_max_V_per_m=Ev, implant_tissue=tuple(near),
         truncation=truncation, internal_E_rms_p99_V_per_m_by_tissue=_p99_rms_by_tissue(mesh, cond, E, vol),
+        F_vertex_cell_V_s_per_m=Fv,
     )
     return fs
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from planner.artefacts import Region, Role, TissueMesh
+from planner.artefacts import Progress, Region, Role, TissueMesh, no_progress
 from planner.config.plan import BodySpec, GeometrySection
 from planner.errors import InputError, MeshError, bad_value
 from planner.geometry.submodel import SubModelGeometry, SubModelSizing
@@ -268,6 +268,7 @@ def implant_losses(
     lib,
     geometry: GeometrySection | None = None,
     options: ImplantOptions | None = None,
+    progress: Progress = no_progress,
 ) -> tuple[ImplantLoss, ...]:
     """Eddy-current loss of every implant region (collective under MPI).
 
@@ -277,11 +278,13 @@ def implant_losses(
     BodySpec, matched by region name) or None (regions are rebuilt from their boundary triangles).
     Raises InputError for unknown/non-metal/magnetic materials, implants touching the outer boundary
     or smaller than the mesh size; SolverError (with the PETSc reason) if MINRES does not converge.
+    ``progress`` is told each finished sub-model.
     """
     opts = options or ImplantOptions()
     if not (frequency_Hz > 0 and math.isfinite(frequency_Hz)):
         raise InputError(bad_value("frequency_Hz", frequency_Hz, "a positive frequency"))
     out = []
+    progress("implant sub-models", 0, len(regions))
     for region in regions:
         material, sigma = _material(lib, region, frequency_Hz, opts)  # raises unless a non-magnetic metal
         sel, vol_mesh = _region_checks(mesh, region)
@@ -306,6 +309,7 @@ def implant_losses(
         )
         _log_loss(loss)
         out.append(loss)
+        progress("implant sub-models", len(out), len(regions))
     return tuple(out)
 
 

@@ -47,6 +47,48 @@ class PhantomImages:
 
 
 @dataclass(frozen=True)
+class IronDeposit:
+    """Iron injected into a phantom, seen by its post-injection CT (``dicom/ct_post``): uniform iron in
+    an ellipsoid (patient LPS, mm), the CT rising by ``hu_per_mg_Fe_per_mL`` per mg Fe/mL with partial
+    volume at the rim (voxel fractions from 5×5×5 sub-samples). The phantom's calibration is stated,
+    not a scanner's: ≈ the attenuation of iron at a 120 kVp effective energy of ~60 keV,
+    1000 · (μ/ρ)_Fe · 1 mg/mL / (μ/ρ)_water = 1000 · 1.205 · 0.001 / 0.2059 ≈ 5.9 HU per mg Fe/mL
+    (NIST XCOM mass attenuation coefficients)."""
+
+    center_mm: tuple[float, float, float]
+    semi_axes_mm: tuple[float, float, float]
+    mass_mg: float
+    hu_per_mg_Fe_per_mL: float
+
+    @property
+    def volume_mL(self) -> float:
+        a, b, c = self.semi_axes_mm
+        return 4.0 / 3.0 * np.pi * a * b * c * 1e-3
+
+    @property
+    def concentration_mg_per_mL(self) -> float:
+        return self.mass_mg / self.volume_mL
+
+    def voxel_fraction(self, grid: Grid, n_sub: int = 5) -> np.ndarray:
+        """(nk, nj, ni) fraction of each voxel inside the ellipsoid (n_sub³ sub-samples per voxel)."""
+        frac = np.zeros(grid.shape)
+        c, a = np.asarray(self.center_mm) * 1e-3, np.asarray(self.semi_axes_mm) * 1e-3
+        nk, nj, ni = grid.shape
+        k, j, i = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
+        ijk = np.column_stack([i.ravel(), j.ravel(), k.ravel()]).astype(float)
+        reach = np.linalg.norm(grid.spacing_m) + 1e-9  # a voxel touching the ellipsoid has its centre this close
+        near = np.all(np.abs(grid.index_to_lps_m(ijk) - c) <= a + reach, axis=1)
+        offs = (np.arange(n_sub) + 0.5) / n_sub - 0.5
+        sub = np.stack(np.meshgrid(offs, offs, offs, indexing="ij"), axis=-1).reshape(-1, 3)
+        inside = np.zeros(int(near.sum()))
+        for o in sub:
+            p = grid.index_to_lps_m(ijk[near] + o)
+            inside += np.sum(((p - c) / a) ** 2, axis=1) <= 1.0
+        frac.reshape(-1)[near] = inside / len(sub)
+        return frac
+
+
+@dataclass(frozen=True)
 class Phantom:
     name: str
     description: str
@@ -58,6 +100,7 @@ class Phantom:
     mesh_sections: str
     implant_rois: tuple[str, ...] = ()  # RTSTRUCT ROIs of metal implants (used by the MR plan)
     field_kA_per_m: float = 4.5  # nominal peak field of the plan (implant patients: far lower, see [search])
+    deposit: IronDeposit | None = None  # iron seen by a post-injection CT (dicom/ct_post, plan_ct_iron.toml)
 
     def grid(self, modality: str = "CT") -> Grid:
         nk, nj, ni = self.shape
@@ -87,6 +130,23 @@ class Phantom:
             + ('\n[implants]  # sub-model mesh at half the default density: ~1 % loss error, several times faster\n'
                'refinement = 0.5\n' if self.implant_rois else '')
         )
+
+    def plan_ct_iron_toml(self) -> str:
+        """The CT plan with the particles quantified from the post-injection CT (kind = "ct-hu-map":
+        ``dicom/ct_post`` − ``dicom/ct``) instead of a declared uniform mass; results go to ``results_ct_iron``."""
+        dep = self.deposit
+        if dep is None:
+            raise InputError(f"phantom {self.name!r}: has no post-injection CT; expected one of "
+                             f"{', '.join(n for n, p in PHANTOMS.items() if p.deposit is not None)}")
+        text = self.plan_toml().replace('output_dir = "results"', 'output_dir = "results_ct_iron"')
+        text = text.replace(f'name = "{self.name} phantom"', f'name = "{self.name} phantom (iron from CT)"')
+        old = '[nanoparticles.distribution]\nkind = "uniform-in-target"\nmass_of = "Fe"\ntotal_mass_mg = 250.0\n'
+        new = ('[nanoparticles.distribution]  # iron from the post-injection CT minus the planning CT\n'
+               'kind = "ct-hu-map"\nmass_of = "Fe"\npre_file = "dicom/ct"\npost_file = "dicom/ct_post"\n'
+               f'hu_per_mg_Fe_per_mL = {dep.hu_per_mg_Fe_per_mL}  # the phantom\'s stated calibration '
+               '(iron at ~60 keV effective, NIST XCOM)\n'
+               f'total_mass_mg = {dep.mass_mg}  # deposited iron, reported beside the measured mass\n')
+        return text.replace(old, new)
 
     def plan_mr_toml(self) -> str:
         """The same plan on the MR series: mr-intensity segmentation (T1: muscle dark, fat bright),
@@ -304,7 +364,7 @@ implant_size_mm = 3.0
 PHANTOMS: dict[str, Phantom] = {
     "pelvis": Phantom("pelvis", "pelvis with a prostate tumour (GTV) and a titanium hip stem (left)",
                       (40, 96, 96), (3.0, 3.0, 3.0), 1.25, _build_pelvis, _PELVIS_PLAN, _MESH, ("HipStem",),
-                      field_kA_per_m=1.0),
+                      field_kA_per_m=1.0, deposit=IronDeposit((7.0, 10.0, -20.0), (8.0, 7.0, 8.0), 120.0, 5.9)),
     "head": Phantom("head", "head with a glioblastoma-like target (enhancing rim, necrotic core, edema)",
                     (64, 64, 64), (3.0, 3.0, 3.0), 1.25, _build_head, _HEAD_PLAN, _MESH),
     "abdomen": Phantom("abdomen", "abdomen with a tumour in the pancreatic head",
@@ -322,12 +382,32 @@ def phantom_images(name: str, modality: str = "CT", grid: Grid | None = None) ->
     """Evaluate phantom ``name`` on its CT (or MR) grid, or on ``grid``: (grid, images with ROI masks)."""
     ph = _phantom(name)
     g = grid if grid is not None else ph.grid(modality)
+    seed = sum(ord(c) for c in name) * 7 + (0 if modality == "CT" else 1)
+    return g, ph.build(*_coordinates_mm(g), np.random.default_rng(seed), modality)
+
+
+def _coordinates_mm(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nk, nj, ni = g.shape
     k, j, i = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
     pts = g.index_to_lps_m(np.column_stack([i.ravel(), j.ravel(), k.ravel()])) * 1e3
     X, Y, Z = (pts[:, a].reshape(g.shape) for a in range(3))
-    seed = sum(ord(c) for c in name) * 7 + (0 if modality == "CT" else 1)
-    return g, ph.build(X, Y, Z, np.random.default_rng(seed), modality)
+    return X, Y, Z
+
+
+def post_injection_ct(name: str, grid: Grid | None = None) -> tuple[Grid, np.ndarray, IronDeposit]:
+    """The post-injection CT (HU) of phantom ``name`` on its CT grid (or ``grid``): the same anatomy as
+    the planning CT with a new noise realisation (a second scan), plus the deposit's HU rise
+    (``IronDeposit``; partial volume at its rim), clipped to the 12-bit CT range."""
+    ph = _phantom(name)
+    dep = ph.deposit
+    if dep is None:
+        raise InputError(f"phantom = {name!r}: has no post-injection CT; expected one of "
+                         f"{', '.join(n for n, p in PHANTOMS.items() if p.deposit is not None)}")
+    g = grid if grid is not None else ph.grid("CT")
+    seed = sum(ord(c) for c in name) * 7 + 2
+    imgs = ph.build(*_coordinates_mm(g), np.random.default_rng(seed), "CT")
+    rise = dep.voxel_fraction(g) * dep.concentration_mg_per_mL * dep.hu_per_mg_Fe_per_mL
+    return g, np.clip(imgs.hu + rise, -1024.0, 3071.0).astype(np.float32), dep
 
 
 def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
@@ -369,7 +449,8 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return [final / "ct", final / "mr", final / "rtstruct_ct.dcm", final / "rtstruct_mr.dcm"]
+    return [final / "ct", final / "mr", final / "rtstruct_ct.dcm", final / "rtstruct_mr.dcm",
+            *([final / "ct_post"] if ph.deposit is not None else [])]
 
 
 def _write_phantom_files(name: str, tmp: Path, study: StudyInfo, seed: str) -> None:
@@ -384,6 +465,10 @@ def _write_phantom_files(name: str, tmp: Path, study: StudyInfo, seed: str) -> N
                            description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
         vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
         write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
+    if PHANTOMS[name].deposit is not None:  # the post-injection CT: same study and frame of reference
+        g, hu_post, _ = post_injection_ct(name)
+        write_dicom_series(tmp / "ct_post", hu_post, g, modality="CT", study=study, series_number=3,
+                           description=f"{name} phantom CT post-injection", seed=seed, file_prefix="CT")
 
 
 def _generated_files(folder: Path) -> set[str] | None:
@@ -443,7 +528,8 @@ def _write_text_once(path: Path, text: str, what: str) -> None:
 
 def write_phantom(name: str, out_dir: str | Path) -> Path:
     """Write phantom ``name`` (DICOM CT + MR series, RTSTRUCTs, ``plan.toml`` on the CT and
-    ``plan_mr.toml`` on the MR series) into ``out_dir``.
+    ``plan_mr.toml`` on the MR series; for a phantom with an iron deposit also the post-injection CT
+    ``dicom/ct_post`` and ``plan_ct_iron.toml``) into ``out_dir``.
 
     Returns the path of ``plan.toml``; ``planner run <out_dir>/plan.toml`` runs it as is. Refuses
     (before writing anything) to replace files it did not write.
@@ -451,15 +537,18 @@ def write_phantom(name: str, out_dir: str | Path) -> Path:
     ph = _phantom(name)
     out = Path(out_dir)
     plan, plan_mr = out / "plan.toml", out / "plan_mr.toml"
-    for path, text in ((plan, ph.plan_toml()), (plan_mr, ph.plan_mr_toml())):
+    plans = [(plan, ph.plan_toml()), (plan_mr, ph.plan_mr_toml())]
+    if ph.deposit is not None:
+        plans.append((out / "plan_ct_iron.toml", ph.plan_ct_iron_toml()))
+    for path, text in plans:
         if path.exists() and (not path.is_file() or path.read_bytes() != text.encode()):
             raise InputError(f"phantom {name!r}: {path} exists with other content; "
                              "refusing to overwrite it — choose an empty folder")
     _refuse_foreign(out / "dicom", f"phantom {name!r}")
     write_phantom_data(name, out)
     try:
-        _write_text_once(plan, ph.plan_toml(), f"phantom {name!r}")
-        _write_text_once(plan_mr, ph.plan_mr_toml(), f"phantom {name!r}")
+        for path, text in plans:
+            _write_text_once(path, text, f"phantom {name!r}")
     except OSError as exc:
         raise InputError(f"phantom {name!r}: writing {exc.filename or out} failed ({exc.strerror})") from None
     return plan
@@ -475,6 +564,14 @@ def phantom_data_complete(name: str, folder: str | Path) -> bool:
         return data.get("phantom") == name and data.get("version") == GENERATOR_VERSION
     except ValueError:
         return text.split() == [name, GENERATOR_VERSION]
+
+
+def _lacks_post_injection_ct(name: str, folder: Path) -> bool:
+    """Phantom data written by this generator (its marker) before it wrote ``dicom/ct_post``."""
+    if PHANTOMS[name].deposit is None or not phantom_data_complete(name, folder):
+        return False
+    files = _generated_files(Path(folder) / "dicom") or set()
+    return not any(f.startswith("ct_post/") for f in files)
 
 
 _IMAGE_KEYS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")
@@ -494,6 +591,9 @@ def ensure_phantom_inputs(cfg: ImagingPlan) -> list[Path]:
     if not isinstance(name, str):
         raise InputError(f"imaging.phantom = {name!r}: expected a phantom name ({', '.join(sorted(PHANTOMS))})")
     _phantom(name)
+    if _lacks_post_injection_ct(name, cfg.base_dir) and not _foreign(cfg.base_dir / "dicom"):
+        log.info("phantom %r: generated data lacks the post-injection CT (dicom/ct_post); regenerating", name)
+        return write_phantom_data(name, cfg.base_dir)
     named = {k: cfg.resolve(str(raw[k])) for k in _IMAGE_KEYS if isinstance(raw.get(k), str)}
     if named and all(p.exists() for p in named.values()):
         if not phantom_data_complete(name, cfg.base_dir):
@@ -507,4 +607,5 @@ def ensure_phantom_inputs(cfg: ImagingPlan) -> list[Path]:
     return write_phantom_data(name, cfg.base_dir)
 
 
-__all__ = ["PHANTOMS", "Phantom", "write_phantom", "write_phantom_data", "ensure_phantom_inputs", "phantom_images", "make_uid"]
+__all__ = ["PHANTOMS", "Phantom", "IronDeposit", "post_injection_ct", "write_phantom", "write_phantom_data",
+           "ensure_phantom_inputs", "phantom_images", "make_uid"]

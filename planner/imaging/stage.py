@@ -8,6 +8,7 @@ thin wrapper the pipeline calls when it only needs the :class:`~planner.artefact
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -187,6 +188,8 @@ def patient_model(cfg: ImagingPlan, lib=None) -> PatientModel:
         seed=cfg.mesh.seed,
     )
     timings["mesh"] = time.perf_counter() - t
+    if image is not None and image.frame_of_reference_uid:  # particle maps are checked against it
+        mesh = dataclasses.replace(mesh, frame_of_reference_uid=image.frame_of_reference_uid)
     log.info("imaging stage: %s", {k: round(v, 2) for k, v in timings.items()})
     return PatientModel(mesh, lv, report, img_sec, seg_sec, image, structures, timings, cfg.base_dir)
 

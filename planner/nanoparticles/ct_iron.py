@@ -7,12 +7,19 @@ CTs on the same grid) or post − ``tissue_baseline_HU`` (post-injection CT alon
 tissue must then lie outside the particle-hosting regions), and k = ``hu_per_mg_Fe_per_mL``, the
 scanner's calibration at the plan's tube voltage — there is no cited default, the plan must state it
 (phantom calibration: a tube of known iron concentration scanned with the patient protocol).
-Voxels with ΔHU < ``hu_noise_floor_HU`` hold no iron (CT noise would otherwise add a positive bias
-summed over many voxels). Voxels at the 12-bit CT ceiling (≥ 3071 HU) are clipped: their iron is a
-lower bound and their share of the mass is reported as ``saturated_fraction``.
+Deposit mask: a voxel holds iron when the ΔHU averaged over its 3×3×3 neighbourhood reaches
+``hu_noise_floor_HU``. The mean of 27 voxels carries σ/√27 ≈ σ/5 of the CT noise, so a floor of
+≈ 2σ (single-voxel noise) is ≈ 10σ of the mean: no noise voxel of the whole scan passes (a per-voxel
+floor over ~10⁵–10⁶ body voxels would add a positive bias of order 0.1σ per voxel, i.e. hundreds of
+mg), while the deposit and its one-voxel partial-volume rim are kept. Inside the mask the mass is the
+unclipped ΔHU integral (noise is zero-mean there; clipping negative rim voxels would bias it up); the
+concentration's shape clips negative voxels to 0 and is rescaled to that mass on the mesh.
+Voxels at the 12-bit CT ceiling (≥ 3071 HU) are clipped: their iron is a lower bound and their share
+of the mass is reported as ``saturated_fraction``.
 
-The deposited mass is the map integral (the measured quantity, never rescaled to a declared total);
-a declared ``total_mass_mg`` is reported beside it (``nanoparticles.map``).
+The deposited mass is the measured map mass (never rescaled to a declared total); a declared
+``total_mass_mg`` is reported beside it (``nanoparticles.map``). DICOM series are read by the imaging
+reader and must share the planning CT's FrameOfReferenceUID (``read_plan_map``).
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from planner.artefacts import TissueMesh
 from planner.config.plan import DistributionSection
@@ -35,8 +43,7 @@ from planner.nanoparticles.distributions import (
     MapVolume,
     ParticleDistribution,
     _map_to_mesh,
-    _resolve,
-    read_map,
+    read_plan_map,
     register_distribution,
 )
 
@@ -80,14 +87,17 @@ def _calibration(sec: Any) -> float:
     return float(k)
 
 
-def _delta_hu(sec: Any, base_dir: Path) -> tuple[MapVolume, np.ndarray, np.ndarray]:
+def _delta_hu(mesh: TissueMesh, sec: Any, base_dir: Path) -> tuple[MapVolume, np.ndarray, np.ndarray]:
     """(post volume, ΔHU, post HU) on the post-injection grid."""
-    post = read_map(_resolve(base_dir, sec.post_file), sec.format)
+    post = read_plan_map(mesh, base_dir, sec, "post_file", "CT" if sec.format != "nifti" else None)
     if sec.pre_file is not None:
-        pre = read_map(_resolve(base_dir, sec.pre_file), sec.format)
+        pre = read_plan_map(mesh, base_dir, sec, "pre_file", "CT" if sec.format != "nifti" else None)
         if pre.data.shape != post.data.shape or not np.allclose(pre.affine_lps_mm, post.affine_lps_mm, atol=1e-3):
             raise InputError(f"{KEY}.pre_file/post_file: grids differ (shapes {pre.data.shape} vs {post.data.shape}); "
                              "expected co-registered CTs on the same grid")
+        if pre.frame_uid and post.frame_uid and pre.frame_uid != post.frame_uid:
+            raise InputError(f"{KEY}.pre_file/post_file: FrameOfReferenceUID {pre.frame_uid!r} vs {post.frame_uid!r}; "
+                             "expected co-registered CTs in one patient frame")
         delta = post.data - pre.data
     else:
         delta = post.data - float(sec.tissue_baseline_HU)
@@ -96,22 +106,34 @@ def _delta_hu(sec: Any, base_dir: Path) -> tuple[MapVolume, np.ndarray, np.ndarr
     return post, delta, post.data
 
 
+def deposit_mask(delta_HU: np.ndarray, floor_HU: float) -> np.ndarray:
+    """Voxels whose 3×3×3-neighbourhood mean ΔHU reaches the floor (see module docstring)."""
+    return np.asarray(ndimage.uniform_filter(delta_HU, size=3, mode="nearest") >= floor_HU)
+
+
 @register_distribution("ct-hu-map", CtHuMapParams)
 def ct_hu_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     k = _calibration(sec)
-    post, delta, post_hu = _delta_hu(sec, base_dir)
+    post, delta, post_hu = _delta_hu(mesh, sec, base_dir)
     floor = float(sec.hu_noise_floor_HU)
-    conc = np.where(delta >= floor, np.maximum(delta, 0.0), 0.0) / k
+    mask = deposit_mask(delta, floor)
+    conc = np.where(mask, np.maximum(delta, 0.0), 0.0) / k  # the shape (mg Fe/mL, never negative)
+    measured_mg = float(delta[mask].sum()) / k * post.voxel_volume_mL  # unclipped: unbiased in the mask
     clipped = post_hu >= CT_MAX_HU
     total_map = float(conc.sum())
     sat_frac = float(conc[clipped].sum() / total_map) if total_map > 0 else 0.0
     if sat_frac > 0:
         log.warning("ct-hu-map %r: %.1f %% of the iron in voxels at the CT ceiling (%.0f HU): a lower bound there",
                     post.path, 100 * sat_frac, CT_MAX_HU)
+    if not measured_mg > 0:
+        raise InputError(f"{KEY}.post_file = {post.path!r}: no voxel rises {floor:g} HU above the baseline "
+                         f"(largest rise {float(delta.max(initial=0.0)):.0f} HU); expected a post-injection CT with a "
+                         "deposit (check pre_file/tissue_baseline_HU and hu_noise_floor_HU)")
     declared = sec.total_mass_mg
-    measured = SimpleNamespace(total_mass_mg=None)  # the map integral is the mass: never rescaled to a declaration
+    measured = SimpleNamespace(total_mass_mg=measured_mg)  # the measured mass: never rescaled to a declaration
     d = _map_to_mesh(mesh, MapVolume(conc, post.affine_lps_mm, post.path), conc, measured, lib, "ct-hu-map", {
-        "hu_per_mg_Fe_per_mL": k, "hu_noise_floor_HU": floor,
+        "hu_per_mg_Fe_per_mL": k, "hu_noise_floor_HU": floor, "deposit_mask_voxels": int(np.count_nonzero(mask)),
+        "measured_mass_mg": measured_mg, "total_source": "ΔHU integral over the deposit mask / calibration",
         "baseline": "pre-injection CT" if sec.pre_file is not None else f"tissue {sec.tissue_baseline_HU} HU",
     })
     if declared is not None and abs(d.mapped_mass_mg - declared) > 0.1 * declared:

@@ -223,8 +223,15 @@ class R2starMapParams:
                                          expected="a fraction in 0..1 of the mapped iron allowed in saturated voxels "
                                                   "without a declared total_mass_mg (planner.nanoparticles.saturation)")
     total_mass_mg: float | None = spec(None, check=positive, expected=_MASS, help="default: the map integral")
+    residual_ct_file: str | None = spec(None, check=_nonempty,
+                                        expected="a post-injection CT (NIfTI file or DICOM folder) in the planning frame",
+                                        help="weights the saturated core's residual by the CT HU rise")
+    residual_ct_baseline_HU: float = spec(40.0, check=lambda h: math.isfinite(h) and -1100.0 < h < 3100.0,
+                                          expected="the pre-injection soft-tissue HU, in -1100..3100")
 
     def validate(self, path: str) -> None:
+        if self.residual_ct_file is not None and self.total_mass_mg is None:
+            raise InputError(f"{path}.residual_ct_file: needs total_mass_mg (the residual it distributes)")
         if (self.file is None) == (self.pre_file is None and self.post_file is None):
             raise InputError(f"{path}.file/pre_file/post_file: expected either file (ΔR2*) or both pre_file and post_file")
         if self.file is None and (self.pre_file is None or self.post_file is None):
@@ -334,6 +341,7 @@ class MapVolume:
     data: np.ndarray  # (ni, nj, nk) float64
     affine_lps_mm: np.ndarray  # (4, 4)
     path: str
+    frame_uid: str = ""  # DICOM FrameOfReferenceUID ("" for NIfTI)
 
     @property
     def voxel_volume_mL(self) -> float:
@@ -371,63 +379,41 @@ def read_nifti(path: Path) -> MapVolume:
     return MapVolume(data, RAS_TO_LPS @ np.asarray(img.affine, dtype=float), str(path))
 
 
-def read_dicom_series(folder: Path) -> MapVolume:
-    """A single-series DICOM folder → volume with an LPS affine (mm) from the slice geometry."""
-    import pydicom
+def read_dicom_map(folder: Path, field: str = KEY, modality: str | None = None) -> MapVolume:
+    """A DICOM series folder → volume with its LPS affine (mm), read by the imaging reader
+    (:func:`planner.imaging.dicom.read_dicom_series`: a damaged DICOM file, mixed series or a broken
+    slice stack is a one-line error naming the file and ``field``, never silently skipped)."""
+    from planner.imaging.dicom import read_dicom_series
 
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    slices = []
-    for p in files:
-        try:
-            ds = pydicom.dcmread(str(p))
-        except Exception:  # not a DICOM file: skip (e.g. a README)
-            continue
-        if "PixelData" in ds:
-            slices.append(ds)
-    if not slices:
-        raise InputError(f"map folder {str(folder)!r}: no DICOM images; expected a DICOM series")
-    uids = {getattr(s, "SeriesInstanceUID", None) for s in slices}
-    if len(uids) > 1:
-        raise InputError(f"map folder {str(folder)!r}: {len(uids)} series; expected exactly one")
-    try:
-        iop = np.array(slices[0].ImageOrientationPatient, dtype=float)
-        row, col = iop[:3], iop[3:]
-        normal = np.cross(row, col)
-        ps = np.array(slices[0].PixelSpacing, dtype=float)  # [between rows, between columns]
-        pos = np.array([np.array(s.ImagePositionPatient, dtype=float) for s in slices])
-    except AttributeError as exc:
-        raise InputError(f"map folder {str(folder)!r}: missing geometry ({exc}); expected ImagePositionPatient, "
-                         "ImageOrientationPatient and PixelSpacing") from None
-    order = np.argsort(pos @ normal)
-    slices = [slices[i] for i in order]
-    pos = pos[order]
-    if len(slices) > 1:
-        gaps = np.diff(pos @ normal)
-        if np.any(gaps <= 0) or np.ptp(gaps) > 1e-3 * max(abs(gaps.mean()), 1e-9):
-            raise InputError(f"map folder {str(folder)!r}: slice spacing {gaps.min():.4g}..{gaps.max():.4g} mm; "
-                             "expected equally spaced, distinct slices")
-        dz = float(gaps.mean())
-    else:
-        dz = float(getattr(slices[0], "SliceThickness", 1.0))
-    vol = []
-    for s in slices:
-        a = s.pixel_array.astype(np.float64) * float(getattr(s, "RescaleSlope", 1.0)) + float(getattr(s, "RescaleIntercept", 0.0))
-        vol.append(a.T)  # pixel_array is (rows, cols) → (i = column index, j = row index)
-    data = np.stack(vol, axis=2)
-    A = np.eye(4)
-    A[:3, 0] = row * ps[1]
-    A[:3, 1] = col * ps[0]
-    A[:3, 2] = normal * dz
-    A[:3, 3] = pos[0]
-    return MapVolume(data, A, str(folder))
+    vol = read_dicom_series(folder, modality=modality, field=field)
+    A = vol.grid.affine_m()
+    A[:3, :] *= 1e3  # m → mm (linear part and origin)
+    data = np.asarray(vol.array, dtype=np.float64).transpose(2, 1, 0)  # [k, j, i] → (i, j, k)
+    return MapVolume(data, A, str(folder), vol.frame_of_reference_uid)
 
 
-def read_map(path: Path, fmt: str = "auto") -> MapVolume:
+def read_map(path: Path, fmt: str = "auto", field: str = KEY, modality: str | None = None) -> MapVolume:
     if not path.exists():
-        raise InputError(f"map file {str(path)!r}: does not exist; expected a NIfTI file or a DICOM folder")
+        raise InputError(f"{field} = {str(path)!r}: does not exist; expected a NIfTI file or a DICOM folder")
     if fmt == "dicom" or (fmt == "auto" and path.is_dir()):
-        return read_dicom_series(path)
+        return read_dicom_map(path, field, modality)
     return read_nifti(path)
+
+
+def read_plan_map(mesh: TissueMesh, base_dir: Path, sec: Any, key: str, modality: str | None = None) -> MapVolume:
+    """The map named by ``sec.<key>`` (relative to the plan file), frame of reference checked."""
+    field = f"{KEY}.{key}"
+    vol = read_map(_resolve(base_dir, getattr(sec, key)), sec.format, field, modality)
+    check_frame(vol, mesh, field)
+    return vol
+
+
+def check_frame(vol: MapVolume, mesh: TissueMesh, field: str) -> None:
+    """A DICOM map must lie in the planning image's patient frame (FrameOfReferenceUID), when both are known."""
+    plan_uid = mesh.frame_of_reference_uid
+    if vol.frame_uid and plan_uid and vol.frame_uid != plan_uid:
+        raise InputError(f"{field} = {vol.path!r}: FrameOfReferenceUID {vol.frame_uid!r} differs from the planning "
+                         f"image's {plan_uid!r}; expected a map in the planning CT's frame (register it first)")
 
 
 def _map_to_mesh(mesh: TissueMesh, vol: MapVolume, conc_vox_mg_per_mL: np.ndarray, sec: Any, lib: Any,
@@ -467,7 +453,7 @@ def _resolve(base_dir: Path, rel: str) -> Path:
 
 @register_distribution("concentration-map", ConcentrationMapParams)
 def concentration_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
-    vol = read_map(_resolve(base_dir, sec.file), sec.format)
+    vol = read_plan_map(mesh, base_dir, sec, "file")
     data = vol.data
     if not np.all(np.isfinite(data)):
         n_bad = int(np.count_nonzero(~np.isfinite(data)))
@@ -494,17 +480,33 @@ def relaxivity_per_s_per_mM(sec: Any) -> float:
     return float(r)
 
 
+def _ct_rise_weights(mesh: TissueMesh, base_dir: Path, sec: Any, vol: MapVolume, sat: np.ndarray) -> np.ndarray | None:
+    """max(HU − residual_ct_baseline_HU, 0) of ``residual_ct_file`` at the saturated R2* voxel centres."""
+    if sec.residual_ct_file is None or not sat.any():
+        return None
+    ct = read_plan_map(mesh, base_dir, sec, "residual_ct_file", "CT" if sec.format != "nifti" else None)
+    ijk = np.argwhere(sat)
+    pts_m = (vol.affine_lps_mm @ np.c_[ijk, np.ones(len(ijk))].T)[:3].T * 1e-3
+    hu, inside = ct.sample(pts_m)
+    if not inside.any():
+        raise InputError(f"{KEY}.residual_ct_file = {ct.path!r}: does not cover the saturated R2* voxels; "
+                         "expected a post-injection CT of the same region in the planning frame")
+    w = np.zeros(sat.shape)
+    w[sat] = np.where(inside, np.maximum(hu - float(sec.residual_ct_baseline_HU), 0.0), 0.0)
+    return w
+
+
 @register_distribution("r2star-map", R2starMapParams)
 def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> ParticleDistribution:
     r2s = relaxivity_per_s_per_mM(sec)
     unit = 1e3 if sec.units == "per_ms" else 1.0
     if sec.file is not None:
-        vol = read_map(_resolve(base_dir, sec.file), sec.format)
+        vol = read_plan_map(mesh, base_dir, sec, "file")
         delta = vol.data * unit
         sat_ref = delta
     else:
-        pre = read_map(_resolve(base_dir, sec.pre_file), sec.format)
-        post = read_map(_resolve(base_dir, sec.post_file), sec.format)
+        pre = read_plan_map(mesh, base_dir, sec, "pre_file")
+        post = read_plan_map(mesh, base_dir, sec, "post_file")
         if pre.data.shape != post.data.shape or not np.allclose(pre.affine_lps_mm, post.affine_lps_mm, atol=1e-3):
             raise InputError(f"{KEY}.pre_file/post_file: grids differ (shapes {pre.data.shape} vs {post.data.shape}); "
                              "expected co-registered maps on the same grid")
@@ -524,7 +526,8 @@ def r2star_map(mesh: TissueMesh, sec: Any, base_dir: Path, lib: Any = None) -> P
                     vol.path, neg, delta.size, float(delta.min()))
     conc = np.maximum(delta, 0.0) / r2s * FE_mg_per_mmol * 1e-3  # mM Fe → mg/mL
     conc, sat_info = fill_saturated(conc, sat, vol.voxel_volume_mL, sec.total_mass_mg, sec.max_saturated_fraction,
-                                    f"{KEY}.file = {vol.path!r}")  # planner.nanoparticles.saturation
+                                    f"{KEY}.file = {vol.path!r}",
+                                    _ct_rise_weights(mesh, base_dir, sec, vol, sat))  # planner.nanoparticles.saturation
     return _map_to_mesh(mesh, vol, conc, sec, lib, "r2star-map", {**sat_info,
         "relaxivity_per_s_per_mM": r2s, "relaxivity_preset": sec.relaxivity_preset,
         "r2star_saturation_per_s": sec.r2star_saturation_per_s, "r2star_saturated_voxels": n_sat,

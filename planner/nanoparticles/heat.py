@@ -203,7 +203,7 @@ def input_files(sec: NanoparticleSection | None, *, base_dir: Path) -> dict[str,
     if sec.slp_model == "table" and sec.model_parameters is not None:
         out["nanoparticles.table.file"] = (base_dir / sec.model_parameters.file).resolve()
     d = sec.distribution
-    for key in ("file", "pre_file", "post_file"):
+    for key in ("file", "pre_file", "post_file", "residual_ct_file"):
         v = getattr(d, key, None)
         if v is not None:
             p = (base_dir / v).resolve()

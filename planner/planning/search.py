@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from planner.artefacts import Progress, no_progress
 from planner.config.plan import ApplicatorSection, SafetySection, SearchSection, ThermalSection
 from planner.errors import InputError, SolverError, bad_value
 
@@ -205,7 +206,8 @@ def _margin(chk, temps, t_top: float, cfg_safety) -> float:
 class _Evaluator:
     """One thermal run + safety check per field scale (cached; continuation start in steady mode)."""
 
-    def __init__(self, cfg: SearchSections, mesh, applied, fields, heat, lib, goal_mode: str):
+    def __init__(self, cfg: SearchSections, mesh, applied, fields, heat, lib, goal_mode: str,
+                 progress: Progress = no_progress, task: str = "search"):
         from planner.planning import safety as safety_mod
 
         self.cfg, self.mesh, self.applied, self.fields, self.heat, self.lib = cfg, mesh, applied, fields, heat, lib
@@ -223,6 +225,7 @@ class _Evaluator:
         self.nominal = cfg.applicator.field_kA_per_m
         self.cache: dict[tuple[float, str], Evaluation] = {}
         self.fields_at: dict[tuple[float, str], np.ndarray | None] = {}
+        self.progress, self.task = progress, task
 
     def __call__(self, s: float, sweep: str = "up", start: np.ndarray | None = None) -> Evaluation:
         from planner.thermal import solve_bioheat
@@ -261,6 +264,7 @@ class _Evaluator:
                         time_to_goal_T90_min=t_goal, sweep=key[1])
         self.cache[key] = ev
         self.fields_at[key] = temps.T_final_C
+        self.progress(self.task, len(self.cache), None)
         log.info("search: %.3f kA/m → T90 %s °C, margin %.3g, %d violation(s)", ev.field_kA_per_m, ev.T90_C,
                  ev.safety_margin, len(ev.violations))
         return ev
@@ -341,11 +345,12 @@ def _goal_scale(ev: _Evaluator, grid, goals, tol, goal) -> float | None:
                and _goal_margin(e, goal) >= 0)
 
 
-def _search_at(cfg: SearchSections, mesh, applied, fields, heat, lib) -> SearchResult:
+def _search_at(cfg: SearchSections, mesh, applied, fields, heat, lib, progress: Progress = no_progress,
+               task: str = "search") -> SearchResult:
     """The field search at the plan's frequency (see the module docstring)."""
     sc = cfg.search
     goal_mode = GOAL_MODES[sc.mode]
-    ev = _Evaluator(cfg, mesh, applied, fields, heat, lib, goal_mode)
+    ev = _Evaluator(cfg, mesh, applied, fields, heat, lib, goal_mode, progress, task)
     nominal, goal = ev.nominal, sc.goal_T90_C
     # 1. H·f bound in closed form (H ∝ s)
     chk0 = ev.safety_mod.check(ev.safety_cfg, cfg.applicator, mesh, applied, None, None)
@@ -373,6 +378,7 @@ def _search_at(cfg: SearchSections, mesh, applied, fields, heat, lib) -> SearchR
     s_goal = _goal_scale(ev, grid, goals, tol, goal)
     ev_safe = ev(s_safe)
     at_goal = ev(s_goal) if s_goal is not None else None
+    progress(task, len(ev.cache), len(ev.cache))
     return SearchResult(
         amplitude=cfg.applicator.amplitude, nominal_field_kA_per_m=nominal, goal_T90_C=goal,
         max_safe_field_kA_per_m=s_safe * nominal, limited_by=limited_by, T90_at_max_safe_C=ev_safe.T90_C,
@@ -398,13 +404,14 @@ def _best(options: list[FrequencyOption]) -> tuple[FrequencyOption, str]:
     return best, "no frequency reaches the goal safely: highest T90 at the largest safe field"
 
 
-def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, rebuild=None) -> SearchResult:
+def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, rebuild=None,
+                    progress: Progress = no_progress) -> SearchResult:
     """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
     frequency: ``rebuild(applicator_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
     (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
-    is reported."""
+    is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency)."""
     sc = cfg.search
-    res = _search_at(cfg, mesh, applied, fields, heat, lib)
+    res = _search_at(cfg, mesh, applied, fields, heat, lib, progress)
     if not sc.frequencies_kHz:
         return res
     if rebuild is None:
@@ -414,7 +421,7 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
     for f_kHz in sc.frequencies_kHz:
         cfg_f = cfg.at_frequency(float(f_kHz))
         applied_f, fields_f, heat_f = rebuild(cfg_f.applicator)
-        r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib)
+        r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib, progress, f"search at {float(f_kHz):g} kHz")
         hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
         options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
                                        r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,

@@ -10,6 +10,7 @@ import numpy as np
 
 from planner.artefacts import TissueMesh
 from planner.em.eddy import FieldSolution
+from planner.em.probes import FieldProbes
 from planner.imaging.segmentation import LabelVolume
 from planner.imaging.stage import PatientModel
 from planner.nanoparticles.heat import HeatSource
@@ -27,6 +28,10 @@ def write_artefact_files(folder: Path, mesh: TissueMesh, artefacts: dict[str, ob
             written += write_heat_fields(art, fields_dir, mesh)
         elif isinstance(art, TemperatureHistory):
             written += write_thermal_fields(art, fields_dir, mesh)
+        elif isinstance(art, FieldProbes):
+            from planner.reporting.field_probes import write_field_probes_csv
+
+            written.append(write_field_probes_csv(art, folder / "field_probes.csv"))
         elif isinstance(art, PatientModel):
             written += write_label_map(art, fields_dir)
             written += write_segmentation_figures(art, folder / "figures")

@@ -138,7 +138,48 @@ def _em(em: dict) -> str:
         ("max SAR", em.get("max_SAR_W_per_kg_by_tissue"), "W/kg"),
         ("max SAR10g", em.get("max_SAR10g_W_per_kg_by_tissue"), "W/kg"),
         ("loss", em.get("tissue_loss_W_by_tissue"), "W"),
-    ])
+    ]) + _implants_near(em.get("implants") or []) + _field_probes(em.get("field_probes") or [])
+
+
+def _table(title: str, head: list[str], rows: list[list[Any]], note: str = "") -> str:
+    """A titled table; numbers right-aligned, '—' for missing values."""
+    if not rows:
+        return ""
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = ["<tr>" + "".join(f'<td class="num">{fmt(v)}</td>' if isinstance(v, (int, float)) and not isinstance(v, bool)
+                             else f"<td>{fmt(v)}</td>" for v in r) + "</tr>" for r in rows]
+    p = f"<p>{_e(note)}</p>\n" if note else ""
+    return f"<h3>{_e(title)}</h3>\n{p}<table>\n<tr>{th}</tr>\n" + "\n".join(body) + "\n</table>"
+
+
+def _implants_near(implants: list[dict]) -> str:
+    """Per implant: its model in the tissue solve and the tissue E/SAR within tissue_near.distance_mm."""
+    rows, dist = [], None
+    for i in implants:
+        near = i.get("tissue_near") or {}
+        dist = near.get("distance_mm", dist)
+        rows.append([i.get("name"), i.get("model_in_tissue_solve"), near.get("E_peak_V_per_m"),
+                     near.get("E_p99_V_per_m"), near.get("SAR_peak_W_per_kg"), near.get("SAR10g_W_per_kg"),
+                     i.get("loss_W")])
+    head = ["implant", "in tissue solve", "E peak (V/m)", "E p99 (V/m)", "SAR peak (W/kg)", "SAR10g (W/kg)",
+            "implant loss (W)"]
+    return _table("Tissue next to implants", head, rows,
+                  f"Tissue within {fmt(dist, 'mm')} of each implant surface; peak amplitudes." if rows else "")
+
+
+def _field_probes(probes: list[dict]) -> str:
+    """Field probes: one row per probe (lines: the range along the line)."""
+    rows = []
+    for p in probes:
+        H = [v for v in p.get("H_peak_A_per_m") or [] if v is not None]
+        E = [v for v in p.get("E_peak_V_per_m") or [] if v is not None]
+        n = len(p.get("position_mm") or [])
+        rows.append([p.get("name"), f"{p.get('kind')} ({n} point{'s' if n != 1 else ''})",
+                     min(H) if H else None, max(H) if H else None, min(E) if E else None, max(E) if E else None])
+    head = ["probe", "kind", "|H| min (A/m)", "|H| max (A/m)", "|E| min (V/m)", "|E| max (V/m)"]
+    return _table("Field probes (field_probes.csv)", head, rows,
+                  "Peak amplitudes; H is the applied field (implant reaction field not included), E the tissue "
+                  "field." if rows else "")
 
 
 def _nanoparticles(n: dict) -> str:

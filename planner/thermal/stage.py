@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from planner.artefacts import Role, TissueLookup, TissueMesh
+from planner.artefacts import Progress, Role, TissueLookup, TissueMesh, no_progress
 from planner.config.plan import ThermalSection
 from planner.errors import InputError, bad_value
 from planner.thermal import metrics
@@ -147,7 +147,8 @@ def check_thermal_section(th) -> None:
         raise InputError(bad_value("thermal.skin_h_W_per_m2_K", th.skin_h_W_per_m2_K, "a non-negative heat-transfer coefficient"))
 
 
-def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True, initial_T_C=None):
+def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True, initial_T_C=None,
+                progress: Progress = no_progress, task: str = "time loop"):
     """The FE run description (schedule steps, snapshots, probes) of a [thermal] section."""
     from planner.fem.bioheat import PennesRun
 
@@ -163,6 +164,12 @@ def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True,
         total = th.duration_min * 60.0
     interval = th.field_output_interval_s if probes else 0.0
     snap = np.arange(interval, total + 1e-9, interval) if interval > 0 else np.array([total])
+    on_time = None
+    if th.mode == "transient":
+        progress(task, 0.0, total)
+
+        def on_time(t_s: float) -> None:
+            progress(task, t_s, total)
     run = PennesRun(mode=th.mode, scheme=th.scheme, element_order=th.element_order, steps=steps,
                     steady_fraction=1.0, steady_duration_s=total, picard_tol_K=th.picard_tol_K,
                     picard_max_iter=th.picard_max_iter, linear_rtol=th.linear_rtol, snapshot_times_s=snap,
@@ -171,15 +178,16 @@ def _pennes_run(mesh: TissueMesh, th, check_physical: bool, probes: bool = True,
                     segments=list(schedule.segments), time_step_s=th.time_step_s,
                     max_time_step_s=th.max_time_step_s or 8.0 * th.time_step_s,
                     min_time_step_s=th.min_time_step_s, adaptive_tol_K=th.adaptive_tol_K,
-                    dose_step=accumulate_dose_nb, initial_T_C=initial_T_C, cut_faces=th.cut_faces)
+                    dose_step=accumulate_dose_nb, initial_T_C=initial_T_C, cut_faces=th.cut_faces, on_time=on_time)
     return run, tuple(probe_names), probe_pos
 
 
-def _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, probes=True, initial_T_C=None):
+def _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, probes=True, initial_T_C=None,
+           progress: Progress = no_progress, task: str = "time loop"):
     from planner.fem.bioheat import solve_pennes
 
     inp, _ = build_inputs(mesh, heat, lib, th, dirichlet)
-    run, names, pos = _pennes_run(mesh, th, check_physical, probes, initial_T_C)
+    run, names, pos = _pennes_run(mesh, th, check_physical, probes, initial_T_C, progress, task)
     res = solve_pennes(mesh, inp, run, comm) if comm is not None else solve_pennes(mesh, inp, run)
     return res, inp, names, pos
 
@@ -195,7 +203,7 @@ class ImplantOnlyHeat:
 
 
 def implant_self_heating(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, th: ThermalSection,
-                         comm=None) -> dict[str, float] | None:
+                         comm=None, progress: Progress = no_progress) -> dict[str, float] | None:
     """Per implant region: the largest rise over baseline at its vertices with the implant's own loss
     as the only source (same run, same perfusion law and blood pool). For constant perfusion the
     Pennes–pool system is linear, so this is exactly the self-heating part of the total rise
@@ -205,26 +213,30 @@ def implant_self_heating(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, 
     implants = mesh.regions_with_role(Role.IMPLANT)
     if q is None or not implants or not np.any(np.asarray(q) > 0):
         return None
-    res, *_ = _solve(mesh, ImplantOnlyHeat(np.asarray(q, dtype=float)), lib, th, None, comm, False, probes=False)
+    res, *_ = _solve(mesh, ImplantOnlyHeat(np.asarray(q, dtype=float)), lib, th, None, comm, False, probes=False,
+                     progress=progress, task="time loop (implant self-heating)")
     rise = res.T_max_C - res.T_baseline_C
     return {r.name: float(rise[np.unique(mesh.cells[mesh.cell_region == r.tag])].max()) for r in implants}
 
 
 def solve_bioheat(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, section: ThermalSection | None, *,
                   dirichlet=None, comm=None,
-                  check_physical: bool = True, initial_T_C: np.ndarray | None = None) -> TemperatureHistory:
+                  check_physical: bool = True, initial_T_C: np.ndarray | None = None,
+                  progress: Progress = no_progress) -> TemperatureHistory:
     """Pennes bioheat stage (see :mod:`planner.fem.bioheat` for the equations and schemes).
 
     ``heat.Q_W_per_m3(field_fraction) -> (M,)`` per-cell heat (W/m³) (and, if it has implant loss,
     ``heat.Q_implant_W_per_m3``: then a second, implant-only run gives the self-heating part);
     ``lib[tissue]`` gives the properties; ``section`` (the plan's [thermal]; None: its defaults)
     the run. ``dirichlet`` (a :class:`planner.fem.bioheat.DirichletData`) is for verification only;
-    ``initial_T_C`` (steady mode, P1) starts the Picard iteration from that field (continuation sweeps).
+    ``initial_T_C`` (steady mode, P1) starts the Picard iteration from that field (continuation sweeps);
+    ``progress`` is told the simulated time of the transient time loop.
     """
     th = section if section is not None else ThermalSection()
     check_thermal_section(th)
-    res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, True, initial_T_C)
-    self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm)
+    res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, True, initial_T_C,
+                                              progress)
+    self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm, progress)
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)
     base = {"min_C": float(res.T_baseline_C.min()), "max_C": float(res.T_baseline_C.max())}

@@ -181,3 +181,69 @@ def test_check_sections_without_reading_images(tmp_path):
     plan.write_text(PHANTOMS["pelvis"].plan_toml().replace('phantom = "pelvis"\n', ""))
     with pytest.raises(InputError, match=r"imaging\.ct = 'dicom/ct': .* does not exist"):
         check_sections(ImagingPlan.of(load_plan(plan)), _Lib(TISSUES))
+
+
+def test_pelvis_post_injection_ct_and_plan_shipped(pelvis_dir):
+    """The pelvis phantom's post-injection CT (dicom/ct_post) is a second CT series of the same study and
+    frame of reference; the planning CT is unchanged; plan_ct_iron.toml is written and shipped."""
+    from planner.imaging.phantoms import post_injection_ct
+
+    ph = PHANTOMS["pelvis"]
+    assert (pelvis_dir / "plan_ct_iron.toml").read_text() == ph.plan_ct_iron_toml()
+    assert (ROOT / "phantoms" / "pelvis" / "plan_ct_iron.toml").read_text() == ph.plan_ct_iron_toml()
+    pre = read_dicom_series(pelvis_dir / "dicom" / "ct", modality="CT")
+    post = read_dicom_series(pelvis_dir / "dicom" / "ct_post", modality="CT")
+    assert post.frame_of_reference_uid == pre.frame_of_reference_uid and post.study_uid == pre.study_uid
+    assert post.series_uid != pre.series_uid and post.grid.same_as(pre.grid)
+    g, imgs = phantom_images("pelvis")
+    np.testing.assert_allclose(pre.array, imgs.hu, atol=0.51)  # the planning CT is the one it always was (integer HU)
+    g2, hu_post, dep = post_injection_ct("pelvis")
+    np.testing.assert_allclose(post.array, hu_post, atol=0.51)
+    frac = dep.voxel_fraction(g2)
+    image_mass = frac.sum() * g2.voxel_volume_m3 * 1e6 * dep.concentration_mg_per_mL
+    assert image_mass == pytest.approx(dep.mass_mg, rel=0.005)  # partial-volume voxelisation of the ellipsoid
+    rise = (post.array - pre.array)[frac == 1.0]
+    k_rise = dep.concentration_mg_per_mL * dep.hu_per_mg_Fe_per_mL
+    assert abs(float(rise.mean()) - k_rise) < 5.0 and 300.0 < k_rise < 450.0  # therapeutic: ≈ 64 mg Fe/mL
+
+
+def test_pelvis_ct_iron_plan_reproduces_the_deposited_mass(pelvis_dir):
+    """Issue 12 "done when": kind = "ct-hu-map" on the pelvis phantom (post − pre CT, stated calibration)
+    puts the deposited iron on the patient mesh within 5 %, where it was deposited."""
+    from planner.nanoparticles.distributions import distribute
+    from planner.tissues.library import load_library
+
+    cfg = load_plan(pelvis_dir / "plan_ct_iron.toml")
+    lib = load_library(cfg.tissues)
+    pm = patient_model(ImagingPlan.of(cfg), lib)
+    assert pm.mesh.frame_of_reference_uid == pm.image.frame_of_reference_uid != ""
+    d = distribute(pm.mesh, cfg.nanoparticles.distribution, cfg.base_dir, lib)
+    dep = PHANTOMS["pelvis"].deposit
+    m = d.details["map"]
+    assert m["kind"] == "ct-hu-map" and m["declared_mass_mg"] == dep.mass_mg and m["saturated_fraction"] == 0.0
+    assert m["mass_on_mesh_mg"] == pytest.approx(dep.mass_mg, rel=0.05)
+    assert m["mass_on_mesh_mg"] == pytest.approx(dep.mass_mg, rel=0.01)  # measured: 0.16 %
+    assert abs(d.sampling_correction - 1.0) < 0.05  # the map sampled on the mesh holds its mass by itself
+    c, V, X = d.concentration_mg_per_mL, pm.mesh.cell_volumes_m3(), pm.mesh.cell_centroids_m()
+    centre_mm = (c * V) @ X / (c * V).sum() * 1e3
+    assert np.linalg.norm(centre_mm - np.array(dep.center_mm)) < 1.0
+    assert 30.0 < c.max() < 112.0  # therapeutic concentration, below the stock
+
+
+def test_phantom_generated_before_the_post_injection_ct_is_completed(tmp_path):
+    """A pelvis folder generated before dicom/ct_post existed (marker without it) gets the series on the
+    next run; the planning CT keeps its bytes."""
+    plan = tmp_path / "plan.toml"
+    shutil.copy(ROOT / "phantoms" / "pelvis" / "plan_ct_iron.toml", plan)
+    cfg = load_plan(plan)
+    assert ensure_phantom_inputs(ImagingPlan.of(cfg))
+    ct0 = (tmp_path / "dicom" / "ct" / "CT0001.dcm").read_bytes()
+    marker = tmp_path / "dicom" / ".phantom-complete"
+    data = json.loads(marker.read_text())
+    data["files"] = [f for f in data["files"] if not f.startswith("ct_post/")]
+    shutil.rmtree(tmp_path / "dicom" / "ct_post")
+    marker.write_text(json.dumps(data) + "\n")
+    assert ensure_phantom_inputs(ImagingPlan.of(cfg))
+    assert (tmp_path / "dicom" / "ct_post").is_dir()
+    assert (tmp_path / "dicom" / "ct" / "CT0001.dcm").read_bytes() == ct0
+    assert ensure_phantom_inputs(ImagingPlan.of(cfg)) == []

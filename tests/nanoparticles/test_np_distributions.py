@@ -14,7 +14,7 @@ from planner.nanoparticles._testing import Library, box_mesh
 from planner.nanoparticles.distributions import (
     FE_mg_per_mmol,
     distribute,
-    read_dicom_series,
+    read_dicom_map,
     read_nifti,
 )
 
@@ -211,7 +211,7 @@ def test_dicom_series_geometry_in_lps(tmp_path, mesh):
         return 10.0 + 0.02 * p[..., 0] + 0.03 * p[..., 1] - 0.04 * p[..., 2]
 
     _write_dicom_series(tmp_path / "series", f(lps), ipp0, row, col, ps, dz)
-    vol = read_dicom_series(tmp_path / "series")
+    vol = read_dicom_map(tmp_path / "series")
     assert vol.data.shape == (nc, nr, nk)
     X = mesh.cell_centroids_m()
     vals, inside = vol.sample(X)

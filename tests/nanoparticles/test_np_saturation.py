@@ -50,3 +50,24 @@ def test_declared_below_measurement_keeps_the_measurement(caplog):
         out, info = fill_saturated(measured, sat, 1.0, 0.5 * measured.sum(), 0.2, "map")
     np.testing.assert_array_equal(out, measured)
     assert "below the measured" in caplog.text
+
+
+def test_residual_weighted_by_the_ct_rise_follows_the_true_iron():
+    """With CT weights ∝ the true iron (the HU rise is linear in iron) the residual follows the deposit's
+    shape (closer to the truth than a uniform core); weights vanishing over the core fall back to uniform."""
+    true, measured, sat = _blob()
+    declared = float(true.sum())
+    hu_rise = 5.9 * true  # HU per mg Fe/mL × true concentration
+    out, info = fill_saturated(measured, sat, 1.0, declared, 0.2, "map", weights=hu_rise)
+    assert out.sum() == pytest.approx(declared, rel=1e-12)
+    assert info["saturation_handling"].endswith("weighted by the CT HU rise")
+    np.testing.assert_array_equal(out[~sat], measured[~sat])
+    # residual_v = R·w_v/Σw with R = Σ_sat(true − 5): out_v − true_v = (5·n_sat·w_v/Σw − 5), zero on average
+    expected = measured[sat] + (declared - measured.sum()) * true[sat] / true[sat].sum()
+    np.testing.assert_allclose(out[sat], expected, rtol=1e-12)
+    err_weighted = np.abs(out - true)[sat].max()
+    uniform, _ = fill_saturated(measured, sat, 1.0, declared, 0.2, "map")
+    assert err_weighted < 0.5 * np.abs(uniform - true)[sat].max()
+    flat, info0 = fill_saturated(measured, sat, 1.0, declared, 0.2, "map", weights=np.zeros_like(true))
+    np.testing.assert_array_equal(flat, uniform)
+    assert info0["saturation_handling"].endswith("uniform")

@@ -90,6 +90,7 @@ class PennesRun:
     dose_step: DoseStep = running_max_only  # injected by the thermal stage
     initial_T_C: np.ndarray | None = None  # steady, P1: Picard start (TissueMesh vertex order) instead of the baseline
     cut_faces: str = "adiabatic"  # 'adiabatic' (zero flux) | 'baseline' (held at the no-field baseline after it)
+    on_time: Callable[[float], None] | None = None  # told the simulated time (s) after each accepted step (progress)
 
 
 @dataclass

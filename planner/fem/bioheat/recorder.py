@@ -105,6 +105,8 @@ class Recorder:
         T_a, P_ex = self.arterial_state()
         self.arterial.append(T_a)
         self.exchange.append(P_ex)
+        if self.run.on_time is not None:
+            self.run.on_time(t1)
         while self.snap_targets and self.snap_targets[0] <= t1 + 1e-9 * max(1.0, t1):
             self.snap_targets.pop(0)
             if not (self.snaps_t and abs(self.snaps_t[-1] - t1) < 1e-9):
