@@ -44,6 +44,18 @@ class BloodPool:
     loss_W_per_K: float
 
 
+class PerfusionLike(Protocol):
+    """What the solver reads of a perfusion law (planner.thermal.perfusion.PerfusionLaw)."""
+
+    name: str
+    w0_per_s: np.ndarray
+
+    @property
+    def temperature_dependent(self) -> bool: ...
+
+    def beta(self, T_cell_C: np.ndarray, cells: np.ndarray | slice = ...) -> np.ndarray: ...
+
+
 @dataclass
 class PennesInputs:
     """Coefficients per TissueMesh cell (SI) and boundary data."""
@@ -51,7 +63,7 @@ class PennesInputs:
     k_W_per_m_K: np.ndarray
     rho_c_J_per_m3_K: np.ndarray
     q_met_W_per_m3: np.ndarray
-    perfusion: object  # planner.thermal.perfusion.PerfusionLaw (beta(T_cell, cells), temperature_dependent)
+    perfusion: PerfusionLike  # planner.thermal.perfusion.PerfusionLaw
     heat_W_per_m3: Callable[[float], np.ndarray]  # field fraction → (M,)
     T_arterial_C: float
     T_ambient_C: float

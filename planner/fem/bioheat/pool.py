@@ -15,6 +15,8 @@ applied to it unchanged. Each implicit step (c M + K) T − θ b = R, (c C_p + a
 T = T_R + θ y, θ = (r + bᵀT_R)/(c C_p + a − bᵀy)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from planner.fem.bioheat.data import BloodPool
@@ -31,7 +33,7 @@ class Pool:
         self.mb1 = template_vec.duplicate()
         self.beta_tot = 0.0
         self.P_loss0 = 0.0
-        self.y_cache: dict[float, object] = {}
+        self.y_cache: dict[float, Any] = {}  # PETSc Vecs
         self.version = -1
 
     # --- β-dependent pieces ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ a :class:`~planner.fem.bioheat.recorder.Recorder` records them)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dolfinx
 import dolfinx.fem
@@ -124,7 +125,7 @@ class PennesSolver:
         if self.comm.allreduce(owned.size, op=MPI.SUM) == 0:
             return
         rows_global = owned.astype(np.int64) + imap.local_range[0]
-        self.bc = (owned, None, rows_global)
+        self.bc: tuple[Any, Any, Any] | None = (owned, None, rows_global)
         self.bc_fixed = self.T.x.array[owned].copy()
         old = self.ops
         self.ops = Operators(self.M, self.K, self.comm, self.spec.linear_rtol, rows_global, self.spec.linear_pc,
@@ -157,8 +158,10 @@ class PennesSolver:
         owned, xs, _ = self.bc
         if self.bc_fixed is not None:
             g = self.bc_fixed
-        else:
+        elif self.inp.dirichlet is not None:
             g = np.asarray(self.inp.dirichlet.value(xs, t_s), dtype=float)
+        else:
+            raise SolverError("Dirichlet rows without Dirichlet data")
         g_ext = self.f_fix.duplicate(); g_ext.set(0.0)
         arr = g_ext.getArray(); arr[owned] = g; g_ext.setArray(arr)
         return g_ext, owned, g
@@ -254,7 +257,7 @@ class PennesSolver:
         omega, prev = 1.0, np.inf
         mix = dolfinx.fem.Function(self.V) if system.cn_mix else None
         for it in range(1, spec.picard_max_iter + 1):
-            if system.cn_mix:
+            if mix is not None:
                 mix.x.array[:] = 0.5 * (T.x.array + self.T_old_fun.x.array)
                 self.set_beta(self.cell_temperatures(mix))
             else:
