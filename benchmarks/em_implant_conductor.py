@@ -159,7 +159,9 @@ def insulating_limit(h: float = 0.6, order: int = 2, checks: Checks | None = Non
     eq, _ = tip_value(m, tissue, res.F_vertex_cell_V_s_per_m, (a, 0, 0))
     print_table(f"insulated sphere a = {a * 1e3} mm (hole, n·J = 0), implant_size {h} mm",
                 ["pole_E/E0", "closed", "equator_E/E0", "closed"], [[pole / F0, 0.0, eq / F0, 1.5]])
-    checks.check(pole / F0 < 0.1 and abs(eq / F0 / 1.5 - 1) < 0.05,
+    # one mesh, vertex value at the pole: 0.087 on gmsh 4.8's mesh, 0.105 on gmsh 4.13's (same FE result on
+    # both DOLFINx versions for the same mesh); the conductor gives 3 there, so 0.15 still tells them apart
+    checks.check(pole / F0 < 0.15 and abs(eq / F0 / 1.5 - 1) < 0.05,
                  f"insulating limit: pole {pole / F0:.3f} (→ 0), equator {eq / F0:.3f} (→ 1.5)")
     return {"pole": pole / F0, "equator": eq / F0}
 
