@@ -10,9 +10,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the planner CLI in a fresh interpreter, as a user would."""
-    return subprocess.run([sys.executable, "-m", "planner", *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    """Run the planner CLI in a fresh interpreter, as a user would.
+
+    Known intermittent environment fault (seen about once in several hundred CLI launches on this
+    machine, also noted under mpirun in the first session): the interpreter exits with code 1 before
+    printing anything at all. The planner itself never exits 1 silently (every error is a printed line),
+    so that exact signature is retried once, with a warning, instead of failing an unrelated test."""
+    cmd = [sys.executable, "-m", "planner", *args]
+    res = subprocess.run(cmd, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)
+    if res.returncode == 1 and not res.stdout and not res.stderr:
+        import warnings
+
+        warnings.warn(f"planner CLI exited 1 with no output (environment fault); retried: {args}", stacklevel=2)
+        res = subprocess.run(cmd, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)
+    return res
 
 
 def run_mpi(script: Path, n: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
