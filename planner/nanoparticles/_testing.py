@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from planner.artefacts import Region, Role, TissueMesh
+from planner.nanoparticles.heat import HeatSource, heat_source
 
 # Kuhn (Freudenthal) split of the unit cube into 6 tetrahedra along the main diagonal 0-7;
 # vertex v of the cube has offset ((v>>0)&1, (v>>1)&1, (v>>2)&1).
@@ -82,3 +84,8 @@ class Library(dict):
 
     def __missing__(self, key: str) -> Tissue:
         return Tissue(key, "metal" if key in ("titanium", "steel") else "tissue")
+
+
+def heat_for_plan(mesh: TissueMesh, applied, fields, lib, plan) -> HeatSource:
+    """The heat stage with a plan's [nanoparticles] section and folder (tests)."""
+    return heat_source(mesh, applied, fields, lib, plan.nanoparticles, base_dir=getattr(plan, "base_dir", Path.cwd()))

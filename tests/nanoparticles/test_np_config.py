@@ -9,13 +9,7 @@ import pytest
 
 from planner.config.plan import NanoparticleSection, load_plan, parse_section
 from planner.errors import InputError
-from planner.nanoparticles import heat_source
-from planner.nanoparticles._testing import Library, UniformField, box_mesh
-
-
-def _heat(mesh, applied, fields, lib, plan):
-    """The heat stage with a plan's [nanoparticles] section and folder."""
-    return heat_source(mesh, applied, fields, lib, plan.nanoparticles, base_dir=getattr(plan, "base_dir", Path.cwd()))
+from planner.nanoparticles._testing import Library, UniformField, box_mesh, heat_for_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,12 +89,12 @@ def test_example_snippets_load_and_run(tmp_path):
     mesh = box_mesh(10, half_size_m=0.05, target_radius_m=0.02)
     app = UniformField(1e5, 15e3)
     cfg = load_plan(write_plan(tmp_path, SNIPPET_DEPOSIT_LR))
-    s = _heat(mesh, app, None, Library(), cfg).summary_block()
+    s = heat_for_plan(mesh, app, None, Library(), cfg).summary_block()
     assert s["slp_model"] == "linear-response" and s["total_mass_mg"] == 30.0
     assert s["mass_conservation_rel_error"] < 1e-12 and s["total_power_W"] > 0
     csv = (ROOT / "planner" / "nanoparticles" / "data" / "slp_table_illustrative.csv").as_posix()
     cfg = load_plan(write_plan(tmp_path, SNIPPET_TABLE.format(csv=csv)))
-    s = _heat(mesh, app, None, Library(), cfg).summary_block()
+    s = heat_for_plan(mesh, app, None, Library(), cfg).summary_block()
     assert s["slp_model"] == "table" and s["mass_basis"] == "per_g_Fe"
     assert s["total_power_W"] == pytest.approx(s["slp_W_per_g"] * 0.030, rel=1e-12)  # uniform field
 
@@ -108,7 +102,7 @@ def test_example_snippets_load_and_run(tmp_path):
 def test_table_path_is_relative_to_the_plan(tmp_path):
     (tmp_path / "slp.csv").write_text((ROOT / "planner" / "nanoparticles" / "data" / "slp_table_illustrative.csv").read_text())
     cfg = load_plan(write_plan(tmp_path, SNIPPET_TABLE.format(csv="slp.csv")))
-    h = _heat(box_mesh(6), UniformField(1e5, 10e3), None, None, cfg)
+    h = heat_for_plan(box_mesh(6), UniformField(1e5, 10e3), None, None, cfg)
     assert h.summary_block()["model"]["file"].endswith("slp.csv")
 
 
@@ -164,7 +158,7 @@ def test_bad_table_file_in_plan(tmp_path):
     (tmp_path / "bad.csv").write_text("# source: x\n# amplitude: peak\n# temperature_C: 25\nH,f,SLP\n1,1,1\n2,1,2\n")
     cfg = load_plan(write_plan(tmp_path, SNIPPET_TABLE.format(csv="bad.csv")))
     with pytest.raises(InputError, match=r"bad\.csv.*mass_basis"):
-        _heat(box_mesh(4), UniformField(1e5, 10e3), None, None, cfg)
+        heat_for_plan(box_mesh(4), UniformField(1e5, 10e3), None, None, cfg)
     np.testing.assert_equal(cfg.nanoparticles.model_parameters.extrapolate, False)
     assert isinstance(cfg.nanoparticles, NanoparticleSection) and not isinstance(cfg, types.SimpleNamespace)
 

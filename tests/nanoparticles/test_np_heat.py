@@ -10,15 +10,9 @@ import pytest
 
 from planner.config.plan import NanoparticleSection, parse_section
 from planner.errors import InputError
-from planner.nanoparticles import heat_source
-from planner.nanoparticles._testing import Library, Losses, UniformField, box_mesh
+from planner.nanoparticles._testing import Library, Losses, UniformField, box_mesh, heat_for_plan
 from planner.nanoparticles.materials import MATERIALS
 from planner.reporting.fields import write_heat_fields
-
-
-def _heat(mesh, applied, fields, lib, plan):
-    """The heat stage with a plan's [nanoparticles] section and folder."""
-    return heat_source(mesh, applied, fields, lib, plan.nanoparticles, base_dir=getattr(plan, "base_dir", Path.cwd()))
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {"slp_model", "slp_W_per_g", "ilp_nH_m2_per_kg", "mass_basis", "total_mass_mg", "mapped_mass_mg",
@@ -51,7 +45,7 @@ def test_constant_model_heat_is_slp_times_concentration(mesh):
     c = cfg({"slp_model": "constant", "constant": {"slp_W_per_g": 100.0, "mass_basis": "per_g_Fe"},
              "distribution": {"kind": "uniform-in-target", "total_mass_mg": 10.0}})
     eddy = np.linspace(0, 50, mesh.num_cells)
-    h = _heat(mesh, gradient_field(), Losses(eddy, None), Library(), c)
+    h = heat_for_plan(mesh, gradient_field(), Losses(eddy, None), Library(), c)
     np.testing.assert_allclose(h.Q_np_W_per_m3, 100.0 * 1e3 * h.concentration_mg_per_mL, rtol=1e-15)
     assert h.summary_block()["total_power_W"] == pytest.approx(100.0 * 10e-3, rel=1e-12)  # 100 W/g × 10 mg
     np.testing.assert_array_equal(h.Q_implant_W_per_m3, 0.0)
@@ -61,7 +55,7 @@ def test_constant_model_heat_is_slp_times_concentration(mesh):
 
 
 def test_linear_response_heat_and_field_fraction(mesh):
-    h = _heat(mesh, gradient_field(), Losses(np.full(mesh.num_cells, 10.0), np.full(mesh.num_cells, 2.0)),
+    h = heat_for_plan(mesh, gradient_field(), Losses(np.full(mesh.num_cells, 10.0), np.full(mesh.num_cells, 2.0)),
               Library(), cfg(LR))
     model = h.model
     idx = np.flatnonzero(h.concentration_mg_per_mL > 0)
@@ -81,7 +75,7 @@ def test_linear_response_heat_and_field_fraction(mesh):
 
 
 def test_summary_block_is_complete_and_json(mesh):
-    h = _heat(mesh, gradient_field(), None, Library(), cfg(LR))
+    h = heat_for_plan(mesh, gradient_field(), None, Library(), cfg(LR))
     s = h.summary_block()
     assert SUMMARY_KEYS <= set(s)
     json.dumps(s)
@@ -97,27 +91,27 @@ def test_summary_block_is_complete_and_json(mesh):
 def test_basis_conversion(mesh):
     w = MATERIALS["magnetite"].iron_mass_fraction
     base = {"distribution": {"kind": "uniform-in-target", "total_mass_mg": 10.0}}
-    per_fe = _heat(mesh, gradient_field(), None, None, cfg(
+    per_fe = heat_for_plan(mesh, gradient_field(), None, None, cfg(
         {"slp_model": "constant", "constant": {"slp_W_per_g": 100.0, "mass_basis": "per_g_Fe"}, **base}))
-    per_p = _heat(mesh, gradient_field(), None, None, cfg(
+    per_p = heat_for_plan(mesh, gradient_field(), None, None, cfg(
         {"slp_model": "constant", "constant": {"slp_W_per_g": 100.0 * w, "mass_basis": "per_g_particle",
                                                "iron_mass_fraction": w}, **base}))
     np.testing.assert_allclose(per_p.Q_np_W_per_m3, per_fe.Q_np_W_per_m3, rtol=1e-14)
     with pytest.raises(InputError, match=r"nanoparticles\.constant\.iron_mass_fraction = None"):
-        _heat(mesh, gradient_field(), None, None, cfg(
+        heat_for_plan(mesh, gradient_field(), None, None, cfg(
             {"slp_model": "constant", "constant": {"slp_W_per_g": 1.0, "mass_basis": "per_g_particle"}, **base}))
     # linear-response knows its iron fraction: particle-mass distribution with a per-Fe model
     lr = dict(LR, distribution={"kind": "uniform-in-target", "total_mass_mg": 10.0, "mass_of": "particle"})
-    a = _heat(mesh, gradient_field(), None, None, cfg(lr))
+    a = heat_for_plan(mesh, gradient_field(), None, None, cfg(lr))
     lr_fe = dict(LR, distribution={"kind": "uniform-in-target", "total_mass_mg": 10.0 * w})
-    b = _heat(mesh, gradient_field(), None, None, cfg(lr_fe))
+    b = heat_for_plan(mesh, gradient_field(), None, None, cfg(lr_fe))
     np.testing.assert_allclose(a.Q_np_W_per_m3, b.Q_np_W_per_m3, rtol=1e-12)
 
 
 def test_table_model_through_heat_source(mesh):
     c = cfg({"slp_model": "table", "table": {"file": "planner/nanoparticles/data/slp_table_illustrative.csv"},
              "distribution": {"kind": "uniform-in-target", "total_mass_mg": 10.0}})
-    h = _heat(mesh, gradient_field(15e3), None, None, c)
+    h = heat_for_plan(mesh, gradient_field(15e3), None, None, c)
     s = h.summary_block()
     assert s["slp_model"] == "table" and s["mass_basis"] == "per_g_Fe"
     assert s["slp_W_per_g"] > 0 and s["model"]["source"].startswith("ILLUSTRATIVE")
@@ -127,7 +121,7 @@ def test_table_model_through_heat_source(mesh):
 
 def test_no_particles_section_gives_eddy_only(mesh):
     eddy = np.full(mesh.num_cells, 3.0)
-    h = _heat(mesh, gradient_field(), Losses(eddy, None), None, types.SimpleNamespace(nanoparticles=None))
+    h = heat_for_plan(mesh, gradient_field(), Losses(eddy, None), None, types.SimpleNamespace(nanoparticles=None))
     np.testing.assert_allclose(h.Q_W_per_m3(2.0), 4 * eddy)
     s = h.summary_block()
     assert s["slp_model"] is None and s["total_power_W"] == 0.0
@@ -136,13 +130,13 @@ def test_no_particles_section_gives_eddy_only(mesh):
 
 def test_bad_fields_shape(mesh):
     with pytest.raises(InputError, match="Q_eddy_W_per_m3"):
-        _heat(mesh, gradient_field(), Losses(np.zeros(3), None), None, cfg(LR))
+        heat_for_plan(mesh, gradient_field(), Losses(np.zeros(3), None), None, cfg(LR))
 
 
 def test_write_fields_vtu(mesh, tmp_path):
     import meshio
 
-    h = _heat(mesh, gradient_field(), None, Library(), cfg(LR))
+    h = heat_for_plan(mesh, gradient_field(), None, Library(), cfg(LR))
     (p,) = write_heat_fields(h, tmp_path, mesh)
     m = meshio.read(p)
     q = m.cell_data["Q_np_W_per_m3"][0]
