@@ -36,7 +36,8 @@ reads the open gmsh model with ``dolfinx.io.gmshio.model_to_mesh`` on rank 0 (di
 Modules, by concern: ``model`` (options, results, the geometry seam), ``mesh_import`` (gmsh → DOLFINx),
 ``assembly`` (forms and matrices), ``blocks`` (block operator, AMS block preconditioner, MINRES),
 ``solve`` (reduced-field solve, one implant end to end), ``losses`` (post-processing),
-``low_frequency`` (scalar-potential check for a ≪ δ).
+``low_frequency`` (scalar-potential check for a ≪ δ), ``evaluate`` (total H and E at given points:
+``ImplantSolveOptions(sample_points_m=..., H0_peak_at=...)`` → ``result.field_sample``).
 
 Usage::
 
@@ -52,6 +53,7 @@ from planner.fem.implant_eddy.model import (
     ImplantSolveOptions,
     ReducedFieldSolution,
     SubModelInfoLike,
+    SubModelFieldSample,
     SubModelResult,
     SubModelSource,
     uniform_A0,
@@ -62,6 +64,7 @@ __all__ = [
     "ImplantSolveOptions",
     "ReducedFieldSolution",
     "SubModelResult",
+    "SubModelFieldSample",
     "SubModelInfoLike",
     "SubModelSource",
     "mesh_submodel",

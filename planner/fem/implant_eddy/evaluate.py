@@ -1,0 +1,112 @@
+"""Total field of an implant sub-model at arbitrary points (applied + reaction; peak phasors, e^{jωt}).
+
+The sub-model solves for the REACTION potential A_r only (``assembly``: A = A0 + A_r, A0 the
+applicator's potential). At a point inside the sub-model mesh:
+
+* total magnetic field  H = H0 + curl(A_r)/μ0, with H0 the applicator's field — exact from
+  ``H0_peak_at`` when given, else curl(A0)/μ0 of the interpolated A0 (exact for a uniform field,
+  whose A0 is linear). curl(A_r) is gauge-free, so H is unique everywhere in the box (metal and
+  surroundings); it is interpolated exactly into discontinuous vector Lagrange of degree p − 1
+  (curl of N1curl_p; on curved cells the interpolant of the pulled-back curl) and evaluated there.
+* total electric field E = −jω(A0 + A_r) — only INSIDE THE METAL, where it is unique (σ > 0 fixes the
+  gauge). In the surroundings A_r is defined only up to gradients (κ = 0 there) and the sub-model
+  has no tissue conductivity (no charges, no galvanic currents), so its E there is not the tissue's:
+  NaN, and callers take the tissue solve's E (planner.fem.scalar_potential) outside the metal.
+
+Points outside the sub-model mesh get ``inside = False`` and NaN values. Collective under MPI: each
+rank evaluates the points its cells hold; one allreduce combines them (every rank gets all values).
+Nothing of the sub-model is kept: the caller passes the points before the solve
+(``ImplantSolveOptions.sample_points_m``) and receives a :class:`SubModelFieldSample`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dolfinx
+import dolfinx.fem
+import numpy as np
+import ufl
+from mpi4py import MPI
+
+from planner.fem import _compat
+from planner.fem.implant_eddy.model import METAL_TAG, CellTags, SubModelFieldSample
+from planner.units import MU0_H_per_m
+
+
+def _eval(f: dolfinx.fem.Function, points: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Values (n, 3) of ``f`` at the points whose local cell is ≥ 0 (zeros elsewhere)."""
+    out = np.zeros((points.shape[0], 3))
+    ok = cells >= 0
+    if ok.any():
+        out[ok] = np.asarray(f.eval(points[ok], cells[ok]), float).reshape(-1, 3)
+    return out
+
+
+def _curl_dg(u: dolfinx.fem.Function, degree: int) -> dolfinx.fem.Function:
+    """curl(u) interpolated into discontinuous vector Lagrange of degree max(degree − 1, 0)."""
+    W = _compat.function_space(u.function_space.mesh, "DG", max(degree - 1, 0), (3,))
+    c = dolfinx.fem.Function(W)
+    _compat.interpolate_expression(c, ufl.curl(u))
+    return c
+
+
+def _combine(comm: MPI.Comm, found: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sum over ranks of the values of the points each rank found, divided by how many found them."""
+    count = comm.allreduce(found.astype(np.int64), op=MPI.SUM)
+    out = [count > 0]
+    for a in arrays:
+        tot = comm.allreduce(np.where(found[:, None], a, 0.0), op=MPI.SUM)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.where(count[:, None] > 0, tot / np.maximum(count, 1)[:, None], np.nan))
+    return tuple(out)
+
+
+def sample_total_field(
+    points_m: np.ndarray,
+    *,
+    A0: dolfinx.fem.Function,
+    ur: dolfinx.fem.Function,
+    vi: dolfinx.fem.Function,
+    cell_tags: CellTags,
+    degree: int,
+    omega_rad_per_s: float,
+    H0_peak_at: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> SubModelFieldSample:
+    """Total H (everywhere in the mesh) and E (metal only) at ``points_m`` (n, 3) from the reduced-field
+    solution A_r = ur + j vi and the interpolated applied potential A0 (module docstring)."""
+    msh = ur.function_space.mesh
+    comm = msh.comm
+    X = np.ascontiguousarray(np.asarray(points_m, float).reshape(-1, 3))
+    cells = _compat.locate_cells(msh, X)
+    found = cells >= 0
+    im = msh.topology.index_map(msh.topology.dim)
+    metal_cells = np.zeros(im.size_local + im.num_ghosts, bool)
+    metal_cells[np.asarray(cell_tags.indices)[np.asarray(cell_tags.values) == METAL_TAG]] = True
+    metal_local = np.where(found, metal_cells[np.maximum(cells, 0)], False)
+    curl_re, curl_im = _curl_dg(ur, degree), _curl_dg(vi, degree)
+    Hr_re, Hr_im = _eval(curl_re, X, cells) / MU0_H_per_m, _eval(curl_im, X, cells) / MU0_H_per_m
+    del curl_re, curl_im
+    if H0_peak_at is None:
+        curl_A0 = _curl_dg(A0, max(degree, 2))
+        H0_local = _eval(curl_A0, X, cells) / MU0_H_per_m
+        del curl_A0
+    else:
+        H0_local = np.zeros_like(Hr_re)
+    A_re = _eval(A0, X, cells) + _eval(ur, X, cells)
+    A_im = _eval(vi, X, cells)
+    inside, Hr_re, Hr_im, H0_fe, A_re, A_im, in_metal_f = _combine(
+        comm, found, Hr_re, Hr_im, H0_local, A_re, A_im, metal_local[:, None].astype(float))
+    in_metal = inside & (np.nan_to_num(in_metal_f[:, 0]) > 0.5)
+    if H0_peak_at is not None:
+        H0 = np.asarray(H0_peak_at(X), float).reshape(-1, 3)
+        H0 = np.where(inside[:, None], H0, np.nan)
+    else:
+        H0 = H0_fe
+    Hr = Hr_re + 1j * Hr_im
+    # E = −jω(A_re + j A_im) = ω A_im − jω A_re
+    E = np.where(in_metal[:, None], omega_rad_per_s * (A_im - 1j * A_re), np.nan + 0j)
+    return SubModelFieldSample(points_m=X, inside=inside, in_metal=in_metal, H_peak_A_per_m=H0 + Hr,
+                               H_reaction_peak_A_per_m=Hr, E_peak_V_per_m=E)
+
+
+__all__ = ["sample_total_field"]
