@@ -11,9 +11,13 @@ component-wise (complex) with the closed form.
 Box: half-size 20 a (box_half_size_mm = 200): the truncation n × A_r = 0 on the cube (a superconducting
 box, image dipoles ~ |α| (a/R)³ H0 ≈ 4e-5 H0) stays below the finest discretisation error. Levels
 divide every mesh size by ``refinement``; h_eff = (N1curl dofs)^(−1/3) relative to the coarsest.
-Checks: least-squares order of the max error ≥ 1.5 (N1curl degree 2: curl in P1 → 2 expected), finest
-max |ΔH| / H0 < 0.5 %, and the conjugate phase convention (e^{−jωt}) visibly worse (the sign of Im α is
-tested, not only |α|). Points outside the box are masked (inside = False, NaN).
+The total E inside the metal (E = −jω(A0 + A_r), unique there) is compared at 2 × 26 points on shells
+r = 0.5a, 0.8a with the interior closed form (A_φ = C j1(kr), :func:`sphere_interior_E_peak_V_per_m`).
+Checks: least-squares order of the rms H error (over the 104 exterior points; pointwise maxima of the
+discontinuous P1 curl are noisy and printed only) ≥ 1.5 (N1curl degree 2: curl in P1 → 2 expected),
+finest rms |ΔH| / H0 < 0.3 %, order of the max E error ≥ 1.5 and finest < 1 %, and the conjugate phase
+convention (e^{−jωt}) ≥ 5× worse (the sign of Im α is tested, not only |α|). Points outside the box are
+masked (inside = False, NaN).
 
 Run: ``python -m benchmarks.implants_total_field [--full]`` (CI size: refinements 0.5, 0.75, 1.0;
 --full adds 1.5). Exit status 1 if a check fails.
@@ -95,9 +99,9 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="add refinement 1.5")
     args = ap.parse_args()
     levels = [0.5, 0.75, 1.0] + ([1.5] if args.full else [])
-    print(f"# implants_total_field  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  "
+    print(f"# implants_total_field  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  "
           f"load {os.getloadavg()[0]:.1f} (2 cores)  a = {A_MM} mm, a/δ = {A_OVER_DELTA}, box half {BOX_HALF_MM} mm")
-    rows, hs, errs, errs_E, ck = [], [], [], [], Checks()
+    rows, hs, errs, errs_E, conj, ck = [], [], [], [], [], Checks()
     dofs0 = None
     for ref in levels:
         r, f, dt = solve(ref)
@@ -105,27 +109,29 @@ def main() -> None:
         e = errors(s, f)
         dofs0 = dofs0 or r.dofs
         hs.append((dofs0 / r.dofs) ** (1.0 / 3.0))
-        errs.append(e["max"])
+        errs.append(e["rms"])
         errs_E.append(e["E_max"])
-        rows.append([ref, r.dofs, r.iterations, round(dt, 1), *(e[f"r={x}a"] for x in SHELLS), e["max"],
+        rows.append([ref, r.dofs, r.iterations, round(dt, 1), *(e[f"r={x}a"] for x in SHELLS), e["rms"], e["max"],
                      e["conj_rms"], e["E_max"]])
+        conj.append(e["conj_rms"])
         ck.check(e["in_metal_ok"], f"refinement {ref}: interior points flagged in_metal, exterior ones not")
         ck.check(bool(s.inside[:-1].all()) and not bool(s.inside[-1]) and bool(np.isnan(s.H_peak_A_per_m[-1]).all()),
                  f"refinement {ref}: shell points inside the sub-model, the far point masked (NaN)")
         del r, s
     pair, slope = observed_orders(hs, errs)
     pair_E, slope_E = observed_orders(hs, errs_E)
-    head = ["refinement", "dofs", "MINRES its", "time s", *(f"rms|dH|/H0 r={x}a" for x in SHELLS), "max |dH|/H0",
-            "rms vs conj", "max|dE|/E_max (metal)", "order H", "order E"]
+    head = ["refinement", "dofs", "MINRES its", "time s", *(f"rms|dH|/H0 r={x}a" for x in SHELLS), "rms |dH|/H0",
+            "max |dH|/H0", "rms vs conj", "max|dE|/E_max (metal)", "order H (rms)", "order E (max)"]
     print_table("total H outside (H0 + dipole, L&L §59) and E inside the metal (A_phi = C j1(kr)) vs closed form",
                 head, with_orders(with_orders(rows, pair), pair_E))
-    print(f"least-squares orders: H (max over 104 exterior points) {slope:.2f}, E (max over 52 metal points) "
+    print(f"least-squares orders: H (rms over 104 exterior points) {slope:.2f}, E (max over 52 metal points) "
           f"{slope_E:.2f}; reaction field at r = 1.25a up to {e['reaction_max']:.3f} H0")
     ck.check(slope >= 1.5, f"observed order of H {slope:.2f} >= 1.5 (N1curl degree 2: 2 expected)")
     ck.check(slope_E >= 1.5, f"observed order of E {slope_E:.2f} >= 1.5")
-    ck.check(errs[-1] < 5e-3, f"finest max |dH|/H0 = {errs[-1]:.2e} < 5e-3")
-    ck.check(errs_E[-1] < 0.02, f"finest max |dE|/E_max in the metal = {errs_E[-1]:.2e} < 2e-2")
-    ck.check(rows[-1][-3] > 5 * errs[-1], "the conjugate phase convention is at least 5x worse (sign of Im alpha)")
+    ck.check(errs[-1] < 3e-3, f"finest rms |dH|/H0 = {errs[-1]:.2e} < 3e-3 (max {rows[-1][9]:.2e})")
+    ck.check(errs_E[-1] < 0.01, f"finest max |dE|/E_max in the metal = {errs_E[-1]:.2e} < 1e-2")
+    ck.check(conj[-1] > 5 * errs[-1], "the conjugate phase convention (e^-jwt) is at least 5x worse: the sign of "
+             "Im alpha is tested, not only |alpha|")
     ck.exit()
 
 

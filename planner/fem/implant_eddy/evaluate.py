@@ -61,6 +61,27 @@ def _combine(comm: MPI.Comm, found: np.ndarray, *arrays: np.ndarray) -> tuple[np
     return tuple(out)
 
 
+CHUNK = 50_000  # points per location/evaluation pass: bounds the collision lists and temporaries
+
+
+def _sample_chunk(X: np.ndarray, fields: tuple[dolfinx.fem.Function, ...], metal_cells: np.ndarray,
+                  with_H0: bool) -> tuple[np.ndarray, ...]:
+    """(inside, in_metal, H_r complex, H0 of curl A0 (or zeros), A0 + A_r complex) at the points X (collective)."""
+    curl_re, curl_im, curl_A0, A0, ur, vi = fields
+    msh = ur.function_space.mesh
+    cells = _compat.locate_cells(msh, X)
+    found = cells >= 0
+    metal_local = np.where(found, metal_cells[np.maximum(cells, 0)], False)
+    Hr_re, Hr_im = _eval(curl_re, X, cells) / MU0_H_per_m, _eval(curl_im, X, cells) / MU0_H_per_m
+    H0_local = _eval(curl_A0, X, cells) / MU0_H_per_m if with_H0 else np.zeros_like(Hr_re)
+    A_re = _eval(A0, X, cells) + _eval(ur, X, cells)
+    A_im = _eval(vi, X, cells)
+    inside, Hr_re, Hr_im, H0_fe, A_re, A_im, in_metal_f = _combine(
+        msh.comm, found, Hr_re, Hr_im, H0_local, A_re, A_im, metal_local[:, None].astype(float))
+    in_metal = inside & (np.nan_to_num(in_metal_f[:, 0]) > 0.5)
+    return inside, in_metal, Hr_re + 1j * Hr_im, H0_fe, A_re + 1j * A_im
+
+
 def sample_total_field(
     points_m: np.ndarray,
     *,
@@ -73,38 +94,28 @@ def sample_total_field(
     H0_peak_at: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> SubModelFieldSample:
     """Total H (everywhere in the mesh) and E (metal only) at ``points_m`` (n, 3) from the reduced-field
-    solution A_r = ur + j vi and the interpolated applied potential A0 (module docstring)."""
+    solution A_r = ur + j vi and the interpolated applied potential A0 (module docstring). Collective;
+    every rank passes the same points; evaluated in chunks of :data:`CHUNK` points."""
     msh = ur.function_space.mesh
-    comm = msh.comm
     X = np.ascontiguousarray(np.asarray(points_m, float).reshape(-1, 3))
-    cells = _compat.locate_cells(msh, X)
-    found = cells >= 0
     im = msh.topology.index_map(msh.topology.dim)
     metal_cells = np.zeros(im.size_local + im.num_ghosts, bool)
     metal_cells[np.asarray(cell_tags.indices)[np.asarray(cell_tags.values) == METAL_TAG]] = True
-    metal_local = np.where(found, metal_cells[np.maximum(cells, 0)], False)
-    curl_re, curl_im = _curl_dg(ur, degree), _curl_dg(vi, degree)
-    Hr_re, Hr_im = _eval(curl_re, X, cells) / MU0_H_per_m, _eval(curl_im, X, cells) / MU0_H_per_m
-    del curl_re, curl_im
-    if H0_peak_at is None:
-        curl_A0 = _curl_dg(A0, max(degree, 2))
-        H0_local = _eval(curl_A0, X, cells) / MU0_H_per_m
-        del curl_A0
-    else:
-        H0_local = np.zeros_like(Hr_re)
-    A_re = _eval(A0, X, cells) + _eval(ur, X, cells)
-    A_im = _eval(vi, X, cells)
-    inside, Hr_re, Hr_im, H0_fe, A_re, A_im, in_metal_f = _combine(
-        comm, found, Hr_re, Hr_im, H0_local, A_re, A_im, metal_local[:, None].astype(float))
-    in_metal = inside & (np.nan_to_num(in_metal_f[:, 0]) > 0.5)
+    with_H0 = H0_peak_at is None
+    fields = (_curl_dg(ur, degree), _curl_dg(vi, degree), _curl_dg(A0, max(degree, 2)) if with_H0 else ur, A0, ur, vi)
+    parts = [_sample_chunk(X[i:i + CHUNK], fields, metal_cells, with_H0) for i in range(0, X.shape[0], CHUNK)]
+    del fields
+    if not parts:
+        z = np.zeros((0, 3))
+        return SubModelFieldSample(points_m=X, inside=np.zeros(0, bool), in_metal=np.zeros(0, bool),
+                                   H_peak_A_per_m=z + 0j, H_reaction_peak_A_per_m=z + 0j, E_peak_V_per_m=z + 0j)
+    inside, in_metal, Hr, H0_fe, A = (np.concatenate(c) for c in zip(*parts))
+    del parts
     if H0_peak_at is not None:
-        H0 = np.asarray(H0_peak_at(X), float).reshape(-1, 3)
-        H0 = np.where(inside[:, None], H0, np.nan)
+        H0 = np.where(inside[:, None], np.asarray(H0_peak_at(X), float).reshape(-1, 3), np.nan)
     else:
         H0 = H0_fe
-    Hr = Hr_re + 1j * Hr_im
-    # E = −jω(A_re + j A_im) = ω A_im − jω A_re
-    E = np.where(in_metal[:, None], omega_rad_per_s * (A_im - 1j * A_re), np.nan + 0j)
+    E = np.where(in_metal[:, None], -1j * omega_rad_per_s * A, np.nan + 0j)  # E = −jω(A0 + A_r)
     return SubModelFieldSample(points_m=X, inside=inside, in_metal=in_metal, H_peak_A_per_m=H0 + Hr,
                                H_reaction_peak_A_per_m=Hr, E_peak_V_per_m=E)
 
