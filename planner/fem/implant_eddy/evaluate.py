@@ -14,7 +14,8 @@ applicator's potential). At a point inside the sub-model mesh:
   NaN, and callers take the tissue solve's E (planner.fem.scalar_potential) outside the metal.
 
 Points outside the sub-model mesh get ``inside = False`` and NaN values. Collective under MPI: each
-rank evaluates the points its cells hold; one allreduce combines them (every rank gets all values).
+rank evaluates the points its cells hold; allreduces combine them (every rank gets all values; a point
+held by several ranks takes the lowest rank's).
 Nothing of the sub-model is kept: the caller passes the points before the solve
 (``ImplantSolveOptions.sample_points_m``) and receives a :class:`SubModelFieldSample`.
 """
@@ -51,13 +52,17 @@ def _curl_dg(u: dolfinx.fem.Function, degree: int) -> dolfinx.fem.Function:
 
 
 def _combine(comm: MPI.Comm, found: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sum over ranks of the values of the points each rank found, divided by how many found them."""
-    count = comm.allreduce(found.astype(np.int64), op=MPI.SUM)
-    out = [count > 0]
+    """Every rank gets, per point, the values of the LOWEST rank that found it (a point on a face between
+    ranks' cells takes one cell's value, deterministically, as in serial: the curl is discontinuous)."""
+    rank, size = comm.rank, comm.size
+    first = np.empty(found.shape[0], np.int64)
+    comm.Allreduce(np.where(found, rank, size).astype(np.int64), first, op=MPI.MIN)
+    mine = first == rank
+    out = [first < size]
     for a in arrays:
-        tot = comm.allreduce(np.where(found[:, None], a, 0.0), op=MPI.SUM)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(count[:, None] > 0, tot / np.maximum(count, 1)[:, None], np.nan))
+        tot = np.empty(a.shape, float)
+        comm.Allreduce(np.ascontiguousarray(np.where(mine[:, None], a, 0.0), dtype=float), tot, op=MPI.SUM)
+        out.append(np.where(out[0][:, None], tot, np.nan))
     return tuple(out)
 
 
