@@ -238,6 +238,22 @@ def test_dicom_seg_segments_become_names_on_the_ct_voxels(tmp_path):
         np.testing.assert_array_equal(placed[n], m)
 
 
+def test_a_dicom_seg_of_another_frame_of_reference_is_refused_by_the_stage(tmp_path):
+    from planner.imaging import ImagingPlan, patient_model
+    from tests.imaging._imaging_util import FakeLibrary, plan_cfg
+
+    write_ct(tmp_path / "ct")
+    vol = read_dicom_series(tmp_path / "ct")
+    kk, jj, ii = np.indices(vol.shape)
+    _dicom_seg(tmp_path, tmp_path / "ct", {"GTV": (ii > 3) & (ii < 8) & (jj > 2)}, frame_uid="1.2.3.4")
+    cfg = plan_cfg(tmp_path, {"ct": "ct", "segments": "seg.dcm", "target": "GTV"})
+    with pytest.raises(InputError, match=r"^imaging.segments = 'seg.dcm': FrameOfReferenceUID '1.2.3.4' differs from the image's"):
+        patient_model(ImagingPlan.of(cfg), FakeLibrary())
+    cfg = plan_cfg(tmp_path, {"ct": "ct", "segments": "seg.dcm", "target": "PTV"})
+    with pytest.raises(InputError, match=r"^imaging.segments = 'seg.dcm': segment\(s\) \['PTV'\] not found; the file has \['GTV'\]"):
+        patient_model(ImagingPlan.of(cfg), FakeLibrary())
+
+
 def test_bad_dicom_seg_files_are_refused(tmp_path):
     write_ct(tmp_path / "ct")
     files = sorted((tmp_path / "ct").iterdir())
@@ -251,23 +267,26 @@ def test_bad_dicom_seg_files_are_refused(tmp_path):
 
 # --- enhanced multi-frame --------------------------------------------------------------------------
 
-def _enhanced_ct(tmp: Path, folder: Path) -> Path:
-    from highdicom.legacy import LegacyConvertedEnhancedCTImage
+def _enhanced_ct(tmp: Path, folder: Path, modality: str = "CT") -> Path:
+    from highdicom.legacy import LegacyConvertedEnhancedCTImage, LegacyConvertedEnhancedMRImage
 
     sources = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
-    mf = LegacyConvertedEnhancedCTImage(sources, series_instance_uid=pydicom.uid.generate_uid(), series_number=7,
-                                        sop_instance_uid=pydicom.uid.generate_uid(), instance_number=1)
-    path = tmp / "enhanced_ct.dcm"
+    cls = LegacyConvertedEnhancedCTImage if modality == "CT" else LegacyConvertedEnhancedMRImage
+    mf = cls(sources, series_instance_uid=pydicom.uid.generate_uid(), series_number=7,
+             sop_instance_uid=pydicom.uid.generate_uid(), instance_number=1)
+    path = tmp / f"enhanced_{modality.lower()}.dcm"
     mf.save_as(path)
     return path
 
 
-def test_enhanced_multiframe_ct_reads_like_its_single_frame_series(tmp_path):
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_enhanced_multiframe_reads_like_its_single_frame_series(tmp_path, modality):
     grid = Grid((6, 10, 12), np.array([-10.0, -12.0, 5.0]) * 1e-3, np.array([2.0, 2.0, 3.0]) * 1e-3, rotation([1, 0, 0], 15.0))
-    write_ct(tmp_path / "ct", grid=grid)
+    values = np.random.default_rng(1).integers(0 if modality == "MR" else -1000, 1500, grid.shape).astype(float)
+    write_ct(tmp_path / "ct", values=values, grid=grid, modality=modality)
     ref = read_dicom_series(tmp_path / "ct")
-    path = _enhanced_ct(tmp_path, tmp_path / "ct")
-    vol = read_dicom_series(path, modality="CT")  # one file as imaging.ct
+    path = _enhanced_ct(tmp_path, tmp_path / "ct", modality)
+    vol = read_dicom_series(path, modality=modality)  # one file as imaging.ct / imaging.mr
     assert vol.grid.same_as(ref.grid) and vol.frame_of_reference_uid == ref.frame_of_reference_uid
     np.testing.assert_array_equal(vol.array, ref.array)
     assert any("multi-frame" in n for n in vol.notes)
