@@ -263,6 +263,15 @@ def test_bad_dicom_seg_files_are_refused(tmp_path):
     bad.write_bytes(b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00garbage")
     with pytest.raises(InputError, match=rf"^{bad}: "):
         read_segments(bad)
+    vol = read_dicom_series(tmp_path / "ct")
+    kk, jj, ii = np.indices(vol.shape)
+    seg = _dicom_seg(tmp_path, tmp_path / "ct", {"GTV": (ii > 3) & (jj > 2)})
+    ds = pydicom.dcmread(seg)
+    ds.PixelData = ds.PixelData[:7]  # truncated frames
+    ds.save_as(seg)
+    with pytest.raises(InputError) as err:
+        read_segments(seg)
+    assert str(err.value).startswith(f"{seg}: DICOM SEG cannot be read as a volume") and "\n" not in str(err.value)
 
 
 # --- enhanced multi-frame --------------------------------------------------------------------------
@@ -440,3 +449,22 @@ def test_write_nifti_label_map_on_another_grid_is_accepted_by_planner_check(tmp_
     from planner.imaging.config import parse_imaging
 
     _check_masks_on_grid(cfg, parse_imaging(cfg.imaging), vol.grid)  # no error
+
+
+def test_planner_check_reads_the_segments_file_and_refuses_missing_names_or_no_overlap(tmp_path):
+    from tests.imaging.test_imaging_bad_inputs import _check_plan
+
+    write_ct(tmp_path / "ct")
+    vol = read_dicom_series(tmp_path / "ct")
+    kk, jj, ii = np.indices(vol.shape)
+    _dicom_seg(tmp_path, tmp_path / "ct", {"GTV": (ii > 3) & (ii < 8) & (jj > 2), "Rectum": jj > 7})
+    _check_plan(tmp_path, {"ct": "ct", "segments": "seg.dcm", "target": "GTV", "organs": ["Rectum"]})()  # consistent: no error
+    with pytest.raises(InputError, match=r"^imaging.segments = 'seg.dcm': segment\(s\) \['Bladder'\] not found; the file has "
+                                         r"\['GTV', 'Rectum'\]$"):
+        _check_plan(tmp_path, {"ct": "ct", "segments": "seg.dcm", "target": "GTV", "organs": ["Bladder"]})()
+    far = Grid(vol.shape, vol.grid.origin_m + np.array([0.0, 0.0, 0.5]), vol.grid.spacing_m, vol.grid.direction)
+    _seg_nrrd(tmp_path / "far.seg.nrrd", far)
+    with pytest.raises(InputError, match=r"^imaging.segments = 'far.seg.nrrd' segment 'GTV': does not overlap the planning image"):
+        _check_plan(tmp_path, {"ct": "ct", "segments": "far.seg.nrrd", "target": "GTV"})()
+    with pytest.raises(InputError, match=r"^imaging.segments = 'seg.dcm': given together with imaging.rtstruct"):
+        _check_plan(tmp_path, {"ct": "ct", "segments": "seg.dcm", "rtstruct": "seg.dcm", "target": "GTV"})()
