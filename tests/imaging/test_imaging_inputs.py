@@ -468,3 +468,13 @@ def test_planner_check_reads_the_segments_file_and_refuses_missing_names_or_no_o
         _check_plan(tmp_path, {"ct": "ct", "segments": "far.seg.nrrd", "target": "GTV"})()
     with pytest.raises(InputError, match=r"^imaging.segments = 'seg.dcm': given together with imaging.rtstruct"):
         _check_plan(tmp_path, {"ct": "ct", "segments": "seg.dcm", "rtstruct": "seg.dcm", "target": "GTV"})()
+
+
+def test_planner_check_accepts_an_enhanced_multiframe_file_as_imaging_ct(tmp_path):
+    from tests.imaging.test_imaging_bad_inputs import _check_plan
+
+    write_ct(tmp_path / "ct")
+    _enhanced_ct(tmp_path, tmp_path / "ct")
+    _check_plan(tmp_path, {"ct": "enhanced_ct.dcm"})()  # headers only: no error
+    with pytest.raises(InputError, match=r"enhanced_ct.dcm: Modality = 'CT': expected 'MR' for imaging.mr"):
+        _check_plan(tmp_path, {"mr": "enhanced_ct.dcm"})()
