@@ -478,3 +478,27 @@ def test_planner_check_accepts_an_enhanced_multiframe_file_as_imaging_ct(tmp_pat
     _check_plan(tmp_path, {"ct": "enhanced_ct.dcm"})()  # headers only: no error
     with pytest.raises(InputError, match=r"enhanced_ct.dcm: Modality = 'CT': expected 'MR' for imaging.mr"):
         _check_plan(tmp_path, {"mr": "enhanced_ct.dcm"})()
+
+
+@pytest.mark.parametrize("name", ["MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "MR_small_RLE.dcm"])
+def test_real_vendor_compressed_mr_slices_equal_the_uncompressed_one(name):
+    """pydicom's shipped real MR slice, losslessly compressed by other tools (JPEG-LS, JPEG 2000, RLE): the
+    planner reads exactly the values and geometry of the uncompressed file."""
+    from planner.imaging import read_dicom_file
+
+    ref = read_dicom_file(pydicom.data.get_testdata_file("MR_small.dcm"))
+    vol = read_dicom_file(pydicom.data.get_testdata_file(name))
+    np.testing.assert_array_equal(vol.array, ref.array)
+    assert vol.grid.same_as(ref.grid)
+
+
+def test_twelve_bit_jpeg_extended_needs_and_gets_the_pylibjpeg_plugin():
+    """JPEG Extended 12-bit (common in older CT/NM exports) has no pure-Python decoder: only
+    pylibjpeg-libjpeg decodes it; pydicom's shipped real file decodes to a 12-bit image."""
+    from pydicom.pixels.decoders import JPEGExtended12BitDecoder
+
+    assert JPEGExtended12BitDecoder.available_plugins == ("pylibjpeg",)
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("JPGExtended.dcm"))
+    arr = ds.pixel_array
+    assert arr.shape == (ds.Rows, ds.Columns) and arr.dtype == np.uint16
+    assert 0 < int(arr.max()) < 2 ** 12
