@@ -115,8 +115,8 @@ def place_on_grid(values: np.ndarray, src: Grid, dst: Grid, *, what: str, min_in
     v_dst = np.count_nonzero(out) * dst.voxel_volume_m3 * 1e6
     note = (f"{what}: resampled by nearest neighbour from grid {tuple(src.shape)} "
             f"({', '.join(f'{s * 1e3:.4g}' for s in src.spacing_m)} mm) onto the planning grid {tuple(dst.shape)} "
-            f"({', '.join(f'{s * 1e3:.4g}' for s in dst.spacing_m)} mm){_offset_text(src, dst)}; labelled volume {v_src:.4g} → "
-            f"{v_dst:.4g} mL; {frac:.1%} of it inside the image")
+            f"({', '.join(f'{s * 1e3:.4g}' for s in dst.spacing_m)} mm){_offset_text(src, dst)}; labelled volume {v_src:.1f} → "
+            f"{v_dst:.1f} mL; {frac:.1%} of it inside the image")
     if lost:
         note += f"; label value(s) {lost} too small for the planning grid, lost"
         log.warning("%s", note)
