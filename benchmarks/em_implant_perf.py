@@ -89,6 +89,7 @@ def cost_table(ns=(30, 45), checks: Checks | None = None) -> list:
         ratio = out[False][0] / out[True][0]
         rows.append([n, out[False][3], out[True][1], round(out[True][0], 3), out[False][1], round(out[False][0], 3),
                      round(ratio, 2), round(out[True][2], 2), round(out[False][2], 2)])
+        print(f"n = {n}: {rows[-1]}  (load {os.getloadavg()[0]:.1f})", flush=True)
     print_table("cost: structured cube 10 cm with a 40×8×8 mm metal bar, P1",
                 ["n", "dofs", "its hole", "assembly+solve s hole", "its conductor", "assembly+solve s conductor",
                  "ratio", "stage s hole", "stage s conductor"], rows)
