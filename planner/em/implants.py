@@ -330,7 +330,8 @@ def _solve_with_field(mesh: TissueMesh, sel: np.ndarray, geometry: SubModelGeome
     pts = np.concatenate([mesh.cell_centroids_m()[cand], probes]) if sample else None
     res = ec.solve_implant(geometry, ec.ImplantSolveOptions(
         sigma_S_per_m=sigma, frequency_Hz=frequency_Hz, A0_peak_at=A_peak_at, degree=opts.degree,
-        rtol=opts.rtol, max_iterations=opts.max_iterations, sample_points_m=pts))
+        rtol=opts.rtol, max_iterations=opts.max_iterations, sample_points_m=pts,
+        sample_total_H=False))
     fs = res.field_sample
     if fs is None:
         return res, None

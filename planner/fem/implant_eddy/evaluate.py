@@ -70,17 +70,19 @@ CHUNK = 50_000  # points per location/evaluation pass: bounds the collision list
 
 
 def _sample_chunk(X: np.ndarray, fields: tuple[dolfinx.fem.Function, ...], metal_cells: np.ndarray,
-                  with_H0: bool) -> tuple[np.ndarray, ...]:
-    """(inside, in_metal, H_r complex, H0 of curl A0 (or zeros), A0 + A_r complex) at the points X (collective)."""
+                  with_H0: bool, tree: object) -> tuple[np.ndarray, ...]:
+    """(inside, in_metal, H_r complex, H0 of curl A0 (or zeros), A0 + A_r complex) at the points X (collective).
+    The potentials are evaluated only at points in metal cells (E is not defined elsewhere)."""
     curl_re, curl_im, curl_A0, A0, ur, vi = fields
     msh = ur.function_space.mesh
-    cells = _compat.locate_cells(msh, X)
+    cells = _compat.locate_cells(msh, X, tree)
     found = cells >= 0
     metal_local = np.where(found, metal_cells[np.maximum(cells, 0)], False)
     Hr_re, Hr_im = _eval(curl_re, X, cells) / MU0_H_per_m, _eval(curl_im, X, cells) / MU0_H_per_m
     H0_local = _eval(curl_A0, X, cells) / MU0_H_per_m if with_H0 else np.zeros_like(Hr_re)
-    A_re = _eval(A0, X, cells) + _eval(ur, X, cells)
-    A_im = _eval(vi, X, cells)
+    in_m = np.where(metal_local, cells, -1)
+    A_re = _eval(A0, X, in_m) + _eval(ur, X, in_m)
+    A_im = _eval(vi, X, in_m)
     inside, Hr_re, Hr_im, H0_fe, A_re, A_im, in_metal_f = _combine(
         msh.comm, found, Hr_re, Hr_im, H0_local, A_re, A_im, metal_local[:, None].astype(float))
     in_metal = inside & (np.nan_to_num(in_metal_f[:, 0]) > 0.5)
@@ -97,31 +99,36 @@ def sample_total_field(
     degree: int,
     omega_rad_per_s: float,
     H0_peak_at: Callable[[np.ndarray], np.ndarray] | None = None,
+    total_H: bool = True,
 ) -> SubModelFieldSample:
     """Total H (everywhere in the mesh) and E (metal only) at ``points_m`` (n, 3) from the reduced-field
     solution A_r = ur + j vi and the interpolated applied potential A0 (module docstring). Collective;
-    every rank passes the same points; evaluated in chunks of :data:`CHUNK` points."""
+    every rank passes the same points; evaluated in chunks of :data:`CHUNK` points. ``total_H`` False:
+    only the reaction (``H_peak_A_per_m`` None; the caller adds its own H0)."""
     msh = ur.function_space.mesh
     X = np.ascontiguousarray(np.asarray(points_m, float).reshape(-1, 3))
     im = msh.topology.index_map(msh.topology.dim)
     metal_cells = np.zeros(im.size_local + im.num_ghosts, bool)
     metal_cells[np.asarray(cell_tags.indices)[np.asarray(cell_tags.values) == METAL_TAG]] = True
-    with_H0 = H0_peak_at is None
+    with_H0 = total_H and H0_peak_at is None
     fields = (_curl_dg(ur, degree), _curl_dg(vi, degree), _curl_dg(A0, max(degree, 2)) if with_H0 else ur, A0, ur, vi)
-    parts = [_sample_chunk(X[i:i + CHUNK], fields, metal_cells, with_H0) for i in range(0, X.shape[0], CHUNK)]
-    del fields
+    tree = _compat.cell_tree(msh)
+    parts = [_sample_chunk(X[i:i + CHUNK], fields, metal_cells, with_H0, tree) for i in range(0, X.shape[0], CHUNK)]
+    del fields, tree
     if not parts:
         z = np.zeros((0, 3))
         return SubModelFieldSample(points_m=X, inside=np.zeros(0, bool), in_metal=np.zeros(0, bool),
-                                   H_peak_A_per_m=z + 0j, H_reaction_peak_A_per_m=z + 0j, E_peak_V_per_m=z + 0j)
+                                   H_peak_A_per_m=z + 0j if total_H else None, H_reaction_peak_A_per_m=z + 0j,
+                                   E_peak_V_per_m=z + 0j)
     inside, in_metal, Hr, H0_fe, A = (np.concatenate(c) for c in zip(*parts))
     del parts
-    if H0_peak_at is not None:
-        H0 = np.where(inside[:, None], np.asarray(H0_peak_at(X), float).reshape(-1, 3), np.nan)
-    else:
-        H0 = H0_fe
+    H = None
+    if total_H:
+        H0 = H0_fe if H0_peak_at is None else np.where(inside[:, None], np.asarray(H0_peak_at(X), float).reshape(-1, 3),
+                                                        np.nan)
+        H = H0 + Hr
     E = np.where(in_metal[:, None], -1j * omega_rad_per_s * A, np.nan + 0j)  # E = −jω(A0 + A_r)
-    return SubModelFieldSample(points_m=X, inside=inside, in_metal=in_metal, H_peak_A_per_m=H0 + Hr,
+    return SubModelFieldSample(points_m=X, inside=inside, in_metal=in_metal, H_peak_A_per_m=H,
                                H_reaction_peak_A_per_m=Hr, E_peak_V_per_m=E)
 
 

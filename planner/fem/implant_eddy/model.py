@@ -42,7 +42,7 @@ class ImplantSolveOptions:
     ``comm``: communicator of the sub-model mesh (``solve_implant``).
     ``sample_points_m`` (n, 3): points where the total H and E are sampled after the solve
     (:mod:`planner.fem.implant_eddy.evaluate`); ``H0_peak_at`` the applied field there (exact H0; None:
-    curl of the interpolated A0).
+    curl of the interpolated A0); ``sample_total_H`` False: the reaction field only (the caller adds H0).
     """
 
     sigma_S_per_m: float
@@ -56,6 +56,7 @@ class ImplantSolveOptions:
     dirichlet: bool = True
     sample_points_m: np.ndarray | None = None
     H0_peak_at: AppliedPotential | None = None
+    sample_total_H: bool = True
     comm: MPI.Comm = field(default_factory=lambda: MPI.COMM_WORLD)
 
     def __post_init__(self) -> None:
@@ -81,13 +82,16 @@ class SubModelFieldSample:
     points_m: np.ndarray  # (n, 3)
     inside: np.ndarray  # (n,) bool: the point lies in the sub-model mesh
     in_metal: np.ndarray  # (n,) bool: ... in a metal cell
-    H_peak_A_per_m: np.ndarray  # (n, 3) complex: H0 + curl(A_r)/μ0 (NaN outside the mesh)
+    H_peak_A_per_m: np.ndarray | None  # (n, 3) complex: H0 + curl(A_r)/μ0 (NaN outside the mesh; None: not asked)
     H_reaction_peak_A_per_m: np.ndarray  # (n, 3) complex: curl(A_r)/μ0 (NaN outside the mesh)
     E_peak_V_per_m: np.ndarray  # (n, 3) complex: −jω(A0 + A_r) in the metal, NaN elsewhere
 
     @property
     def H_magnitude_peak_A_per_m(self) -> np.ndarray:
         """(n,) √(Σ|H_i|²): the peak amplitude for a linearly polarised total field (NaN outside)."""
+        if self.H_peak_A_per_m is None:
+            raise InputError("H_magnitude_peak_A_per_m: the total H was not sampled (sample_total_H = False); "
+                             "expected ImplantSolveOptions(sample_total_H=True)")
         return np.sqrt(np.sum(np.abs(self.H_peak_A_per_m) ** 2, axis=1))
 
 

@@ -60,7 +60,7 @@ def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
         if options.sample_points_m is not None:
             sample = sample_total_field(options.sample_points_m, A0=system.A0, ur=ur, vi=vi, cell_tags=cell_tags,
                                         degree=options.degree, omega_rad_per_s=options.omega_rad_per_s,
-                                        H0_peak_at=options.H0_peak_at)
+                                        H0_peak_at=options.H0_peak_at, total_H=options.sample_total_H)
         del ur, vi
         t_post = time.perf_counter()
         return ReducedFieldSolution(
