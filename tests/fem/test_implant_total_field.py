@@ -140,8 +140,11 @@ def test_mpi_two_ranks_same_field_sample(tmp_path):
     dH = np.abs(H - np.nan_to_num(s.H_peak_A_per_m)).max(axis=1) / 1000.0
     print("points differing by > 1e-6 H0:", int((dH > 1e-6).sum()), "of", dH.size, "max", dH.max())
     assert (dH > 1e-6).mean() < 0.1 and dH.max() < 0.02
+    # the same for E: N1curl A_r has a discontinuous normal component across faces
     scale = np.abs(np.nan_to_num(s.E_peak_V_per_m)).max()
-    assert np.abs(E - np.nan_to_num(s.E_peak_V_per_m)).max() < 1e-4 * scale  # A is continuous: no face ambiguity
+    dE = np.abs(E - np.nan_to_num(s.E_peak_V_per_m)).max(axis=1) / scale
+    print("E points differing by > 1e-6 E_max:", int((dE > 1e-6).sum()), "max", dE.max())
+    assert (dE > 1e-6).mean() < 0.1 and dE.max() < 0.02
 
 
 E2E_PLAN = """
