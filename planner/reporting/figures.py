@@ -46,7 +46,8 @@ def write_report(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict)
 
     folder = Path(folder)
     figures = write_figures(folder, mesh, summary, artefacts)
-    return figures + [write_html(folder, summary, figures)]
+    others = sorted(set((folder / "figures").glob("*.png")) - set(figures))  # e.g. the segmentation overlays
+    return figures + [write_html(folder, summary, figures + others)]
 
 
 def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict) -> list[Path]:
