@@ -157,7 +157,7 @@ def _image_slice_sets(image_dir: Path, patient):
     else:
         grid, underlay, kind, labels = lv.grid, lv.labels, "tissues", lv.labels
     fields = {}
-    for q in (*OVERLAY_QUANTITIES, "dT_max_K"):
+    for q in OVERLAY_QUANTITIES:
         f = image_dir / f"{q}.nii.gz"
         if f.is_file():
             vol = read_nifti(f)
@@ -175,9 +175,8 @@ def _image_slice_sets(image_dir: Path, patient):
             structures[t.name] = labels == t.value
     names = {t.value: f"{t.name} ({t.tissue})" for t in lv.table}
     sel = np.isin(labels, target) if target else labels > 0
-    focus = tuple(int(round(x)) for x in np.argwhere(sel).mean(axis=0)) if sel.any() else \
-        tuple(s // 2 for s in grid.shape)
-    fields.pop("dT_max_K", None)
+    c = np.argwhere(sel).mean(axis=0) if sel.any() else np.array(grid.shape) // 2
+    focus = (int(round(c[0])), int(round(c[1])), int(round(c[2])))
     at_target = image_slices(grid, underlay, kind, fields, structures, focus,
                              "target centroid" if target else "labelled-volume centre", names)
     hot = None
@@ -186,10 +185,11 @@ def _image_slice_sets(image_dir: Path, patient):
         healthy = (labels > 0) & ~np.isin(labels, bad) & (fields["T_max_C"] != 0)
         if healthy.any():
             T = np.where(healthy, fields["T_max_C"], -np.inf)
-            hot_kji = np.unravel_index(int(np.argmax(T)), T.shape)
+            k, j, i = (int(v) for v in np.unravel_index(int(np.argmax(T)), T.shape))
+            hot_kji = (k, j, i)
             tgt_pts = grid.index_to_lps_m(np.argwhere(sel)[:, ::-1].astype(float))
             if _away_from(grid.index_to_lps_m(np.array([hot_kji[::-1]], float))[0], tgt_pts, HOTSPOT_MIN_DISTANCE_M):
-                hot = image_slices(grid, underlay, kind, fields, structures, tuple(int(v) for v in hot_kji),
+                hot = image_slices(grid, underlay, kind, fields, structures, hot_kji,
                                    "hottest healthy voxel", names)
     return at_target, hot
 

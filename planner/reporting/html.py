@@ -348,7 +348,7 @@ def _next_step(summary: dict, reached: bool | None) -> str:
         ok_goal = bool(search.get("goal_reachable_safely")) and Hg is not None
         best = search.get("best_frequency_kHz")
         at_f = f" at {best:g} kHz" if best is not None and search.get("frequency_sweep") else ""
-        if ok_goal and (unsafe or not reached):
+        if ok_goal and Hg is not None and (unsafe or not reached):
             verb = "lower" if Hg < (H0 or 0) else "raise"
             return (f"Next: {verb} H to {Hg:.3g} kA/m{amp}{at_f} (the smallest field that reaches the goal; the largest "
                     f"safe field is {_g(Hs, 'kA/m')}, limited by {search.get('limited_by') or '?'}) and re-run the plan.")

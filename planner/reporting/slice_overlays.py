@@ -41,6 +41,7 @@ CT_WINDOW_HU = (400.0, 40.0)  # (width, level): soft tissue
 MR_PERCENTILES = (1.0, 99.5)
 VIEWS = ("axial", "coronal", "sagittal")
 ISOTHERM_COLOUR = "deepskyblue"
+MARKER_COLOUR = "lime"
 #: patient axes (LPS: +x left, +y posterior, +z superior) as (screen-right, screen-down) per view
 SCREEN_AXES = {"axial": ((0, 1), (1, 1)), "coronal": ((0, 1), (2, -1)), "sagittal": ((1, 1), (2, -1))}
 NORMAL_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
@@ -169,7 +170,7 @@ def image_slices(grid: Grid, underlay: np.ndarray, kind: str, fields: dict[str, 
             fields={k: _plane_xyz(a, view, idx) for k, a in xyz.items()},
             structures={k: _plane_xyz(m, view, idx) for k, m in masks.items()},
             extent_mm=(0.0, w, h, 0.0), labels=edge_labels(right, down), marker_rc=(float(row), float(idx[pr]))))
-    notes = ()
+    notes: tuple[str, ...] = ()
     ob = obliquity_deg(grid)
     if ob > 1.0:
         notes = (f"oblique image ({ob:.0f}° off the patient axes): shown along its voxel axes; edge labels give "
@@ -263,12 +264,13 @@ def _underlay_image(ax, plane: Plane, ss: SliceSet) -> None:
         ax.imshow(plane.underlay, cmap="gray", vmin=ss.underlay_window[0], vmax=ss.underlay_window[1], **kw)
 
 
-def _coords(plane: Plane, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _coords(plane: Plane, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     l, r, b, t = plane.extent_mm
     nr, nc = shape
     x = l + (np.arange(nc) + 0.5) * (r - l) / nc
     y = t + (np.arange(nr) + 0.5) * (b - t) / nr
-    return np.meshgrid(x, y)
+    X, Y = np.meshgrid(x, y)
+    return X, Y
 
 
 def draw_panel(ax, plane: Plane, ss: SliceSet, quantity: str, norm, isotherms_C: tuple[float, ...],
@@ -297,7 +299,7 @@ def draw_panel(ax, plane: Plane, ss: SliceSet, quantity: str, norm, isotherms_C:
         r, c = plane.marker_rc
         l, rr, b, t = plane.extent_mm
         ax.plot(l + (c + 0.5) * (rr - l) / plane.underlay.shape[1], t + (r + 0.5) * (b - t) / plane.underlay.shape[0],
-                "+", color="cyan", ms=9, mew=1.2)
+                "+", color=MARKER_COLOUR, ms=9, mew=1.2)
     stroke = [withStroke(linewidth=2.5, foreground="black")]
     left, right, top, bottom = plane.labels
     for text, xy, ha, va in ((left, (0.01, 0.5), "left", "center"), (right, (0.99, 0.5), "right", "center"),
@@ -353,8 +355,8 @@ def overlay_figure(path: Path, ss: SliceSet, quantity: str, isotherms_C: tuple[f
     from planner.reporting.figures import _pyplot
 
     plt = _pyplot()
+    colours = structure_colours(sorted({n for p in ss.planes for n in p.structures}))  # same colour in every figure
     names = sorted({n for p in ss.planes for n, m in p.structures.items() if m.any()})
-    colours = structure_colours(names)
     norm = field_norm(quantity, ss)
     fig, axes = plt.subplots(1, 3, figsize=(14, 5.2), dpi=110, facecolor="white")
     im = None
@@ -371,7 +373,7 @@ def overlay_figure(path: Path, ss: SliceSet, quantity: str, isotherms_C: tuple[f
     styles = ["dotted", "dashed", "solid"]
     handles += [Line2D([], [], color=ISOTHERM_COLOUR, lw=1.2, ls=styles[min(i, 2)] if len(present) <= 3 else "solid",
                        label=f"T max = {t:g} °C") for i, t in enumerate(present)]
-    handles.append(Line2D([], [], color="cyan", marker="+", ls="", label=ss.through))
+    handles.append(Line2D([], [], color=MARKER_COLOUR, marker="+", ls="", label=ss.through))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
     under = {"CT": "CT (W400/L40)", "MR": "MR (1–99.5 percentile)", "tissues": "tissue map"}[ss.underlay_kind]
     fig.suptitle(title or f"{label} over {under}, slices through the {ss.through}", fontsize=11)
