@@ -1,7 +1,11 @@
 """Figures of a plan's results (PNG, headless) and the report entry point of the pipeline.
 
-Two kinds of figures go into ``<results>/figures``:
+Three kinds of figures go into ``<results>/figures``:
 
+* Overlays (:mod:`planner.reporting.slice_overlays`, Matplotlib): T_max, CEM43 and SAR over the planning
+  CT/MR — read back from the image-grid NIfTI the exporter wrote, not re-sampled — or over the tissue map
+  for primitive phantoms; isotherms, structure outlines, scale bar, orientation labels
+  (``overlay_*.png``).
 * Orthogonal slices (axial: normal z, coronal: normal y, sagittal: normal x; patient LPS frame,
   millimetres) through the target centroid — or through the centre of the model's bounding box
   when there is no target — rendered off screen with PyVista/VTK (Mesa EGL, DESIGN.md §1): region
@@ -40,22 +44,25 @@ WINDOW_PX = (1700, 560)
 
 
 # --- entry points -------------------------------------------------------------------------------
-def write_report(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict) -> list[Path]:
+def write_report(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict, *,
+                 isotherms_C: tuple[float, ...] = DEFAULT_ISOTHERMS_C) -> list[Path]:
     """Figures and ``report.html`` of a results folder; returns the absolute paths written."""
     from planner.reporting.html import write_html
 
     folder = Path(folder)
-    figures = write_figures(folder, mesh, summary, artefacts)
+    figures = write_figures(folder, mesh, summary, artefacts, isotherms_C=isotherms_C)
     others = sorted(set((folder / "figures").glob("*.png")) - set(figures))  # e.g. the segmentation overlays
     return figures + [write_html(folder, summary, figures + others)]
 
 
-def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict) -> list[Path]:
-    """Write the PNG figures into ``folder/"figures"`` and return their absolute paths."""
+def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict, *,
+                  isotherms_C: tuple[float, ...] = DEFAULT_ISOTHERMS_C) -> list[Path]:
+    """Write the PNG figures into ``folder/"figures"`` and return their absolute paths (``isotherms_C``:
+    the T_max contours of the overlay slices; default the RTSTRUCT isotherms 40, 42, 43 °C)."""
     out = Path(folder) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    paths += overlay_figures(out, Path(folder), mesh, artefacts)
+    paths += overlay_figures(out, Path(folder), mesh, artefacts, isotherms_C)
     paths += slice_figures(out, mesh, artefacts)
     temps = artefacts.get("temperatures")
     if temps is not None:

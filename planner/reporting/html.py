@@ -368,8 +368,8 @@ def _next_step(summary: dict, reached: bool | None) -> str:
                     "is reached. Check the figures for hot spots before treatment.")
         return "Next: review the figures and the tables below."
     if unsafe:
-        return ("Next: lower the field (or the particle mass) until no limit is exceeded; add a [search] section "
-                "to have the planner find the largest safe field.")
+        return ("Next: lower the field until no limit is exceeded (eddy-current and implant heating fall with H², "
+                "particle heating roughly so); a [search] section has the planner find the largest safe field.")
     if reached is False:
         return "Next: raise the field or the particle mass; a [search] section finds the field for the goal."
     return "Next: review the figures and the tables below before treatment."

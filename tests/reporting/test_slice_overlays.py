@@ -121,6 +121,10 @@ def test_overlay_figure_draws_field_isotherms_and_outlines(tmp_path):
     from matplotlib.colors import to_rgb
 
     assert count(to_rgb(ISOTHERM_COLOUR)) > 100  # three isotherms (40, 42, 43 °C) on three planes
+    # the list is configurable: none requested, none drawn (and then the colour above was the isotherms')
+    b = np.asarray(Image.open(overlay_figure(tmp_path / "none.png", ss, "T_max_C", isotherms_C=()))
+                   .convert("RGB")).reshape(-1, 3).astype(int)
+    assert int((np.abs(b - np.round(np.array(to_rgb(ISOTHERM_COLOUR)) * 255)).max(axis=1) <= 12).sum()) < 10
     assert count(structure_colours(["GTV"])["GTV"]) > 50  # the GTV outline
     grey = (np.abs(a[:, 0] - a[:, 1]) < 3) & (np.abs(a[:, 1] - a[:, 2]) < 3) & (a[:, 0] > 60) & (a[:, 0] < 200)
     assert grey.sum() > 5000  # soft tissue in the CT window, visible where T is low
