@@ -350,11 +350,12 @@ def field_norm(quantity: str, ss: SliceSet):
 def overlay_figure(path: Path, ss: SliceSet, quantity: str, isotherms_C: tuple[float, ...] = DEFAULT_ISOTHERMS_C,
                    title: str = "") -> Path:
     """Write one PNG: ``quantity`` over the underlay on the three planes of ``ss``, with legend and colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from planner.reporting.figures import _pyplot
-
-    plt = _pyplot()
     colours = structure_colours(sorted({n for p in ss.planes for n in p.structures}))  # same colour in every figure
     names = sorted({n for p in ss.planes for n, m in p.structures.items() if m.any()})
     norm = field_norm(quantity, ss)
