@@ -28,11 +28,15 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planner.imaging.volume import Grid
 from planner.reporting.dicom_out import ISOTHERMS_C
+
+if TYPE_CHECKING:
+    from matplotlib.image import AxesImage
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +278,7 @@ def _coords(plane: Plane, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
 
 
 def draw_panel(ax, plane: Plane, ss: SliceSet, quantity: str, norm, isotherms_C: tuple[float, ...],
-               colours: dict[str, tuple]) -> object:
+               colours: dict[str, tuple]) -> AxesImage | None:
     """Underlay, field, isotherms, outlines, edge labels, scale bar of one plane; returns the field image."""
     from matplotlib.patheffects import withStroke
 
