@@ -22,6 +22,13 @@ Cut faces (``TissueMesh.cut_facets``: slab ends, crop-box faces) are not skin: t
 so each cut plane p carries the current of the undisturbed long body through it,
 n·J = σ μ0 n·(H0 × (x − x̄_p)) (the exact solution of a prism along n in a uniform field; x̄_p the
 σ-weighted centroid of the plane, so no net current crosses it). For H0 along n this is n·J = 0.
+
+Admittivity (``[em] admittivity``, issue 11): 'real' solves with σ; 'complex' with σ* = σ + jωε0εr
+(ε_r from the same Cole–Cole data; :func:`admittivity_model`), so ψ and E are complex phasors with
+|E|² = |Re E|² + |Im E|²; the dissipated power stays Re(σ*)|E|²/2 = σ|E|²/2 (SAR, Q, 10 g SAR, tissue
+loss). 'auto' (default) is complex above 300 kHz. At 100 kHz wet skin has ωε0εr/σ ≈ 1.3 (muscle 0.12,
+fat 0.02): the displacement current changes E only where tissues of different ωε/σ meet with current
+across their interface (benchmarks/em_admittivity.py).
 """
 from __future__ import annotations
 
@@ -37,11 +44,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from planner.artefacts import Role, TissueMesh
-from planner.config.plan import ApplicatorSection, GeometrySection
+from planner.config.plan import ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ, ADMITTIVITY_MODELS, ApplicatorSection, GeometrySection
 from planner.em.applicators import AppliedField
 from planner.em.sar import CUBE_SAR_DEFINITION, mesh_cube_sar_10g, tissue_near_region
 from planner.errors import InputError, bad_value
-from planner.units import MU0_H_per_m
+from planner.units import EPS0_F_per_m, MU0_H_per_m
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +114,8 @@ class FieldSolution:
     internal_E_rms_p99_V_per_m_by_tissue: dict = dataclasses.field(default_factory=dict)
     # (M, 4, 3) F = A0 + grad psi at each cell's vertices (E = -j omega F), zeros outside the FE domain;
     # read by the field probes (planner.em.probes)
-    F_vertex_cell_V_s_per_m: np.ndarray | None = None
+    F_vertex_cell_V_s_per_m: np.ndarray | None = None  # complex with the complex admittivity (E = −jωF)
+    admittivity: dict = dataclasses.field(default_factory=lambda: {"model": "real"})
 
     def __post_init__(self) -> None:
         if self.Q_implant_W_per_m3 is None:
@@ -165,6 +173,7 @@ class FieldSolution:
                             "at "
                             "the skin or at implant tips; P2 recommended there)",
             "excluded_regions": list(self.excluded_regions),
+            "admittivity": dict(self.admittivity),
             "truncation": self.truncation,
             "implant_loss_W": float(sum(getattr(i, "loss_W", 0.0) for i in self.implants)),
             "implants": self.implants_summary(),
@@ -440,16 +449,60 @@ def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str
     return out
 
 
+# --- admittivity ---------------------------------------------------------------------------------
+ADMITTIVITY_DEFINITION = ("complex: sigma* = sigma + j omega eps0 eps_r per tissue (4-term Cole-Cole, Gabriel et al. "
+                          "1996; the same curve gives sigma), E a complex phasor, |E|^2 = |Re E|^2 + |Im E|^2; "
+                          "real: sigma* = sigma (displacement current neglected). Dissipated power (Q, SAR, "
+                          "10 g SAR, tissue loss) uses Re sigma* = sigma only: Q = sigma |E|^2 / 2")
+
+
+def admittivity_model(mesh: TissueMesh, lib, frequency_Hz: float, cond: np.ndarray, mode: str = "auto"
+                      ) -> tuple[np.ndarray | None, dict]:
+    """(ωε0εr per cell, 0 outside ``cond``; None for the real model) and the summary's ``em.admittivity``
+    block: model, mode, reason, definition and ωε0εr/σ per conducting tissue. ``mode``: 'real',
+    'complex', or 'auto' = complex above ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ (300 kHz)."""
+    if mode not in ADMITTIVITY_MODELS:
+        raise InputError(bad_value("em.admittivity", mode, "'auto', 'real' or 'complex'"))
+    w = 2.0 * math.pi * frequency_Hz
+    tissues = sorted({r.tissue for r in mesh.regions if (cond & (mesh.cell_region == r.tag)).any()})
+    eps = {t: getattr(lib[t], "relative_permittivity", None) for t in tissues}
+    ratio = {t: float(w * EPS0_F_per_m * e(frequency_Hz) / lib[t].conductivity_S_per_m(frequency_Hz))
+             for t, e in eps.items() if e is not None}
+    top = max(ratio, key=ratio.get) if ratio else None
+    peak = f"largest omega eps0 eps_r / sigma = {ratio[top]:.3g} ({top})" if top else "no permittivity data"
+    if mode == "auto":
+        model = "complex" if frequency_Hz > ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ else "real"
+        cmp = ">" if model == "complex" else "<="
+        reason = (f"em.admittivity = 'auto': f = {frequency_Hz / 1e3:g} kHz {cmp} "
+                  f"{ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ / 1e3:g} kHz; {peak}")
+    else:
+        model, reason = mode, f"em.admittivity = '{mode}' in the plan; {peak}"
+    block = {"model": model, "mode": mode, "reason": reason, "definition": ADMITTIVITY_DEFINITION,
+             "omega_eps0_eps_r_over_sigma_by_tissue": ratio}
+    if model == "real":
+        return None, block
+    missing = [t for t, e in eps.items() if e is None]
+    if missing:
+        raise InputError(bad_value("em.admittivity", mode, f"'real': tissue {missing[0]!r} has no permittivity "
+                                   "data (relative_permittivity) for the complex admittivity"))
+    lut = np.zeros(max(r.tag for r in mesh.regions) + 1)
+    for r in mesh.regions:
+        if r.tissue in eps:
+            lut[r.tag] = w * EPS0_F_per_m * float(eps[r.tissue](frequency_Hz))
+    return np.where(cond, lut[mesh.cell_region], 0.0), block
+
+
 # --- the stage -----------------------------------------------------------------------------------
 def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: ApplicatorSection | None = None, *,
                         insulated: Collection[str] = (), element_order: int | None = None,
-                        comm=None, rtol: float = 1e-8) -> FieldSolution:
+                        comm=None, rtol: float = 1e-8, admittivity: str = "auto") -> FieldSolution:
     """Induced E, J, loss and SAR in tissue for ``applied`` (module docstring: formulation, implants, cuts).
 
     ``lib``: tissue library (``lib[name].kind``, ``.density_kg_per_m3``, ``.conductivity_S_per_m(f)``).
     ``section``: the plan's [applicator] (its ``element_order`` is the default order) or None;
     ``insulated``: implant regions kept insulating (:func:`insulated_bodies` of the plan's geometry).
     ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ (overrides the plan).
+    ``admittivity``: the plan's ``[em] admittivity`` ('auto', 'real', 'complex'; :func:`admittivity_model`).
     Runs on ``comm`` (default MPI.COMM_WORLD; collective: call on every rank); results are complete on
     every rank.
     """
@@ -464,6 +517,7 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: A
         raise InputError(bad_value("applicator.field_kA_per_m", applied.H_peak_A_per_m_at_target / 1e3,
                                    "a positive field amplitude (kA/m)"))
     cond, sigma, rho, excluded = conduction_domain(mesh, lib, f)
+    tau, adm = admittivity_model(mesh, lib, f, cond, admittivity)
     models = implant_models(mesh, lib, insulated)
     _check_implants_off_cuts(mesh, models)
     t0 = time.perf_counter()
@@ -476,10 +530,12 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: A
     kw = {} if comm is None else {"comm": comm}
     res = solve_scalar_potential(sm, sigma[keep], applied.A_peak_at, 2.0 * math.pi * f,
                                  cell_component=comp if ncomp > 1 else None, element_order=element_order,
-                                 rtol=rtol, floating=floating, cut_flux=fluxes, vertex_values=True, **kw)
-    return _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
-                           {"prepare_s": t_prep, "conducting_components": ncomp, "rtol": rtol,
-                            "floating_conductors": len(floating), "cut_planes": len(fluxes)})
+                                 rtol=rtol, floating=floating, cut_flux=fluxes, vertex_values=True,
+                                 sigma_imag_cell_S_per_m=None if tau is None else tau[keep], **kw)
+    fs = _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
+                         {"prepare_s": t_prep, "conducting_components": ncomp, "rtol": rtol,
+                          "floating_conductors": len(floating), "cut_planes": len(fluxes)})
+    return replace(fs, admittivity=adm)
 
 
 def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
@@ -502,7 +558,7 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     SARv = np.where(rho > 0, 0.5 * sigma * Ev ** 2 / rho_safe, 0.0)
     vol = mesh.cell_volumes_m3()
     t1 = time.perf_counter()
-    Fv = np.zeros((M, 4, 3))
+    Fv = np.zeros((M, 4, 3), dtype=res.F_vertex_cell_V_s_per_m.dtype)  # complex with the complex admittivity
     Fv[keep] = res.F_vertex_cell_V_s_per_m
     SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond)
     t_sar = time.perf_counter() - t1
@@ -513,8 +569,11 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
                                   E_vertex_max=Ev, SAR_vertex_max=SARv, SAR10g=SAR10, volumes_m3=vol)
         near.append(ImplantTissue(name, model, why, *vals))
     solver = {
-        "method": "real scalar potential psi, E = -j*omega*(A0 + grad psi); CG + hypre BoomerAMG; implants as "
-                  "floating conductors (PtAP reduction), cut faces with the undisturbed long-body current",
+        "method": ("real scalar potential psi, E = -j*omega*(A0 + grad psi); CG + hypre BoomerAMG" if not
+                   np.iscomplexobj(Fv) else "complex scalar potential psi (admittivity sigma + j omega eps0 eps_r), "
+                   "E = -j*omega*(A0 + grad psi); real 2x2 block system, GMRES + PRESB with hypre BoomerAMG")
+                  + "; implants as floating conductors (PtAP reduction), cut faces with the undisturbed long-body "
+                    "current",
         "element_order": res.element_order, "dofs": res.dofs, "iterations": res.iterations, "rtol": info["rtol"],
         "mpi_ranks": res.ranks, "conducting_components": info["conducting_components"],
         "floating_conductors": info["floating_conductors"], "cut_planes": info["cut_planes"],

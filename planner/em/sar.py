@@ -220,7 +220,8 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
                       mass_kg: float = 0.010, max_voxels: int = 2_000_000) -> tuple[np.ndarray, float]:
     """(per-cell 10 g cube SAR, voxel spacing m) per :data:`CUBE_SAR_DEFINITION`.
 
-    ``F_vertex_cell`` (M,4,3): A0 + ∇ψ of each cell at its vertices (E = −jω F, linear in the cell);
+    ``F_vertex_cell`` (M,4,3): A0 + ∇ψ of each cell at its vertices (E = −jω F, linear in the cell; complex
+    with the complex admittivity: |F|² = |Re F|² + |Im F|²);
     ``tissue`` (M,) the conducting cells (others are background)."""
     from scipy.ndimage import distance_transform_edt
 
@@ -248,7 +249,8 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
     sar = np.zeros(c.size)
     rho = np.zeros(c.size)
     rho[inside] = density_kg_per_m3[ci]
-    sar[inside] = 0.5 * sigma_S_per_m[ci] * omega_rad_per_s ** 2 * np.einsum("ij,ij->i", F, F) / rho[inside]
+    F2 = np.einsum("ij,ij->i", F, F) if not np.iscomplexobj(F) else np.einsum("ij,ij->i", F, F.conj()).real
+    sar[inside] = 0.5 * sigma_S_per_m[ci] * omega_rad_per_s ** 2 * F2 / rho[inside]
     grid = cube_sar_10g(sar.reshape(shape), rho.reshape(shape), s, mass_kg=mass_kg)
     assigned = grid > 0
     if assigned.any() and not assigned.all():
