@@ -46,7 +46,13 @@ import numpy as np
 from planner.artefacts import Role, TissueMesh
 from planner.config.plan import ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ, ADMITTIVITY_MODELS, ApplicatorSection, GeometrySection
 from planner.em.applicators import AppliedField
-from planner.em.sar import CUBE_SAR_DEFINITION, mesh_cube_sar_10g, tissue_near_region
+from planner.em.sar import (
+    CUBE_SAR_DEFINITION,
+    INTERNAL_E_DEFINITION,
+    internal_E_cube_p99,
+    mesh_cube_sar_10g,
+    tissue_near_region,
+)
 from planner.errors import InputError, bad_value
 from planner.units import EPS0_F_per_m, MU0_H_per_m
 
@@ -165,9 +171,7 @@ class FieldSolution:
             "max_E_V_per_m_at_vertices": (None if self.E_vertex_max_V_per_m is None
                                           else float(self.E_vertex_max_V_per_m.max(initial=0.0))),
             "internal_E_rms_p99_V_per_m_by_tissue": dict(self.internal_E_rms_p99_V_per_m_by_tissue),
-            "internal_E_definition": "ICNIRP (2010)-style internal field: rms (= peak/sqrt 2), per tissue the "
-                                     "volume-weighted 99th percentile of the cell rms |E| (cell averages over the FE "
-                                     "cells, not 2 mm cubes)",
+            "internal_E_definition": INTERNAL_E_DEFINITION,
             "E_convention": "peak; cell value = sqrt(cell mean of |E|^2) (loss, SAR); max_E_V_per_m_at_vertices and "
                             "implants[].tissue_near use the FE field's value at the cell vertices (no cell-mean bias "
                             "at "
@@ -562,6 +566,9 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     Fv[keep] = res.F_vertex_cell_V_s_per_m
     SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond)
     t_sar = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    p99, n_edge = _internal_E(mesh, cond, Fv, omega)
+    t_ie = time.perf_counter() - t1
     near = []
     for name, (model, why) in models.items():
         reg = mesh.cell_region == mesh.region(name).tag
@@ -578,7 +585,8 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
         "mpi_ranks": res.ranks, "conducting_components": info["conducting_components"],
         "floating_conductors": info["floating_conductors"], "cut_planes": info["cut_planes"],
         "timings_s": {**{k: round(v, 4) for k, v in res.timings_s.items()}, "prepare_s": round(info["prepare_s"], 4),
-                      "sar10g_s": round(t_sar, 4)},
+                      "sar10g_s": round(t_sar, 4), "internal_E_s": round(t_ie, 4)},
+        "internal_E_samples_per_cube_edge": n_edge,
         "sar10g_voxel_mm": round(voxel_m * 1e3, 4),
         "total_loss_assembled_W": res.total_loss_W,
     }
@@ -593,21 +601,20 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
         max_SAR_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR, "max"),
         max_SAR10g_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR10, "max"),
         excluded_regions=excluded, solver=solver, E_vertex_max_V_per_m=Ev, implant_tissue=tuple(near),
-        truncation=truncation, internal_E_rms_p99_V_per_m_by_tissue=_p99_rms_by_tissue(mesh, cond, E, vol),
+        truncation=truncation, internal_E_rms_p99_V_per_m_by_tissue=p99,
         F_vertex_cell_V_s_per_m=Fv,
     )
     return fs
 
 
-def _p99_rms_by_tissue(mesh: TissueMesh, cond: np.ndarray, E_peak: np.ndarray, vol: np.ndarray) -> dict:
-    """{tissue: volume-weighted 99th percentile of the cell rms |E| (V/m)} over the conducting cells."""
-    out = {}
-    for tissue in sorted({r.tissue for r in mesh.regions}):
-        sel = cond & mesh.cells_of_tissue(tissue)
-        if not sel.any():
-            continue
-        e, w = E_peak[sel] / math.sqrt(2.0), vol[sel]
-        o = np.argsort(e)
-        cw = np.cumsum(w[o]) / w.sum()
-        out[tissue] = float(e[o][min(int(np.searchsorted(cw, 0.99)), e.size - 1)])
-    return out
+def _internal_E(mesh: TissueMesh, cond: np.ndarray, Fv: np.ndarray, omega: float) -> tuple[dict, int]:
+    """({tissue: 99th-percentile rms E over 2 mm cubes (V/m)}, samples per cube edge) over the conducting cells
+    (:func:`planner.em.sar.internal_E_cube_p99`)."""
+    tissues = sorted({r.tissue for r in mesh.regions})
+    lut = np.full(max(r.tag for r in mesh.regions) + 1, -1, np.int64)
+    for r in mesh.regions:
+        lut[r.tag] = tissues.index(r.tissue)
+    tid = np.where(cond, lut[mesh.cell_region], -1)
+    vals, n = internal_E_cube_p99(mesh.points_m, mesh.cells, Fv, omega, tid, len(tissues))
+    present = set(tid[tid >= 0].tolist())
+    return {t: float(vals[i]) for i, t in enumerate(tissues) if i in present}, n
