@@ -472,7 +472,7 @@ def admittivity_model(mesh: TissueMesh, lib, frequency_Hz: float, cond: np.ndarr
     eps = {t: getattr(lib[t], "relative_permittivity", None) for t in tissues}
     ratio = {t: float(w * EPS0_F_per_m * e(frequency_Hz) / lib[t].conductivity_S_per_m(frequency_Hz))
              for t, e in eps.items() if e is not None}
-    top = max(ratio, key=ratio.get) if ratio else None
+    top = max(ratio, key=lambda k: ratio[k]) if ratio else None
     peak = f"largest omega eps0 eps_r / sigma = {ratio[top]:.3g} ({top})" if top else "no permittivity data"
     if mode == "auto":
         model = "complex" if frequency_Hz > ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ else "real"
@@ -491,8 +491,9 @@ def admittivity_model(mesh: TissueMesh, lib, frequency_Hz: float, cond: np.ndarr
                                    "data (relative_permittivity) for the complex admittivity"))
     lut = np.zeros(max(r.tag for r in mesh.regions) + 1)
     for r in mesh.regions:
-        if r.tissue in eps:
-            lut[r.tag] = w * EPS0_F_per_m * float(eps[r.tissue](frequency_Hz))
+        e = eps.get(r.tissue)
+        if e is not None:
+            lut[r.tag] = w * EPS0_F_per_m * float(e(frequency_Hz))
     return np.where(cond, lut[mesh.cell_region], 0.0), block
 
 

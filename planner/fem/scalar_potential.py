@@ -303,6 +303,34 @@ def _solve_system(V, fm, A, b, psi, floating, comp_info, rtol, max_it) -> tuple[
     return its, tuple(float(v) for v in c)
 
 
+def _assemble(fm, tmesh: TissueMesh, V, W, sigma, A0, cut_flux, cell_component, floating):
+    """(A, b, pins, (component per dof, largest component, component per conductor)) of the σ problem."""
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    a = _compat.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+    rhs = -sigma * ufl.inner(A0, ufl.grad(v)) * ufl.dx
+    flux = _flux_terms(fm, V, W, sigma, v, cut_flux)
+    L = _compat.form(rhs if flux is None else rhs + flux)
+    bcs, dof_comp, big, cond_comp = _pins(V, fm, tmesh, cell_component, floating)
+    A = _compat.assemble_matrix(a, bcs=bcs)
+    A.assemble()
+    b = _compat.assemble_vector(L)
+    _compat.apply_lifting(b, [a], [bcs])
+    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    _compat.set_bc(b, bcs)
+    return A, b, bcs, (dof_comp, big, cond_comp)
+
+
+def _complex_forms(fm, tmesh: TissueMesh, V, W, sigma, tau, A0, cut_flux, bcs) -> tuple:
+    """(K_t form, L_t form, AMG form (σ + ωε)(∇u·∇v + δ u v), pins) of the complex admittivity."""
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    tflux = _flux_terms(fm, V, W, tau, v, cut_flux)
+    L_t = -tau * ufl.inner(A0, ufl.grad(v)) * ufl.dx
+    return (_compat.form(tau * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx),
+            _compat.form(L_t if tflux is None else L_t + tflux),
+            _compat.form((sigma + tau) * (ufl.inner(ufl.grad(u), ufl.grad(v)) + _shift(tmesh, fm.mesh) * u * v) * ufl.dx),
+            bcs)
+
+
 def _shift(tmesh: TissueMesh, msh):
     """δ of the preconditioner K_{σ+ωε} + δ M_{σ+ωε}: δ = 1e-2 / D² (D the mesh diagonal), far below the
     smallest non-zero eigenvalue (~10/D²) of the Neumann problem; makes the AMG operator non-singular."""
@@ -415,37 +443,19 @@ def solve_scalar_potential(
     t["A0_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = _compat.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
-    rhs = -sigma * ufl.inner(A0, ufl.grad(v)) * ufl.dx
-    flux = _flux_terms(fm, V, W, sigma, v, cut_flux)
-    L = _compat.form(rhs if flux is None else rhs + flux)
-    bcs, dof_comp, big, cond_comp = _pins(V, fm, tmesh, cell_component, floating)
-    A = _compat.assemble_matrix(a, bcs=bcs)
-    A.assemble()
-    b = _compat.assemble_vector(L)
-    _compat.apply_lifting(b, [a], [bcs])
-    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    _compat.set_bc(b, bcs)
+    A, b, bcs, comp_info = _assemble(fm, tmesh, V, W, sigma, A0, cut_flux, cell_component, floating)
     t["assembly_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     psi = dolfinx.fem.Function(V)
-    psi_i = None
-    if sigma_imag_cell_S_per_m is None:
-        its, c = _solve_system(V, fm, A, b, psi, tuple(floating), (dof_comp, big, cond_comp), rtol, max_it)
+    psi_i = None if sigma_imag_cell_S_per_m is None else dolfinx.fem.Function(V)
+    if psi_i is None:
+        its, c = _solve_system(V, fm, A, b, psi, tuple(floating), comp_info, rtol, max_it)
     else:
         tau = dolfinx.fem.Function(Q0)
         tau.x.array[q0_dofs] = np.asarray(sigma_imag_cell_S_per_m, dtype=float)[cells_local]
-        psi_i = dolfinx.fem.Function(V)
-        tflux = _flux_terms(fm, V, W, tau, v, cut_flux)
-        forms = (_compat.form(tau * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx),
-                 _compat.form(-tau * ufl.inner(A0, ufl.grad(v)) * ufl.dx if tflux is None
-                              else -tau * ufl.inner(A0, ufl.grad(v)) * ufl.dx + tflux),
-                 _compat.form((sigma + tau) * (ufl.inner(ufl.grad(u), ufl.grad(v)) + _shift(tmesh, msh) * u * v)
-                              * ufl.dx), bcs)
-        its, c = _solve_complex(V, fm, forms, A, b, (psi, psi_i), tuple(floating), (dof_comp, big, cond_comp),
-                                rtol, max_it)
+        forms = _complex_forms(fm, tmesh, V, W, sigma, tau, A0, cut_flux, bcs)
+        its, c = _solve_complex(V, fm, forms, A, b, (psi, psi_i), tuple(floating), comp_info, rtol, max_it)
         psi_i.x.scatter_forward()
     psi.x.scatter_forward()
     t["solve_s"] = time.perf_counter() - t0
@@ -455,8 +465,7 @@ def solve_scalar_potential(
     E2_mean, F_mean, total = _cell_outputs(fm, tmesh, Q0, q0_dofs, sigma, A0 + ufl.grad(psi), omega_rad_per_s,
                                            cell_field_means, Fi)
     Fv = _vertex_values(fm, tmesh, A0 + ufl.grad(psi)) if vertex_values else None
-    if vertex_values and Fi is not None:
-        Fv = Fv + 1j * _vertex_values(fm, tmesh, Fi)
+    Fv = Fv + 1j * _vertex_values(fm, tmesh, Fi) if vertex_values and Fi is not None else Fv
     t["postprocess_s"] = time.perf_counter() - t0
     dofs = V.dofmap.index_map.size_global
     for obj in (A, b):
