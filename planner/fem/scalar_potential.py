@@ -465,7 +465,8 @@ def solve_scalar_potential(
     E2_mean, F_mean, total = _cell_outputs(fm, tmesh, Q0, q0_dofs, sigma, A0 + ufl.grad(psi), omega_rad_per_s,
                                            cell_field_means, Fi)
     Fv = _vertex_values(fm, tmesh, A0 + ufl.grad(psi)) if vertex_values else None
-    Fv = Fv + 1j * _vertex_values(fm, tmesh, Fi) if vertex_values and Fi is not None else Fv
+    if Fv is not None and Fi is not None:
+        Fv = Fv + 1j * _vertex_values(fm, tmesh, Fi)
     t["postprocess_s"] = time.perf_counter() - t0
     dofs = V.dofmap.index_map.size_global
     for obj in (A, b):
