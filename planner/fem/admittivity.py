@@ -52,7 +52,8 @@ class PresbPC:
             self.inner.solve(self.s, self.y)
             self.x.waxpy(-1.0, self.y, self.h)
 
-    def destroy(self) -> None:
+    def destroy(self, pc: PETSc.PC | None = None) -> None:
+        """Called by PETSc when the PC is destroyed (python-context protocol)."""
         for v in (self.f, self.g, self.x, self.y, self.s, self.h):
             v.destroy()
 
@@ -120,8 +121,7 @@ def solve_block(Ks: PETSc.Mat, Kt: PETSc.Mat, Q: PETSc.Mat, bs: PETSc.Vec, bt: P
                           f"{reason} after {its} iterations (rtol = {rtol:g}, max_it = {max_it})")
     xr.getArray()[:] = x.getArray(readonly=True)[:n]
     xi.getArray()[:] = x.getArray(readonly=True)[n:]
-    ctx.destroy()
-    for obj in (ksp, inner, A, x, rhs):
+    for obj in (ksp, inner, A, x, rhs):  # ksp.destroy() frees the PC and its context (PresbPC.destroy)
         obj.destroy()
     return int(its)
 
