@@ -273,9 +273,9 @@ INTERNAL_E_DEFINITION = (
     "tissue the 99th percentile of these cube values, weighted by the tissue volume in each cube")
 
 
-def _chunk_cube_sums(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0, i1, side):
-    """(keys cube·n_t + tissue, Σ F (k,3), sample counts) over the cubes with x index i0 ≤ i < i1;
-    ``xrange`` (M,2) the cells' x extent."""
+def _chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0, i1, side):
+    """(tissue id, |vector average of F|, sample count) of each (cube, tissue) part of the cubes with x index
+    i0 ≤ i < i1 (every such cube lies wholly in this chunk); ``xrange`` (M,2) the cells' x extent."""
     from planner.em._kernels import rasterize_cells
 
     lo_c = lo + np.array([i0 * side, 0.0, 0.0])
@@ -284,16 +284,20 @@ def _chunk_cube_sums(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrang
     c, b = rasterize_cells(points_m, cells[sel], lo_c, side / n, shape)
     hit = np.flatnonzero(c >= 0)
     ci = sel[c[hit]]
-    F = np.einsum("nk,nkj->nj", b[hit], F_vertex_cell[ci])
+    bh = b[hit]
     ix, iy, iz = np.unravel_index(hit, shape)
     local = ((ix // n) * int(nc[1]) + iy // n) * int(nc[2]) + iz // n
     key = local * n_tissues + tissue_id[ci]
     size = (i1 - i0) * int(nc[1]) * int(nc[2]) * n_tissues
     count = np.bincount(key, minlength=size)
     used = np.flatnonzero(count)
-    sums = np.column_stack([np.bincount(key, weights=F[:, j].real, minlength=size)[used]
-                            + 1j * np.bincount(key, weights=F[:, j].imag, minlength=size)[used] for j in range(3)])
-    return used + i0 * int(nc[1]) * int(nc[2]) * n_tissues, sums, count[used]
+    mag2 = np.zeros(used.size)
+    parts = (F_vertex_cell.real, F_vertex_cell.imag) if np.iscomplexobj(F_vertex_cell) else (F_vertex_cell,)
+    for Fp in parts:
+        for j in range(3):  # Σ over the cube part of the sample values, one component at a time (memory)
+            Fj = (bh * Fp[ci, :, j]).sum(axis=1)
+            mag2 += np.bincount(key, weights=Fj, minlength=size)[used] ** 2
+    return used % n_tissues, np.sqrt(mag2) / count[used], count[used]
 
 
 def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np.ndarray, omega_rad_per_s: float,
@@ -316,13 +320,11 @@ def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: 
     per_x = max(int(chunk_samples // (int(nc[1]) * int(nc[2]) * n ** 3)), 1)
     xs = points_m[cells][:, :, 0]
     xrange = np.column_stack([xs.min(axis=1), xs.max(axis=1)])
-    parts = [_chunk_cube_sums(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0,
-                              min(i0 + per_x, int(nc[0])), side_m) for i0 in range(0, int(nc[0]), per_x)]
-    keys = np.concatenate([p[0] for p in parts])
-    sums = np.concatenate([p[1] for p in parts])
+    parts = [_chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0,
+                                min(i0 + per_x, int(nc[0])), side_m) for i0 in range(0, int(nc[0]), per_x)]
+    tid = np.concatenate([p[0] for p in parts])
+    E_rms = omega_rad_per_s / math.sqrt(2.0) * np.concatenate([p[1] for p in parts])
     count = np.concatenate([p[2] for p in parts])
-    E_rms = omega_rad_per_s * np.linalg.norm(sums / count[:, None], axis=1) / math.sqrt(2.0)
-    tid = keys % n_tissues
     for t in range(n_tissues):
         sel = tid == t
         if sel.any():
