@@ -28,7 +28,9 @@ Admittivity (``[em] admittivity``, issue 11): 'real' solves with σ; 'complex' w
 |E|² = |Re E|² + |Im E|²; the dissipated power stays Re(σ*)|E|²/2 = σ|E|²/2 (SAR, Q, 10 g SAR, tissue
 loss). 'auto' (default) is complex above 300 kHz. At 100 kHz wet skin has ωε0εr/σ ≈ 1.3 (muscle 0.12,
 fat 0.02): the displacement current changes E only where tissues of different ωε/σ meet with current
-across their interface (benchmarks/em_admittivity.py).
+across their interface (benchmarks/em_admittivity.py). Cut planes then carry σ* F_p·n with the same
+F_p (x̄ σ-weighted); where ωε/σ varies over a cut plane the small net imaginary current this leaves is
+projected out with the null space.
 """
 from __future__ import annotations
 
