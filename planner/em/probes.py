@@ -47,7 +47,9 @@ H_NOTE = ("applied field H0 of the applicator (peak, in phase with the coil curr
           "components are the in-phase parts, H_peak = sqrt(sum |H_j|^2) includes the quadrature part")
 E_NOTE = ("tissue field of the scalar-potential solve, E = -j omega (A0 + grad psi) (implants as floating "
           "conductors); components are the peak amplitudes omega (A0 + grad psi), the phasor lags H by 90 deg; "
-          "inside implant metal the sub-model's E = -j omega (A0 + A_r) (E_model); null in air")
+          "with the complex admittivity E_peak_vector is omega Re(A0 + grad psi) (lagging H by 90 deg), "
+          "E_in_phase_vector omega Im(A0 + grad psi) (in phase with H), E_peak = sqrt(|Re|^2 + |Im|^2); "
+          "inside implant metal the sub-model's E = -j omega (A0 + A_r), same convention (E_model); null in air")
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +72,8 @@ class FieldProbes:
     frequency_Hz: float
     region: tuple[str, ...]  # mesh region of each point
     H_peak_A_per_m: np.ndarray  # (n, 3) complex: H0 (+ implant reactions where a sub-model covers the point)
-    E_peak_V_per_m: np.ndarray  # (n, 3) complex, j × the E phasor; NaN where E is not defined
+    E_peak_V_per_m: np.ndarray  # (n, 3) ω(A0 + ∇ψ) (phasor = −j × it; complex with the complex admittivity or a
+    #                             sub-model's metal E), NaN where E is not defined
     implant_submodel: tuple[str, ...]  # implants whose sub-model box holds the point ('a,b'), or ''
     H_model: tuple[str, ...] = ()  # 'applied' or 'applied+submodel:<implants>' per point
     E_model: tuple[str, ...] = ()  # 'tissue_solve', 'submodel:<implant>' or '' per point
@@ -80,17 +83,20 @@ class FieldProbes:
         header = ["probe", "kind", "index", "x_mm", "y_mm", "z_mm", "region",
                   "Hx_peak_A_per_m", "Hy_peak_A_per_m", "Hz_peak_A_per_m", "H_peak_A_per_m",
                   "Ex_peak_V_per_m", "Ey_peak_V_per_m", "Ez_peak_V_per_m", "E_peak_V_per_m", "implant_submodel",
-                  "H_quadrature_peak_A_per_m", "E_quadrature_peak_V_per_m", "H_model", "E_model"]
+                  "H_quadrature_peak_A_per_m", "H_model", "E_model"]
         L = self.located
-        H, E = np.asarray(self.H_peak_A_per_m, complex), np.asarray(self.E_peak_V_per_m, complex)
-        Hm, Em = _magnitude(H), _magnitude(E)
-        Hq, Eq = np.linalg.norm(H.imag, axis=1), np.linalg.norm(E.imag, axis=1)
+        H, E = np.asarray(self.H_peak_A_per_m, complex), self.E_peak_V_per_m
+        Hm, Em = _magnitude(H), _magnitude(E)  # complex E: |E|² = |Re|² + |Im|²
+        Hq = np.linalg.norm(H.imag, axis=1)
         Hmod, Emod = self._models()
+        cplx = np.iscomplexobj(E)
+        if cplx:  # complex admittivity / metal E: the in-phase (with H) components Im ω(A0 + ∇ψ) as extra columns
+            header += ["Ex_in_phase_V_per_m", "Ey_in_phase_V_per_m", "Ez_in_phase_V_per_m"]
         rows = []
         for i in range(L.points_m.shape[0]):
             rows.append([L.probe[i], L.kind[i], int(L.index[i]), *(L.points_m[i] / MM).tolist(), self.region[i],
                          *H[i].real.tolist(), float(Hm[i]), *E[i].real.tolist(), float(Em[i]), self.implant_submodel[i],
-                         float(Hq[i]), float(Eq[i]), Hmod[i], Emod[i]])
+                         float(Hq[i]), Hmod[i], Emod[i], *(E[i].imag.tolist() if cplx else [])])
         return header, rows
 
     def _models(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -103,7 +109,7 @@ class FieldProbes:
         """``em.field_probes``: one block per probe (lists along a line)."""
         out: dict[str, dict] = {}
         L = self.located
-        H, E = np.asarray(self.H_peak_A_per_m, complex), np.asarray(self.E_peak_V_per_m, complex)
+        H, E = np.asarray(self.H_peak_A_per_m, complex), self.E_peak_V_per_m
         Hmod, Emod = self._models()
         for i in range(L.points_m.shape[0]):
             b = out.setdefault(L.probe[i], {
@@ -121,6 +127,8 @@ class FieldProbes:
             b["H_quadrature_peak_A_per_m"].append(float(np.linalg.norm(H[i].imag)))
             b["E_peak_V_per_m"].append(float(_magnitude(e[None, :])[0]) if ok else None)
             b["E_peak_vector_V_per_m"].append([float(v) for v in e.real] if ok else None)
+            if np.iscomplexobj(e):  # complex admittivity: the components in phase with H (E = −jω Re F + ω Im F)
+                b.setdefault("E_in_phase_vector_V_per_m", []).append([float(v) for v in e.imag] if ok else None)
             b["implant_submodel"].append(self.implant_submodel[i] or None)
             b["H_model"].append(Hmod[i])
             b["E_model"].append(Emod[i] or None)
@@ -232,8 +240,8 @@ def field_probes(mesh: TissueMesh, fields: FieldSolution, located: LocatedProbes
     omega = 2.0 * math.pi * float(fields.frequency_Hz)
     X = located.points_m
     H = np.asarray(app.H_peak_at(X), float).reshape(-1, 3).astype(complex)
-    E = np.full_like(H, np.nan)
     Fv = fields.F_vertex_cell_V_s_per_m
+    E = np.full(H.shape, np.nan, dtype=np.result_type(float, Fv.dtype if Fv is not None else float))
     if Fv is None:
         raise InputError("em.field_probes: the field solution carries no vertex field (F_vertex_cell_V_s_per_m); "
                          "expected a FieldSolution from planner.em.solve_eddy_currents")
@@ -246,7 +254,7 @@ def field_probes(mesh: TissueMesh, fields: FieldSolution, located: LocatedProbes
         grad_psi = np.einsum("kv,kvd->kd", located.bary[inside], Fv[ci] - A_v)
         E[inside] = omega * (np.asarray(app.A_peak_at(X[inside]), float).reshape(-1, 3) + grad_psi)
     E_model = ["tissue_solve" if ok else "" for ok in inside]
-    H_model = _add_implant_reactions(fields, X.shape[0], H, E, E_model)
+    H_model, E = _add_implant_reactions(fields, X.shape[0], H, E, E_model)
     names = {r.tag: r.name for r in mesh.regions}
     region = tuple(names[int(t)] for t in mesh.cell_region[c])
     boxes = _submodel_boxes(mesh, fields)
@@ -259,9 +267,10 @@ def field_probes(mesh: TissueMesh, fields: FieldSolution, located: LocatedProbes
 
 
 def _add_implant_reactions(fields: FieldSolution, n: int, H: np.ndarray, E: np.ndarray, E_model: list[str]
-                           ) -> list[str]:
-    """Add each implant's sampled reaction field to H (in place) where its sub-model covers the point, and
-    take its metal E where the point lies in its metal; returns the per-point H model."""
+                           ) -> tuple[list[str], np.ndarray]:
+    """Add each implant's sampled reaction field to H (complex, in place) where its sub-model covers the
+    point, and take its metal E where the point lies in its metal (E_model updated in place); returns the
+    per-point H model and E (complex if a metal E was taken)."""
     used: list[list[str]] = [[] for _ in range(n)]
     for imp in fields.implants:
         tf = getattr(imp, "total_field", None)
@@ -271,11 +280,14 @@ def _add_implant_reactions(fields: FieldSolution, n: int, H: np.ndarray, E: np.n
         H[idx] += tf.probe_H_reaction_peak_A_per_m[idx]
         for i in idx:
             used[i].append(imp.name)
-        for i in np.flatnonzero(tf.probe_in_metal):
-            # the E convention of this module: j × the phasor (real ω(A0 + A_r) without losses)
+        metal = np.flatnonzero(tf.probe_in_metal)
+        if metal.size:
+            E = E.astype(complex)
+        for i in metal:
+            # the E convention of this module: j × the phasor, ω(A0 + A_r) (complex: skin effect)
             E[i] = 1j * tf.probe_E_peak_V_per_m[i]
             E_model[i] = f"submodel:{imp.name}"
-    return ["applied+submodel:" + ",".join(u) if u else "applied" for u in used]
+    return ["applied+submodel:" + ",".join(u) if u else "applied" for u in used], E
 
 
 __all__ = ["FieldProbes", "LocatedProbes", "field_probes", "locate_field_probes"]

@@ -94,8 +94,8 @@ def test_field_probes_report_the_total_field_and_which_model_gave_it(stage):
     E = np.full((n, 3), np.nan + 0j)
     E[:2] = 1.0  # tissue E stands in for the tissue solve's
     E_model = ["tissue_solve", "tissue_solve", "", ""]
-    H_model = _add_implant_reactions(SimpleNamespace(implants=(L, dataclasses.replace(L, total_field=None))), n, Hp, E,
-                                     E_model)
+    H_model, E = _add_implant_reactions(SimpleNamespace(implants=(L, dataclasses.replace(L, total_field=None))), n,
+                                        Hp, E, E_model)
     assert H_model == ["applied+submodel:ball"] * 3 + ["applied"]
     assert E_model == ["tissue_solve", "tissue_solve", "submodel:ball", ""]
     np.testing.assert_allclose(Hp[:3], H + L.total_field.probe_H_reaction_peak_A_per_m[:3])
