@@ -1,6 +1,6 @@
 """Where the curl-curl assembly time goes on each FEniCSx stack (issue 13): JIT compile vs kernel.
 
-    python -m benchmarks.stack_assembly [--refinement 0.5] [--degrees 2 4 6 8]
+    python -m benchmarks.stack_assembly [--refinement 0.5] [--degrees 2 3 4 5 6 8] [--mesh-cache DIR]
 
 Meshes the implant sphere sub-model (curved P2 tetrahedra, N1curl 2, as the implant solver does), then for
 the curl-curl and the mass form prints: the form compiler's cache folder and compile flags, the time of
@@ -37,8 +37,11 @@ def _jit_options() -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--refinement", type=float, default=0.5)
-    ap.add_argument("--degrees", type=int, nargs="*", default=[2, 3, 4, 6, 8])
+    ap.add_argument("--degrees", type=int, nargs="*", default=[2, 3, 4, 5, 6, 8])
+    ap.add_argument("--mesh-cache", default="results-stacks/assembly-meshes",
+                    help="PLANNER_MESH_CACHE for the sub-model: the first stack meshes, the other reads the same mesh")
     args = ap.parse_args(argv)
+    os.environ["PLANNER_MESH_CACHE"] = args.mesh_cache
     import ufl
 
     from planner.fem import _compat

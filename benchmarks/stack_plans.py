@@ -13,7 +13,9 @@ make (``OUT/STACK/runs.json``); with ``--require-cached`` a plan that had to mes
 stack must read every mesh the first one made). ``compare`` compares every number of the two
 summary.json files with scripts/compare_results.py's rules (timings, provenance — versions, hashes,
 dates —, the list of written files and absolute paths are not results and are skipped) and prints one
-row per plan: the count of numbers compared, the largest relative difference and where it is.
+row per plan: the count of numbers compared relatively, the largest relative difference and where it
+is (numbers below ``--atol`` in both count as equal), and the count of rounding-level error estimates
+compared absolutely instead (``ABSOLUTE``).
 ``scripts/compare_stacks.sh`` does both stacks end to end.
 """
 from __future__ import annotations
@@ -32,6 +34,24 @@ import compare_results  # noqa: E402  (scripts/ is not a package)
 
 #: keys skipped beyond compare_results' own (none today: every key it compares must agree)
 EXTRA_IGNORED: set[str] = set()
+#: numbers that are themselves rounding-level relative errors, compared ABSOLUTELY (|a − b| ≤ the value):
+#: the SLP quadrature's self-estimate (nanoparticles.model.quadrature[*]) is the difference of two
+#: quadratures of the same integral, ≈ 2.5e-11 — rounding noise whose leading digits change with the
+#: summation order of numpy 1.24 vs 2.2 (2.50467e-11 vs 2.50448e-11: 7e-5 apart relatively, 2e-15 absolutely)
+ABSOLUTE = {"rel_error_estimate": 1e-12}
+
+
+def _split_absolute(a: object, b: object, path: str, out: list[tuple[str, float, float]]) -> None:
+    """Move the ABSOLUTE keys out of both summaries (in place) into ``out`` as (path, a, b)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a):
+            if k in ABSOLUTE and k in b and isinstance(a[k], (int, float)) and isinstance(b[k], (int, float)):
+                out.append((f"{path}.{k}", a.pop(k), b.pop(k)))
+            elif k in b:
+                _split_absolute(a[k], b[k], f"{path}.{k}", out)
+    elif isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _split_absolute(x, y, f"{path}[{i}]", out)
 
 
 def shipped_plans() -> list[Path]:
@@ -89,7 +109,7 @@ def compare(out: Path, a: str, b: str, rtol: float, atol: float) -> int:
     sa, sb = ra.pop("_stack"), rb.pop("_stack")
     print(f"{a}: DOLFINx {sa['dolfinx']} ({sa['date_utc']} UTC, load {sa['loadavg']:.1f}); "
           f"{b}: DOLFINx {sb['dolfinx']} ({sb['date_utc']} UTC, load {sb['loadavg']:.1f}); rtol {rtol:g}")
-    print(f"{'plan':28s} {'numbers':>7s} {'max rel diff':>12s}  {'wall ' + a:>12s} {'wall ' + b:>12s}  where")
+    print(f"{'plan':28s} {'numbers':>7s} {'max rel diff':>12s} {'abs':>4s} {'wall ' + a:>12s} {'wall ' + b:>12s}  where")
     status = 0
     for pid in ra:
         if pid not in rb:
@@ -97,14 +117,17 @@ def compare(out: Path, a: str, b: str, rtol: float, atol: float) -> int:
             status = 1
             continue
         A, B = (json.loads((out / s / pid / "summary.json").read_text()) for s in (a, b))
-        diffs: list[str] = []
+        absolute: list[tuple[str, float, float]] = []
+        _split_absolute(A, B, "summary", absolute)
+        diffs: list[str] = [f"{p}: {x!r} vs {y!r} (absolute {abs(x - y):.2e} > {ABSOLUTE[p.rsplit('.', 1)[-1]]:g})"
+                            for p, x, y in absolute if not abs(x - y) <= ABSOLUTE[p.rsplit(".", 1)[-1]]]
         compare_results.compare(A, B, "summary", rtol, atol, diffs)
         diffs = [d for d in diffs if d.split(":")[0].rsplit(".", 1)[-1] not in EXTRA_IGNORED]
         pairs = list(_numbers(A, B))
         worst = max(((compare_results.relative_difference(x, y) if max(abs(x), abs(y)) > atol else 0.0, p)
                      for p, x, y in pairs), default=(0.0, "-"))
-        print(f"{pid:28s} {len(pairs):7d} {worst[0]:12.2e}  {ra[pid]['wall_s']:10.1f} s {rb[pid]['wall_s']:10.1f} s  "
-              f"{worst[1] if worst[0] else ''}")
+        print(f"{pid:28s} {len(pairs):7d} {worst[0]:12.2e} {len(absolute):4d} {ra[pid]['wall_s']:10.1f} s "
+              f"{rb[pid]['wall_s']:10.1f} s  {worst[1] if worst[0] else ''}")
         for d in diffs:
             print(f"    DIFF {d}")
         status |= bool(diffs)

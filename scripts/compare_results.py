@@ -20,7 +20,7 @@ IGNORED_KEYS = {"provenance", "files", "timings_s", "times_s", "elapsed_s", "wal
 #: wall-clock timings reported by the solvers (not results): keys ending in _s under a "solver" block
 SOLVER_TIMINGS = {"assembly_s", "time_loop_s", "total_s", "setup_s", "solve_s", "mesh_s", "post_s"}
 #: absolute paths of inputs differ between checkouts: compare their file names only
-PATH_KEYS = {"file", "path", "folder", "series_folder", "rtstruct"}
+PATH_KEYS = {"file", "path", "folder", "series_folder", "rtstruct", "map_file", "pre_file", "post_file"}
 
 
 def _ignored(key: str, path: str) -> bool:

@@ -131,7 +131,7 @@ def cached_arrays(kind: str, inputs: object, make: Callable[[], dict[str, object
     return out
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """``write(tmp)`` then rename to ``path`` (same folder; keeps the suffix, which gmsh needs)."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
