@@ -9,7 +9,8 @@
 # 3. compares every number of each pair of summary.json (scripts/compare_results.py rules) at 1e-6
 #    relative and prints a table: plan, numbers compared, largest relative difference, wall times.
 # OUT (default results-stacks, inside the project: the chroot sees the project only) is replaced.
-# ≈ 15 min per stack on this 2-core machine (the implant plans dominate): not part of .ci/run.
+# All seven plans: ≈ 30 min on this shared 2-core machine (the implant plans dominate), so .ci/run runs
+# two (torso: gmsh primitives, head: CGAL label mesh; ≈ 3 min); run it without arguments for all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${PLANNER_STACKS_OUT:-results-stacks}
