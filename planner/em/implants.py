@@ -54,7 +54,7 @@ class ImplantOptions:
     * ``degree`` N1curl degree, ``geometry_order`` 2 = curved tetrahedra (primitives only);
     * ``refinement`` divides every mesh size (convergence studies);
     * ``rtol``/``max_iterations`` of MINRES;
-    * ``solver``: ``auto`` (sparse direct LDLᵀ up to 150 000 N1curl dofs where PETSc has MUMPS, else
+    * ``solver``: ``auto`` (sparse direct LDLᵀ up to 20 000 N1curl dofs where PETSc has MUMPS, else
       AMS-preconditioned MINRES), ``direct`` or ``ams``.
     """
 
@@ -65,7 +65,7 @@ class ImplantOptions:
     box_half_size_mm: float | None = None
     box_factor: float = 10.0
     refinement: float = 1.0
-    rtol: float = 1e-6
+    rtol: float = 1e-4
     max_iterations: int = 300
     max_relative_permeability_deviation: float = 1e-6
     solver: str = "auto"

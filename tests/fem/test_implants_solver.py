@@ -43,7 +43,7 @@ def sphere_loss(ad=1.0, refinement=0.5, **kw):
 def test_sphere_a_over_delta_1_coarse_matches_landau_lifshitz():
     r, P = sphere_loss(1.0, 0.5, solver="ams")
     assert r.loss_W == pytest.approx(P, rel=0.01)
-    assert 10 <= r.iterations <= 60
+    assert 3 <= r.iterations <= 30  # tuned AMS (no aggressive coarsening), rtol 1e-4
     assert r.submodel.sizes.box_half_size_mm > 5 * A_MM
     assert r.geometry_order == r.submodel.geometry_order == 2
     # |J| at the surface: low-frequency estimate σ ω μ0 H0 a / 2 at the equator, reduced by the reaction
@@ -85,11 +85,12 @@ def test_direct_solve_equals_ams_minres_and_is_the_default_for_small_models():
         return ec.solve_reduced_field(msh, ct, ec.ImplantSolveOptions(
             sigma_S_per_m=SIG, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0, 0, H)), collect_cells=False, **kw))
 
-    direct, auto, ams = solve(H0, solver="direct"), solve(H0), solve(H0, solver="ams", rtol=1e-9)
-    above = solve(H0, direct_max_dofs=10)
+    direct, auto, ams = solve(H0, solver="direct"), solve(H0, direct_max_dofs=10**9), solve(H0, solver="ams", rtol=1e-9)
+    above, default = solve(H0, direct_max_dofs=10), solve(H0, solver="ams")
     assert direct.iterations == auto.iterations == 0 and auto.loss_W == direct.loss_W
     assert ams.iterations > 0 and above.iterations > 0
     assert direct.loss_W == pytest.approx(ams.loss_W, rel=1e-5)
+    assert default.loss_W == pytest.approx(direct.loss_W, rel=1e-4)  # the default rtol 1e-4 is enough for the loss
     P = an.sphere_uniform_field_loss_W(radius_m=A_MM * 1e-3, sigma_S_per_m=SIG, frequency_Hz=f, H0_peak_A_per_m=H0)
     assert direct.loss_W == pytest.approx(P, rel=0.02)
     assert solve(3.0 * H0, solver="direct").loss_W == pytest.approx(9.0 * direct.loss_W, rel=1e-10)
