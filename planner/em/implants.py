@@ -121,7 +121,7 @@ class ImplantLoss:
     box_size_mm: float  # edge length of the sub-model cube
     elements_per_skin_depth: float  # δ / h_s at the metal surface, as meshed
     dofs: int  # N1curl dofs (complex unknowns); the real block system has twice as many
-    iterations: int  # MINRES iterations
+    iterations: int  # MINRES iterations (0: sparse direct solve)
     Q_on_mesh_W_per_m3: np.ndarray  # (M,) loss density on TissueMesh cells (zero outside the region)
     sigma_S_per_m: float = 0.0
     frequency_Hz: float = 0.0
