@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 A_MM, SIGMA, FREQ_HZ, H0 = 5.0, 5.6e5, 1e5, 1e4
 TOL = 2e-3
 PLANNER_REFINEMENT = 0.7  # 33.6k N1curl dofs: +0.18 %
-NGS_SIZES = dict(surface_mm=1.3, box_half_mm=40.0, max_mm=10.0)  # netgen sizes (mm) for <= 0.2 %
+NGS_SIZES = dict(surface_mm=1.2, box_half_mm=50.0, max_mm=10.0)  # netgen sizes (mm) for <= 0.2 %
 
 NGS_SCRIPT = r'''
 import json, math, sys, time
