@@ -117,7 +117,7 @@ def iterations_vs_a_over_delta(ads=(0.3, 1.0, 3.0, 10.0), refinement: float = 0.
         rows.append([ad, r.dofs, r.iterations, round(r.times_s["setup"] + r.times_s["solve"], 2),
                      None if d is None else round(d.times_s["setup"], 2), f"{diff:.1e}"])
         if d is not None:
-            checks.check(abs(diff) <= 1e-4, f"a/δ = {ad:g}: AMS-MINRES (rtol {opts.rtol:g}) loss within 1e-4 of the "
+            checks.check(abs(diff) <= 5e-4, f"a/δ = {ad:g}: AMS-MINRES (rtol {opts.rtol:g}) loss within 5e-4 of the "
                                             f"direct solve ({diff:.1e})")
     print_table("AMS-MINRES iterations vs a/δ (sphere, automatic sizes) and the loss against the direct solve",
                 ["a/delta", "dofs", "MINRES its", "AMS setup+solve s", "direct s", "P_ams/P_direct - 1"], rows)
