@@ -109,7 +109,7 @@ def iterations_vs_a_over_delta(ads=(0.3, 1.0, 3.0, 10.0), refinement: float = 0.
         f = frequency_for(ad, A_MM * 1e-3, SIGMA_TI64)
         opts = ec.ImplantSolveOptions(sigma_S_per_m=SIGMA_TI64, frequency_Hz=f, solver="ams",
                                       A0_peak_at=ec.uniform_A0((0.0, 0.0, H0)), collect_cells=False)
-        msh, ct, _ = ec.mesh_submodel(lambda: geo.open(opts.skin_depth_mm, 2))
+        msh, ct, _ = ec.mesh_submodel(lambda d=opts.skin_depth_mm: geo.open(d, 2))
         r = ec.solve_reduced_field(msh, ct, opts)
         d = ec.solve_reduced_field(msh, ct, dataclasses.replace(opts, solver="direct")) if mumps_available() else None
         its.append(r.iterations)

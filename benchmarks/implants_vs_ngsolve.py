@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from planner.verification.convergence import Checks, print_table
@@ -151,7 +151,7 @@ def main(argv=None) -> None:
                                         H0_peak_A_per_m=H0)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     ngs_py, version = ensure_ngsolve(args.venv or default_venv())
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f} on "
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores; exact loss {exact:.4f} W; NGSolve: {version if ngs_py else 'NOT AVAILABLE: ' + version}")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ngs_sphere.py"

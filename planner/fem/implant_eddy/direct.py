@@ -23,7 +23,6 @@ from petsc4py import PETSc
 from planner.errors import SolverError
 from planner.fem.implant_eddy.assembly import ReducedFieldSystem
 
-
 PREFIX = "implant_direct_"
 
 

@@ -11,7 +11,6 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from planner.errors import SolverError
-
 from planner.fem.implant_eddy.assembly import ReducedFieldSystem, assemble_reduced_field
 from planner.fem.implant_eddy.blocks import ams_preconditioner, block_minres, check_converged
 from planner.fem.implant_eddy.direct import mumps_available, solve_direct
