@@ -10,11 +10,11 @@ with ε M_0 the preconditioner's tiny mass over the surroundings (``regularisati
 A_r outside the metal: the metal loss moves by O(ε) (measured 2.4e-6 relative against MINRES at
 rtol 1e-6 on the sphere, within the MINRES tolerance itself).
 
-Why: for N1curl degree 2 one hypre AMS cycle (vector-P2 and P2 auxiliary spaces) costs ≈ 28 mat-vecs
-and MINRES applies two per iteration; the LDLᵀ factorisation of the 2N block system is 2–4× cheaper in
-CPU up to ~2e5 N1curl dofs (table in benchmarks/README_implants.md), exact (no iteration count that
-could drift with a/δ), and deterministic across ranks. Above ``direct_max_dofs`` (memory grows like
-N^{4/3}) the AMS-preconditioned MINRES is used.
+Why: exact (no iteration count that could drift with a/δ), deterministic across ranks, and the cheapest
+for small sub-models: on the a = 5 mm sphere (33.6k dofs) 2.5 CPU s against 3.7 for the former AMS
+set-up (2.2 for the tuned AMS of :mod:`.blocks`); its time and memory grow faster (≈ 21 CPU s and 2.8
+GiB at 119k dofs against 10 s for AMS; table in benchmarks/README_implants.md), so ``solver = "auto"``
+uses it only up to ``direct_max_dofs``.
 """
 from __future__ import annotations
 
