@@ -52,6 +52,10 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
             raise InputError(bad_value(f"geometry.bodies[{i}].tissue", b.tissue, "one of " + ", ".join(lib.names())))
+    if cfg.safety is not None:
+        from planner.planning.safety import check_structure_names
+
+        check_structure_names(cfg.safety, [b.name for b in cfg.geometry.bodies])
     check_before_solving(cfg)
 
 
@@ -142,6 +146,10 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str], progress: Progr
 
     with clock.stage("mesh", "meshing" if cfg.geometry is not None else "images → segmentation → mesh"):
         mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
+    if cfg.safety is not None:  # structure names are known once the images are segmented: refuse a typo before the solves
+        from planner.planning.safety import check_structure_names
+
+        check_structure_names(cfg.safety, [r.name for r in mesh.regions])
     stages: dict[str, StageRecord] = {"mesh": DONE}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
                                "mesh": mesh_summary(mesh)}
@@ -237,7 +245,8 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
         raise InputError("[applicator]: missing section; expected the applicator of the field stages")
     with clock.stage("em", "eddy currents"):
         applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
+        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry),
+                                        admittivity=cfg.em.admittivity if cfg.em is not None else "auto")
     stages["em"] = DONE  # (before "implants": summary.json lists the stages in the order they ran)
     with clock.stage("implants"):
         fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress)

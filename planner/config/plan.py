@@ -161,6 +161,10 @@ class ApplicatorSection:
 
 
 # --- [em] ---------------------------------------------------------------------------------------
+ADMITTIVITY_MODELS = ("auto", "real", "complex")
+ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ = 300e3  # [em] admittivity = "auto": complex σ* above this frequency
+
+
 @dataclass(frozen=True)
 class FieldProbeSpec:
     """A field probe for applicator QA: a point (``position_mm``) or a line (``start_mm``, ``end_mm``,
@@ -202,6 +206,11 @@ class EMSection:
 
     field_probes: tuple[FieldProbeSpec, ...] = spec((), help="points and lines where H and E are reported "
                                                              "[[em.field_probes]]")
+    admittivity: str = spec("auto", check=one_of(*ADMITTIVITY_MODELS)[0],
+                            expected="'auto', 'real' or 'complex' (tissue admittivity model of the eddy-current solve)",
+                            help="tissue admittivity in the eddy-current solve: 'real' = conductivity σ only, "
+                                 "'complex' = σ + jωε0εr (displacement currents; both from the Cole–Cole tissue "
+                                 f"data), 'auto' = complex above {ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ / 1e3:g} kHz")
 
 
 # --- [implants] -------------------------------------------------------------------------------
@@ -221,8 +230,10 @@ class ImplantsSection:
     box_factor: float = spec(10.0, check=lambda x: math.isfinite(x) and x > 1.05,
                              expected="more than 1.05 (box half size / implant bounding radius)")
     refinement: float = spec(1.0, check=positive, expected="a positive divisor of all sub-model sizes")
-    rtol: float = spec(1e-6, check=positive, expected="a positive MINRES relative tolerance")
+    rtol: float = spec(1e-4, check=positive, expected="a positive MINRES relative tolerance")
     max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
+    solver: str = spec("auto", check=lambda s: s in ("auto", "direct", "ams"),
+                       expected="'auto' (sparse direct up to 20 000 dofs, else AMS-MINRES), 'direct' or 'ams'")
 
 
 # --- [nanoparticles] ----------------------------------------------------------------------------
@@ -405,6 +416,27 @@ class ThermalSection:
 
 # --- [safety] -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class StructureLimit:
+    """A limit on one structure (a mesh region by name: RTSTRUCT ROI / segment / label / body name), checked
+    against the per-structure metrics of metrics.csv (planner.reporting.structure_metrics); a violation
+    is named in summary.json ``safety.violations`` and `planner run` exits 3; the settings search keeps to it."""
+
+    PLAN_SECTION = "[[safety.structure_limits]]"
+
+    structure: str = spec(check=lambda s: bool(s.strip()), expected="a structure (region) name, e.g. 'Rectum'")
+    T_max_C: float | None = spec(None, check=lambda t: 37.0 <= t <= 60.0,
+                                 expected="a temperature in 37..60 °C: the structure's highest temperature")
+    T10_max_C: float | None = spec(None, check=lambda t: 37.0 <= t <= 60.0,
+                                   expected="a temperature in 37..60 °C: the temperature reached by 10 % of the structure")
+    CEM43_max_min: float | None = spec(None, check=positive, expected="a positive thermal dose (CEM43, minutes): the structure's "
+                                                                      "highest CEM43")
+
+    def validate(self, path: str) -> None:
+        if self.T_max_C is None and self.T10_max_C is None and self.CEM43_max_min is None:
+            raise InputError(f"{path}: structure {self.structure!r} has no limit; expected T_max_C, T10_max_C and/or CEM43_max_min")
+
+
+@dataclass(frozen=True)
 class SafetySection:
     Hf_limit_A_per_m_s: float = spec(4.85e8, check=positive,
                                      expected="a positive H·f product (A m⁻¹ s⁻¹); Atkinson–Brezovich 4.85e8")
@@ -428,6 +460,14 @@ class SafetySection:
     max_implant_adjacent_CEM43_min: float | None = spec(None, check=positive,
                                                         expected="a positive CEM43 (min) allowed in tissue touching an implant; "
                                                                  "default: reported, not limited")
+    structure_limits: tuple[StructureLimit, ...] = spec((), help="per-structure limits [[safety.structure_limits]] (e.g. "
+                                                                 "structure = 'Rectum', T_max_C = 42.0)")
+
+    def validate(self, path: str) -> None:
+        names = [s.structure for s in self.structure_limits]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError(f"{path}.structure_limits: structures {dup} repeat; expected one row per structure")
 
 
 # --- [search] -----------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ SURROUNDING_TAG = 2
 OccBuilder = Callable[[object], list]  # builder(occ) -> list of (3, tag) implant volumes, in mm
 DomainBuilder = Callable[[object, np.ndarray, float], int]  # domain(occ, centre_mm, R_mm) -> volume tag
 SizesFn = Callable[[float, float], "SubModelSizes"]  # (a = 3V/S mm, bounding radius mm) -> sizes
+_MIN_SAMPLES = 20  # Distance field: sample points per curve (at least)
+_ALGORITHM_3D = 1  # Delaunay (HXT meshes the same size field with ~1/3 fewer tetrahedra: not equal accuracy)
+# precision of gmsh's integration of 1/h along curves (default 1e-9): 1e-3 gives the same mesh (pelvis CT
+# hip stem, 1674 facets: 27 424 vs 27 398 tetrahedra) with 1-D meshing 8 → 1 CPU s (whole mesh 13.5 → 4.0)
+_LC_PRECISION = 1e-3
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,7 +290,7 @@ def _graded_size_field(gmsh: ModuleType, metal: list[int], air: list[int], sizes
     f = gmsh.model.mesh.field
     dist = f.add("Distance")
     f.setNumbers(dist, "FacesList", msurf)
-    n_samp = int(min(max(2.0 * math.sqrt(S / len(msurf)) / sizes.surface_size_mm, 20), 400))
+    n_samp = int(min(max(2.0 * math.sqrt(S / len(msurf)) / sizes.surface_size_mm, _MIN_SAMPLES), 400))
     f.setNumber(dist, "NumPointsPerCurve", n_samp)
     g = sizes.growth
     h_s = sizes.surface_size_mm
@@ -309,7 +314,8 @@ def _generate(gmsh: ModuleType, sizes: SubModelSizes, geometry_order: int, seed:
     gmsh.option.setNumber("Mesh.HighOrderOptimize", 2 if geometry_order > 1 else 0)
     gmsh.option.setNumber("Mesh.RandomSeed", seed)
     gmsh.option.setNumber("General.NumThreads", 1)
-    gmsh.option.setNumber("Mesh.Algorithm3D", 1)
+    gmsh.option.setNumber("Mesh.Algorithm3D", _ALGORITHM_3D)
+    gmsh.option.setNumber("Mesh.LcIntegrationPrecision", _LC_PRECISION)
     try:
         gmsh.model.mesh.generate(3)
         if geometry_order > 1:

@@ -180,7 +180,8 @@ class SearchResult:
                                         + ("; not computed in steady mode" if steady else ""),
                 "CEM43T90_min": ("upper bound: steady state held for the whole duration" if steady
                                  else "from the transient session"),
-                "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit; negative = violated",
+                "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit (a CEM43 structure limit as "
+                                 "log2(limit/value), the K above 43 °C that double the dose); negative = violated",
             },
             "evaluations": [dataclasses.asdict(e) for e in self.evaluations],
         }
@@ -197,6 +198,7 @@ def _margin(chk, temps, t_top: float, cfg_safety) -> float:
             m.append(cfg_safety.max_healthy_T_C - imp.adjacent_max_T_C)
     if chk.arterial_rise_K is not None:
         m.append(chk.arterial_rise_limit_K - chk.arterial_rise_K)
+    m += [c.margin for c in getattr(chk, "structure_limits", ())]  # [[safety.structure_limits]]
     if chk.sar is not None:
         m.append(chk.sar.whole_body_limit_W_per_kg - chk.sar.whole_body_W_per_kg)
         m.append(chk.sar.partial_body_limit_W_per_kg - chk.sar.partial_body_W_per_kg)
@@ -408,8 +410,10 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
                     progress: Progress = no_progress) -> SearchResult:
     """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
     frequency: ``rebuild(applicator_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
-    (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
-    is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency)."""
+    (SLP(H, f) and tissue σ(f) both change) — once per frequency: the plan's own frequency reuses the
+    nominal stages and search, and within a frequency every heat term (implant losses included: a linear
+    eddy-current problem, loss ∝ H²) is scaled, never re-solved; the best (H, f) under the H·f, SAR and
+    temperature limits is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency)."""
     sc = cfg.search
     res = _search_at(cfg, mesh, applied, fields, heat, lib, progress)
     if not sc.frequencies_kHz:
@@ -419,9 +423,12 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
                                    "no frequency list here (this caller cannot re-run the field and heat stages)"))
     options = []
     for f_kHz in sc.frequencies_kHz:
-        cfg_f = cfg.at_frequency(float(f_kHz))
-        applied_f, fields_f, heat_f = rebuild(cfg_f.applicator)
-        r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib, progress, f"search at {float(f_kHz):g} kHz")
+        if float(f_kHz) == float(cfg.applicator.frequency_kHz):
+            r = res  # the plan's frequency: its fields, implant losses and search are reused, not re-solved
+        else:
+            cfg_f = cfg.at_frequency(float(f_kHz))
+            applied_f, fields_f, heat_f = rebuild(cfg_f.applicator)
+            r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib, progress, f"search at {float(f_kHz):g} kHz")
         hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
         options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
                                        r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,
