@@ -69,21 +69,24 @@ def _nullspace(A: PETSc.Mat, n: int, mask: np.ndarray | None, comm: MPI.Comm) ->
     return PETSc.NullSpace().create(vectors=vecs, comm=comm)
 
 
-def _amg(Q: PETSc.Mat, comm: MPI.Comm, amg_options: Callable[[str], None]) -> PETSc.KSP:
+def _amg(Q: PETSc.Mat, comm: MPI.Comm, amg_options: Callable[[str], list[str]]) -> PETSc.KSP:
     inner = PETSc.KSP().create(comm)
     prefix = f"planner_admittivity_amg_{id(inner)}_"
     inner.setOptionsPrefix(prefix)
-    amg_options(prefix)
+    names = amg_options(prefix)
     inner.setOperators(Q)
     inner.setType("preonly")
     inner.getPC().setType("hypre")
     inner.setFromOptions()
     inner.setUp()
+    opts = PETSc.Options()  # the per-solver options leave the global database (512 entries at most)
+    for k in names:
+        opts.delValue(k)
     return inner
 
 
 def solve_block(Ks: PETSc.Mat, Kt: PETSc.Mat, Q: PETSc.Mat, bs: PETSc.Vec, bt: PETSc.Vec, xr: PETSc.Vec,
-                xi: PETSc.Vec, *, null_mask: np.ndarray | None, amg_options: Callable[[str], None], rtol: float,
+                xi: PETSc.Vec, *, null_mask: np.ndarray | None, amg_options: Callable[[str], list[str]], rtol: float,
                 max_it: int) -> int:
     """Solve the block system (module docstring) for (xr, xi) given K_s, K_t, the (non-singular) AMG
     matrix Q ≈ K_s + K_t and the right-hand sides b_s, b_t; the constants (``null_mask`` of the owned

@@ -102,14 +102,26 @@ def _fem_mesh(tmesh: TissueMesh, comm: MPI.Comm):
     return fm
 
 
-def _boomeramg_options(prefix: str) -> None:
+_BOOMERAMG = {"pc_hypre_type": "boomeramg", "pc_hypre_boomeramg_strong_threshold": 0.5,
+              "pc_hypre_boomeramg_coarsen_type": "HMIS", "pc_hypre_boomeramg_interp_type": "ext+i",
+              "pc_hypre_boomeramg_agg_nl": 1, "pc_hypre_boomeramg_P_max": 4}
+
+
+def _boomeramg_options(prefix: str) -> list[str]:
+    """Put the BoomerAMG options under ``prefix`` into PETSc's global options database; returns the
+    names set, which the caller deletes once the KSP is set up (the database holds at most 512 options:
+    a per-solver prefix left behind fills it after a few hundred solves in one process)."""
     opts = PETSc.Options()
-    opts[f"{prefix}pc_hypre_type"] = "boomeramg"
-    opts[f"{prefix}pc_hypre_boomeramg_strong_threshold"] = 0.5
-    opts[f"{prefix}pc_hypre_boomeramg_coarsen_type"] = "HMIS"
-    opts[f"{prefix}pc_hypre_boomeramg_interp_type"] = "ext+i"
-    opts[f"{prefix}pc_hypre_boomeramg_agg_nl"] = 1
-    opts[f"{prefix}pc_hypre_boomeramg_P_max"] = 4
+    for k, v in _BOOMERAMG.items():
+        opts[prefix + k] = v
+    return [prefix + k for k in _BOOMERAMG]
+
+
+def drop_options(names: list[str]) -> None:
+    """Delete ``names`` from PETSc's global options database (see :func:`_boomeramg_options`)."""
+    opts = PETSc.Options()
+    for k in names:
+        opts.delValue(k)
 
 
 def _component_pins(V, fm, tmesh: TissueMesh, comp: np.ndarray, avoid: np.ndarray):
@@ -236,7 +248,7 @@ def _cg(comm, A, b, x, rtol: float, max_it: int) -> int:
     ksp = PETSc.KSP().create(comm)
     prefix = f"planner_eddy_{id(ksp)}_"
     ksp.setOptionsPrefix(prefix)
-    _boomeramg_options(prefix)
+    names = _boomeramg_options(prefix)
     ksp.setOperators(A)
     ksp.setType("cg")
     ksp.getPC().setType("hypre")
@@ -245,6 +257,7 @@ def _cg(comm, A, b, x, rtol: float, max_it: int) -> int:
     ksp.setErrorIfNotConverged(True)
     ksp.setFromOptions()
     ksp.setUp()
+    drop_options(names)
     try:
         ksp.solve(b, x)
     except PETSc.Error as exc:  # raised through ksp_error_if_not_converged
