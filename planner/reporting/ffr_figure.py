@@ -1,0 +1,116 @@
+"""The field-free-region figure and report section ([selection_field], issue 14).
+
+``figures/ffr.png``: two panels in the plane through the FFR normal to the strongest gradient's
+in-body partner (the axial plane z = z_FFR): left |B_dc| = μ0|H_dc| (mT, log scale) with the body and
+region outlines and the FFR outlined by the contour |B| = the bias that halves the particle heating at
+the nominal AC field (or ``[selection_field] outline_mT``); right the particle heat Q_np (W/m³) in the
+same plane, with the same outline — heat inside the outline, none in the liver outside it.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from planner.artefacts import TissueMesh
+from planner.units import MM
+
+
+def _plane_grid(mesh: TissueMesh, z_m: float, n: int = 160) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = mesh.points_m.min(axis=0), mesh.points_m.max(axis=0)
+    pad = 0.05 * (hi - lo)
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n)
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], int(n * (hi[1] - lo[1] + 2 * pad[1]) / (hi[0] - lo[0] + 2 * pad[0])) + 2)
+    X, Y = np.meshgrid(xs, ys)
+    P = np.stack([X.ravel(), Y.ravel(), np.full(X.size, z_m)], -1)
+    return X, Y, P
+
+
+def _cells_at(mesh: TissueMesh, P: np.ndarray) -> np.ndarray:
+    """Cell index containing each point, −1 outside (k nearest centroids, barycentric test)."""
+    from scipy.spatial import cKDTree
+
+    k = min(16, mesh.num_cells)
+    _, idx = cKDTree(mesh.cell_centroids_m()).query(P, k=k)
+    idx = np.asarray(idx).reshape(len(P), k)
+    V = mesh.points_m[mesh.cells[idx]]
+    T = np.stack([V[:, :, 1] - V[:, :, 0], V[:, :, 2] - V[:, :, 0], V[:, :, 3] - V[:, :, 0]], axis=-1)
+    lam = np.linalg.solve(T, (P[:, None, :] - V[:, :, 0])[..., None])[..., 0]
+    inside = np.all(np.concatenate([1.0 - lam.sum(-1, keepdims=True), lam], -1) >= -1e-9, axis=-1)
+    first = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+    return np.where(first >= 0, idx[np.arange(len(P)), np.maximum(first, 0)], -1)
+
+
+def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> Path:
+    from planner.em.selection_field import B_at
+    from planner.reporting.figures import _pyplot
+
+    plt = _pyplot()
+    from matplotlib.colors import LogNorm
+
+    sel = artefacts["selection_field"]
+    block = summary.get("selection_field") or {}
+    ffr = np.asarray(sel.ffr.position_m)
+    X, Y, P = _plane_grid(mesh, float(ffr[2]))
+    cell = _cells_at(mesh, P)
+    Bmag = np.linalg.norm(B_at(sel.sources, P), axis=1).reshape(X.shape) * 1e3
+    region = np.where(cell >= 0, mesh.cell_region[np.maximum(cell, 0)], 0).reshape(X.shape)
+    outline = (sel.section.outline_mT if sel.section is not None and sel.section.outline_mT else None) \
+        or block.get("half_power_B_mT")
+    heat = artefacts.get("heat")
+    fig, axes = plt.subplots(1, 2 if heat is not None else 1, figsize=(11, 4.6), squeeze=False)
+    ax = axes[0, 0]
+    im = ax.pcolormesh(X / MM, Y / MM, np.maximum(Bmag, 1e-2), norm=LogNorm(vmin=max(Bmag.min(), 1e-1), vmax=Bmag.max()),
+                       cmap="magma", shading="auto")
+    fig.colorbar(im, ax=ax, label="|B_dc| = μ0|H_dc| (mT)")
+    panels = [ax]
+    if heat is not None:
+        q = np.where(cell >= 0, np.asarray(heat.Q_np_W_per_m3)[np.maximum(cell, 0)], np.nan).reshape(X.shape)
+        ax2 = axes[0, 1]
+        im2 = ax2.pcolormesh(X / MM, Y / MM, q / 1e3, cmap="inferno", shading="auto")
+        fig.colorbar(im2, ax=ax2, label="particle heat Q_np (kW/m³)")
+        ax2.set_title("particle heat Q_np, same plane\n(FFR outline as left)", fontsize=10)
+        panels.append(ax2)
+    for a in panels:
+        a.contour(X / MM, Y / MM, (region > 0).astype(float), levels=[0.5], colors="k", linewidths=1.0)
+        for tag in np.unique(region[region > 0]):
+            a.contour(X / MM, Y / MM, (region == tag).astype(float), levels=[0.5], colors="0.7", linewidths=0.6)
+        if outline:
+            a.contour(X / MM, Y / MM, Bmag, levels=[outline], colors="cyan", linewidths=1.6)
+        a.plot([ffr[0] / MM], [ffr[1] / MM], "c+", ms=12, mew=2)
+        a.set_aspect("equal")
+        a.set_xlabel("x (mm, patient left)")
+        a.set_ylabel("y (mm, posterior)")
+    g = block.get("gradient_T_per_m")
+    ax.set_title(f"selection field |B_dc|, plane z = {ffr[2] / MM:.0f} mm\nFFR (+) {block.get('ffr_kind', '')}, "
+                 f"G = {g:.2f} T/m" + (f", outline |B| = {outline:.1f} mT" if outline else "") if g else "selection field",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def selection_html(s: dict, selectivity: dict | None) -> str:
+    """Rows of the report's selection-field section (FFR, gradient, selectivity, off-target temperatures)."""
+    def row(k: str, v: Any, unit: str = "") -> str:
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, list):
+            v = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in v)
+        return f"<tr><td>{html.escape(k)}</td><td class=\"num\">{html.escape(str(v))}</td><td>{html.escape(unit)}</td></tr>"
+
+    rows = [row("FFR position", s.get("ffr_position_mm"), "mm"), row("FFR kind", s.get("ffr_kind")),
+            row("gradient (strongest principal)", s.get("gradient_T_per_m"), "T/m"),
+            row("bias halving the heating", s.get("half_power_B_mT"), "mT"),
+            row("FFR heating width estimate (FWHM, strongest gradient)", s.get("ffr_fwhm_estimate_mm"), "mm"),
+            row("field model", s.get("model"))]
+    if selectivity:
+        rows += [row("particle power in the target", selectivity.get("target_power_W"), "W"),
+                 row("particle power elsewhere", selectivity.get("off_target_power_W"), "W"),
+                 row("selectivity (target / elsewhere)", selectivity.get("ratio"))]
+        for name, T in (selectivity.get("off_target_max_T_C") or {}).items():
+            rows.append(row(f"max temperature in {name}", T, "°C"))
+    return "<table>" + "".join(rows) + "</table>"
