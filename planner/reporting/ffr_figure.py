@@ -44,10 +44,12 @@ def _cells_at(mesh: TissueMesh, P: np.ndarray) -> np.ndarray:
 
 
 def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> Path:
-    from planner.em.selection_field import B_at
-    from planner.reporting.figures import _pyplot
+    import matplotlib
 
-    plt = _pyplot()
+    from planner.em.selection_field import B_at
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
     sel = artefacts["selection_field"]
