@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,7 @@ def large_field(failed: list[str]) -> None:
         k = loss_per_cycle(xi, 0.0, 1.0, -1.0, 0.0, 1.0, 1.0, 1024)
         lin = ref.debye_loss(xi, 1.0)
         rows.append([xi, f, k, k / f - 1, lin / f - 1])
-        if abs(k / f - 1) > 0.1:
+        if xi <= 4.0 and abs(k / f - 1) > 0.05:  # the stated validity: 5 % up to ξ_ac = 4 (−14 % at 8)
             failed.append(f"large field ξ_ac = {xi}: kinetic vs FPE {k / f - 1:+.3f}")
     print_table("4. loop area ∮ξ dm at ωτB = 1, zero bias: FPE vs kinetic vs linear response",
                 ["ξ_ac", "FPE", "kinetic", "kinetic rel", "linear rel"], rows)
@@ -165,7 +165,7 @@ def cost(cache: Path) -> None:
 
 
 def main() -> int:
-    print(f"# FFR verification — {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, load average "
+    print(f"# FFR verification — {datetime.now(UTC):%Y-%m-%d %H:%M UTC}, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     failed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -88,8 +88,14 @@ def search_ffr(sections: Any, mesh: TissueMesh, applied: Any, fields: Any, heat:
 
     ``bias_at(offset_m) -> (H_dc per cell (M, 3), FFR position m)``. Returns the search result at the best
     position, every option and the index of the best one."""
+    import logging
+
     from planner.planning.search import _search_at
 
+    if getattr(sections.search, "frequencies_kHz", ()):
+        logging.getLogger(__name__).warning(
+            "[search] frequencies_kHz ignored: with [selection_field] search_offsets_mm the search varies the FFR "
+            "position and the field amplitude at the plan's frequency")
     results, options = [], []
     for off in candidate_offsets_m(offsets_mm):
         H_dc, pos = bias_at(off)

@@ -1,7 +1,7 @@
 """The field-free-region figure and report section ([selection_field], issue 14).
 
-``figures/ffr.png``: two panels in the plane through the FFR normal to the strongest gradient's
-in-body partner (the axial plane z = z_FFR): left |B_dc| = μ0|H_dc| (mT, log scale) with the body and
+``figures/ffr.png``: two panels in the axis-aligned plane through the FFR that cuts the most particle
+mass (so the liver shows beside the tumour): left |B_dc| = μ0|H_dc| (mT, log scale) with the body and
 region outlines and the FFR outlined by the contour |B| = the bias that halves the particle heating at
 the nominal AC field (or ``[selection_field] outline_mT``); right the particle heat Q_np (W/m³) in the
 same plane, with the same outline — heat inside the outline, none in the liver outside it.
@@ -17,22 +17,37 @@ import numpy as np
 from planner.artefacts import TissueMesh
 from planner.units import MM
 
+_AXES = ("x (mm, patient left)", "y (mm, posterior)", "z (mm, superior)")
 
-def _plane_grid(mesh: TissueMesh, z_m: float, n: int = 160) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def _plane_normal(mesh: TissueMesh, heat: Any, ffr_m: np.ndarray, half_slab_m: float = 0.01) -> int:
+    """The axis (0, 1, 2) normal to the plane through the FFR that cuts the most particle mass (within
+    ±``half_slab_m``), so the figure shows the off-target organs too; z when there are no particles."""
+    if heat is None:
+        return 2
+    w = np.asarray(heat.concentration_mg_per_mL) * mesh.cell_volumes_m3()
+    X = mesh.cell_centroids_m()
+    mass = [float(w[np.abs(X[:, k] - ffr_m[k]) <= half_slab_m].sum()) for k in range(3)]
+    return int(np.argmax(mass)) if max(mass) > 0 else 2
+
+
+def _plane_grid(mesh: TissueMesh, normal: int, at_m: float, n: int = 170) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a, b = [k for k in range(3) if k != normal]
     lo, hi = mesh.points_m.min(axis=0), mesh.points_m.max(axis=0)
     pad = 0.05 * (hi - lo)
-    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n)
-    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], int(n * (hi[1] - lo[1] + 2 * pad[1]) / (hi[0] - lo[0] + 2 * pad[0])) + 2)
-    X, Y = np.meshgrid(xs, ys)
-    P = np.stack([X.ravel(), Y.ravel(), np.full(X.size, z_m)], -1)
-    return X, Y, P
+    us = np.linspace(lo[a] - pad[a], hi[a] + pad[a], n)
+    vs = np.linspace(lo[b] - pad[b], hi[b] + pad[b], int(n * (hi[b] - lo[b] + 2 * pad[b]) / (hi[a] - lo[a] + 2 * pad[a])) + 2)
+    U, V = np.meshgrid(us, vs)
+    P = np.zeros((U.size, 3))
+    P[:, a], P[:, b], P[:, normal] = U.ravel(), V.ravel(), at_m
+    return U, V, P
 
 
 def _cells_at(mesh: TissueMesh, P: np.ndarray) -> np.ndarray:
     """Cell index containing each point, −1 outside (k nearest centroids, barycentric test)."""
     from scipy.spatial import cKDTree
 
-    k = min(16, mesh.num_cells)
+    k = min(48, mesh.num_cells)
     _, idx = cKDTree(mesh.cell_centroids_m()).query(P, k=k)
     idx = np.asarray(idx).reshape(len(P), k)
     V = mesh.points_m[mesh.cells[idx]]
@@ -55,13 +70,15 @@ def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> 
     sel = artefacts["selection_field"]
     block = summary.get("selection_field") or {}
     ffr = np.asarray(sel.ffr.position_m)
-    X, Y, P = _plane_grid(mesh, float(ffr[2]))
+    heat = artefacts.get("heat")
+    normal = _plane_normal(mesh, heat, ffr)
+    a, b = [k for k in range(3) if k != normal]
+    X, Y, P = _plane_grid(mesh, normal, float(ffr[normal]))
     cell = _cells_at(mesh, P)
     Bmag = np.linalg.norm(B_at(sel.sources, P), axis=1).reshape(X.shape) * 1e3
     region = np.where(cell >= 0, mesh.cell_region[np.maximum(cell, 0)], 0).reshape(X.shape)
     outline = (sel.section.outline_mT if sel.section is not None and sel.section.outline_mT else None) \
         or block.get("half_power_B_mT")
-    heat = artefacts.get("heat")
     fig, axes = plt.subplots(1, 2 if heat is not None else 1, figsize=(11, 4.6), squeeze=False)
     ax = axes[0, 0]
     im = ax.pcolormesh(X / MM, Y / MM, np.maximum(Bmag, 1e-2), norm=LogNorm(vmin=max(Bmag.min(), 1e-1), vmax=Bmag.max()),
@@ -75,18 +92,24 @@ def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> 
         fig.colorbar(im2, ax=ax2, label="particle heat Q_np (kW/m³)")
         ax2.set_title("particle heat Q_np, same plane\n(FFR outline as left)", fontsize=10)
         panels.append(ax2)
+    ax_u, ax_v = a, b
     for a in panels:
         a.contour(X / MM, Y / MM, (region > 0).astype(float), levels=[0.5], colors="k", linewidths=1.0)
         for tag in np.unique(region[region > 0]):
             a.contour(X / MM, Y / MM, (region == tag).astype(float), levels=[0.5], colors="0.7", linewidths=0.6)
+        for reg in mesh.regions:
+            pix = region == reg.tag
+            if reg.role.value != "body" and pix.sum() > 20:
+                a.text(float(X[pix].mean() / MM), float(Y[pix].mean() / MM), reg.name, color="0.85", fontsize=8,
+                       ha="center", va="center")
         if outline:
             a.contour(X / MM, Y / MM, Bmag, levels=[outline], colors="cyan", linewidths=1.6)
-        a.plot([ffr[0] / MM], [ffr[1] / MM], "c+", ms=12, mew=2)
+        a.plot([ffr[ax_u] / MM], [ffr[ax_v] / MM], "c+", ms=12, mew=2)
         a.set_aspect("equal")
-        a.set_xlabel("x (mm, patient left)")
-        a.set_ylabel("y (mm, posterior)")
+        a.set_xlabel(_AXES[ax_u])
+        a.set_ylabel(_AXES[ax_v])
     g = block.get("gradient_T_per_m")
-    ax.set_title(f"selection field |B_dc|, plane z = {ffr[2] / MM:.0f} mm\nFFR (+) {block.get('ffr_kind', '')}, "
+    ax.set_title(f"selection field |B_dc|, plane {'xyz'[normal]} = {ffr[normal] / MM:.0f} mm\nFFR (+) {block.get('ffr_kind', '')}, "
                  f"G = {g:.2f} T/m" + (f", outline |B| = {outline:.1f} mT" if outline else "") if g else "selection field",
                  fontsize=10)
     fig.tight_layout()

@@ -57,7 +57,8 @@ def make_slp_model(np_section: Any, base_dir: Path | None = None) -> SLPModel:
 
 __all__ = [
     "AUTO_NODES", "AUTO_RTOL", "AUTO_TEST_FIELDS_A_per_m", "MASS_BASES", "SLP_MODELS", "ConstantModel",
-    "LinearResponseModel", "LinearResponseParameters", "NonlinearRelaxationModel", "NonlinearRelaxationSection", "LinearResponseSection", "SLPModel", "SizeRule",
+    "LinearResponseModel", "LinearResponseParameters", "NonlinearRelaxationModel",
+    "NonlinearRelaxationSection", "LinearResponseSection", "SLPModel", "SizeRule",
     "SlpConstantSection", "SlpTable", "SlpTableSection", "TableModel", "available_slp_models", "build_size_rule",
     "get_slp_model", "ilp_nH_m2_per_kg", "make_slp_model", "read_slp_table", "register_slp_model",
 ]

@@ -35,9 +35,11 @@ the grid and :data:`MODEL_VERSION`, so a changed parameter never reads a stale t
 
 Validity (also in ``describe()`` → summary.json): dilute non-interacting particles; bias collinear with
 the AC field (|H_dc| used as the bias); relaxation-equation (effective-field) approximation of the
-Fokker–Planck dynamics — bias-suppression curve within the tolerance measured against the Brownian
-Fokker–Planck solution (:func:`planner.verification.nanoparticles.brownian_fpe_loss`); fields up to
-``max_field_kA_per_m`` (AC peak + bias); h > 1 treated as barrier-free.
+Fokker–Planck dynamics — against the Brownian Fokker–Planck solution
+(:func:`planner.verification.selection_field.brownian_fpe_loss`, benchmarks/ffr_verification.py) the
+bias-suppression curve agrees within 6 % for ξ_dc ≤ 16 and the loop area within 4 % up to ξ_ac = 4
+(−14 % at ξ_ac = 8); fields up to ``max_field_kA_per_m`` (AC peak and bias); h > 1 treated as
+barrier-free. The Néel part (field-lowered barrier) has no independent check here beyond its linear limit.
 """
 from __future__ import annotations
 
@@ -345,6 +347,10 @@ class NonlinearRelaxationModel(LinearResponseModel):
     def field_diagnostics(self, H_peak_A_per_m: np.ndarray, frequency_Hz: float) -> dict:
         H = np.asarray(H_peak_A_per_m, dtype=float)
         Hmax = float(H.max()) if H.size else 0.0
+        if Hmax > self.grid.max_field_A_per_m:
+            log.warning("nonlinear-relaxation SLP: peak AC field %.3g kA/m beyond the table range %.3g kA/m "
+                        "(nanoparticles.nonlinear_relaxation.max_field_kA_per_m): SLP extrapolated as ∝ H²",
+                        Hmax / 1e3, self.grid.max_field_A_per_m / 1e3)
         return {"linear_response_warning": False, "xi_gt_1_mass_fraction_at_max_H": self.xi_gt_1_mass_fraction(Hmax),
                 "max_H_peak_A_per_m": Hmax, "within_table_range": Hmax <= self.grid.max_field_A_per_m}
 
@@ -361,7 +367,8 @@ class NonlinearRelaxationModel(LinearResponseModel):
                 "max_xi_median_core": b_med * self.grid.max_field_A_per_m,
                 "bias": "collinear with the AC field (|H_dc| used)",
                 "dynamics": "relaxation-equation (effective field) approximation of Néel–Brown; exact in the linear "
-                            "limit; bias suppression checked against the Brownian Fokker–Planck equation",
+                            "limit; against the Brownian Fokker–Planck equation: bias suppression within 6 % "
+                            "(ξ_dc ≤ 16), loop area within 4 % up to ξ_ac = 4 (−14 % at ξ_ac = 8)",
                 "particles": "dilute, non-interacting",
             },
             "table": {"points_per_axis": self.grid.points, "steps_per_period": self.grid.steps_per_period,
