@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import optimize
@@ -55,7 +57,7 @@ def build_sources(sec: SelectionFieldSection, shift_m: np.ndarray | None = None)
     import magpylib as magpy
 
     shift = np.zeros(3) if shift_m is None else np.asarray(shift_m, dtype=float)
-    parts = []
+    parts: list[Any] = []
     for m in sec.magnets:
         pos = np.asarray(m.center_mm) * MM + shift
         if m.shape == "block":
@@ -65,7 +67,8 @@ def build_sources(sec: SelectionFieldSection, shift_m: np.ndarray | None = None)
             rot = _rotation_to(m.axis)
             pol_local = rot.inv().apply(np.asarray(m.polarization_T, dtype=float))
             parts.append(magpy.magnet.Cylinder(polarization=tuple(pol_local),
-                                               dimension=(m.diameter_mm * MM, m.height_mm * MM), position=pos,
+                                               dimension=(float(m.diameter_mm or 0.0) * MM, float(m.height_mm or 0.0) * MM),
+                                               position=pos,
                                                orientation=rot))
     for c in sec.coil_pairs:
         rot = _rotation_to(c.axis)
@@ -134,7 +137,7 @@ def inside_body(mesh: TissueMesh, points_m: np.ndarray, k: int = 24) -> np.ndarr
     return np.any(np.all(bary >= -1e-9, axis=-1), axis=1)
 
 
-def _magnet_points(m, shift: np.ndarray, n: int = 5) -> tuple[np.ndarray, callable]:
+def _magnet_points(m: Any, shift: np.ndarray, n: int = 5) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Sample points of a magnet (a grid inside it) and a membership test for points."""
     c = np.asarray(m.center_mm) * MM + shift
     g = np.linspace(-0.5, 0.5, n)
