@@ -100,8 +100,8 @@ def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> 
         for reg in mesh.regions:
             pix = region == reg.tag
             if reg.role.value != "body" and pix.sum() > 20:
-                a.text(float(X[pix].mean() / MM), float(Y[pix].mean() / MM), reg.name, color="0.85", fontsize=8,
-                       ha="center", va="center")
+                a.text(float(X[pix].mean() / MM), float(Y[pix].mean() / MM), reg.name, color="k", fontsize=8,
+                       ha="center", va="center", bbox={"fc": "white", "alpha": 0.6, "lw": 0, "pad": 1})
         if outline:
             a.contour(X / MM, Y / MM, Bmag, levels=[outline], colors="cyan", linewidths=1.6)
         a.plot([ffr[ax_u] / MM], [ffr[ax_v] / MM], "c+", ms=12, mew=2)
