@@ -72,7 +72,7 @@ def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> 
     ffr = np.asarray(sel.ffr.position_m)
     heat = artefacts.get("heat")
     normal = _plane_normal(mesh, heat, ffr)
-    a, b = [k for k in range(3) if k != normal]
+    ax_u, ax_v = [k for k in range(3) if k != normal]
     X, Y, P = _plane_grid(mesh, normal, float(ffr[normal]))
     cell = _cells_at(mesh, P)
     Bmag = np.linalg.norm(B_at(sel.sources, P), axis=1).reshape(X.shape) * 1e3
@@ -92,22 +92,21 @@ def ffr_figure(path: Path, mesh: TissueMesh, artefacts: dict, summary: dict) -> 
         fig.colorbar(im2, ax=ax2, label="particle heat Q_np (kW/m³)")
         ax2.set_title("particle heat Q_np, same plane\n(FFR outline as left)", fontsize=10)
         panels.append(ax2)
-    ax_u, ax_v = a, b
-    for a in panels:
-        a.contour(X / MM, Y / MM, (region > 0).astype(float), levels=[0.5], colors="k", linewidths=1.0)
+    for pan in panels:
+        pan.contour(X / MM, Y / MM, (region > 0).astype(float), levels=[0.5], colors="k", linewidths=1.0)
         for tag in np.unique(region[region > 0]):
-            a.contour(X / MM, Y / MM, (region == tag).astype(float), levels=[0.5], colors="0.7", linewidths=0.6)
+            pan.contour(X / MM, Y / MM, (region == tag).astype(float), levels=[0.5], colors="0.7", linewidths=0.6)
         for reg in mesh.regions:
             pix = region == reg.tag
             if reg.role.value != "body" and pix.sum() > 20:
-                a.text(float(X[pix].mean() / MM), float(Y[pix].mean() / MM), reg.name, color="k", fontsize=8,
+                pan.text(float(X[pix].mean() / MM), float(Y[pix].mean() / MM), reg.name, color="k", fontsize=8,
                        ha="center", va="center", bbox={"fc": "white", "alpha": 0.6, "lw": 0, "pad": 1})
         if outline:
-            a.contour(X / MM, Y / MM, Bmag, levels=[outline], colors="cyan", linewidths=1.6)
-        a.plot([ffr[ax_u] / MM], [ffr[ax_v] / MM], "c+", ms=12, mew=2)
-        a.set_aspect("equal")
-        a.set_xlabel(_AXES[ax_u])
-        a.set_ylabel(_AXES[ax_v])
+            pan.contour(X / MM, Y / MM, Bmag, levels=[outline], colors="cyan", linewidths=1.6)
+        pan.plot([ffr[ax_u] / MM], [ffr[ax_v] / MM], "c+", ms=12, mew=2)
+        pan.set_aspect("equal")
+        pan.set_xlabel(_AXES[ax_u])
+        pan.set_ylabel(_AXES[ax_v])
     g = block.get("gradient_T_per_m")
     ax.set_title(f"selection field |B_dc|, plane {'xyz'[normal]} = {ffr[normal] / MM:.0f} mm\nFFR (+) {block.get('ffr_kind', '')}, "
                  f"G = {g:.2f} T/m" + (f", outline |B| = {outline:.1f} mT" if outline else "") if g else "selection field",
