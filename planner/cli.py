@@ -43,7 +43,7 @@ def _cmd_check(args) -> int:
     check_output(cfg)
     if args.quiet:
         return EXIT_OK
-    sections = [s for s in ("geometry", "imaging", "applicator", "nanoparticles", "thermal", "safety")
+    sections = [s for s in ("geometry", "imaging", "applicator", "selection_field", "nanoparticles", "thermal", "safety")
                 if getattr(cfg, s) is not None]
     print(f"plan {cfg.plan.name!r} is valid (sections: {', '.join(sections)}); results would go to {cfg.output_path}")
     return 0

@@ -191,7 +191,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
     from planner.planning import safety
 
     located = locate_field_probes(mesh, cfg.em.field_probes) if cfg.em and cfg.em.field_probes else None
-    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages, clock,
+    sel = _selection_field(cfg, mesh, stages, summary, clock)
+    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages, clock, sel,
                                             probe_points_m=None if located is None else located.points_m)
     stages["em"] = DONE
     summary["em"] = fields.summary_block()
@@ -200,6 +201,10 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
         summary["em"]["field_probes"] = probes.summary_block()
     stages["nanoparticles"] = DONE if cfg.nanoparticles else skipped("no [nanoparticles] section (eddy/implant heat only)")
     summary["nanoparticles"] = heat.summary_block()
+    if sel is not None:
+        from planner.planning.ffr import ffr_width_block
+
+        summary["selection_field"].update(ffr_width_block(sel.gradient_T_per_m, heat))
     temperatures = None
     if cfg.thermal is not None:
         from planner.thermal import solve_bioheat
@@ -208,6 +213,11 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
             temperatures = _solve_bioheat_explained(partial(solve_bioheat, progress=clock.progress), mesh, heat, lib, cfg)
         stages["thermal"] = DONE
         summary["thermal"] = temperatures.summary_block()
+        if "selectivity" in summary["nanoparticles"]:
+            from planner.planning.ffr import off_target_temperatures
+
+            summary["nanoparticles"]["selectivity"]["off_target_max_T_C"] = off_target_temperatures(
+                mesh, heat, temperatures.T_max_C)
     else:
         stages["thermal"] = skipped("plan has no [thermal] section")
     limits = cfg.safety or SafetySection()
@@ -227,16 +237,37 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
         sections = SearchSections(cfg.search, cfg.applicator, cfg.safety, cfg.thermal, safety.patient_mass_kg(cfg))
         rebuild = _Clock()  # the field and heat stages re-run at other frequencies count as search time
         with clock.stage("search"):
-            found = search_settings(sections, mesh, applied, fields, heat, lib, progress=clock.progress,
-                                    rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
-                                                                          lib, mesh, {}, rebuild))
+            if sel is not None and cfg.selection_field is not None and cfg.selection_field.search_offsets_mm:
+                from planner.planning.ffr import ffr_search_block, search_ffr
+
+                found, options, best = search_ffr(sections, mesh, applied, fields, heat, lib, sel.bias_for_offset,
+                                                  cfg.selection_field.search_offsets_mm, progress=clock.progress)
+            else:
+                found = search_settings(sections, mesh, applied, fields, heat, lib, progress=clock.progress,
+                                        rebuild=lambda app_f: _field_and_heat(dataclasses.replace(cfg, applicator=app_f),
+                                                                              lib, mesh, {}, rebuild, sel))
         stages["search"] = DONE
         summary["search"] = found.summary_block()
+        if sel is not None and cfg.selection_field is not None and cfg.selection_field.search_offsets_mm:
+            summary["search"].update(ffr_search_block(options, best))
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found,
-            "field_probes": probes}
+            "field_probes": probes, "selection_field": sel}
 
 
-def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], clock: _Clock, *,
+def _selection_field(cfg: PlanConfig, mesh: TissueMesh, stages: dict[str, StageRecord], summary: dict, clock: _Clock):
+    """The static selection field and its FFR ([selection_field]; planner.em.selection_field), or None."""
+    if cfg.selection_field is None:
+        return None
+    from planner.em.selection_field import selection_field
+
+    with clock.stage("selection_field"):
+        sel = selection_field(mesh, cfg.selection_field)
+    stages["selection_field"] = DONE
+    summary["selection_field"] = sel.summary_block()
+    return sel
+
+
+def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], clock: _Clock, sel=None, *,
                     probe_points_m=None):
     """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
     from planner import em
@@ -253,7 +284,8 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
     with clock.stage("implants"):
         fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress, probe_points_m)
     with clock.stage("nanoparticles"):
-        heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
+        heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir,
+                           bias_A_per_m=None if sel is None or cfg.nanoparticles is None else sel.H_dc_A_per_m)
     return applied, fields, heat
 
 

@@ -236,6 +236,91 @@ class ImplantsSection:
                        expected="'auto' (sparse direct up to 20 000 dofs, else AMS-MINRES), 'direct' or 'ams'")
 
 
+# --- [selection_field] --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MagnetSpec:
+    """[[selection_field.magnets]]: a permanent magnet (uniformly magnetised): a ``block`` (``size_mm``) or
+    a ``cylinder`` (``diameter_mm``, ``height_mm``, its axis along ``axis``)."""
+
+    PLAN_SECTION = "[[selection_field.magnets]]"
+
+    shape: str = spec(check=one_of("block", "cylinder")[0], expected="'block' or 'cylinder'")
+    center_mm: tuple[float, float, float] = spec(check=vec3, expected="3 finite numbers (patient LPS, mm)")
+    polarization_T: tuple[float, float, float] = spec(
+        check=nonzero_vec3, expected="the remanent polarisation J = μ0 M in tesla, a non-zero vector (NdFeB ≈ 1.2–1.4 T)")
+    size_mm: tuple[float, float, float] | None = spec(None, check=lambda v: vec3(v) and all(x > 0 for x in v),
+                                                      expected="3 positive edge lengths (mm) of the block")
+    diameter_mm: float | None = spec(None, check=positive, expected="a positive diameter (mm) of the cylinder")
+    height_mm: float | None = spec(None, check=positive, expected="a positive height (mm) of the cylinder")
+    axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3,
+                                            expected="a non-zero direction (cylinder axis)")
+
+    def validate(self, path: str) -> None:
+        need = ("size_mm",) if self.shape == "block" else ("diameter_mm", "height_mm")
+        for k in need:
+            if getattr(self, k) is None:
+                raise InputError(f"{path}.{k}: missing; expected it for shape = {self.shape!r}")
+        for k in {"size_mm", "diameter_mm", "height_mm"} - set(need):
+            if getattr(self, k) is not None:
+                raise InputError(f"{path}.{k}: not used by shape = {self.shape!r}; expected only {', '.join(need)}")
+        if abs(max(abs(c) for c in self.polarization_T)) > 2.5:
+            raise InputError(bad_value(f"{path}.polarization_T", list(self.polarization_T),
+                                       "a polarisation of at most 2.5 T (NdFeB ≈ 1.3 T; mT entered as T?)"))
+
+
+@dataclass(frozen=True)
+class CoilPairSpec:
+    """[[selection_field.coil_pairs]]: two coaxial circular DC coils (thin loops of ``turns`` × ``current_A``)
+    ``spacing_mm`` apart along ``axis``: ``maxwell`` (opposed currents: a gradient, FFR at the centre) or
+    ``helmholtz`` (same direction: a uniform offset field)."""
+
+    PLAN_SECTION = "[[selection_field.coil_pairs]]"
+
+    radius_mm: float = spec(check=positive, expected="a positive coil radius (mm)")
+    current_A: float = spec(check=lambda x: math.isfinite(x) and x != 0.0, expected="a non-zero DC current (A)")
+    turns: int = spec(1, check=lambda n: n >= 1, expected="an integer >= 1")
+    kind: str = spec("maxwell", check=one_of("maxwell", "helmholtz")[0], expected="'maxwell' or 'helmholtz'")
+    spacing_mm: float | None = spec(None, check=positive,
+                                    expected="a positive distance (mm) between the coils (default: √3 R for maxwell, "
+                                             "R for helmholtz)")
+    center_mm: tuple[float, float, float] = spec((0.0, 0.0, 0.0), check=vec3, expected="3 finite numbers (mm)")
+    axis: tuple[float, float, float] = spec((0.0, 0.0, 1.0), check=nonzero_vec3, expected="a non-zero direction")
+
+    @property
+    def spacing_m(self) -> float:
+        if self.spacing_mm is not None:
+            return self.spacing_mm * MM
+        return (math.sqrt(3.0) if self.kind == "maxwell" else 1.0) * self.radius_mm * MM
+
+
+@dataclass(frozen=True)
+class SelectionFieldSection:
+    """A static selection (gradient) field with a field-free region (FFR), as in magnetic particle
+    imaging: permanent magnets and/or DC coil pairs (planner.em.selection_field, magpylib). Particles
+    outside the FFR are held in saturation by the bias and heat little (needs an SLP model with a bias
+    dependence: ``slp_model = "nonlinear-relaxation"``)."""
+
+    magnets: tuple[MagnetSpec, ...] = spec((), help="permanent magnets")
+    coil_pairs: tuple[CoilPairSpec, ...] = spec((), help="DC coil pairs")
+    shift_mm: tuple[float, float, float] = spec((0.0, 0.0, 0.0), check=vec3,
+                                                expected="3 finite numbers (mm): translation of the whole assembly")
+    place_ffr_on_target: bool = spec(False, help="translate the assembly so the FFR lies on the target centre "
+                                                 "(then shift_mm must stay 0)")
+    search_offsets_mm: tuple[float, ...] = spec(
+        (), check=lambda v: all(math.isfinite(x) for x in v),
+        expected="finite offsets (mm) of the FFR along x, y and z from its planned position, tried by [search]")
+    outline_mT: float | None = spec(None, check=positive,
+                                    expected="a positive |B| (mT) drawn as the FFR outline (default: the bias that "
+                                             "halves the particle heating at the nominal AC field)")
+
+    def validate(self, path: str) -> None:
+        if not self.magnets and not self.coil_pairs:
+            raise InputError(f"{path}: no [[{path}.magnets]] and no [[{path}.coil_pairs]]; expected at least one source")
+        if self.place_ffr_on_target and any(c != 0.0 for c in self.shift_mm):
+            raise InputError(f"{path}.shift_mm = {list(self.shift_mm)!r}: expected [0, 0, 0] with place_ffr_on_target = "
+                             "true (the shift is computed)")
+
+
 # --- [nanoparticles] ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DistributionSection:
@@ -250,6 +335,7 @@ class DistributionSection:
     # per-kind keys (declared by the distributions' parameter sections)
     total_mass_mg: float | None = model_key()
     regions: tuple[str, ...] = model_key(())
+    uptake_fractions: dict[str, float] | None = model_key()
     deposits: tuple[Any, ...] = model_key(())
     file: str | None = model_key()
     pre_file: str | None = model_key()
@@ -517,6 +603,7 @@ _SECTIONS: dict[str, type] = {
     "search": SearchSection,
     "implants": ImplantsSection,
     "em": EMSection,
+    "selection_field": SelectionFieldSection,
 }
 # Sections owned by stages defined elsewhere (validated there, kept as raw tables here).
 _RAW_SECTIONS = ("imaging", "segmentation")
@@ -536,6 +623,7 @@ class PlanConfig:
     search: SearchSection | None = None
     implants: ImplantsSection | None = None
     em: EMSection | None = None
+    selection_field: SelectionFieldSection | None = None
     tissues: dict[str, TissueOverride] | None = None
     plan_file: Path | None = None
     plan_sha256: str = ""

@@ -7,13 +7,17 @@ Public API::
     heat.summary_block()                                     # summary.json "nanoparticles"
     planner.reporting.fields.write_heat_fields(heat, out_dir, mesh)   # heat_source.vtu
 
-Registries (:mod:`planner.config.registry`): :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response, table, constant)
+Registries (:mod:`planner.config.registry`): :data:`SLP_MODELS` (``[nanoparticles] slp_model``: linear-response,
+nonlinear-relaxation, table, constant)
 and :data:`DISTRIBUTIONS` (``[nanoparticles.distribution] kind``: uniform-in-target, deposit,
-concentration-map, r2star-map, ct-hu-map). No FEniCSx imports: works on TissueMesh NumPy arrays.
+concentration-map, r2star-map, ct-hu-map, organ-uptake). No FEniCSx imports: works on TissueMesh NumPy arrays.
 """
 from __future__ import annotations
 
-from planner.nanoparticles import ct_iron  # noqa: F401,E402  (registers kind 'ct-hu-map')
+from planner.nanoparticles import (
+    ct_iron,  # noqa: F401,E402  (registers kind 'ct-hu-map')
+    uptake,  # noqa: F401,E402  (registers kind 'organ-uptake')
+)
 from planner.nanoparticles.distributions import (
     DISTRIBUTIONS,
     ParticleDistribution,

@@ -65,7 +65,39 @@ class HeatSource:
     reference_H_peak_A_per_m: float | None = None
     reference_field: str = ""
     diagnostics: dict = field(default_factory=dict)
+    H_dc_A_per_m: np.ndarray | None = None  # |static bias| per cell ([selection_field]), None without one
+    target_cells: np.ndarray | None = None  # bool per cell: regions with role = 'target'
     implant_total_field: dict = field(default_factory=dict)  # summary of the cells that used the total H
+
+    def slp_at(self, idx: np.ndarray, H_peak_A_per_m: np.ndarray) -> np.ndarray:
+        """SLP (W/g, model basis) of cells ``idx`` at AC peak fields ``H_peak_A_per_m`` (with the bias, if any)."""
+        if self.model is None:
+            return np.zeros_like(np.asarray(H_peak_A_per_m, dtype=float))
+        if self.H_dc_A_per_m is None:
+            return self.model.slp_W_per_g(H_peak_A_per_m, self.frequency_Hz)
+        return self.model.slp_W_per_g_biased(H_peak_A_per_m, self.H_dc_A_per_m[idx], self.frequency_Hz)  # type: ignore[attr-defined]
+
+    def with_bias(self, H_dc_A_per_m: np.ndarray) -> HeatSource:
+        """The same heat source under another static bias (per cell |H_dc|, A/m): the FFR search."""
+        import dataclasses
+
+        hs = dataclasses.replace(self, H_dc_A_per_m=np.asarray(H_dc_A_per_m, dtype=float))
+        idx = np.flatnonzero(self.concentration_mg_per_mL > 0)
+        slp = np.zeros_like(self.slp_W_per_g)
+        if idx.size:
+            slp[idx] = hs.slp_at(idx, self.H_peak_A_per_m[idx])
+        Q = slp * 1e3 * self.concentration_mg_per_mL * self.basis_factor
+        return dataclasses.replace(hs, slp_W_per_g=slp, Q_np_W_per_m3=Q)
+
+    def selectivity(self, field_fraction: float = 1.0) -> dict | None:
+        """``nanoparticles.selectivity``: particle power in the target vs elsewhere (W) and their ratio."""
+        if self.target_cells is None or not self.target_cells.any() or self.model is None:
+            return None
+        q = self.Q_np_at(field_fraction) * self.cell_volumes_m3
+        tgt = float(q[self.target_cells].sum())
+        off = float(q[~self.target_cells].sum())
+        return {"target_power_W": tgt, "off_target_power_W": off,
+                "ratio": tgt / off if off > 0 else (math.inf if tgt > 0 else None)}
 
     def Q_np_at(self, field_fraction: float) -> np.ndarray:
         """Particle heat (W/m³) with the applicator at ``field_fraction`` × nominal."""
@@ -79,7 +111,7 @@ class HeatSource:
         out = np.zeros_like(self.Q_np_W_per_m3)
         idx = np.flatnonzero(self.concentration_mg_per_mL > 0)
         if idx.size:
-            slp = self.model.slp_W_per_g(a * self.H_peak_A_per_m[idx], self.frequency_Hz)
+            slp = self.slp_at(idx, a * self.H_peak_A_per_m[idx])
             out[idx] = slp * 1e3 * self.concentration_mg_per_mL[idx] * self.basis_factor
         return out
 
@@ -134,7 +166,27 @@ class HeatSource:
             "max_concentration_mg_per_mL": float(self.concentration_mg_per_mL.max(initial=0.0)),
             "max_Q_np_W_per_m3": float(self.Q_np_W_per_m3.max(initial=0.0)),
         })
+        sel = self.selectivity()
+        if sel is not None:
+            if self.H_dc_A_per_m is not None:  # the same particles without the selection field: what the FFR buys
+                free = self.with_bias(np.zeros_like(self.H_dc_A_per_m)).selectivity()
+                sel["without_selection_field"] = free
+                if free is not None and sel["off_target_power_W"] > 0:
+                    sel["off_target_suppression"] = free["off_target_power_W"] / sel["off_target_power_W"]
+            out["selectivity"] = sel
+        if self.H_dc_A_per_m is not None:
+            out["bias_at_particles_kA_per_m"] = _weighted_stats(self.H_dc_A_per_m, self.concentration_mg_per_mL
+                                                                * self.cell_volumes_m3)
         return out
+
+
+def _weighted_stats(v: np.ndarray, w: np.ndarray) -> dict:
+    """Particle-mass-weighted min/mean/max of |H_dc| (kA/m)."""
+    m = w > 0
+    if not m.any():
+        return {}
+    return {"min": float(v[m].min() / 1e3), "mean": float(np.dot(v[m], w[m]) / w[m].sum() / 1e3),
+            "max": float(v[m].max() / 1e3)}
 
 def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:
     v = getattr(fields, name, None) if fields is not None else None
@@ -181,7 +233,8 @@ def _total_field_block(covered: np.ndarray | None, H: np.ndarray | None, H0: np.
 
 
 def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesLike | None,
-                lib: TissueLookup | None, section: NanoparticleSection | None, *, base_dir: Path) -> HeatSource:
+                lib: TissueLookup | None, section: NanoparticleSection | None, *, base_dir: Path,
+                bias_A_per_m: np.ndarray | None = None) -> HeatSource:
     """Build the heat source of a plan (see module docstring).
 
     ``applied``: needs ``frequency_Hz`` and ``H_peak_at(points_m) -> (n, 3)`` (peak A/m), and
@@ -189,6 +242,8 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
     ``fields``: per-cell ``Q_eddy_W_per_m3`` and ``Q_implant_W_per_m3`` (None → zeros).
     ``section``: the plan's [nanoparticles]; None means no particles (eddy/implant heat only).
     ``base_dir``: the plan file's folder (relative paths of tables and maps).
+    ``bias_A_per_m``: the static selection field H_dc at the cell centroids ((n, 3) or |H_dc| (n,), A/m) or
+    None; needs an SLP model with a bias dependence (``slp_W_per_g_biased``).
     """
     n = mesh.num_cells
     f = float(applied.frequency_Hz)
@@ -208,13 +263,14 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
         return HeatSource(z, Q_eddy, Q_imp, z.copy(), H, z.copy(), V, f, None, None, 1.0,
                           implant_total_field=_total_field_block(covered, H, H_vec))
     model = make_slp_model(sec, base_dir)
+    Hdc = _bias_magnitude(bias_A_per_m, model, sec.slp_model, n)
     dist = distribute(mesh, sec.distribution, base_dir, lib)
     key = f"nanoparticles.{sec.slp_model.replace('-', '_')}"
     k = basis_factor(dist.mass_of, model.mass_basis, model.iron_mass_fraction, key)
     c = dist.concentration_mg_per_mL
     idx = np.flatnonzero(c > 0)
     slp = np.zeros(n)
-    slp[idx] = model.slp_W_per_g(H[idx], f)
+    slp[idx] = model.slp_W_per_g(H[idx], f) if Hdc is None else model.slp_W_per_g_biased(H[idx], Hdc[idx], f)  # type: ignore[attr-defined]
     Q_np = slp * 1e3 * c * k
     diag = model.field_diagnostics(H[idx], f)
     # SLP/ILP reference field: nominal target field if the model can evaluate it, else the
@@ -230,9 +286,26 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
         w = c[idx] * V[idx]
         ref_H = float(np.sqrt(np.dot(w, H[idx] ** 2) / w.sum()))
         ref_name = "particle-mass-weighted rms peak field"
+    from planner.artefacts import Role
+
+    tgt_tags = [r.tag for r in mesh.regions_with_role(Role.TARGET)]
     return HeatSource(Q_np, Q_eddy, Q_imp, c, H, slp, V, f, model.mass_basis, dist.mass_of, k, model, dist,
                       float(ref_H) if ref_H is not None else None, ref_name if ref_H is not None else "", diag,
+                      Hdc, np.isin(mesh.cell_region, tgt_tags) if tgt_tags else None,
                       implant_total_field=_total_field_block(covered, H, H_vec, idx))
+
+
+def _bias_magnitude(bias: np.ndarray | None, model: SLPModel, name: str, n: int) -> np.ndarray | None:
+    if bias is None:
+        return None
+    if not hasattr(model, "slp_W_per_g_biased"):
+        raise InputError(bad_value("nanoparticles.slp_model", name, "'nonlinear-relaxation' with a [selection_field] "
+                                   "(this model has no static-bias dependence)"))
+    b = np.asarray(bias, dtype=float)
+    b = np.linalg.norm(b, axis=1) if b.ndim == 2 else b
+    if b.shape != (n,) or not np.all(np.isfinite(b)):
+        raise InputError(bad_value("selection_field H_dc shape", b.shape, f"finite ({n},) or ({n}, 3) per cell"))
+    return b
 
 
 def input_files(sec: NanoparticleSection | None, *, base_dir: Path) -> dict[str, Path]:

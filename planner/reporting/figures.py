@@ -74,6 +74,10 @@ def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict
         paths.append(dvh_figure(out / "dvh.png", dvh_block))
     if summary.get("search"):
         paths.append(search_figure(out / "search.png", summary["search"], summary.get("safety")))
+    if artefacts.get("selection_field") is not None:  # [selection_field]: |H_dc| with the FFR outlined
+        from planner.reporting.ffr_figure import ffr_figure
+
+        paths.append(ffr_figure(out / "ffr.png", mesh, artefacts, summary))
     return paths
 
 

@@ -427,6 +427,11 @@ def render_html(summary: dict, figures_html: str = "") -> str:
                            ("search", "Settings search", _search)):
         if summary.get(key):
             parts.append(f"<h2>{_e(title)}</h2>" + fn(summary[key]))
+    if summary.get("selection_field"):  # [selection_field] (issue 14)
+        from planner.reporting.ffr_figure import selection_html
+
+        parts.append("<h2>Selection field and field-free region</h2>"
+                     + selection_html(summary["selection_field"], (summary.get("nanoparticles") or {}).get("selectivity")))
     if figures_html:
         parts.append("<h2>Figures</h2>" + figures_html)
     if summary.get("provenance"):

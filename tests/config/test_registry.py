@@ -34,9 +34,10 @@ IDIOMS = [
      {"uniform", "solenoid", "helmholtz", "pancake", "wire"}),
     (reg.SHAPES, "planner.geometry.mesher", "shape", "shapes", {"box", "sphere", "cylinder", "ellipsoid", "hip-stem"}),
     (reg.SEGMENTERS, "planner.imaging.segmentation", "segmenter", "segmenters", {"ct-hu", "mr-intensity", "labels"}),
-    (reg.SLP_MODELS, "planner.nanoparticles.slp", "slp_model", "slp_models", {"linear-response", "table", "constant"}),
+    (reg.SLP_MODELS, "planner.nanoparticles.slp", "slp_model", "slp_models",
+     {"linear-response", "nonlinear-relaxation", "table", "constant"}),
     (reg.DISTRIBUTIONS, "planner.nanoparticles.distributions", "distribution", "distributions",
-     {"uniform-in-target", "deposit", "concentration-map", "r2star-map", "ct-hu-map"}),
+     {"uniform-in-target", "deposit", "concentration-map", "r2star-map", "ct-hu-map", "organ-uptake"}),
     (reg.PERFUSION_MODELS, "planner.thermal.perfusion", "perfusion_model", "perfusion_models",
      {"constant", "lang1999", "lang1999-absolute"}),
 ]

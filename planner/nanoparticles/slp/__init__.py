@@ -6,7 +6,8 @@ amplitudes at one frequency, states its ``mass_basis`` (``per_g_Fe`` or ``per_g_
 ISO/TS 19807-1 asks) and reports the intrinsic loss power ILP = SLP/(f H0²) in nH m² kg⁻¹.
 
 One module per model, each declaring its parameter section ``[nanoparticles.<model>]``:
-:mod:`.linear_response` (Rosensweig 2002), :mod:`.table` (measured SLP(H, f)), :mod:`.constant`.
+:mod:`.linear_response` (Rosensweig 2002), :mod:`.nonlinear` (``nonlinear-relaxation``: kinetic Néel–Brown
+relaxation in AC + DC fields, tabulated and cached), :mod:`.table` (measured SLP(H, f)), :mod:`.constant`.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from planner.nanoparticles.slp.linear_response import (
     SizeRule,
     build_size_rule,
 )
+from planner.nanoparticles.slp.nonlinear import NonlinearRelaxationModel, NonlinearRelaxationSection
 from planner.nanoparticles.slp.table import SlpTable, SlpTableSection, TableModel, read_slp_table
 
 SLPFactory = Callable[[Any, Path], SLPModel]
@@ -55,7 +57,8 @@ def make_slp_model(np_section: Any, base_dir: Path | None = None) -> SLPModel:
 
 __all__ = [
     "AUTO_NODES", "AUTO_RTOL", "AUTO_TEST_FIELDS_A_per_m", "MASS_BASES", "SLP_MODELS", "ConstantModel",
-    "LinearResponseModel", "LinearResponseParameters", "LinearResponseSection", "SLPModel", "SizeRule",
+    "LinearResponseModel", "LinearResponseParameters", "NonlinearRelaxationModel",
+    "NonlinearRelaxationSection", "LinearResponseSection", "SLPModel", "SizeRule",
     "SlpConstantSection", "SlpTable", "SlpTableSection", "TableModel", "available_slp_models", "build_size_rule",
     "get_slp_model", "ilp_nH_m2_per_kg", "make_slp_model", "read_slp_table", "register_slp_model",
 ]
