@@ -231,8 +231,26 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
                                                                           lib, mesh, {}, rebuild))
         stages["search"] = DONE
         summary["search"] = found.summary_block()
+    uq = _uncertainty(cfg, lib, mesh, heat, temperatures, stages, summary, clock)
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found,
-            "field_probes": probes}
+            "field_probes": probes, "uncertainty": uq}
+
+
+def _uncertainty(cfg: PlanConfig, lib, mesh: TissueMesh, heat, temperatures, stages: dict[str, StageRecord],
+                 summary: dict, clock: _Clock):
+    """[uncertainty] (planner.uncertainty): after the plan's own thermal run, which it reuses."""
+    if cfg.uncertainty is None:
+        return None
+    if temperatures is None:
+        stages["uncertainty"] = skipped("plan has no [thermal] section")
+        return None
+    from planner.uncertainty.study import uncertainty_stage
+
+    with clock.stage("uncertainty", "uncertainty samples"):
+        uq = uncertainty_stage(cfg, mesh, heat, lib)
+    stages["uncertainty"] = DONE
+    summary["uncertainty"] = uq.summary_block()
+    return uq
 
 
 def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], clock: _Clock):
