@@ -196,8 +196,10 @@ def _field_cap(applicator, safety) -> float:
     return H
 
 
-def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, goal_T90_C: float) -> UncertaintyResult:
-    """The study of one plan (see the module docstring); ``heat``: the plan's HeatSource."""
+def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, goal_T90_C: float,
+                    robust: bool = True) -> UncertaintyResult:
+    """The study of one plan (see the module docstring); ``heat``: the plan's HeatSource; ``robust``
+    False skips the robust field search (its fields are then None)."""
     params = parameters(sec, heat, lib)
     lin = th.perfusion_model == "constant"
     if not lin:
@@ -226,8 +228,8 @@ def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, go
     def p_goal(h: float) -> float:
         return float(np.mean([model.evaluate(z, h)[0] >= goal_T90_C for z in A]))
 
-    h_safe = _bisect(lambda h: p_viol(h) <= sec.alpha, 0.0, h_max, True)
-    h_goal = _bisect(lambda h: p_goal(h) >= 1.0 - sec.beta, 0.0, h_max, False)
+    h_safe = _bisect(lambda h: p_viol(h) <= sec.alpha, 0.0, h_max, True) if robust else None
+    h_goal = _bisect(lambda h: p_goal(h) >= 1.0 - sec.beta, 0.0, h_max, False) if robust else None
     return UncertaintyResult(
         method=sec.method, parameters=params, T90_C=outA[:, 0], T90_rise_K=outA[:, 1], healthy_T_max_C=outA[:, 2],
         implant_dT_K=outA[:, 3], violation=np.array([model.violates(tuple(o)) for o in outA]), goal_T90_C=goal_T90_C,

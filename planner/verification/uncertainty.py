@@ -19,3 +19,11 @@ def lognormal_scaled_percentile(nominal: float, sigma_ln: float, percent: float)
 def lognormal_mean(nominal: float, sigma_ln: float) -> float:
     """E[nominal · exp(σ Z)] = nominal · exp(σ²/2)."""
     return nominal * math.exp(0.5 * sigma_ln * sigma_ln)
+
+
+def lognormal_product_first_order(sigmas_ln: list[float]) -> list[float]:
+    """First-order Sobol indices of Y = Π exp(σ_i Z_i) (independent standard normal Z_i):
+    V_i = Var E[Y | Z_i] = e^{Σ_{j≠i} σ_j²} (e^{σ_i²} − 1), Var Y = e^{Σσ²}(e^{Σσ²} − 1) ⇒
+    S_i = (e^{σ_i²} − 1) / (e^{Σσ²} − 1)."""
+    total = sum(s * s for s in sigmas_ln)
+    return [(math.exp(s * s) - 1.0) / (math.exp(total) - 1.0) for s in sigmas_ln]
