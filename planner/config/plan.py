@@ -267,6 +267,8 @@ class NanoparticleSection:
 
     slp_model: str = spec(choice=SLP_MODELS, selects="section")
     distribution: DistributionSection = spec(expected="a [nanoparticles.distribution] table")
+    slp_scale: float = spec(1.0, check=positive, expected="a positive factor on the SLP model (1 = as modelled; "
+                            "`planner calibrate` writes the factor fitted to thermometry)")
     model_parameters: Any = model_section()
 
 

@@ -130,6 +130,20 @@ class HeatSource:
         })
         return out
 
+class ScaledSLP:
+    """An SLP model times a calibration factor ([nanoparticles] slp_scale); everything else delegated."""
+
+    def __init__(self, model: SLPModel, scale: float) -> None:
+        self._model = model
+        self.scale = scale
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def slp_W_per_g(self, H_peak_A_per_m, frequency_Hz):
+        return self.scale * np.asarray(self._model.slp_W_per_g(H_peak_A_per_m, frequency_Hz))
+
+
 def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:
     v = getattr(fields, name, None) if fields is not None else None
     if v is None:
@@ -169,6 +183,8 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
         z = np.zeros(n)
         return HeatSource(z, Q_eddy, Q_imp, z.copy(), H, z.copy(), V, f, None, None, 1.0)
     model = make_slp_model(sec, base_dir)
+    if getattr(sec, "slp_scale", 1.0) != 1.0:
+        model = ScaledSLP(model, float(sec.slp_scale))
     dist = distribute(mesh, sec.distribution, base_dir, lib)
     key = f"nanoparticles.{sec.slp_model.replace('-', '_')}"
     k = basis_factor(dist.mass_of, model.mass_basis, model.iron_mass_fraction, key)
