@@ -51,11 +51,11 @@ def calibrated_plan_path(cfg) -> Path:
     return cfg.plan_file.with_name(cfg.plan_file.stem + ".calibrated.toml")
 
 
-def calibrated_data(cfg, lib, result: CalibrationResult) -> dict:
-    """The plan's TOML data with the fitted values applied."""
+def apply_calibration(data: dict, lib, result: CalibrationResult, arterial_T_C: float) -> dict:
+    """A copy of plan TOML data with the fitted values applied (slp_scale, tissue perfusion, arterial_T_C)."""
     import copy
 
-    data = copy.deepcopy(tomllib.loads(cfg.plan_file.read_text(encoding="utf-8")))
+    data = copy.deepcopy(data)
     for name, est in zip(result.names, result.estimate):
         if name == "slp":
             np_sec = data.setdefault("nanoparticles", {})
@@ -65,7 +65,7 @@ def calibrated_data(cfg, lib, result: CalibrationResult) -> dict:
             data.setdefault("tissues", {}).setdefault(t, {})["perfusion_mL_per_min_per_kg"] = (
                 lib[t].perfusion_mL_per_min_per_kg * float(est))
         elif name == "arterial_T":
-            data.setdefault("thermal", {})["arterial_T_C"] = cfg.thermal.arterial_T_C + float(est)
+            data.setdefault("thermal", {})["arterial_T_C"] = arterial_T_C + float(est)
     return data
 
 
@@ -76,7 +76,8 @@ def write_calibrated_plan(cfg, lib, result: CalibrationResult) -> Path:
     if path.exists() and not path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
         raise InputError(f"{path}: exists and was not written by `planner calibrate`; expected a free name "
                          "(move it away: the planner never overwrites files it did not write)")
-    data = calibrated_data(cfg, lib, result)
+    data = apply_calibration(tomllib.loads(cfg.plan_file.read_text(encoding="utf-8")), lib, result,
+                             cfg.thermal.arterial_T_C)
     path.write_text(f"{MARKER} from {cfg.plan_file.name}; fitted: {', '.join(result.names)}\n"
                     + tomli_w.dumps(data), encoding="utf-8")
     return path

@@ -1,5 +1,6 @@
 """Calibration from thermometry: recovery of known parameters from synthetic probe curves, CSV errors."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from planner.config.plan import load_plan
 from planner.errors import InputError
 from planner.uncertainty.calibration import ProbeModel, calibrate
 from planner.uncertainty.calibration_run import plan_artefacts, run_calibration, synthetic_measurements
-from planner.uncertainty.probes_csv import read_measured_probes, write_measured_probes
+from planner.uncertainty.probes_csv import MeasuredProbes, read_measured_probes, write_measured_probes
 
 from .test_uncertainty import PLAN
 
@@ -44,9 +45,6 @@ def test_recovers_slp_and_arterial_within_their_intervals(plan):
     hits = 0
     for seed in range(3):
         names, ts, T = synthetic_measurements(model, x_true, np.arange(30.0, 361.0, 30.0), 0.05, seed)
-        from planner.uncertainty.probes_csv import MeasuredProbes
-        from pathlib import Path
-
         res = calibrate(model, MeasuredProbes(Path("synthetic.csv"), names, ts, T))
         lo_hi = res.to_json()["parameters"]
         hits += all(lo_hi[n]["ci95"][0] <= v <= lo_hi[n]["ci95"][1] for n, v in truth.items())
