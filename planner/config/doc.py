@@ -107,6 +107,7 @@ def render() -> str:
         (config.SearchSection, "[search]"),
         (config.ImplantsSection, "[implants]"),
         (config.EMSection, "[em]"),
+        (config.UncertaintySection, "[uncertainty]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
     sections += [(e.params, e.params.PLAN_SECTION) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)  # type: ignore[attr-defined]
@@ -252,7 +253,7 @@ def json_schema() -> dict[str, Any]:
     top = {"plan": config.PlanSection, "geometry": config.GeometrySection, "mesh": config.MeshSection,
            "applicator": config.ApplicatorSection, "nanoparticles": config.NanoparticleSection,
            "thermal": config.ThermalSection, "safety": config.SafetySection, "search": config.SearchSection,
-           "implants": config.ImplantsSection, "em": config.EMSection}
+           "implants": config.ImplantsSection, "em": config.EMSection, "uncertainty": config.UncertaintySection}
     props: dict[str, Any] = {k: {"$ref": f"#/$defs/{_table_def(cls, defs)}"} for k, cls in top.items()}
     for name in STAGE_SECTIONS.available():
         params = STAGE_SECTIONS.params(name)
