@@ -328,6 +328,10 @@ def _write_files(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict)
 
     written += write_result_exports(folder, mesh, artefacts, summary)
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
+    if artefacts.get("uncertainty") is not None:
+        from planner.uncertainty.outputs import write_uncertainty_files
+
+        written += write_uncertainty_files(folder, artefacts["uncertainty"])
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
 
 

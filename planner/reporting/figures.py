@@ -64,6 +64,10 @@ def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict
         paths.append(dvh_figure(out / "dvh.png", dvh_block))
     if summary.get("search"):
         paths.append(search_figure(out / "search.png", summary["search"], summary.get("safety")))
+    if artefacts.get("uncertainty") is not None:
+        from planner.uncertainty.outputs import uncertainty_figure
+
+        paths.append(uncertainty_figure(out / "uncertainty.png", artefacts["uncertainty"]))
     return paths
 
 

@@ -153,3 +153,13 @@ def test_samples_must_be_a_power_of_two(tmp_path):
     (tmp_path / "plan.toml").write_text(PLAN.format(mode="steady").replace("samples = 16", "samples = 10"))
     with pytest.raises(InputError, match=r"uncertainty\.samples.*power of two"):
         load_plan(tmp_path / "plan.toml")
+
+
+def test_results_folder_has_the_uncertainty_table_and_figure(tmp_path):
+    (tmp_path / "plan.toml").write_text(PLAN.format(mode="steady"))
+    res = run_plan(load_plan(tmp_path / "plan.toml"))
+    files = res.summary["files"]
+    assert "uncertainty_samples.csv" in files and "figures/uncertainty.png" in files
+    lines = (res.output_dir / "uncertainty_samples.csv").read_text().splitlines()
+    assert len(lines) == 1 + 16
+    assert "uncertainty.png" in (res.output_dir / "report.html").read_text()
