@@ -506,6 +506,12 @@ class UncertaintySection:
                                     expected="a target T90 in 37..60 °C (default: [search] goal_T90_C, else 42)")
     max_field_factor: float = spec(3.0, check=lambda f: 1.0 <= f <= 20.0,
                                    expected="a factor in 1..20: the robust search looks up to this × the plan's field")
+    cache_dir: str | None = spec(None, check=lambda s: bool(s.strip()),
+                                 expected="a folder (relative to the plan file) for per-sample thermal responses: an "
+                                          "interrupted study resumes from it; unset: no cache")
+    ranks_per_group: int = spec(0, check=lambda n: n >= 0,
+                                expected="ranks per sample group under mpirun (N ranks: N/k samples at once on k ranks "
+                                         "each); 0: all ranks solve each sample together")
 
 
 # --- [tissues.<name>] ---------------------------------------------------------------------------

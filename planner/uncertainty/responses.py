@@ -89,8 +89,9 @@ def _is_monotone(rows: np.ndarray, tol_K: float = 1e-6) -> bool:
 
 
 def unit_responses(mesh: TissueMesh, heat, lib, th, perfusion_scales: Mapping[str, float] | None = None,
-                   arterial: bool = False) -> UnitResponses:
-    """One thermal run per heat component (+ one for the arterial offset) with the given perfusion."""
+                   arterial: bool = False, comm=None) -> UnitResponses:
+    """One thermal run per heat component (+ one for the arterial offset) with the given perfusion
+    (on ``comm``: a rank group's communicator; None: all ranks)."""
     from planner.thermal import solve_bioheat
 
     lib_s = ScaledPerfusionLibrary(lib, perfusion_scales or {})
@@ -99,19 +100,37 @@ def unit_responses(mesh: TissueMesh, heat, lib, th, perfusion_scales: Mapping[st
     base = None
     monotone = True
     for name, q in components(heat).items():
-        hist = solve_bioheat(mesh, _Component(q), lib_s, th_u, check_physical=False)
+        hist = solve_bioheat(mesh, _Component(q), lib_s, th_u, check_physical=False, comm=comm)
         rows, base = _rows(hist)
         theta[name] = rows - base[None, :]
         monotone = monotone and _is_monotone(rows)
     n = len(theta)
     if base is None or arterial:
         zero = np.zeros(mesh.num_cells)
-        h0 = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_u, check_physical=False)
+        h0 = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_u, check_physical=False, comm=comm)
         base = h0.T_baseline_C if base is None else base
         n += 1
         if arterial:
             th_a = dataclasses.replace(th_u, arterial_T_C=th.arterial_T_C + 1.0)
-            ha = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_a, check_physical=False)
+            ha = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_a, check_physical=False, comm=comm)
             theta["arterial"] = np.broadcast_to(ha.T_baseline_C - base, (1, base.shape[0])).copy()
             n += 1
     return UnitResponses(T_baseline_C=np.asarray(base, dtype=float), theta=theta, monotone=monotone, solves=n)
+
+
+def save_responses(path, r: UnitResponses) -> None:
+    """Write one cache entry atomically (``.npz``: an interrupted write leaves no entry)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, T_baseline_C=r.T_baseline_C, monotone=r.monotone, solves=r.solves,
+             **{f"theta_{k}": v for k, v in r.theta.items()})
+    os.replace(tmp, path)
+
+
+def load_responses(path) -> UnitResponses:
+    with np.load(path) as z:
+        theta = {k[len("theta_"):]: z[k] for k in z.files if k.startswith("theta_")}
+        return UnitResponses(z["T_baseline_C"], theta, bool(z["monotone"]), 0)

@@ -13,9 +13,11 @@ exact where the deposit sees one field value and an approximation of the per-cel
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -56,6 +58,8 @@ class _Model:
     params: tuple[Parameter, ...]
     arterial: bool
     limits: tuple[float, float]  # max healthy T (°C), max implant ΔT (K)
+    cache_dir: Path | None = None
+    ranks_per_group: int = 0
 
     def __post_init__(self) -> None:
         from planner.planning.safety import healthy_vertices
@@ -80,17 +84,61 @@ class _Model:
         self.g_grid = (np.array([float(vol @ self.heat.Q_np_at(a)) / p1 for a in self.a_grid]) if p1 > 0
                        else np.zeros_like(self.a_grid))
 
+    def values(self, z: np.ndarray) -> dict[str, float]:
+        return {p.name: float(p.value(np.asarray(zi))) for p, zi in zip(self.params, z)}
+
+    def key(self, v: dict[str, float]) -> tuple:
+        return tuple(round(v[p.name], 12) for p in self.perf)
+
+    def _cache_file(self, key: tuple) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        h = hashlib.sha256()
+        for arr in (self.mesh.points_m, self.mesh.cells, self.heat.Q_np_W_per_m3, self.heat.Q_eddy_W_per_m3,
+                    self.heat.Q_implant_W_per_m3):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(repr((self.th, [p.name for p in self.perf], key, self.arterial)).encode())
+        return self.cache_dir / f"uq-{h.hexdigest()[:24]}.npz"
+
+    def prefetch(self, sets: list[np.ndarray]) -> None:
+        """Unit responses of every perfusion vector the samples need: from the cache folder, else solved,
+        spread over MPI rank groups (round robin; each group solves on its own communicator)."""
+        from planner.fem import parallel
+        from planner.uncertainty.responses import load_responses, save_responses
+
+        wanted: dict[tuple, dict[str, float]] = {}
+        for Z in sets:
+            for z in Z:
+                v = self.values(z)
+                wanted.setdefault(self.key(v), {p.name.split(".", 1)[1]: v[p.name] for p in self.perf})
+        missing = []
+        for k in wanted:
+            f = self._cache_file(k)
+            if k in self.cache:
+                continue
+            if f is not None and f.exists():
+                self.cache[k] = load_responses(f)
+            else:
+                missing.append(k)
+        comm, group, n_groups = parallel.rank_groups(self.ranks_per_group)
+        local = {}
+        for i, k in enumerate(missing):
+            if i % n_groups == group:
+                local[k] = unit_responses(self.mesh, self.heat, self.lib, self.th, wanted[k], self.arterial, comm=comm)
+                f = self._cache_file(k)
+                if f is not None and comm.rank == 0:
+                    f.parent.mkdir(parents=True, exist_ok=True)
+                    save_responses(f, local[k])
+        got = parallel.gather_group_results(local, comm)
+        self.solves += sum(r.solves for r in got.values())
+        self.cache.update(got)
+
     def responses(self, v: dict[str, float]) -> UnitResponses:
-        key = tuple(round(v[p.name], 12) for p in self.perf)
-        if key not in self.cache:
-            scales = {p.name.split(".", 1)[1]: v[p.name] for p in self.perf}
-            self.cache[key] = unit_responses(self.mesh, self.heat, self.lib, self.th, scales, self.arterial)
-            self.solves += self.cache[key].solves
-        return self.cache[key]
+        return self.cache[self.key(v)]
 
     def evaluate(self, z: np.ndarray, h: float) -> tuple[float, float, float, float]:
         """(T90 °C, T90 of the rise K, healthy T_max °C, implant ΔT K) of sample z at field factor h."""
-        v = {p.name: float(p.value(np.asarray(zi))) for p, zi in zip(self.params, z)}
+        v = self.values(z)
         r = self.responses(v)
         a = h * v.get("field", 1.0)
         c = {"particles": v.get("slp", 1.0) * v.get("mass", 1.0) * float(np.interp(a, self.a_grid, self.g_grid)),
@@ -197,7 +245,7 @@ def _field_cap(applicator, safety) -> float:
 
 
 def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, goal_T90_C: float,
-                    robust: bool = True) -> UncertaintyResult:
+                    robust: bool = True, cache_dir: Path | None = None) -> UncertaintyResult:
     """The study of one plan (see the module docstring); ``heat``: the plan's HeatSource; ``robust``
     False skips the robust field search (its fields are then None)."""
     params = parameters(sec, heat, lib)
@@ -206,9 +254,10 @@ def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, go
         log.warning("[uncertainty]: perfusion model %r depends on temperature: the unit-response combination "
                     "is a linearisation (exact only for perfusion_model = 'constant')", th.perfusion_model)
     model = _Model(mesh, heat, lib, th, params, any(p.name == "arterial_T" for p in params),
-                   (safety.max_healthy_T_C, safety.max_implant_dT_K))
+                   (safety.max_healthy_T_C, safety.max_implant_dT_K), cache_dir, sec.ranks_per_group)
     d = max(len(params), 1)
     A, B, AB = saltelli_design(sec.samples, d, sec.method, sec.seed)
+    model.prefetch([A, B, *AB] if params else [A])
     outA = np.array([model.evaluate(z, 1.0) for z in A])
     sob: dict[str, float] = {}
     sob_h: dict[str, float] = {}
@@ -245,4 +294,6 @@ def uncertainty_stage(cfg, mesh: TissueMesh, heat, lib) -> UncertaintyResult:
 
     sec = cfg.uncertainty
     goal = sec.goal_T90_C if sec.goal_T90_C is not None else (cfg.search.goal_T90_C if cfg.search else 42.0)
-    return run_uncertainty(sec, mesh, heat, lib, cfg.thermal, cfg.applicator, cfg.safety or SafetySection(), goal)
+    cache = cfg.resolve(sec.cache_dir) if sec.cache_dir else None
+    return run_uncertainty(sec, mesh, heat, lib, cfg.thermal, cfg.applicator, cfg.safety or SafetySection(), goal,
+                           cache_dir=cache)

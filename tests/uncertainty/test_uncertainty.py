@@ -163,3 +163,48 @@ def test_results_folder_has_the_uncertainty_table_and_figure(tmp_path):
     lines = (res.output_dir / "uncertainty_samples.csv").read_text().splitlines()
     assert len(lines) == 1 + 16
     assert "uncertainty.png" in (res.output_dir / "report.html").read_text()
+
+
+def test_perfusion_samples_resume_from_the_cache(steady, tmp_path):
+    """Perfusion samples re-solve once each; a second study with the same cache folder solves nothing and
+    gives identical results (an interrupted study resumes)."""
+    kw = dict(slp_sigma_ln=0.3, mass_sigma_ln=0.0, field_sigma_ln=0.0, perfusion_tissues=("tumour",), samples=4)
+    cfg, res = steady
+    a = res.artefacts
+    sec = dataclasses.replace(UncertaintySection(), **kw)
+    first = run_uncertainty(sec, a["mesh"], a["heat"], a["library"], cfg.thermal, cfg.applicator, cfg.safety, 42.0,
+                            robust=False, cache_dir=tmp_path / "cache")
+    files = sorted((tmp_path / "cache").glob("uq-*.npz"))
+    # distinct perfusion vectors: the rows of A and of B (AB_slp shares A's, AB_perfusion B's)
+    assert first.thermal_solves == 2 * len(files) and len(files) == 2 * 4
+    files[0].unlink()  # as if interrupted before the last entry was written
+    again = run_uncertainty(sec, a["mesh"], a["heat"], a["library"], cfg.thermal, cfg.applicator, cfg.safety, 42.0,
+                            robust=False, cache_dir=tmp_path / "cache")
+    assert again.thermal_solves == 2
+    assert np.array_equal(again.T90_C, first.T90_C) and again.sobol_first_order == first.sobol_first_order
+    assert first.sobol_first_order["perfusion.tumour"] != 0.0
+
+
+@pytest.mark.mpi
+def test_rank_groups_match_the_serial_study(tmp_path):
+    """mpirun -n 2 with ranks_per_group = 1: two perfusion samples solved at once (one per rank, split
+    communicators); the study equals the serial one."""
+    import json
+
+    from tests.conftest import run_mpi
+
+    extra = 'perfusion_tissues = ["tumour"]\nranks_per_group = 1\nmass_sigma_ln = 0.0\nfield_sigma_ln = 0.0\n'
+    text = PLAN.format(mode="steady").replace("samples = 16", "samples = 4\n" + extra)
+    (tmp_path / "plan.toml").write_text(text)
+    script = tmp_path / "run.py"
+    script.write_text("from planner.config.plan import load_plan\nfrom planner.pipeline import run_plan\n"
+                      f"run_plan(load_plan({str(tmp_path / 'plan.toml')!r}))\n")
+    res = run_mpi(script)
+    assert res.returncode == 0, res.stdout[-1500:] + res.stderr[-3000:]
+    par = json.loads((tmp_path / "out" / "summary.json").read_text())["uncertainty"]
+    serial = run_plan(load_plan(tmp_path / "plan.toml"), write=False).summary["uncertainty"]
+    assert par["thermal_solves"] == serial["thermal_solves"] == 2 * 8
+    for key in ("T90_C", "healthy_T_max_C"):
+        for p in ("p5", "p50", "p95"):
+            assert par[key][p] == pytest.approx(serial[key][p], abs=1e-6)
+    assert par["sobol_first_order"] == pytest.approx(serial["sobol_first_order"], abs=1e-6)
