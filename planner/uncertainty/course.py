@@ -94,8 +94,9 @@ def load_course(path: str | Path) -> tuple[dict, list[Session], Path]:
     return head, sessions, plan
 
 
-def _session_data(base: dict, current: dict, head: dict, s: Session, k: int, inject_day: float, out: Path) -> dict:
-    """Plan data of session k (TOML dict): settings, particle map, degradation."""
+def _session_data(base: dict, current: dict, head: dict, s: Session, k: int, prev_day: float, out: Path) -> dict:
+    """Plan data of session k (TOML dict): settings, particle map, degradation since the previous session
+    (the previous session's slp_scale already holds the decay, and any calibration, up to its day)."""
     data = copy.deepcopy(current)
     data.setdefault("applicator", {}).update({key: s.overrides[key] for key in ("field_kA_per_m", "frequency_kHz")
                                               if key in s.overrides})
@@ -111,7 +112,7 @@ def _session_data(base: dict, current: dict, head: dict, s: Session, k: int, inj
         nps["distribution"] = {**base["nanoparticles"]["distribution"], "file": s.particle_map}
     if s.particle_map == "previous":
         half = float(head.get("slp_half_life_days", math.inf))
-        decay = 0.5 ** ((s.day - inject_day) / half) if math.isfinite(half) else 1.0
+        decay = 0.5 ** ((s.day - prev_day) / half) if math.isfinite(half) else 1.0
         nps["slp_scale"] = float(current.get("nanoparticles", {}).get("slp_scale", 1.0)) * decay
         if head.get("brownian_blocked_after_uptake", True) and nps.get("slp_model") == "linear-response":
             nps.setdefault("linear_response", {})["brownian"] = False
@@ -128,12 +129,14 @@ def run_course(path: str | Path) -> tuple[dict, Path]:
     base = tomllib.loads(plan_path.read_text(encoding="utf-8"))
     if "nanoparticles" not in base:
         raise InputError(f"{plan_path}: [nanoparticles] missing; a course carries particle maps between sessions")
-    current, inject_day, total, rows, mesh = copy.deepcopy(base), sessions[0].day, None, [], None
+    current, total, rows, mesh = copy.deepcopy(base), None, [], None
     for k, s in enumerate(sessions):
-        if s.particle_map != "previous":
-            inject_day = s.day
-            current.setdefault("nanoparticles", {}).pop("slp_scale", None)
-        data = _session_data(base, current, head, s, k, inject_day, out)
+        if s.particle_map != "previous":  # a new injection: fresh particles, the base plan's SLP
+            nps = current.setdefault("nanoparticles", {})
+            nps.pop("slp_scale", None)
+            if "slp_scale" in base["nanoparticles"]:
+                nps["slp_scale"] = base["nanoparticles"]["slp_scale"]
+        data = _session_data(base, current, head, s, k, sessions[k - 1].day if k else s.day, out)
         cfg = parse_plan(data, plan_file=plan_path)
         res = run_plan(cfg)
         temps, mesh = res.artefacts["temperatures"], res.artefacts["mesh"]

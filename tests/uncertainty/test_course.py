@@ -1,6 +1,7 @@
 """planner course: cumulative dose, SLP half-life, bad course files."""
 import json
 
+import numpy as np
 import pytest
 
 from planner.errors import InputError
@@ -63,3 +64,29 @@ def test_first_session_cannot_carry_over(tmp_path):
     course.write_text(course.read_text().replace('particle_map = "plan"', 'particle_map = "previous"'))
     with pytest.raises(InputError, match="first session has no previous map"):
         load_course(course)
+
+
+def test_three_session_course_calibrates_between_sessions(tmp_path):
+    """Session 2 has measured probes (made with 0.8 × its particle heat): session 3 is planned with the
+    fitted SLP scale times one more half-life of decay; cumulative dose adds all three sessions."""
+    from .test_calibration import PROBES
+
+    course = _setup(tmp_path, "slp_half_life_days = 7.0")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan.read_text().replace("[safety]", PROBES + "\n[safety]"))
+    t = np.arange(30.0, 361.0, 30.0)
+    rows = ["time_s,probe,T_C"] + [f"{x:g},centre,{37.0 + 3.0 * (1 - np.exp(-x / 150.0)):.4f}" for x in t]
+    (tmp_path / "s2.csv").write_text("\n".join(rows) + "\n")
+    course.write_text(course.read_text() + '\nmeasured_probes = "s2.csv"\n\n[[sessions]]\nday = 14\n'
+                      'particle_map = "previous"\n')
+    summary, out = run_course(course)
+    s1, s2, s3 = summary["sessions"]
+    fitted = s2["calibration"]["parameters"]["slp"]["estimate"]
+    assert s2["slp_scale"] == pytest.approx(0.5)
+    assert s3["slp_scale"] == pytest.approx(0.5 * fitted * 0.5, rel=1e-12)
+    one = [json.loads((out / f"session-{k}" / "summary.json").read_text()) for k in (1, 2, 3)]
+    import meshio
+
+    cum = meshio.read(out / "cumulative_CEM43.vtu").point_data["CEM43_min"]
+    assert cum.max() > 0 and len(summary["sessions"]) == 3
+    assert all(o["thermal"]["target"]["CEM43T90_min"] <= summary["cumulative"]["tumour"]["CEM43T90_min"] for o in one)

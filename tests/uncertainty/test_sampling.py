@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from planner.uncertainty.sampling import sample_points, saltelli_design, saltelli_first_order
+from planner.uncertainty.sampling import saltelli_design, saltelli_first_order, sample_points
 from planner.verification.uncertainty import lognormal_product_first_order
 
 
