@@ -93,3 +93,15 @@ def test_probe_csv_header_is_checked(tmp_path):
     p.write_text("t,probe,T\n0,centre,37\n")
     with pytest.raises(InputError, match="line 1.*time_s"):
         read_measured_probes(p, ["centre"])
+
+
+def test_cli_calibrate_bad_csv_is_one_line_input_error(tmp_path, capsys):
+    from planner.cli import EXIT_INPUT, main
+
+    (tmp_path / "plan.toml").write_text(PLAN.format(mode="transient").replace("[safety]", PROBES + "\n[safety]"))
+    (tmp_path / "probes.csv").write_text("time_s,probe,T_C\n0,centre,37.0\n30,tumor centre,37.5\n")
+    code = main(["calibrate", str(tmp_path / "plan.toml"), "--measured", str(tmp_path / "probes.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_INPUT and len(err) == 1
+    assert "probes.csv: line 3, column 2 (probe): unknown probe 'tumor centre'" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.toml", "probes.csv"]
