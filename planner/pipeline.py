@@ -263,7 +263,8 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
         raise InputError("[applicator]: missing section; expected the applicator of the field stages")
     with clock.stage("em", "eddy currents"):
         applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
+        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry),
+                                        admittivity=cfg.em.admittivity if cfg.em is not None else "auto")
     stages["em"] = DONE  # (before "implants": summary.json lists the stages in the order they ran)
     with clock.stage("implants"):
         fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress)

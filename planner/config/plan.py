@@ -161,6 +161,10 @@ class ApplicatorSection:
 
 
 # --- [em] ---------------------------------------------------------------------------------------
+ADMITTIVITY_MODELS = ("auto", "real", "complex")
+ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ = 300e3  # [em] admittivity = "auto": complex σ* above this frequency
+
+
 @dataclass(frozen=True)
 class FieldProbeSpec:
     """A field probe for applicator QA: a point (``position_mm``) or a line (``start_mm``, ``end_mm``,
@@ -202,6 +206,11 @@ class EMSection:
 
     field_probes: tuple[FieldProbeSpec, ...] = spec((), help="points and lines where H and E are reported "
                                                              "[[em.field_probes]]")
+    admittivity: str = spec("auto", check=one_of(*ADMITTIVITY_MODELS)[0],
+                            expected="'auto', 'real' or 'complex' (tissue admittivity model of the eddy-current solve)",
+                            help="tissue admittivity in the eddy-current solve: 'real' = conductivity σ only, "
+                                 "'complex' = σ + jωε0εr (displacement currents; both from the Cole–Cole tissue "
+                                 f"data), 'auto' = complex above {ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ / 1e3:g} kHz")
 
 
 # --- [implants] -------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ H_NOTE = ("applied field H0 of the applicator (peak, in phase with the coil curr
           "implant_submodel lie where it may matter")
 E_NOTE = ("tissue field of the scalar-potential solve, E = -j omega (A0 + grad psi) (implants as floating "
           "conductors); components are the peak amplitudes omega (A0 + grad psi), the phasor lags H by 90 deg; "
+          "with the complex admittivity E_peak_vector is omega Re(A0 + grad psi) (lagging H by 90 deg), "
+          "E_in_phase_vector omega Im(A0 + grad psi) (in phase with H), E_peak = sqrt(|Re|^2 + |Im|^2); "
           "null outside conducting tissue")
 
 
@@ -62,7 +64,7 @@ class FieldProbes:
     frequency_Hz: float
     region: tuple[str, ...]  # mesh region of each point
     H_peak_A_per_m: np.ndarray  # (n, 3)
-    E_peak_V_per_m: np.ndarray  # (n, 3), NaN outside conducting tissue
+    E_peak_V_per_m: np.ndarray  # (n, 3) ω(A0 + ∇ψ) (phasor = −j × it; complex with the complex admittivity), NaN outside
     implant_submodel: tuple[str, ...]  # implant whose sub-model box holds the point, or ''
 
     def rows(self) -> tuple[list[str], list[list]]:
@@ -72,11 +74,15 @@ class FieldProbes:
                   "Ex_peak_V_per_m", "Ey_peak_V_per_m", "Ez_peak_V_per_m", "E_peak_V_per_m", "implant_submodel"]
         L = self.located
         H, E = self.H_peak_A_per_m, self.E_peak_V_per_m
-        Hm, Em = np.linalg.norm(H, axis=1), np.linalg.norm(E, axis=1)
+        Hm, Em = np.linalg.norm(H, axis=1), np.linalg.norm(E, axis=1)  # complex E: |E|² = |Re|² + |Im|²
+        cplx = np.iscomplexobj(E)
+        if cplx:  # complex admittivity: the in-phase (with H) components Im ω(A0 + ∇ψ) as extra columns
+            header += ["Ex_in_phase_V_per_m", "Ey_in_phase_V_per_m", "Ez_in_phase_V_per_m"]
         rows = []
         for i in range(L.points_m.shape[0]):
             rows.append([L.probe[i], L.kind[i], int(L.index[i]), *(L.points_m[i] / MM).tolist(), self.region[i],
-                         *H[i].tolist(), float(Hm[i]), *E[i].tolist(), float(Em[i]), self.implant_submodel[i]])
+                         *H[i].tolist(), float(Hm[i]), *E[i].real.tolist(), float(Em[i]), self.implant_submodel[i],
+                         *(E[i].imag.tolist() if cplx else [])])
         return header, rows
 
     def summary_block(self) -> list[dict]:
@@ -96,7 +102,9 @@ class FieldProbes:
             b["H_peak_A_per_m"].append(float(np.linalg.norm(self.H_peak_A_per_m[i])))
             b["H_peak_vector_A_per_m"].append([float(v) for v in self.H_peak_A_per_m[i]])
             b["E_peak_V_per_m"].append(float(np.linalg.norm(e)) if ok else None)
-            b["E_peak_vector_V_per_m"].append([float(v) for v in e] if ok else None)
+            b["E_peak_vector_V_per_m"].append([float(v) for v in e.real] if ok else None)
+            if np.iscomplexobj(e):  # complex admittivity: the components in phase with H (E = −jω Re F + ω Im F)
+                b.setdefault("E_in_phase_vector_V_per_m", []).append([float(v) for v in e.imag] if ok else None)
             b["implant_submodel"].append(self.implant_submodel[i] or None)
         return list(out.values())
 
@@ -199,8 +207,8 @@ def field_probes(mesh: TissueMesh, fields: FieldSolution, located: LocatedProbes
     omega = 2.0 * math.pi * float(fields.frequency_Hz)
     X = located.points_m
     H = np.asarray(app.H_peak_at(X), float).reshape(-1, 3)
-    E = np.full_like(H, np.nan)
     Fv = fields.F_vertex_cell_V_s_per_m
+    E = np.full(H.shape, np.nan, dtype=np.result_type(float, Fv.dtype if Fv is not None else float))
     if Fv is None:
         raise InputError("em.field_probes: the field solution carries no vertex field (F_vertex_cell_V_s_per_m); "
                          "expected a FieldSolution from planner.em.solve_eddy_currents")
