@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.artefacts import Role, TissueMesh
+from planner.errors import InputError, bad_value
 from planner.thermal import metrics
 from planner.uncertainty.responses import UnitResponses, unit_responses
 from planner.uncertainty.sampling import Parameter, saltelli_design, saltelli_first_order
@@ -29,7 +30,15 @@ from planner.uncertainty.sampling import Parameter, saltelli_design, saltelli_fi
 log = logging.getLogger(__name__)
 
 
-def parameters(sec, heat, lib) -> tuple[Parameter, ...]:
+def _tissue(lib, mesh_tissues: set[str], name: str) -> str:
+    canonical = lib.resolve(name) if hasattr(lib, "resolve") else name
+    if canonical not in mesh_tissues:
+        raise InputError(bad_value("uncertainty.perfusion_tissues", name, "a tissue of the plan's mesh: "
+                                   + ", ".join(sorted(mesh_tissues))))
+    return canonical
+
+
+def parameters(sec, heat, lib, mesh_tissues: set[str]) -> tuple[Parameter, ...]:
     """The uncertain inputs of the section (spread 0 or a missing heat component: not uncertain)."""
     has_np = bool(np.any(heat.Q_np_W_per_m3 > 0))
     has_eddy = bool(np.any(heat.Q_eddy_W_per_m3 > 0))
@@ -41,7 +50,7 @@ def parameters(sec, heat, lib) -> tuple[Parameter, ...]:
             out.append(Parameter(name, float(sigma)))
     for t in sec.perfusion_tissues:
         if sec.perfusion_sigma_ln > 0:
-            out.append(Parameter(f"perfusion.{lib[t].name}", float(sec.perfusion_sigma_ln)))
+            out.append(Parameter(f"perfusion.{_tissue(lib, mesh_tissues, t)}", float(sec.perfusion_sigma_ln)))
     if sec.arterial_sd_K > 0:
         out.append(Parameter("arterial_T", float(sec.arterial_sd_K), kind="normal"))
     return tuple(out)
@@ -248,7 +257,7 @@ def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, go
                     robust: bool = True, cache_dir: Path | None = None) -> UncertaintyResult:
     """The study of one plan (see the module docstring); ``heat``: the plan's HeatSource; ``robust``
     False skips the robust field search (its fields are then None)."""
-    params = parameters(sec, heat, lib)
+    params = parameters(sec, heat, lib, {r.tissue for r in mesh.regions})
     lin = th.perfusion_model == "constant"
     if not lin:
         log.warning("[uncertainty]: perfusion model %r depends on temperature: the unit-response combination "

@@ -208,3 +208,8 @@ def test_rank_groups_match_the_serial_study(tmp_path):
         for p in ("p5", "p50", "p95"):
             assert par[key][p] == pytest.approx(serial[key][p], abs=1e-6)
     assert par["sobol_first_order"] == pytest.approx(serial["sobol_first_order"], abs=1e-6)
+
+
+def test_unknown_perfusion_tissue_is_named(steady):
+    with pytest.raises(InputError, match=r"uncertainty\.perfusion_tissues.*'liver'.*muscle, tumour"):
+        _study(steady, perfusion_tissues=("liver",))
