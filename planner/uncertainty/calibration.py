@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.artefacts import TissueMesh
+from planner.config.plan import ThermalSection
 from planner.errors import InputError, SolverError
+from planner.nanoparticles.heat import HeatSource
+from planner.thermal.stage import ThermalLibrary
 from planner.uncertainty.probes_csv import MeasuredProbes
 from planner.uncertainty.responses import ScaledPerfusionLibrary, _Component, components
 
@@ -30,10 +34,10 @@ ARTERIAL_BOUND_K = 3.0
 class ProbeModel:
     """Probe temperature curves of a plan as a function of (SLP scale, perfusion scales, arterial offset)."""
 
-    mesh: object
-    heat: object
-    lib: object
-    th: object
+    mesh: TissueMesh
+    heat: HeatSource
+    lib: ThermalLibrary
+    th: ThermalSection
     perfusion_tissues: tuple[str, ...]
     arterial: bool
 

@@ -129,7 +129,8 @@ def run_course(path: str | Path) -> tuple[dict, Path]:
     base = tomllib.loads(plan_path.read_text(encoding="utf-8"))
     if "nanoparticles" not in base:
         raise InputError(f"{plan_path}: [nanoparticles] missing; a course carries particle maps between sessions")
-    current, total, rows, mesh = copy.deepcopy(base), None, [], None
+    current, rows, mesh = copy.deepcopy(base), [], None
+    total: np.ndarray | None = None
     for k, s in enumerate(sessions):
         if s.particle_map != "previous":  # a new injection: fresh particles, the base plan's SLP
             nps = current.setdefault("nanoparticles", {})
@@ -142,7 +143,7 @@ def run_course(path: str | Path) -> tuple[dict, Path]:
         temps, mesh = res.artefacts["temperatures"], res.artefacts["mesh"]
         if temps is None:
             raise InputError(f"{plan_path}: [thermal] missing; a course adds up thermal dose")
-        total = temps.CEM43_min.copy() if total is None else _add_dose(total, temps.CEM43_min, k)
+        total = np.array(temps.CEM43_min, dtype=float) if total is None else _add_dose(total, temps.CEM43_min, k)
         rows.append({"session": k + 1, "day": s.day, "results": str(res.output_dir),
                      "particle_power_W": res.summary["nanoparticles"].get("total_power_W"),
                      "slp_scale": data["nanoparticles"].get("slp_scale", 1.0),
@@ -151,6 +152,7 @@ def run_course(path: str | Path) -> tuple[dict, Path]:
         current = data
         if s.measured_probes is not None:
             current = _calibrated(cfg, data, s, head, rows[-1])
+    assert total is not None and mesh is not None  # at least one session (load_course)
     summary = {"course": head.get("name", ""), "sessions": rows, "cumulative": _structure_dose(mesh, total)}
     _write_course(out, mesh, total, summary)
     return summary, out
@@ -169,6 +171,7 @@ def _calibrated(cfg, data: dict, s: Session, head: dict, row: dict) -> dict:
     from planner.uncertainty.calibration_run import apply_calibration, plan_artefacts
     from planner.uncertainty.probes_csv import read_measured_probes
 
+    assert s.measured_probes is not None
     meas = read_measured_probes(s.measured_probes, [p.name for p in cfg.thermal.probes])
     mesh, heat, lib = plan_artefacts(cfg)
     tissues = tuple(lib[t].name for t in head.get("calibrate_perfusion", ()))

@@ -33,6 +33,7 @@ class ScaledPerfusionLibrary:
     def __init__(self, lib, scales: Mapping[str, float]) -> None:
         self._lib = lib
         self._scales = dict(scales)
+        self.blood = lib.blood
 
     def __getitem__(self, name: str):
         t = self._lib[name]
@@ -46,10 +47,6 @@ class ScaledPerfusionLibrary:
 
     def get(self, name: str, default=None):
         return self[name] if name in self._lib else default
-
-    @property
-    def blood(self):
-        return self._lib.blood
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from planner.artefacts import Role, TissueMesh
+from planner.config.plan import ThermalSection
 from planner.errors import InputError, bad_value
+from planner.nanoparticles.heat import HeatSource
+from planner.thermal.stage import ThermalLibrary
 from planner.thermal import metrics
 from planner.uncertainty.responses import UnitResponses, unit_responses
 from planner.uncertainty.sampling import Parameter, saltelli_design, saltelli_first_order
@@ -61,9 +64,9 @@ class _Model:
     """Evaluates the outputs of one sample at field factor h from cached unit responses."""
 
     mesh: TissueMesh
-    heat: object
-    lib: object
-    th: object
+    heat: HeatSource
+    lib: ThermalLibrary
+    th: ThermalSection
     params: tuple[Parameter, ...]
     arterial: bool
     limits: tuple[float, float]  # max healthy T (°C), max implant ΔT (K)
