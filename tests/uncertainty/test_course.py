@@ -90,3 +90,14 @@ def test_three_session_course_calibrates_between_sessions(tmp_path):
     cum = meshio.read(out / "cumulative_CEM43.vtu").point_data["CEM43_min"]
     assert cum.max() > 0 and len(summary["sessions"]) == 3
     assert all(o["thermal"]["target"]["CEM43T90_min"] <= summary["cumulative"]["tumour"]["CEM43T90_min"] for o in one)
+
+
+def test_cli_course_missing_map_is_one_line_input_error(tmp_path, capsys):
+    from planner.cli import EXIT_INPUT, main
+
+    course = _setup(tmp_path)
+    course.write_text(course.read_text().replace('particle_map = "previous"', 'particle_map = "day7.nii"'))
+    code = main(["course", str(course)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_INPUT and len(err) == 1 and "line 14, column 17 (particle_map)" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["course.toml", "plan.toml"]
