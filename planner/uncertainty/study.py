@@ -78,6 +78,7 @@ class _Model:
 
         self.cache: dict[tuple, UnitResponses] = {}
         self.solves = 0
+        self.rank_groups = 1
         tmask = metrics.target_cell_mask(self.mesh)
         w = metrics.vertex_volumes_m3(self.mesh, tmask)
         self.t_idx = np.flatnonzero(w > 0)
@@ -133,6 +134,7 @@ class _Model:
             else:
                 missing.append(k)
         comm, group, n_groups = parallel.rank_groups(self.ranks_per_group)
+        self.rank_groups = n_groups
         local = {}
         for i, k in enumerate(missing):
             if i % n_groups == group:
@@ -193,6 +195,7 @@ class UncertaintyResult:
     beta: float
     thermal_solves: int
     linear_reuse: bool
+    rank_groups: int = 1
 
     @property
     def samples(self) -> int:
@@ -216,7 +219,7 @@ class UncertaintyResult:
             "goal_T90_C": self.goal_T90_C, "alpha": self.alpha, "beta": self.beta,
             "parameters": {p.name: {"distribution": p.kind, ("sigma_ln" if p.kind == "lognormal" else "sd_K"): p.sigma}
                            for p in self.parameters},
-            "thermal_solves": self.thermal_solves, "linear_reuse": self.linear_reuse,
+            "thermal_solves": self.thermal_solves, "linear_reuse": self.linear_reuse, "rank_groups": self.rank_groups,
             "definitions": {
                 "robust_field_kA_per_m": "largest field (plan's amplitude convention) with P(violation) <= alpha",
                 "goal_field_kA_per_m": "smallest field with P(T90 >= goal) >= 1 - beta (null: not reached)",
@@ -297,7 +300,7 @@ def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, go
         sobol_first_order=sob, sobol_first_order_healthy_T_max=sob_h, nominal_field_kA_per_m=H0,
         robust_field_kA_per_m=None if h_safe is None else h_safe * H0,
         goal_field_kA_per_m=None if h_goal is None else h_goal * H0, alpha=sec.alpha, beta=sec.beta,
-        thermal_solves=model.solves, linear_reuse=lin)
+        thermal_solves=model.solves, linear_reuse=lin, rank_groups=model.rank_groups)
 
 
 def uncertainty_stage(cfg, mesh: TissueMesh, heat, lib) -> UncertaintyResult:

@@ -204,6 +204,7 @@ def test_rank_groups_match_the_serial_study(tmp_path):
     par = json.loads((tmp_path / "out" / "summary.json").read_text())["uncertainty"]
     serial = run_plan(load_plan(tmp_path / "plan.toml"), write=False).summary["uncertainty"]
     assert par["thermal_solves"] == serial["thermal_solves"] == 2 * 8
+    assert par["rank_groups"] == 2 and serial["rank_groups"] == 1
     for key in ("T90_C", "healthy_T_max_C"):
         for p in ("p5", "p50", "p95"):
             assert par[key][p] == pytest.approx(serial[key][p], abs=1e-6)
