@@ -31,6 +31,9 @@ class CellTags(Protocol):
     def values(self) -> np.ndarray: ...
 
 
+SOLVERS = ("auto", "direct", "ams")
+
+
 @dataclass(frozen=True)
 class ImplantSolveOptions:
     """Material, drive and solver controls of one reduced-field solve (SI; peak phasors).
@@ -40,20 +43,27 @@ class ImplantSolveOptions:
     ``regularisation`` ε (relative to κ_metal) is added as ε κ_metal ∫ u·w over the surroundings in the
     preconditioner only. ``collect_cells``: gather per-cell metal losses on every rank.
     ``comm``: communicator of the sub-model mesh (``solve_implant``).
+    ``solver``: ``"direct"`` (MUMPS LDLᵀ of the gauged block system, :mod:`.direct`), ``"ams"`` (MINRES with
+    the block-diagonal AMS preconditioner, :mod:`.blocks`) or ``"auto"``: direct up to ``direct_max_dofs``
+    N1curl dofs when PETSc has MUMPS, AMS above (the direct factor's memory grows like N^{4/3}).
     """
 
     sigma_S_per_m: float
     frequency_Hz: float
     A0_peak_at: AppliedPotential
     degree: int = 2
-    rtol: float = 1e-6
+    rtol: float = 1e-4  # MINRES: loss within 1e-4 of the direct solve for a/δ 0.3…10 (README_implants)
     max_iterations: int = 300
     regularisation: float = 1e-6
     collect_cells: bool = True
     dirichlet: bool = True
     comm: MPI.Comm = field(default_factory=lambda: MPI.COMM_WORLD)
+    solver: str = "auto"
+    direct_max_dofs: int = 20_000
 
     def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise InputError(bad_value("solver", self.solver, f"one of {', '.join(SOLVERS)}"))
         if self.degree not in (1, 2):
             raise InputError(bad_value("degree", self.degree, "1 or 2 (N1curl degree)"))
         if not (self.sigma_S_per_m > 0 and math.isfinite(self.sigma_S_per_m)):
