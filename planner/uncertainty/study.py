@@ -25,8 +25,8 @@ from planner.artefacts import Role, TissueMesh
 from planner.config.plan import ThermalSection
 from planner.errors import InputError, bad_value
 from planner.nanoparticles.heat import HeatSource
-from planner.thermal.stage import ThermalLibrary
 from planner.thermal import metrics
+from planner.thermal.stage import ThermalLibrary
 from planner.uncertainty.responses import UnitResponses, unit_responses
 from planner.uncertainty.sampling import Parameter, saltelli_design, saltelli_first_order
 
