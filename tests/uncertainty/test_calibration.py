@@ -105,3 +105,14 @@ def test_cli_calibrate_bad_csv_is_one_line_input_error(tmp_path, capsys):
     assert code == EXIT_INPUT and len(err) == 1
     assert "probes.csv: line 3, column 2 (probe): unknown probe 'tumor centre'" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.toml", "probes.csv"]
+
+
+def test_slp_scale_multiplies_the_particle_heat_at_every_field(plan):
+    import dataclasses
+
+    cfg, (mesh, heat, lib) = plan
+    scaled = dataclasses.replace(cfg, nanoparticles=dataclasses.replace(cfg.nanoparticles, slp_scale=0.37))
+    _, heat2, _ = plan_artefacts(scaled)
+    assert np.allclose(heat2.Q_np_W_per_m3, 0.37 * heat.Q_np_W_per_m3, rtol=1e-12, atol=0)
+    assert np.allclose(heat2.Q_np_at(0.6), 0.37 * heat.Q_np_at(0.6), rtol=1e-12, atol=0)
+    assert np.array_equal(heat2.Q_eddy_W_per_m3, heat.Q_eddy_W_per_m3)
