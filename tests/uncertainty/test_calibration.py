@@ -116,3 +116,14 @@ def test_slp_scale_multiplies_the_particle_heat_at_every_field(plan):
     assert np.allclose(heat2.Q_np_W_per_m3, 0.37 * heat.Q_np_W_per_m3, rtol=1e-12, atol=0)
     assert np.allclose(heat2.Q_np_at(0.6), 0.37 * heat.Q_np_at(0.6), rtol=1e-12, atol=0)
     assert np.array_equal(heat2.Q_eddy_W_per_m3, heat.Q_eddy_W_per_m3)
+
+
+def test_calibrate_refuses_a_folder_with_other_files(plan, tmp_path):
+    cfg, _ = plan
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    csv = tmp_path / "p.csv"
+    csv.write_text("time_s,probe,T_C\n30,centre,37.5\n")
+    with pytest.raises(InputError, match="exists with other files"):
+        run_calibration(cfg, csv, (), False, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
