@@ -35,6 +35,8 @@ def run_calibration(cfg, measured: str | Path, perfusion_tissues: tuple[str, ...
     data = read_measured_probes(measured, [p.name for p in cfg.thermal.probes])
     out = Path(out_dir) if out_dir is not None else cfg.base_dir / f"{cfg.plan_file.stem if cfg.plan_file else 'plan'}-calibration"
     _check_output(out)  # before the solves
+    if cfg.plan_file is not None:
+        _check_calibrated_plan(calibrated_plan_path(cfg))
     mesh, heat, lib = plan_artefacts(cfg)
     tissues = tuple(lib[t].name for t in perfusion_tissues)
     model = ProbeModel(mesh, heat, lib, cfg.thermal, tissues, arterial)
@@ -80,13 +82,17 @@ def apply_calibration(data: dict, lib, result: CalibrationResult, arterial_T_C: 
     return data
 
 
+def _check_calibrated_plan(path: Path) -> None:
+    if path.exists() and not path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
+        raise InputError(f"{path}: exists and was not written by `planner calibrate`; expected a free name "
+                         "(move it away: the planner never overwrites files it did not write)")
+
+
 def write_calibrated_plan(cfg, lib, result: CalibrationResult) -> Path:
     import tomli_w
 
     path = calibrated_plan_path(cfg)
-    if path.exists() and not path.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
-        raise InputError(f"{path}: exists and was not written by `planner calibrate`; expected a free name "
-                         "(move it away: the planner never overwrites files it did not write)")
+    _check_calibrated_plan(path)
     data = apply_calibration(tomllib.loads(cfg.plan_file.read_text(encoding="utf-8")), lib, result,
                              cfg.thermal.arterial_T_C)
     path.write_text(f"{MARKER} from {cfg.plan_file.name}; fitted: {', '.join(result.names)}\n"
