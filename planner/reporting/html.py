@@ -190,8 +190,9 @@ def _field_probes(probes: list[dict]) -> str:
                      min(H) if H else None, max(H) if H else None, min(E) if E else None, max(E) if E else None])
     head = ["probe", "kind", "|H| min (A/m)", "|H| max (A/m)", "|E| min (V/m)", "|E| max (V/m)"]
     return _table("Field probes (field_probes.csv)", head, rows,
-                  "Peak amplitudes; H is the applied field (implant reaction field not included), E the tissue "
-                  "field." if rows else "")
+                  "Peak amplitudes; H is the applied field plus, inside an implant sub-model, the implant's "
+                  "reaction field (H_model in field_probes.csv); E the tissue field (in implant metal: the "
+                  "sub-model's)." if rows else "")
 
 
 def _nanoparticles(n: dict) -> str:

@@ -49,14 +49,29 @@ def test_implant_conductor_sphere_and_insulating_limit_ci():
     assert len(r["h"]) >= 3 and r["order_l2"] > 1.3 and abs(r["tip_err"][-1]) < 0.10
 
 
-@pytest.mark.slow
-def test_implant_conductor_spheroid_aspect3():
-    from benchmarks import em_implant_conductor
+def test_implant_conductor_spheroid_aspect3_tip_graded():
+    """Prolate spheroid aspect 3 on tip-graded meshes: tip E → E0/n = 9.20 E0 within 10 % (measured
+    −7.9, −4.9, −2.3 % at h_tip 0.15, 0.1, 0.07 mm), tip and L2 errors converge with observed orders."""
+    from benchmarks import em_implant_conductor as b
 
     c = Checks()
-    res = em_implant_conductor.run(cases=("spheroid-3",), checks=c)
+    res = b.run(cases=("spheroid-3",), sizes=b.GRADED_SIZES, checks=c)
     _assert_ok(c)
-    assert abs(res["spheroid-3"]["tip_err"][-1]) < 0.10
+    r = res["spheroid-3"]
+    assert len(r["h"]) >= 3 and abs(r["tip_err"][-1]) < 0.05 and r["order_tip"] > 1.0 and r["order_l2"] > 1.0
+
+
+@pytest.mark.slow
+def test_implant_conductor_spheroid_aspect10_tip_graded():
+    """Aspect 10 (tip radius 0.06 mm): tip E → 49.3 E0; measured −23.5, −7.7, −3.2 % at h_tip 0.03, 0.02,
+    0.014 mm (34 k … 88 k dofs; a uniform implant size gave −45 % at 1.5 M dofs)."""
+    from benchmarks import em_implant_conductor as b
+
+    c = Checks()
+    res = b.run(cases=("spheroid-10",), sizes=b.GRADED_SIZES, checks=c)
+    _assert_ok(c)
+    r = res["spheroid-10"]
+    assert abs(r["tip_err"][-1]) < 0.10 and r["order_tip"] > 1.5
 
 
 def test_cut_slab_benchmark_ci():

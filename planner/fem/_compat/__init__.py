@@ -33,6 +33,8 @@ API = (
     "set_bc", "petsc_vec",
     # interpolation
     "interpolate_expression", "discrete_gradient", "interpolation_matrix",
+    # point location
+    "cell_tree", "locate_cells",
 )
 
 SUPPORTED = "0.5.x (Debian bookworm) or 0.9.x (Debian trixie)"
@@ -76,6 +78,8 @@ petsc_vec = _impl.petsc_vec
 interpolate_expression = _impl.interpolate_expression
 discrete_gradient = _impl.discrete_gradient
 interpolation_matrix = _impl.interpolation_matrix
+cell_tree = _impl.cell_tree
+locate_cells = _impl.locate_cells
 
 
 def cell_dofs_P1(V) -> object:

@@ -103,3 +103,29 @@ def interpolation_matrix(V_from, V_to) -> PETSc.Mat:
     Pi = _im(V_from._cpp_object, V_to._cpp_object)
     Pi.assemble()
     return Pi
+
+
+# ---------------------------------------------------------------- point location
+def cell_tree(msh: dolfinx.mesh.Mesh):
+    """Bounding-box tree of the local cells (for repeated :func:`locate_cells` calls)."""
+    import dolfinx.geometry
+
+    return dolfinx.geometry.BoundingBoxTree(msh, msh.topology.dim)
+
+
+def locate_cells(msh: dolfinx.mesh.Mesh, points: np.ndarray, tree=None) -> np.ndarray:
+    """(n,) local cell containing each point (n, 3), −1 where no local cell does (``tree``: from
+    :func:`cell_tree`, built here if None)."""
+    import dolfinx.geometry
+
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+    out = np.full(pts.shape[0], -1, dtype=np.int32)
+    if pts.shape[0] == 0:
+        return out
+    tree = cell_tree(msh) if tree is None else tree
+    cand = dolfinx.geometry.compute_collisions(tree, pts)
+    hits = dolfinx.geometry.compute_colliding_cells(msh, cand, pts)
+    off = np.asarray(hits.offsets)
+    has = off[1:] > off[:-1]
+    out[has] = np.asarray(hits.array)[off[:-1][has]]
+    return out

@@ -39,7 +39,8 @@ Modules, by concern: ``model`` (options, results, the geometry seam), ``mesh_imp
 ``assembly`` (forms and matrices), ``blocks`` (block operator, AMS block preconditioner, MINRES),
 ``direct`` (sparse direct solve),
 ``solve`` (reduced-field solve, one implant end to end), ``losses`` (post-processing),
-``low_frequency`` (scalar-potential check for a ≪ δ).
+``low_frequency`` (scalar-potential check for a ≪ δ), ``evaluate`` (total H and E at given points:
+``ImplantSolveOptions(sample_points_m=..., H0_peak_at=...)`` → ``result.field_sample``).
 
 Usage::
 
@@ -54,6 +55,7 @@ from planner.fem.implant_eddy.model import (
     SURROUNDING_TAG,
     ImplantSolveOptions,
     ReducedFieldSolution,
+    SubModelFieldSample,
     SubModelInfoLike,
     SubModelResult,
     SubModelSource,
@@ -65,6 +67,7 @@ __all__ = [
     "ImplantSolveOptions",
     "ReducedFieldSolution",
     "SubModelResult",
+    "SubModelFieldSample",
     "SubModelInfoLike",
     "SubModelSource",
     "mesh_submodel",

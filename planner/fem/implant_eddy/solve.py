@@ -14,6 +14,7 @@ from planner.errors import SolverError
 from planner.fem.implant_eddy.assembly import ReducedFieldSystem, assemble_reduced_field
 from planner.fem.implant_eddy.blocks import ams_preconditioner, block_minres, check_converged
 from planner.fem.implant_eddy.direct import mumps_available, solve_direct
+from planner.fem.implant_eddy.evaluate import sample_total_field
 from planner.fem.implant_eddy.losses import metal_losses
 from planner.fem.implant_eddy.mesh_import import mesh_submodel
 from planner.fem.implant_eddy.model import (
@@ -101,6 +102,12 @@ def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
         post = metal_losses(cell_tags, system.dx, system.A0 + ur, vi, system.kappa,
                             omega_rad_per_s=options.omega_rad_per_s, sigma_S_per_m=options.sigma_S_per_m,
                             collect_cells=options.collect_cells)
+        sample = None
+        if options.sample_points_m is not None:
+            sample = sample_total_field(options.sample_points_m, A0=system.A0, ur=ur, vi=vi, cell_tags=cell_tags,
+                                        degree=options.degree, omega_rad_per_s=options.omega_rad_per_s,
+                                        H0_peak_at=options.H0_peak_at, total_H=options.sample_total_H)
+        del ur, vi
         t_post = time.perf_counter()
         return ReducedFieldSolution(
             loss_W=post.loss_W, peak_J_A_per_m2=post.peak_J_A_per_m2, dofs=int(system.n_global),
@@ -110,6 +117,7 @@ def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
             times_s=dict(assemble=t_asm - t0, setup=sol.t_setup, solve=t_solve - t_asm - sol.t_setup,
                          post=t_post - t_solve),
             metal_cell_centroids_m=post.cell_centroids_m, metal_cell_loss_W=post.cell_loss_W,
+            field_sample=sample,
         )
     finally:
         system.destroy()
@@ -130,7 +138,8 @@ def solve_implant(geometry: SubModelSource[InfoT], options: ImplantSolveOptions)
         iterations=res.iterations, ksp_reason=res.ksp_reason, residual_norm=res.residual_norm,
         fe_volume_m3=res.fe_volume_m3, times_s=dict(mesh=t_mesh, **res.times_s),
         metal_cell_centroids_m=res.metal_cell_centroids_m, metal_cell_loss_W=res.metal_cell_loss_W,
-        submodel=info, frequency_Hz=options.frequency_Hz, sigma_S_per_m=options.sigma_S_per_m,
+        field_sample=res.field_sample, submodel=info, frequency_Hz=options.frequency_Hz,
+        sigma_S_per_m=options.sigma_S_per_m,
         degree=options.degree, geometry_order=info.geometry_order, exact_volume_m3=info.exact_volume_m3,
     )
 
