@@ -49,6 +49,28 @@ def _cmd_check(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from planner.config.plan import load_plan
+    from planner.uncertainty.calibration_run import run_calibration
+
+    cfg = load_plan(args.plan)
+    res, out = run_calibration(cfg, args.measured, tuple(args.perfusion), args.arterial, args.output)
+    if not args.quiet:
+        for name, row in res.to_json()["parameters"].items():
+            print(f"  {name:24s} {row['estimate']:.4g}  95 % [{row['ci95'][0]:.4g}, {row['ci95'][1]:.4g}]")
+        print(f"rms residual {res.rms_residual_K:.3g} K → {out}")
+    return EXIT_OK
+
+
+def _cmd_course(args) -> int:
+    from planner.uncertainty.course import run_course
+
+    summary, out = run_course(args.course)
+    if not args.quiet:
+        print(f"course of {len(summary['sessions'])} session(s) → {out}")
+    return EXIT_OK
+
+
 def _cmd_run(args) -> int:
     from planner.config.plan import load_plan
     from planner.pipeline import run_plan
@@ -275,6 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--frequency-kHz", type=float, default=None, metavar="F",
                    help="frequency of the listed conductivity (default 100 kHz)")
     t.add_argument("--json", action="store_true", help="print JSON (per tissue: the summary.json tissue block)")
+    cal = _verb(sub, "calibrate", _cmd_calibrate, "fit SLP/perfusion scales to measured probe temperatures",
+                "Fit an SLP scale (and perfusion scales per tissue, optionally the arterial baseline) of PLAN.toml's "
+                "transient model to measured probes (CSV time_s, probe, T_C) by bounded least squares; writes "
+                "calibration.json, residuals.png and <plan>.calibrated.toml beside the plan.", common)
+    cal.add_argument("plan", help="the plan file (TOML) with [[thermal.probes]]")
+    cal.add_argument("--measured", required=True, help="probe CSV: time_s, probe, T_C")
+    cal.add_argument("--perfusion", nargs="*", default=[], metavar="TISSUE", help="tissues whose perfusion scale is fitted")
+    cal.add_argument("--arterial", action="store_true", help="also fit an arterial temperature offset (K)")
+    cal.add_argument("--output", default=None, help="output folder (default <plan>-calibration beside the plan)")
+    co = _verb(sub, "course", _cmd_course, "run a treatment course of several sessions",
+               "Run COURSE.toml: sessions planned in turn (particle maps carried over with SLP half-life, "
+               "calibrated from measured probes), cumulative CEM43 per vertex and structure.", common)
+    co.add_argument("course", help="the course file (TOML)")
     _verb(sub, "schema", _cmd_schema, "print the JSON Schema of plan files",
           "Print a JSON Schema (draft 2020-12) of plan files, generated from the same metadata as docs/plan-files.md; "
           "point an editor's TOML language server at it for completion and checking.", common)

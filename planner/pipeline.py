@@ -250,8 +250,26 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
         summary["search"] = found.summary_block()
         if sel is not None and cfg.selection_field is not None and cfg.selection_field.search_offsets_mm:
             summary["search"].update(ffr_search_block(options, best))
+    uq = _uncertainty(cfg, lib, mesh, heat, temperatures, stages, summary, clock)
     return {"fields": fields, "heat": heat, "temperatures": temperatures, "safety": check, "search": found,
-            "field_probes": probes, "selection_field": sel}
+            "field_probes": probes, "selection_field": sel, "uncertainty": uq}
+
+
+def _uncertainty(cfg: PlanConfig, lib, mesh: TissueMesh, heat, temperatures, stages: dict[str, StageRecord],
+                 summary: dict, clock: _Clock):
+    """[uncertainty] (planner.uncertainty): after the plan's own thermal run, which it reuses."""
+    if cfg.uncertainty is None:
+        return None
+    if temperatures is None:
+        stages["uncertainty"] = skipped("plan has no [thermal] section")
+        return None
+    from planner.uncertainty.study import uncertainty_stage
+
+    with clock.stage("uncertainty", "uncertainty samples"):
+        uq = uncertainty_stage(cfg, mesh, heat, lib)
+    stages["uncertainty"] = DONE
+    summary["uncertainty"] = uq.summary_block()
+    return uq
 
 
 def _selection_field(cfg: PlanConfig, mesh: TissueMesh, stages: dict[str, StageRecord], summary: dict, clock: _Clock):
@@ -345,6 +363,10 @@ def _write_files(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict)
 
     written += write_result_exports(folder, mesh, artefacts, summary)
     written += [p.relative_to(folder) for p in write_report(folder, mesh, summary, artefacts)]
+    if artefacts.get("uncertainty") is not None:
+        from planner.uncertainty.outputs import write_uncertainty_files
+
+        written += write_uncertainty_files(folder, artefacts["uncertainty"])
     summary["files"] = sorted(str(p) for p in written) + ["summary.json"]
 
 

@@ -291,7 +291,7 @@ def test_schema_and_key_reference_come_from_the_same_metadata(validator):
     assert len(doc_keys) > 100
     assert doc_keys - schema_keys == set()
     sections = {"plan", "geometry", "mesh", "applicator", "nanoparticles", "thermal", "safety", "search", "implants",
-                "imaging", "segmentation", "tissues", "em", "selection_field"}
+                "imaging", "segmentation", "tissues", "em", "selection_field", "uncertainty"}
     sub_tables = {"bodies", "distribution", "probes", "schedule", "deposits", "linear_response", "table", "constant",
                   "field_probes", "nonlinear_relaxation", "magnets", "coil_pairs"}
     assert schema_keys - doc_keys - sections - sub_tables == set()

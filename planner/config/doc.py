@@ -108,6 +108,7 @@ def render() -> str:
         (config.ImplantsSection, "[implants]"),
         (config.EMSection, "[em]"),
         (config.SelectionFieldSection, "[selection_field]"),
+        (config.UncertaintySection, "[uncertainty]"),
         (config.TissueOverride, "[tissues.<name>]"),
     ]
     sections += [(e.params, e.params.PLAN_SECTION) for e in map(STAGE_SECTIONS.entry, STAGE_SECTIONS)  # type: ignore[attr-defined]
@@ -253,7 +254,8 @@ def json_schema() -> dict[str, Any]:
     top = {"plan": config.PlanSection, "geometry": config.GeometrySection, "mesh": config.MeshSection,
            "applicator": config.ApplicatorSection, "nanoparticles": config.NanoparticleSection,
            "thermal": config.ThermalSection, "safety": config.SafetySection, "search": config.SearchSection,
-           "implants": config.ImplantsSection, "em": config.EMSection, "selection_field": config.SelectionFieldSection}
+           "implants": config.ImplantsSection, "em": config.EMSection, "selection_field": config.SelectionFieldSection,
+           "uncertainty": config.UncertaintySection}
     props: dict[str, Any] = {k: {"$ref": f"#/$defs/{_table_def(cls, defs)}"} for k, cls in top.items()}
     for name in STAGE_SECTIONS.available():
         params = STAGE_SECTIONS.params(name)

@@ -364,6 +364,8 @@ class NanoparticleSection:
 
     slp_model: str = spec(choice=SLP_MODELS, selects="section")
     distribution: DistributionSection = spec(expected="a [nanoparticles.distribution] table")
+    slp_scale: float = spec(1.0, check=positive, expected="a positive factor on the SLP model (1 = as modelled; "
+                            "`planner calibrate` writes the factor fitted to thermometry)")
     model_parameters: Any = model_section()
 
 
@@ -575,6 +577,40 @@ class SearchSection:
                                                        "reported)")
 
 
+# --- [uncertainty] ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UncertaintySection:
+    """Uncertainty study (planner.uncertainty): log-normal scale factors (median 1, spread ``*_sigma_ln``:
+    the standard deviation of the natural log; 0 = not uncertain) sampled by scrambled Sobol QMC."""
+
+    samples: int = spec(64, check=lambda n: 4 <= n <= 65536 and (n & (n - 1)) == 0,
+                        expected="a power of two in 4..65536 (Sobol points come in powers of two)")
+    method: str = spec("sobol", check=one_of("sobol", "mc")[0],
+                       expected="'sobol' (scrambled Sobol quasi-Monte Carlo) or 'mc' (plain Monte Carlo)")
+    seed: int = spec(0, check=lambda n: n >= 0, expected="a non-negative integer seed")
+    slp_sigma_ln: float = spec(0.3, check=non_negative, expected="a non-negative log-spread of the SLP scale")
+    mass_sigma_ln: float = spec(0.2, check=non_negative, expected="a non-negative log-spread of the particle mass")
+    field_sigma_ln: float = spec(0.05, check=non_negative, expected="a non-negative log-spread of the field amplitude")
+    conductivity_sigma_ln: float = spec(0.0, check=non_negative,
+                                        expected="a non-negative log-spread of all tissue conductivities (one common scale)")
+    perfusion_sigma_ln: float = spec(0.5, check=non_negative,
+                                     expected="a non-negative log-spread of perfusion (per tissue of perfusion_tissues)")
+    perfusion_tissues: tuple[str, ...] = spec((), help="tissues whose perfusion is uncertain (each its own scale; re-solves)")
+    arterial_sd_K: float = spec(0.0, check=non_negative, expected="a non-negative standard deviation of T_arterial (K)")
+    alpha: float = spec(0.05, check=lambda a: 0.0 < a < 1.0, expected="a probability in (0, 1): allowed P(violation)")
+    beta: float = spec(0.1, check=lambda b: 0.0 < b < 1.0, expected="a probability in (0, 1): allowed P(T90 < goal)")
+    goal_T90_C: float | None = spec(None, check=lambda t: 37.0 < t < 60.0,
+                                    expected="a target T90 in 37..60 °C (default: [search] goal_T90_C, else 42)")
+    max_field_factor: float = spec(3.0, check=lambda f: 1.0 <= f <= 20.0,
+                                   expected="a factor in 1..20: the robust search looks up to this × the plan's field")
+    cache_dir: str | None = spec(None, check=lambda s: bool(s.strip()),
+                                 expected="a folder (relative to the plan file) for per-sample thermal responses: an "
+                                          "interrupted study resumes from it; unset: no cache")
+    ranks_per_group: int = spec(0, check=lambda n: n >= 0,
+                                expected="ranks per sample group under mpirun (N ranks: N/k samples at once on k ranks "
+                                         "each); 0: all ranks solve each sample together")
+
+
 # --- [tissues.<name>] ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TissueOverride:
@@ -604,6 +640,7 @@ _SECTIONS: dict[str, type] = {
     "implants": ImplantsSection,
     "em": EMSection,
     "selection_field": SelectionFieldSection,
+    "uncertainty": UncertaintySection,
 }
 # Sections owned by stages defined elsewhere (validated there, kept as raw tables here).
 _RAW_SECTIONS = ("imaging", "segmentation")
@@ -624,6 +661,7 @@ class PlanConfig:
     implants: ImplantsSection | None = None
     em: EMSection | None = None
     selection_field: SelectionFieldSection | None = None
+    uncertainty: UncertaintySection | None = None
     tissues: dict[str, TissueOverride] | None = None
     plan_file: Path | None = None
     plan_sha256: str = ""

@@ -188,6 +188,25 @@ def _weighted_stats(v: np.ndarray, w: np.ndarray) -> dict:
     return {"min": float(v[m].min() / 1e3), "mean": float(np.dot(v[m], w[m]) / w[m].sum() / 1e3),
             "max": float(v[m].max() / 1e3)}
 
+
+class ScaledSLP:
+    """An SLP model times a calibration factor ([nanoparticles] slp_scale); everything else delegated."""
+
+    def __init__(self, model: SLPModel, scale: float) -> None:
+        self._model = model
+        self.scale = scale
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def slp_W_per_g(self, H_peak_A_per_m, frequency_Hz):
+        return self.scale * np.asarray(self._model.slp_W_per_g(H_peak_A_per_m, frequency_Hz))
+
+    def slp_W_per_g_biased(self, H_peak_A_per_m, H_dc_A_per_m, frequency_Hz):
+        """The biased SLP times the scale (only called once the wrapped model was checked to have one)."""
+        return self.scale * np.asarray(self._model.slp_W_per_g_biased(H_peak_A_per_m, H_dc_A_per_m, frequency_Hz))
+
+
 def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:
     v = getattr(fields, name, None) if fields is not None else None
     if v is None:
@@ -264,6 +283,8 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
                           implant_total_field=_total_field_block(covered, H, H_vec))
     model = make_slp_model(sec, base_dir)
     Hdc = _bias_magnitude(bias_A_per_m, model, sec.slp_model, n)
+    if getattr(sec, "slp_scale", 1.0) != 1.0:
+        model = ScaledSLP(model, float(sec.slp_scale))
     dist = distribute(mesh, sec.distribution, base_dir, lib)
     key = f"nanoparticles.{sec.slp_model.replace('-', '_')}"
     k = basis_factor(dist.mass_of, model.mass_basis, model.iron_mass_fraction, key)

@@ -78,6 +78,10 @@ def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict
         from planner.reporting.ffr_figure import ffr_figure
 
         paths.append(ffr_figure(out / "ffr.png", mesh, artefacts, summary))
+    if artefacts.get("uncertainty") is not None:
+        from planner.uncertainty.outputs import uncertainty_figure
+
+        paths.append(uncertainty_figure(out / "uncertainty.png", artefacts["uncertainty"]))
     return paths
 
 

@@ -1,0 +1,133 @@
+"""Unit temperature responses of each heat-source component (Pennes superposition).
+
+With temperature-independent perfusion, the Pennes–blood-pool system is linear in its sources, so the
+temperature of any plan variant with the same perfusion is T(x, t) = T_baseline(x) + Σ_k c_k θ_k(x, t)
+with θ_k the rise caused by component k alone at the plan's settings (particles, tissue eddy, implant)
+and c_k its scale; an arterial offset adds c_a θ_a (θ_a: baseline change per kelvin of T_arterial).
+Each response is one run of the plan's own [thermal] section (steady or transient, same schedule).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.artefacts import TissueMesh
+
+
+@dataclass(frozen=True)
+class _Component:
+    """A heat source made of one component: Q(f) per schedule field fraction f."""
+
+    q: Callable[[float], np.ndarray]
+
+    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray:
+        return self.q(field_fraction)
+
+
+class ScaledPerfusionLibrary:
+    """The tissue library with the perfusion of some tissues scaled (canonical names → factor)."""
+
+    def __init__(self, lib, scales: Mapping[str, float]) -> None:
+        self._lib = lib
+        self._scales = dict(scales)
+        self.blood = lib.blood
+
+    def __getitem__(self, name: str):
+        t = self._lib[name]
+        s = self._scales.get(t.name)
+        if s is None or s == 1.0:
+            return t
+        return dataclasses.replace(t, perfusion_mL_per_min_per_kg=t.perfusion_mL_per_min_per_kg * s)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._lib
+
+    def get(self, name: str, default=None):
+        return self[name] if name in self._lib else default
+
+
+@dataclass(frozen=True)
+class UnitResponses:
+    """θ_k as (rows, vertices): rows are the session maximum (row 0) then the snapshots; ``monotone``:
+    every θ_k is non-decreasing in time with its maximum at the end, so any non-negative combination
+    peaks at row 0 (exact T_max from that row alone); otherwise the combination's maximum over the
+    rows is used (exact at the snapshot times)."""
+
+    T_baseline_C: np.ndarray
+    theta: dict[str, np.ndarray]
+    monotone: bool
+    solves: int
+
+
+def components(heat) -> dict[str, Callable[[float], np.ndarray]]:
+    """The non-zero heat components of a planner.nanoparticles.HeatSource at schedule fraction f."""
+    out: dict[str, Callable[[float], np.ndarray]] = {}
+    if np.any(heat.Q_np_W_per_m3 > 0):
+        out["particles"] = heat.Q_np_at
+    for name, q in (("eddy", heat.Q_eddy_W_per_m3), ("implant", heat.Q_implant_W_per_m3)):
+        if np.any(np.asarray(q) > 0):
+            out[name] = (lambda qq: (lambda f: float(f) ** 2 * qq))(np.asarray(q, dtype=float))
+    return out
+
+
+def _rows(hist) -> tuple[np.ndarray, np.ndarray]:
+    snaps = np.asarray(hist.T_snapshots_C, dtype=float).reshape(-1, hist.T_max_C.shape[0])
+    return np.vstack([hist.T_max_C[None, :], snaps]), hist.T_baseline_C
+
+
+def _is_monotone(rows: np.ndarray, tol_K: float = 1e-6) -> bool:
+    snaps = rows[1:]
+    if snaps.shape[0] == 0:
+        return True
+    return bool(np.all(np.diff(snaps, axis=0) >= -tol_K) and np.all(np.abs(snaps[-1] - rows[0]) <= tol_K))
+
+
+def unit_responses(mesh: TissueMesh, heat, lib, th, perfusion_scales: Mapping[str, float] | None = None,
+                   arterial: bool = False, comm=None) -> UnitResponses:
+    """One thermal run per heat component (+ one for the arterial offset) with the given perfusion
+    (on ``comm``: a rank group's communicator; None: all ranks)."""
+    from planner.thermal import solve_bioheat
+
+    lib_s = ScaledPerfusionLibrary(lib, perfusion_scales or {})
+    th_u = dataclasses.replace(th, probes=())
+    theta: dict[str, np.ndarray] = {}
+    base = None
+    monotone = True
+    for name, q in components(heat).items():
+        hist = solve_bioheat(mesh, _Component(q), lib_s, th_u, check_physical=False, comm=comm)
+        rows, base = _rows(hist)
+        theta[name] = rows - base[None, :]
+        monotone = monotone and _is_monotone(rows)
+    n = len(theta)
+    if base is None or arterial:
+        zero = np.zeros(mesh.num_cells)
+        h0 = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_u, check_physical=False, comm=comm)
+        base = h0.T_baseline_C if base is None else base
+        n += 1
+        if arterial:
+            th_a = dataclasses.replace(th_u, arterial_T_C=th.arterial_T_C + 1.0)
+            ha = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_a, check_physical=False, comm=comm)
+            theta["arterial"] = np.broadcast_to(ha.T_baseline_C - base, (1, base.shape[0])).copy()
+            n += 1
+    return UnitResponses(T_baseline_C=np.asarray(base, dtype=float), theta=theta, monotone=monotone, solves=n)
+
+
+def save_responses(path, r: UnitResponses) -> None:
+    """Write one cache entry atomically (``.npz``: an interrupted write leaves no entry)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, T_baseline_C=r.T_baseline_C, monotone=r.monotone, solves=r.solves,
+             **{f"theta_{k}": v for k, v in r.theta.items()})
+    os.replace(tmp, path)
+
+
+def load_responses(path) -> UnitResponses:
+    with np.load(path) as z:
+        theta = {k[len("theta_"):]: z[k] for k in z.files if k.startswith("theta_")}
+        return UnitResponses(z["T_baseline_C"], theta, bool(z["monotone"]), 0)
