@@ -33,3 +33,11 @@ def on_root_then_bcast(fn: Callable[[], Any]) -> Any:
 
 def barrier() -> None:
     COMM.barrier()
+
+
+def build_fem_mesh(tmesh) -> object:
+    """Build the DOLFINx mesh (and tags) of ``tmesh`` once, for every solver that follows (collective).
+    The returned handle is opaque outside planner.fem; the solvers find the same mesh by ``tmesh``."""
+    from planner.fem.mesh import fem_mesh
+
+    return fem_mesh(tmesh, COMM)

@@ -21,7 +21,7 @@ from planner.fem.bioheat.data import PennesInputs, PennesResult, PennesRun
 from planner.fem.bioheat.operators import Operators
 from planner.fem.bioheat.pool import Pool
 from planner.fem.bioheat.recorder import Recorder, VertexView
-from planner.fem.mesh import CUT_TAG, SKIN_TAG, to_dolfinx
+from planner.fem.mesh import CUT_TAG, SKIN_TAG, fem_mesh
 
 CACHE_MAX = 8  # load vectors kept per cache (the oldest 4 are dropped beyond this)
 
@@ -33,7 +33,7 @@ class PennesSolver:
         self.t_wall = time.perf_counter()
         self.tmesh, self.inp, self.spec, self.comm = tmesh, inp, spec, comm
         self.law = inp.perfusion
-        self.fm = to_dolfinx(tmesh, comm)
+        self.fm = fem_mesh(tmesh, comm)  # shared with the field stage (built once)
         msh = self.fm.mesh
         self.V = _compat.function_space(msh, "Lagrange", spec.element_order)
         self.V0 = _compat.function_space(msh, "DG", 0)
