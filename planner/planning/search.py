@@ -409,7 +409,16 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
     """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
     frequency: ``rebuild(applicator_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
     (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
-    is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency)."""
+    is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency).
+    All thermal evaluations reuse one set of assembled matrices and AMG set-ups (the operators do not
+    depend on the field)."""
+    from planner.thermal import reusing_operators
+
+    with reusing_operators():
+        return _search_settings(cfg, mesh, applied, fields, heat, lib, rebuild, progress)
+
+
+def _search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, rebuild, progress: Progress) -> SearchResult:
     sc = cfg.search
     res = _search_at(cfg, mesh, applied, fields, heat, lib, progress)
     if not sc.frequencies_kHz:
