@@ -569,7 +569,7 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
     except OSError as exc:
         raise InputError(f"phantom {name!r}: cannot write into {str(out)!r} ({exc.strerror})") from None
     seed = f"planner-phantom-{name}-v{GENERATOR_VERSION}"
-    study = StudyInfo(patient_name=f"PHANTOM^{name.upper()}", patient_id=f"PH-{name.upper()}",
+    study = StudyInfo(patient_name=f"PHANTOM^{name.upper()}", patient_id=f"PH-{name.upper()}"[:16],
                       study_description=ph.description).filled(seed)
     try:
         with partial_folder(tmp):  # removed on SIGTERM (planner CLI) like a partial results folder
@@ -603,7 +603,7 @@ def _write_phantom_files(name: str, tmp: Path, study: StudyInfo, seed: str) -> N
         write_dicom_series(tmp / sub, values, g, modality=modality, study=study, series_number=number,
                            description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
         vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
-        write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
+        write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name[:12]}-{sub}")
     if PHANTOMS[name].deposit is not None:  # the post-injection CT: same study and frame of reference
         g, hu_post, _ = post_injection_ct(name)
         write_dicom_series(tmp / "ct_post", hu_post, g, modality="CT", study=study, series_number=3,
