@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _header(title: str) -> None:
     load = os.getloadavg()
-    print(f"\n{title}\n{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load[0]:.1f} "
+    print(f"\n{title}\n{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {load[0]:.1f} "
           f"{load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
 
 

@@ -440,7 +440,13 @@ bone_tissue = "bone_cortical"
 air_tissue = "air"
 metal_tissue = "ti6al4v"
 target_tissue = "tumour"
-organ_tissues = { Prostate = "prostate", Bladder = "muscle", Rectum = "muscle", FemoralHead_R = "bone_cortical", FemoralHead_L = "bone_cortical" }
+
+[segmentation.organ_tissues]
+Prostate = "prostate"
+Bladder = "muscle"
+Rectum = "muscle"
+FemoralHead_R = "bone_cortical"
+FemoralHead_L = "bone_cortical"
 '''
 
 _HEAD_PLAN = '''

@@ -349,6 +349,8 @@ class PennesSolver:
         self.ops.solves = self.ops.iterations = self.ops.pc_setups = 0
         if self.pool is not None:
             self.pool.destroy()
+            self.pool = None
+        if inp.blood_pool is not None:  # (in the operator key: present in both runs or in neither)
             self.pool = Pool(inp.blood_pool, inp.T_arterial_C, self.f_fix)
         self.view = VertexView(self.fm, self.tmesh, inp, spec, self.T, self.T1, self.comm)
 
