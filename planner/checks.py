@@ -103,18 +103,30 @@ def _check_images(cfg: PlanConfig, img_sec) -> Bounds | None:
 
 
 def _check_masks_on_grid(cfg: PlanConfig, img_sec, grid) -> None:
-    """A label map or target mask must lie on the image voxels (same shape, origin, spacing, axes)."""
-    from planner.imaging.nifti import read_nifti_labels
+    """A label map, target mask or segmentation must overlap the image (another grid is resampled at run
+    time, planner.imaging.resample); the structures a plan names must be in the segmentation file."""
+    from planner.imaging.resample import MIN_INSIDE_LABELS, MIN_INSIDE_MASK, check_inside, same_grid
+    from planner.imaging.stage import read_label_file, read_segments
 
     for key in ("labels", "target_mask"):
         rel = getattr(img_sec, key, None)
         if rel is None or not cfg.resolve(rel).exists():
             continue
-        _, g = read_nifti_labels(cfg.resolve(rel))
-        if not g.same_as(grid):
-            o1, o2 = np.round(g.origin_m * 1e3, 2).tolist(), np.round(grid.origin_m * 1e3, 2).tolist()
-            raise InputError(f"imaging.{key} = {rel!r}: grid {tuple(g.shape)} at origin {o1} mm differs from the image grid "
-                             f"{tuple(grid.shape)} at origin {o2} mm; expected the same voxels (same frame)")
+        values, g = read_label_file(cfg.resolve(rel))
+        if not same_grid(g, grid):
+            check_inside(values, g, grid, what=f"imaging.{key} = {rel!r}",
+                         min_inside=MIN_INSIDE_MASK if key == "target_mask" else MIN_INSIDE_LABELS)
+    rel = getattr(img_sec, "segments", None)
+    if rel is not None and cfg.resolve(rel).exists():
+        seg = read_segments(cfg.resolve(rel))
+        names = ([img_sec.target] if img_sec.target else []) + list(img_sec.organs) + list(img_sec.implants)
+        missing = [n for n in names if n not in seg.masks]
+        if missing:
+            raise InputError(f"imaging.segments = {rel!r}: segment(s) {missing} not found; the file has {seg.names()}")
+        for n in names:
+            if not same_grid(seg.grid, grid):
+                check_inside(seg.masks[n], seg.grid, grid, what=f"imaging.segments = {rel!r} segment {n!r}",
+                             min_inside=MIN_INSIDE_MASK if n == img_sec.target else MIN_INSIDE_LABELS)
 
 
 def _geometry_bounds_mm(cfg: PlanConfig) -> Bounds | None:
@@ -226,7 +238,7 @@ def _check_overlap(vol, bounds: Bounds, shown: str) -> None:
                          "expected a map in the same patient frame")
 
 
-_IMAGING_PATHS = ("ct", "mr", "nifti", "labels", "rtstruct", "target_mask")
+_IMAGING_PATHS = ("ct", "mr", "nifti", "nrrd", "labels", "rtstruct", "segments", "target_mask")
 
 
 def plan_inputs(cfg: PlanConfig) -> dict[str, Path]:

@@ -52,6 +52,10 @@ def check_plan(cfg: PlanConfig, lib) -> None:
     for i, b in enumerate(cfg.geometry.bodies):
         if b.tissue not in lib:
             raise InputError(bad_value(f"geometry.bodies[{i}].tissue", b.tissue, "one of " + ", ".join(lib.names())))
+    if cfg.safety is not None:
+        from planner.planning.safety import check_structure_names
+
+        check_structure_names(cfg.safety, [b.name for b in cfg.geometry.bodies])
     check_before_solving(cfg)
 
 
@@ -142,6 +146,10 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str], progress: Progr
 
     with clock.stage("mesh", "meshing" if cfg.geometry is not None else "images → segmentation → mesh"):
         mesh, imaging_summary, imaging_files = parallel.on_root_then_bcast(build)
+    if cfg.safety is not None:  # structure names are known once the images are segmented: refuse a typo before the solves
+        from planner.planning.safety import check_structure_names
+
+        check_structure_names(cfg.safety, [r.name for r in mesh.regions])
     stages: dict[str, StageRecord] = {"mesh": DONE}
     summary: dict[str, Any] = {"plan": {"name": cfg.plan.name, "description": cfg.plan.description},
                                "mesh": mesh_summary(mesh)}

@@ -405,6 +405,27 @@ class ThermalSection:
 
 # --- [safety] -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class StructureLimit:
+    """A limit on one structure (a mesh region by name: RTSTRUCT ROI / segment / label / body name), checked
+    against the per-structure metrics of metrics.csv (planner.reporting.structure_metrics); a violation
+    is named in summary.json ``safety.violations`` and `planner run` exits 3; the settings search keeps to it."""
+
+    PLAN_SECTION = "[[safety.structure_limits]]"
+
+    structure: str = spec(check=lambda s: bool(s.strip()), expected="a structure (region) name, e.g. 'Rectum'")
+    T_max_C: float | None = spec(None, check=lambda t: 37.0 <= t <= 60.0,
+                                 expected="a temperature in 37..60 °C: the structure's highest temperature")
+    T10_max_C: float | None = spec(None, check=lambda t: 37.0 <= t <= 60.0,
+                                   expected="a temperature in 37..60 °C: the temperature reached by 10 % of the structure")
+    CEM43_max_min: float | None = spec(None, check=positive, expected="a positive thermal dose (CEM43, minutes): the structure's "
+                                                                      "highest CEM43")
+
+    def validate(self, path: str) -> None:
+        if self.T_max_C is None and self.T10_max_C is None and self.CEM43_max_min is None:
+            raise InputError(f"{path}: structure {self.structure!r} has no limit; expected T_max_C, T10_max_C and/or CEM43_max_min")
+
+
+@dataclass(frozen=True)
 class SafetySection:
     Hf_limit_A_per_m_s: float = spec(4.85e8, check=positive,
                                      expected="a positive H·f product (A m⁻¹ s⁻¹); Atkinson–Brezovich 4.85e8")
@@ -428,6 +449,14 @@ class SafetySection:
     max_implant_adjacent_CEM43_min: float | None = spec(None, check=positive,
                                                         expected="a positive CEM43 (min) allowed in tissue touching an implant; "
                                                                  "default: reported, not limited")
+    structure_limits: tuple[StructureLimit, ...] = spec((), help="per-structure limits [[safety.structure_limits]] (e.g. "
+                                                                 "structure = 'Rectum', T_max_C = 42.0)")
+
+    def validate(self, path: str) -> None:
+        names = [s.structure for s in self.structure_limits]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError(f"{path}.structure_limits: structures {dup} repeat; expected one row per structure")
 
 
 # --- [search] -----------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from planner.config.schema import model_key, one_of, parse_section, positive, sp
 from planner.errors import InputError
 
 _ROLES = one_of("body", "target", "organ", "implant")
+#: keys of [imaging] naming the planning image (at most one)
+IMAGE_SOURCES = ("ct", "mr", "nifti", "nrrd")
 
 
 def _nonempty(s: str) -> bool:
@@ -31,18 +33,29 @@ class ImagingSection:
 
     PLAN_SECTION: ClassVar[str] = "[imaging]"
 
-    ct: str | None = spec(None, check=_nonempty, expected="a folder of CT DICOM files, relative to the plan file")
-    mr: str | None = spec(None, check=_nonempty, expected="a folder of MR DICOM files, relative to the plan file")
+    ct: str | None = spec(None, check=_nonempty, expected="a folder of CT DICOM files (or one enhanced multi-frame CT file), "
+                                                          "relative to the plan file; compressed (JPEG, JPEG-LS, JPEG 2000) pixels are "
+                                                          "decoded")
+    mr: str | None = spec(None, check=_nonempty, expected="a folder of MR DICOM files (or one enhanced multi-frame MR file), "
+                                                          "relative to the plan file")
     nifti: str | None = spec(None, check=_nonempty, expected="a NIfTI image file (.nii/.nii.gz), relative to the plan file")
-    nifti_modality: str = spec("MR", check=one_of("MR", "CT")[0], expected="'MR' or 'CT' (what the NIfTI image is)")
-    labels: str | None = spec(None, check=_nonempty, expected="a NIfTI label map, relative to the plan file")
+    nrrd: str | None = spec(None, check=_nonempty, expected="an NRRD image file (.nrrd/.nhdr, patient space LPS/RAS/LAS), relative to "
+                                                            "the plan file")
+    nifti_modality: str = spec("MR", check=one_of("MR", "CT")[0], expected="'MR' or 'CT' (what the NIfTI or NRRD image is)")
+    labels: str | None = spec(None, check=_nonempty, expected="a NIfTI or NRRD label map, relative to the plan file; on another grid "
+                                                              "than the image it is resampled (nearest neighbour) onto the image grid")
     series_uid: str | None = spec(None, check=_nonempty, expected="a SeriesInstanceUID present in the folder")
     rtstruct: str | None = spec(None, check=_nonempty, expected="an RTSTRUCT DICOM file, relative to the plan file")
-    target: str | None = spec(None, check=_nonempty, expected="the RTSTRUCT ROI name of the target (e.g. 'GTV')")
-    organs: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v), expected="a list of RTSTRUCT ROI names")
+    segments: str | None = spec(None, check=_nonempty, expected="a 3D Slicer segmentation (.seg.nrrd) or a DICOM SEG file, relative to "
+                                                                "the plan file: its segment names are the names target/organs/implants "
+                                                                "pick (like RTSTRUCT ROIs); resampled onto the image grid if needed")
+    target: str | None = spec(None, check=_nonempty, expected="the RTSTRUCT ROI (or segment) name of the target (e.g. 'GTV')")
+    organs: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v), expected="a list of RTSTRUCT ROI (or segment) names")
     implants: tuple[str, ...] = spec((), check=lambda v: all(_nonempty(x) for x in v),
-                                     expected="a list of RTSTRUCT ROI names of metal implants (needed for MR: metal is a signal void)")
-    target_mask: str | None = spec(None, check=_nonempty, expected="a NIfTI binary mask of the target on the image grid")
+                                     expected="a list of RTSTRUCT ROI (or segment) names of metal implants (needed for MR: metal is a "
+                                              "signal void)")
+    target_mask: str | None = spec(None, check=_nonempty, expected="a NIfTI or NRRD binary mask of the target (another grid is resampled "
+                                                                   "onto the image grid; ≥ 99 % of it must lie inside the image)")
     phantom: str | None = spec(None, check=_nonempty, expected="a phantom name (planner.imaging.phantoms.PHANTOMS); inputs are generated "
                                                                "if missing")
     crop_margin_mm: float | None = spec(None, check=positive, expected="a positive margin (mm) around the target to crop the model to")
@@ -51,16 +64,22 @@ class ImagingSection:
     max_volume_difference: float = spec(0.5, check=positive, expected="a positive relative volume difference (mesh vs voxels) per region")
 
     def validate(self, path: str) -> None:
-        sources = [k for k in ("ct", "mr", "nifti") if getattr(self, k) is not None]
+        sources = [k for k in IMAGE_SOURCES if getattr(self, k) is not None]
         if len(sources) > 1:
-            raise InputError(f"{path}: keys {sources} given together; expected at most one image source (ct, mr or nifti)")
+            raise InputError(f"{path}: keys {sources} given together; expected at most one image source (ct, mr, nifti or nrrd)")
         if not sources and self.labels is None:
-            raise InputError(f"{path}: no image source; expected one of ct, mr, nifti or labels")
-        if (self.target is not None or self.organs or self.implants) and self.rtstruct is None:
+            raise InputError(f"{path}: no image source; expected one of ct, mr, nifti, nrrd or labels")
+        if self.rtstruct is not None and self.segments is not None:
+            raise InputError(f"{path}.segments = {self.segments!r}: given together with {path}.rtstruct; expected one source of named "
+                             "structures")
+        if (self.target is not None or self.organs or self.implants) and self.rtstruct is None and self.segments is None:
             key = "target" if self.target is not None else ("organs" if self.organs else "implants")
-            raise InputError(f"{path}.{key} = {getattr(self, key)!r}: needs {path}.rtstruct (the ROIs come from an RTSTRUCT)")
+            raise InputError(f"{path}.{key} = {getattr(self, key)!r}: needs {path}.rtstruct or {path}.segments (the named structures "
+                             "come from an RTSTRUCT, a .seg.nrrd or a DICOM SEG)")
         if self.rtstruct is not None and not sources:
             raise InputError(f"{path}.rtstruct = {self.rtstruct!r}: needs the image series it references (ct or mr)")
+        if self.segments is not None and not sources and self.labels is None:
+            raise InputError(f"{path}.segments = {self.segments!r}: needs the planning image (ct, mr, nifti, nrrd or labels)")
         if self.target is not None and self.target_mask is not None:
             raise InputError(f"{path}.target_mask = {self.target_mask!r}: given together with {path}.target; expected one target source")
         if self.target is not None and self.target in self.organs:
@@ -71,7 +90,7 @@ class ImagingSection:
 
     @property
     def image_source(self) -> str | None:
-        for k in ("ct", "mr", "nifti"):
+        for k in IMAGE_SOURCES:
             if getattr(self, k) is not None:
                 return k
         return None
@@ -140,7 +159,7 @@ def parse_imaging(raw: Mapping[str, object] | None) -> ImagingSection:
 def default_method(imaging: ImagingSection) -> str:
     """The segmenter of an image source when [segmentation] names none."""
     src = imaging.image_source
-    if src == "ct" or (src == "nifti" and imaging.nifti_modality == "CT"):
+    if src == "ct" or (src in ("nifti", "nrrd") and imaging.nifti_modality == "CT"):
         return "ct-hu"
     return "labels" if src is None else "mr-intensity"
 
@@ -155,10 +174,10 @@ def parse_segmentation(raw: Mapping[str, object] | None, imaging: ImagingSection
     sec = parse_section(SegmentationSection, raw, "segmentation")
     if sec.method == "labels" and imaging.labels is None:
         raise InputError("segmentation.method = 'labels': needs imaging.labels (a NIfTI label map)")
-    if sec.method == "ct-hu" and imaging.image_source not in ("ct", "nifti"):
+    if sec.method == "ct-hu" and imaging.image_source not in ("ct", "nifti", "nrrd"):
         raise InputError(f"segmentation.method = 'ct-hu': expected a CT image (imaging.ct), got {imaging.image_source!r}")
     if sec.method == "mr-intensity" and imaging.image_source is None:
-        raise InputError("segmentation.method = 'mr-intensity': expected an MR image (imaging.mr or imaging.nifti)")
+        raise InputError("segmentation.method = 'mr-intensity': expected an MR image (imaging.mr, imaging.nifti or imaging.nrrd)")
     return sec
 
 

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from planner.errors import InputError
+from planner.imaging.multiframe import frame_headers, frame_pixels
+from planner.imaging.multiframe import multiframe_count as _frames
 from planner.imaging.volume import Grid, ImageVolume
 from planner.units import MM
 
@@ -280,11 +282,10 @@ def list_series(folder: str | Path) -> dict[str, list[tuple[Path, Any]]]:
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"{folder}: folder does not exist; expected a folder of DICOM files")
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder; expected a folder of DICOM files")
     series: dict[str, list[tuple[Path, Any]]] = {}
     ignored: list[str] = []
-    for root, dirs, files in os.walk(folder):
+    walk = [(str(folder.parent), [], [folder.name])] if folder.is_file() else os.walk(folder)  # one (multi-frame) file
+    for root, dirs, files in walk:
         dirs.sort()
         for name in sorted(files):
             p = Path(root) / name
@@ -449,6 +450,12 @@ def read_dicom_series(
         )
     else:
         items = next(iter(series.values()))
+    multi = [(p, ds) for p, ds in items if _frames(ds) > 1]
+    if multi:
+        if len(items) > 1:
+            raise InputError(f"{multi[0][0]}: NumberOfFrames = {_frames(multi[0][1])} in a series of {len(items)} files; expected one "
+                             "enhanced multi-frame file per series (or single-frame slices only)")
+        return read_multiframe(items[0][0], items[0][1], modality=modality, field=field, headers_only=headers_only)
     headers = [parse_slice_header(ds, str(p)) for p, ds in items]
     datasets = {str(p): ds for p, ds in items}
     if modality is not None:
@@ -489,6 +496,29 @@ def read_dicom_series(
         sop_instance_uids=tuple(h.sop_uid for h in hs),
         notes=tuple(notes),
     )
+
+
+def read_multiframe(path: Path, ds: Any, *, modality: str | None, field: str, headers_only: bool = False) -> ImageVolume:
+    """One enhanced multi-frame CT/MR file (per-frame functional groups) as a volume: every frame's plane
+    position/orientation, pixel measures and rescale are checked and sorted exactly as the slices of a
+    single-frame series are (gantry tilt, gaps, duplicates: one-line errors naming the file and frame)."""
+    headers = frame_headers(ds, str(path), parse_slice_header)
+    if modality is not None and headers[0].modality != modality.upper():
+        raise InputError(f"{path}: Modality = {headers[0].modality!r}: expected {modality.upper()!r} for {field}")
+    hs, dz, notes = sort_slices(headers)
+    h0 = hs[0]
+    order = [int(h.path.rsplit("frame ", 1)[1].rstrip("]")) - 1 for h in hs]
+    if headers_only:
+        arr = np.broadcast_to(np.zeros((), np.float32), (len(hs), h0.rows, h0.columns))
+    else:
+        arr = frame_pixels(ds, str(path), hs, order)
+    direction = np.column_stack([h0.row_cosine, h0.col_cosine, h0.normal])
+    grid = Grid(arr.shape, h0.position_mm * MM, np.array([h0.spacing_ij_mm[0], h0.spacing_ij_mm[1], dz]) * MM,  # type: ignore[arg-type]
+                direction)
+    mod = h0.modality or "OT"
+    return ImageVolume(arr, grid, mod, "HU" if mod == "CT" else "arbitrary", h0.series_uid, h0.frame_uid, h0.study_uid,
+                       h0.description, str(path), (str(path),), (),  # one SOP instance, not one per slice
+                       (f"enhanced multi-frame object: {len(hs)} frames",) + tuple(notes))
 
 
 def read_dicom_file(path: str | Path) -> ImageVolume:

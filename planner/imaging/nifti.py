@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InputError
-from planner.imaging.volume import Grid, ImageVolume, check_direction
+from planner.imaging.volume import Grid, ImageVolume, check_direction, integer_labels
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
@@ -86,18 +86,8 @@ def read_nifti_labels(path: str | Path) -> tuple[np.ndarray, Grid]:
     path = Path(path)
     img = _load(path)
     data = _data3d(img, path)
-    if data.dtype.kind == "f":
-        if not np.all(np.isfinite(data)):
-            raise InputError(f"{path}: label map has NaN/infinite voxels; expected integer labels")
-        if not np.all(data == np.rint(data)):
-            raise InputError(f"{path}: label map has non-integer values (e.g. {float(data[data != np.rint(data)].flat[0])!r}); expected "
-                             "integer labels")
-    elif data.dtype.kind not in "iub":
-        raise InputError(f"{path}: label map dtype {data.dtype}: expected integer labels")
-    if data.size and (data.min() < 0 or data.max() > 65535):
-        raise InputError(f"{path}: label values span {int(data.min())}..{int(data.max())}: expected 0..65535 (0 = outside)")
     grid = _grid_from_affine(img.affine, data.shape, path)
-    return np.ascontiguousarray(data.astype(np.int32).transpose(2, 1, 0)), grid
+    return integer_labels(np.ascontiguousarray(data.transpose(2, 1, 0)), str(path)), grid
 
 
 def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid) -> Path:

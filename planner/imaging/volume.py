@@ -89,6 +89,22 @@ def check_direction(direction: np.ndarray, where: str, tol: float = 1e-3) -> np.
     return d
 
 
+def integer_labels(data: np.ndarray, where: str) -> np.ndarray:
+    """``data`` as int32 labels 0..65535, or a one-line InputError naming ``where`` (non-integer values,
+    NaN, negative or too large labels)."""
+    if data.dtype.kind == "f":
+        if not np.all(np.isfinite(data)):
+            raise InputError(f"{where}: label map has NaN/infinite voxels; expected integer labels")
+        if not np.all(data == np.rint(data)):
+            raise InputError(f"{where}: label map has non-integer values (e.g. {float(data[data != np.rint(data)].flat[0])!r}); expected "
+                             "integer labels")
+    elif data.dtype.kind not in "iub":
+        raise InputError(f"{where}: label map dtype {data.dtype}: expected integer labels")
+    if data.size and (data.min() < 0 or data.max() > 65535):
+        raise InputError(f"{where}: label values span {int(data.min())}..{int(data.max())}: expected 0..65535 (0 = outside)")
+    return np.ascontiguousarray(data.astype(np.int32))
+
+
 @dataclass(frozen=True)
 class ImageVolume:
     """A 3-D scalar image on a :class:`Grid`.

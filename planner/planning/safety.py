@@ -25,6 +25,7 @@ temperature (healthy-tissue limit) and its CEM43 is reported.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from planner.artefacts import Role, TissueMesh
 from planner.config.plan import ApplicatorSection, SafetySection
-from planner.errors import SafetyLimitExceeded
+from planner.errors import InputError, SafetyLimitExceeded, bad_value
 
 WHOLE_BODY_SAR_W_PER_KG = {"normal": 2.0, "first-level": 4.0}
 PARTIAL_BODY_SAR = {"normal": (10.0, 8.0), "first-level": (10.0, 6.0)}  # limit = a − b·(exposed/patient)
@@ -67,6 +68,38 @@ class ImplantHeating:
 
 
 @dataclass(frozen=True)
+class StructureLimitCheck:
+    """One [[safety.structure_limits]] quantity of one structure: the metrics.csv value against its limit."""
+
+    structure: str
+    quantity: str  # "T_max_C" | "T10_C" | "CEM43_max_min" (the metrics.csv column)
+    value: float
+    limit: float
+    unit: str  # "°C" | "min"
+
+    @property
+    def ok(self) -> bool:
+        return self.value <= self.limit
+
+    @property
+    def margin(self) -> float:
+        """limit − value in K for temperatures; for CEM43, log2(limit/value): the temperature change (K,
+        above 43 °C where CEM43 doubles per K) that would bring the dose to the limit."""
+        if self.unit == "min":
+            return math.log2(self.limit / max(self.value, 1e-12))
+        return self.limit - self.value
+
+    def summary_block(self) -> dict[str, Any]:
+        return {"structure": self.structure, "quantity": self.quantity, "value": self.value, "limit": self.limit,
+                "unit": self.unit, "ok": self.ok}
+
+    def violation(self) -> str:
+        what = {"T_max_C": "reaches", "T10_C": "has T10 =", "CEM43_max_min": "receives CEM43 ="}[self.quantity]
+        return (f"structure {self.structure!r} {what} {self.value:.3g} {self.unit}, above its limit {self.limit:g} {self.unit} "
+                "([[safety.structure_limits]])")
+
+
+@dataclass(frozen=True)
 class SafetyCheck:
     Hf_A_per_m_s: float  # at the largest |H| in the body, in the amplitude convention below
     Hf_at_target_A_per_m_s: float
@@ -84,6 +117,7 @@ class SafetyCheck:
     arterial_rise_K: float | None = None
     arterial_rise_limit_K: float = 0.5
     implants: tuple[ImplantHeating, ...] = ()
+    structure_limits: tuple[StructureLimitCheck, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -112,6 +146,7 @@ class SafetyCheck:
             "partial_body_SAR_limit_W_per_kg": None if sar is None else sar.partial_body_limit_W_per_kg,
             "arterial_rise_K": self.arterial_rise_K,
             "arterial_rise_limit_K": self.arterial_rise_limit_K,
+            "structure_limits": [c.summary_block() for c in self.structure_limits],
         }
 
     def em_block(self) -> dict[str, Any]:
@@ -270,6 +305,41 @@ def _implants(cfg: SafetySection, mesh: TissueMesh, temperatures) -> tuple[list[
     return out, violations
 
 
+_LIMIT_KEYS = (("T_max_C", "T_max_C", "°C"), ("T10_max_C", "T10_C", "°C"), ("CEM43_max_min", "CEM43_max_min", "min"))
+
+
+def check_structure_names(cfg: SafetySection, names: Sequence[str]) -> None:
+    """Every [[safety.structure_limits]] structure is one of ``names`` (the plan's region names), else a
+    one-line InputError listing them."""
+    known = sorted(set(names))
+    for n, lim in enumerate(cfg.structure_limits):
+        if lim.structure not in known:
+            raise InputError(bad_value(f"safety.structure_limits[{n}].structure", lim.structure,
+                                       "a structure of this plan: one of " + ", ".join(repr(k) for k in known)))
+
+
+def structure_limit_checks(cfg: SafetySection, mesh: TissueMesh, temperatures) -> list[StructureLimitCheck]:
+    """The [[safety.structure_limits]] against the per-structure metrics of metrics.csv
+    (:func:`planner.reporting.structure_metrics.structure_metrics`, the same numbers; regions sharing a
+    name: the largest value)."""
+    if not cfg.structure_limits:
+        return []
+    from planner.reporting.structure_metrics import structure_metrics
+
+    check_structure_names(cfg, [r.name for r in mesh.regions])
+    wanted = {lim.structure for lim in cfg.structure_limits}
+    rows = structure_metrics(mesh, temperatures, None, only=wanted)
+    out = []
+    for lim in cfg.structure_limits:
+        mine = [r for r in rows if r["structure"] == lim.structure]
+        for key, column, unit in _LIMIT_KEYS:
+            limit = getattr(lim, key)
+            if limit is not None and mine:
+                value = max(float(r[column]) for r in mine)  # type: ignore[arg-type]
+                out.append(StructureLimitCheck(lim.structure, column, value, float(limit), unit))
+    return out
+
+
 def check(cfg: SafetySection, applicator: ApplicatorSection, mesh: TissueMesh, applied, fields=None,
           temperatures=None, *, patient_mass_kg: float = 70.0, field_scale: float = 1.0) -> SafetyCheck:
     """Evaluate the safety limits; raise :class:`SafetyLimitExceeded` if asked to stop on violations.
@@ -291,11 +361,14 @@ def check(cfg: SafetySection, applicator: ApplicatorSection, mesh: TissueMesh, a
     _, _, rise_limit = limits(cfg)
     max_T = tissue = rise = None
     implants: list[ImplantHeating] = []
+    structure_checks: list[StructureLimitCheck] = []
     if temperatures is not None:
         max_T, tissue, v = _healthy_max(cfg, mesh, np.asarray(temperatures.T_max_C), healthy)
         violations += v
         implants, v = _implants(cfg, mesh, temperatures)
         violations += v
+        structure_checks = structure_limit_checks(cfg, mesh, temperatures)
+        violations += [c.violation() for c in structure_checks if not c.ok]
         art = np.asarray(getattr(temperatures, "arterial_T_C", ()), dtype=float)
         if art.size:
             rise = float(art.max() - art[0])
@@ -307,7 +380,7 @@ def check(cfg: SafetySection, applicator: ApplicatorSection, mesh: TissueMesh, a
         max_healthy_T_tissue=tissue, max_healthy_T_limit_C=cfg.max_healthy_T_C,
         implant_dT_K={i.name: i.total_dT_K for i in implants}, max_implant_dT_limit_K=cfg.max_implant_dT_K,
         max_E_healthy_V_per_m=max_E, violations=tuple(violations), sar=sar, arterial_rise_K=rise,
-        arterial_rise_limit_K=rise_limit, implants=tuple(implants),
+        arterial_rise_limit_K=rise_limit, implants=tuple(implants), structure_limits=tuple(structure_checks),
     )
     if violations and cfg.stop_on_violation:
         raise SafetyLimitExceeded("; ".join(violations))

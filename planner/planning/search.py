@@ -180,7 +180,8 @@ class SearchResult:
                                         + ("; not computed in steady mode" if steady else ""),
                 "CEM43T90_min": ("upper bound: steady state held for the whole duration" if steady
                                  else "from the transient session"),
-                "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit; negative = violated",
+                "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit (a CEM43 structure limit as "
+                                 "log2(limit/value), the K above 43 °C that double the dose); negative = violated",
             },
             "evaluations": [dataclasses.asdict(e) for e in self.evaluations],
         }
@@ -197,6 +198,7 @@ def _margin(chk, temps, t_top: float, cfg_safety) -> float:
             m.append(cfg_safety.max_healthy_T_C - imp.adjacent_max_T_C)
     if chk.arterial_rise_K is not None:
         m.append(chk.arterial_rise_limit_K - chk.arterial_rise_K)
+    m += [c.margin for c in getattr(chk, "structure_limits", ())]  # [[safety.structure_limits]]
     if chk.sar is not None:
         m.append(chk.sar.whole_body_limit_W_per_kg - chk.sar.whole_body_W_per_kg)
         m.append(chk.sar.partial_body_limit_W_per_kg - chk.sar.partial_body_W_per_kg)

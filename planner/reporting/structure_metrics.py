@@ -24,7 +24,7 @@ maximum temperature over the session ``T_max_C``:
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -148,11 +148,15 @@ def structure_metrics(
     temperatures: TemperaturesLike | None,
     fields: CellFieldsLike | None,
     extra: Sequence[Structure] = (),
+    only: Collection[str] | None = None,
 ) -> list[dict[str, object]]:
-    """One dict per structure (see module docstring); thermal keys only with a thermal result."""
+    """One dict per structure (see module docstring); thermal keys only with a thermal result.
+    ``only``: just the named structures (no pooled tissue rows), e.g. for [safety] structure limits."""
     vol = mesh.cell_volumes_m3()
     rows: list[dict[str, object]] = []
     for s in structures(mesh, extra):
+        if only is not None and (s.name not in only or s.role == "tissue"):
+            continue
         row: dict[str, object] = {
             "structure": s.name,
             "tissue": s.tissue,

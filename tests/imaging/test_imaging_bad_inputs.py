@@ -654,6 +654,6 @@ def test_check_refuses_a_target_mask_off_the_image_grid(tmp_path):
 
     shifted = Grid(vol.grid.shape, vol.grid.origin_m + np.array([0.0, 0.0, 0.03]), vol.grid.spacing_m, vol.grid.direction)
     write_nifti(tmp_path / "mask.nii.gz", mask, shifted)  # 30 mm off: another frame or series
-    with pytest.raises(InputError, match=r"imaging.target_mask = 'mask.nii.gz': grid \(6, 10, 12\) at origin .* differs from "
-                                         r"the image grid \(6, 10, 12\)"):
+    with pytest.raises(InputError, match=r"imaging.target_mask = 'mask.nii.gz': does not overlap the planning image \(labels span LPS "
+                                         r".* mm, image spans LPS .* mm\); expected a label map of the same patient"):
         _check_plan(tmp_path, {"ct": "ct", "target_mask": "mask.nii.gz"})()
