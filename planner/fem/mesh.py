@@ -6,7 +6,7 @@ cells to DOLFINx, which partitions them. Values come back in TissueMesh order on
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dolfinx.mesh
 import numpy as np
@@ -29,6 +29,7 @@ class FemMesh:
     tissue_mesh: TissueMesh
     cell_input_index: np.ndarray  # (num local cells incl. ghosts,) → TissueMesh cell index
     num_owned_cells: int
+    _dof_vertex: list = field(default_factory=list, repr=False)  # [(P1 space, p1_dof_to_vertex)], newest first
 
     @property
     def comm(self) -> MPI.Comm:
@@ -45,7 +46,19 @@ class FemMesh:
         return np.asarray(values)[self.cell_input_index]
 
     def p1_dof_to_vertex(self, V) -> tuple[np.ndarray, np.ndarray]:
-        """For a P1 space on this mesh: (local dof indices, TissueMesh vertex index of each)."""
+        """For a P1 space on this mesh: (local dof indices, TissueMesh vertex index of each); kept per
+        space (the Pennes recorder asks for it at every snapshot: 0.35 s each at 0.5 M dofs)."""
+        for space, hit in self._dof_vertex:
+            if space is V:
+                return hit
+        hit = self._p1_dof_to_vertex(V)
+        for arr in hit:
+            arr.flags.writeable = False  # shared by every caller
+        self._dof_vertex.insert(0, (V, hit))
+        del self._dof_vertex[4:]
+        return hit
+
+    def _p1_dof_to_vertex(self, V) -> tuple[np.ndarray, np.ndarray]:
         dofs = _compat.cell_dofs(V)
         nodes = _compat.geometry_dofmap(self.mesh)
         gidx = _compat.input_global_vertex_index(self.mesh)
