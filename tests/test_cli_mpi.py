@@ -103,3 +103,18 @@ def test_without_mpirun_it_runs_on_one_rank_and_says_so(tmp_path):
     assert res.returncode == 2
     assert "planner: note: mpirun not found: running on 1 rank instead of 2" in res.stderr
     assert "frequency_kHz" in res.stderr
+
+
+def test_mpi_detection_ignores_a_singleton_parents_leftovers(monkeypatch):
+    """A process started by one that imported mpi4py without mpirun inherits PMIX_* variables: it is
+    not an MPI rank and still re-launches; a rank of mpirun (OMPI_COMM_WORLD_SIZE) never does."""
+    from planner.fem import launch
+
+    for k in [k for k in os.environ if k.startswith(("OMPI_COMM_WORLD", "PMI", "MPI_LOCALNRANKS", "PLANNER_MPI"))]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("PMIX_RANK", "0")
+    monkeypatch.setenv("PMIX_NAMESPACE", "singleton")
+    assert not launch.under_mpi()
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")
+    assert launch.under_mpi()
+    assert launch.relaunch_under_mpirun(4, ["run", "plan.toml"]) is None  # already a rank: stays

@@ -14,8 +14,12 @@ import sys
 TTY_ENV = "PLANNER_MPI_TTY"
 #: set in the ranks' environment by the launcher (a relaunch never happens twice)
 CHILD_ENV = "PLANNER_MPI_CHILD"
-# variables that MPI launchers (Open MPI, MPICH/Hydra, PMIx, Slurm) set in every rank
-_MPI_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+# variables that MPI launchers (Open MPI's mpirun, MPICH/Hydra) set in every rank. Not PMIX_*: an Open
+# MPI singleton (any process that imported mpi4py without mpirun, e.g. a test runner) sets those in its
+# own environment, and its child processes inherit them without being MPI ranks.
+_MPI_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
+# what an Open MPI singleton parent leaves behind: stale for the mpirun we start
+_SINGLETON_ENV = ("PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix", "OMPI_APP_CTX_NUM_PROCS")
 
 
 def under_mpi() -> bool:
@@ -41,10 +45,11 @@ def relaunch_under_mpirun(ranks: int | None, argv: list[str]) -> str | None:
     mpirun = shutil.which("mpirun")
     if mpirun is None:
         return f"mpirun not found: running on 1 rank instead of {n} (apt install openmpi-bin)"
-    env = dict(os.environ, **{CHILD_ENV: "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-                              "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_mpi_yield_when_idle": "1",
-                              "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                              "NUMBA_NUM_THREADS": str(max(1, available_cores() // n))})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SINGLETON_ENV)}
+    env.update({CHILD_ENV: "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_mpi_yield_when_idle": "1",
+                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                "NUMBA_NUM_THREADS": str(max(1, available_cores() // n))})
     if sys.stderr.isatty():
         env[TTY_ENV] = "1"
     cmd = [mpirun, "-n", str(n), "--quiet", "--bind-to", "none", sys.executable, "-m", "planner", *argv]
