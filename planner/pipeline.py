@@ -196,7 +196,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
     from planner.planning import safety
 
     located = locate_field_probes(mesh, cfg.em.field_probes) if cfg.em and cfg.em.field_probes else None
-    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages, clock)
+    applied, fields, heat = _field_and_heat(cfg, lib, mesh, stages, clock,
+                                            probe_points_m=None if located is None else located.points_m)
     stages["em"] = DONE
     summary["em"] = fields.summary_block()
     probes = field_probes(mesh, fields, located) if located is not None else None
@@ -240,7 +241,8 @@ def _physics(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageReco
             "field_probes": probes}
 
 
-def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], clock: _Clock):
+def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, StageRecord], clock: _Clock, *,
+                    probe_points_m=None):
     """Applied field → tissue eddy currents → implant losses → heat source (one frequency)."""
     from planner import em
     from planner.em.eddy import insulated_bodies
@@ -250,10 +252,11 @@ def _field_and_heat(cfg: PlanConfig, lib, mesh: TissueMesh, stages: dict[str, St
         raise InputError("[applicator]: missing section; expected the applicator of the field stages")
     with clock.stage("em", "eddy currents"):
         applied = em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)
-        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry))
+        fields = em.solve_eddy_currents(mesh, applied, lib, cfg.applicator, insulated=insulated_bodies(cfg.geometry),
+                                        admittivity=cfg.em.admittivity if cfg.em is not None else "auto")
     stages["em"] = DONE  # (before "implants": summary.json lists the stages in the order they ran)
     with clock.stage("implants"):
-        fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress)
+        fields = _implant_stage(cfg, lib, mesh, applied, fields, stages, clock.progress, probe_points_m)
     with clock.stage("nanoparticles"):
         heat = heat_source(mesh, applied, fields, lib, cfg.nanoparticles, base_dir=cfg.base_dir)
     return applied, fields, heat
@@ -276,7 +279,7 @@ def _solve_bioheat_explained(solve, mesh, heat, lib, cfg):
 
 
 def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stages: dict[str, StageRecord],
-                   progress: Progress):
+                   progress: Progress, probe_points_m=None):
     """Losses of metal implants from the full eddy-current sub-models, handed on as heat."""
     import dataclasses as dc
 
@@ -289,7 +292,7 @@ def _implant_stage(cfg: PlanConfig, lib, mesh: TissueMesh, applied, fields, stag
     options = ImplantOptions(**dc.asdict(cfg.implants)) if cfg.implants is not None else None
     losses = implant_losses(mesh, regions, A_peak_at=applied.A_peak_at, H_peak_at=applied.H_peak_at,
                             frequency_Hz=applied.frequency_Hz, lib=lib, geometry=cfg.geometry, options=options,
-                            progress=progress)
+                            progress=progress, probe_points_m=probe_points_m)
     stages["implants"] = DONE
     return fields.with_implants(tuple(losses), total_Q_W_per_m3(losses, mesh.num_cells))
 

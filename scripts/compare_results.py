@@ -15,15 +15,23 @@ import math
 import sys
 from pathlib import Path
 
-IGNORED_KEYS = {"provenance", "files", "timings_s", "times_s", "elapsed_s", "wall_s", "wall_time_s"}
+IGNORED_KEYS = {"provenance", "files", "timings_s", "times_s", "elapsed_s", "wall_s", "wall_time_s",
+                "mesh_seconds"}  # (imaging.label_mesh: the label mesher's wall time)
 #: wall-clock timings reported by the solvers (not results): keys ending in _s under a "solver" block
 SOLVER_TIMINGS = {"assembly_s", "time_loop_s", "total_s", "setup_s", "solve_s", "mesh_s", "post_s"}
 #: absolute paths of inputs differ between checkouts: compare their file names only
-PATH_KEYS = {"file", "path", "folder", "series_folder", "rtstruct"}
+PATH_KEYS = {"file", "path", "folder", "series_folder", "rtstruct", "map_file", "pre_file", "post_file"}
 
 
 def _ignored(key: str, path: str) -> bool:
     return key in IGNORED_KEYS or (path.endswith(".solver") and key in SOLVER_TIMINGS)
+
+
+def _is_path(path: str, a: str, b: str) -> bool:
+    """A path-valued key, or an absolute path under ``source`` (imaging.series.source; mesh.source is a
+    description and compared exactly)."""
+    key = path.rsplit(".", 1)[-1]
+    return key in PATH_KEYS or (key == "source" and a.startswith("/") and b.startswith("/"))
 
 
 def compare(a: object, b: object, path: str, rtol: float, atol: float, out: list[str]) -> None:
@@ -47,11 +55,32 @@ def compare(a: object, b: object, path: str, rtol: float, atol: float, out: list
         if not math.isclose(a, b, rel_tol=rtol, abs_tol=atol):
             rel = abs(a - b) / max(abs(a), abs(b), 1e-300)
             out.append(f"{path}: {a!r} vs {b!r} (relative {rel:.2e})")
-    elif isinstance(a, str) and isinstance(b, str) and path.rsplit(".", 1)[-1] in PATH_KEYS:
+    elif isinstance(a, str) and isinstance(b, str) and _is_path(path, a, b):
         if Path(a).name != Path(b).name:
             out.append(f"{path}: {a!r} vs {b!r}")
     elif a != b:
         out.append(f"{path}: {a!r} vs {b!r}")
+
+
+def numbers(a: object, b: object, path: str = "summary"):
+    """(path, a, b) of every number both summaries hold at the same place, under the same ignore rules as
+    :func:`compare` (for counting what was compared and the largest relative difference)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) & set(b)):
+            if not _ignored(k, path):
+                yield from numbers(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from numbers(x, y, f"{path}[{i}]")
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        yield path, a, b
+
+
+def relative_difference(a: float, b: float) -> float:
+    """|a − b| / max(|a|, |b|); 0 for two equal values (including two zeros or two NaNs)."""
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    return abs(a - b) / max(abs(a), abs(b))
 
 
 def main(argv: list[str] | None = None) -> int:

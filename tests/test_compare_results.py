@@ -42,3 +42,27 @@ def test_a_relative_change_of_1e_8_or_a_missing_key_is_reported(tmp_path, capsys
     out = capsys.readouterr().out
     assert "summary.thermal.T90_C" in out and "summary.thermal.status: only in old" in out
     assert "summary.em.solver.iterations: 7 vs 8" in out and "3 difference(s)" in out
+
+
+def test_image_source_paths_compare_by_name_mesh_source_exactly():
+    a = {"imaging": {"series": {"source": "/a/phantoms/head/dicom/ct"}}, "mesh": {"source": "gmsh 4.8.0 OCC"}}
+    b = {"imaging": {"series": {"source": "/work/planner/phantoms/head/dicom/ct"}}, "mesh": {"source": "gmsh 4.8.0 OCC"}}
+    out: list[str] = []
+    compare_results.compare(a, b, "summary", 1e-9, 1e-12, out)
+    assert out == []
+    b["mesh"]["source"] = "gmsh 4.13.1 OCC"
+    b["imaging"]["series"]["source"] = "/work/planner/phantoms/head/dicom/mr"
+    compare_results.compare(a, b, "summary", 1e-9, 1e-12, out)
+    assert [d.split(":")[0] for d in out] == ["summary.imaging.series.source", "summary.mesh.source"]
+
+
+def test_numbers_lists_every_compared_number_and_the_largest_difference():
+    b = _copy()
+    b["em"]["loss_W"] *= 1 + 3e-7
+    pairs = {p: (x, y) for p, x, y in compare_results.numbers(SUMMARY, b)}
+    # timings (solver.assembly_s) and provenance are not compared; iterations (an int) are
+    assert set(pairs) == {"summary.em.loss_W", "summary.em.solver.iterations", "summary.thermal.T90_C"}
+    rel = max(compare_results.relative_difference(x, y) for x, y in pairs.values())
+    assert abs(rel - 3e-7) < 1e-12
+    assert compare_results.relative_difference(0.0, 0.0) == 0.0
+    assert compare_results.relative_difference(float("nan"), float("nan")) == 0.0

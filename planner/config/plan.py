@@ -161,6 +161,10 @@ class ApplicatorSection:
 
 
 # --- [em] ---------------------------------------------------------------------------------------
+ADMITTIVITY_MODELS = ("auto", "real", "complex")
+ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ = 300e3  # [em] admittivity = "auto": complex σ* above this frequency
+
+
 @dataclass(frozen=True)
 class FieldProbeSpec:
     """A field probe for applicator QA: a point (``position_mm``) or a line (``start_mm``, ``end_mm``,
@@ -202,6 +206,11 @@ class EMSection:
 
     field_probes: tuple[FieldProbeSpec, ...] = spec((), help="points and lines where H and E are reported "
                                                              "[[em.field_probes]]")
+    admittivity: str = spec("auto", check=one_of(*ADMITTIVITY_MODELS)[0],
+                            expected="'auto', 'real' or 'complex' (tissue admittivity model of the eddy-current solve)",
+                            help="tissue admittivity in the eddy-current solve: 'real' = conductivity σ only, "
+                                 "'complex' = σ + jωε0εr (displacement currents; both from the Cole–Cole tissue "
+                                 f"data), 'auto' = complex above {ADMITTIVITY_AUTO_COMPLEX_ABOVE_HZ / 1e3:g} kHz")
 
 
 # --- [implants] -------------------------------------------------------------------------------
@@ -221,8 +230,10 @@ class ImplantsSection:
     box_factor: float = spec(10.0, check=lambda x: math.isfinite(x) and x > 1.05,
                              expected="more than 1.05 (box half size / implant bounding radius)")
     refinement: float = spec(1.0, check=positive, expected="a positive divisor of all sub-model sizes")
-    rtol: float = spec(1e-6, check=positive, expected="a positive MINRES relative tolerance")
+    rtol: float = spec(1e-4, check=positive, expected="a positive MINRES relative tolerance")
     max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
+    solver: str = spec("auto", check=lambda s: s in ("auto", "direct", "ams"),
+                       expected="'auto' (sparse direct up to 20 000 dofs, else AMS-MINRES), 'direct' or 'ams'")
 
 
 # --- [nanoparticles] ----------------------------------------------------------------------------

@@ -4,7 +4,11 @@ Stage functions (pipeline contract, COMMON.md):
 
     app = planner.em.applied_field(mesh, cfg.applicator, base_dir=cfg.base_dir)   # AppliedField
     fld = planner.em.solve_eddy_currents(mesh, app, lib, cfg.applicator,
-                                         insulated=insulated_bodies(cfg.geometry))   # FieldSolution
+                                         insulated=insulated_bodies(cfg.geometry),
+                                         admittivity=cfg.em.admittivity)              # FieldSolution
+
+``admittivity`` ('auto' | 'real' | 'complex', ``[em] admittivity``): with the complex σ + jωε0εr the
+field arrays (``F_vertex_cell_V_s_per_m``, probe E) are complex phasors; magnitudes use |Re|² + |Im|².
 
 This package imports without FEniCSx; the FE solve lives in :mod:`planner.fem.scalar_potential`.
 Field probes (``[[em.field_probes]]``): ``located = locate_field_probes(mesh, cfg.em.field_probes)`` before

@@ -22,6 +22,15 @@ Cut faces (``TissueMesh.cut_facets``: slab ends, crop-box faces) are not skin: t
 so each cut plane p carries the current of the undisturbed long body through it,
 n·J = σ μ0 n·(H0 × (x − x̄_p)) (the exact solution of a prism along n in a uniform field; x̄_p the
 σ-weighted centroid of the plane, so no net current crosses it). For H0 along n this is n·J = 0.
+
+Admittivity (``[em] admittivity``, issue 11): 'real' solves with σ; 'complex' with σ* = σ + jωε0εr
+(ε_r from the same Cole–Cole data; :func:`admittivity_model`), so ψ and E are complex phasors with
+|E|² = |Re E|² + |Im E|²; the dissipated power stays Re(σ*)|E|²/2 = σ|E|²/2 (SAR, Q, 10 g SAR, tissue
+loss). 'auto' (default) is complex above 300 kHz. At 100 kHz wet skin has ωε0εr/σ ≈ 1.3 (muscle 0.12,
+fat 0.02): the displacement current changes E only where tissues of different ωε/σ meet with current
+across their interface (benchmarks/em_admittivity.py). Cut planes then carry σ* F_p·n with the same
+F_p (x̄ σ-weighted); where ωε/σ varies over a cut plane the small net imaginary current this leaves is
+projected out with the null space.
 """
 from __future__ import annotations
 
@@ -38,8 +47,15 @@ import numpy as np
 
 from planner.artefacts import Role, TissueMesh
 from planner.config.plan import ApplicatorSection, GeometrySection
+from planner.em.admittivity import admittivity_model
 from planner.em.applicators import AppliedField
-from planner.em.sar import CUBE_SAR_DEFINITION, mesh_cube_sar_10g, tissue_near_region
+from planner.em.sar import (
+    CUBE_SAR_DEFINITION,
+    INTERNAL_E_DEFINITION,
+    internal_E_cube_p99,
+    mesh_cube_sar_10g,
+    tissue_near_region,
+)
 from planner.errors import InputError, bad_value
 from planner.units import MU0_H_per_m
 
@@ -107,7 +123,8 @@ class FieldSolution:
     internal_E_rms_p99_V_per_m_by_tissue: dict = dataclasses.field(default_factory=dict)
     # (M, 4, 3) F = A0 + grad psi at each cell's vertices (E = -j omega F), zeros outside the FE domain;
     # read by the field probes (planner.em.probes)
-    F_vertex_cell_V_s_per_m: np.ndarray | None = None
+    F_vertex_cell_V_s_per_m: np.ndarray | None = None  # complex with the complex admittivity (E = −jωF)
+    admittivity: dict = dataclasses.field(default_factory=lambda: {"model": "real"})
 
     def __post_init__(self) -> None:
         if self.Q_implant_W_per_m3 is None:
@@ -157,14 +174,13 @@ class FieldSolution:
             "max_E_V_per_m_at_vertices": (None if self.E_vertex_max_V_per_m is None
                                           else float(self.E_vertex_max_V_per_m.max(initial=0.0))),
             "internal_E_rms_p99_V_per_m_by_tissue": dict(self.internal_E_rms_p99_V_per_m_by_tissue),
-            "internal_E_definition": "ICNIRP (2010)-style internal field: rms (= peak/sqrt 2), per tissue the "
-                                     "volume-weighted 99th percentile of the cell rms |E| (cell averages over the FE "
-                                     "cells, not 2 mm cubes)",
+            "internal_E_definition": INTERNAL_E_DEFINITION,
             "E_convention": "peak; cell value = sqrt(cell mean of |E|^2) (loss, SAR); max_E_V_per_m_at_vertices and "
                             "implants[].tissue_near use the FE field's value at the cell vertices (no cell-mean bias "
                             "at "
                             "the skin or at implant tips; P2 recommended there)",
             "excluded_regions": list(self.excluded_regions),
+            "admittivity": dict(self.admittivity),
             "truncation": self.truncation,
             "implant_loss_W": float(sum(getattr(i, "loss_W", 0.0) for i in self.implants)),
             "implants": self.implants_summary(),
@@ -443,13 +459,14 @@ def _per_tissue(mesh: TissueMesh, cond: np.ndarray, values: np.ndarray, how: str
 # --- the stage -----------------------------------------------------------------------------------
 def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: ApplicatorSection | None = None, *,
                         insulated: Collection[str] = (), element_order: int | None = None,
-                        comm=None, rtol: float = 1e-8) -> FieldSolution:
+                        comm=None, rtol: float = 1e-8, admittivity: str = "auto") -> FieldSolution:
     """Induced E, J, loss and SAR in tissue for ``applied`` (module docstring: formulation, implants, cuts).
 
     ``lib``: tissue library (``lib[name].kind``, ``.density_kg_per_m3``, ``.conductivity_S_per_m(f)``).
     ``section``: the plan's [applicator] (its ``element_order`` is the default order) or None;
     ``insulated``: implant regions kept insulating (:func:`insulated_bodies` of the plan's geometry).
     ``element_order``: 1 (P1) or 2 (P2) Lagrange for ψ (overrides the plan).
+    ``admittivity``: the plan's ``[em] admittivity`` ('auto', 'real', 'complex'; :func:`admittivity_model`).
     Runs on ``comm`` (default MPI.COMM_WORLD; collective: call on every rank); results are complete on
     every rank.
     """
@@ -464,6 +481,7 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: A
         raise InputError(bad_value("applicator.field_kA_per_m", applied.H_peak_A_per_m_at_target / 1e3,
                                    "a positive field amplitude (kA/m)"))
     cond, sigma, rho, excluded = conduction_domain(mesh, lib, f)
+    tau, adm = admittivity_model(mesh, lib, f, cond, admittivity)
     models = implant_models(mesh, lib, insulated)
     _check_implants_off_cuts(mesh, models)
     t0 = time.perf_counter()
@@ -476,10 +494,12 @@ def solve_eddy_currents(mesh: TissueMesh, applied: AppliedField, lib, section: A
     kw = {} if comm is None else {"comm": comm}
     res = solve_scalar_potential(sm, sigma[keep], applied.A_peak_at, 2.0 * math.pi * f,
                                  cell_component=comp if ncomp > 1 else None, element_order=element_order,
-                                 rtol=rtol, floating=floating, cut_flux=fluxes, vertex_values=True, **kw)
-    return _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
-                           {"prepare_s": t_prep, "conducting_components": ncomp, "rtol": rtol,
-                            "floating_conductors": len(floating), "cut_planes": len(fluxes)})
+                                 rtol=rtol, floating=floating, cut_flux=fluxes, vertex_values=True,
+                                 sigma_imag_cell_S_per_m=None if tau is None else tau[keep], **kw)
+    fs = _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
+                         {"prepare_s": t_prep, "conducting_components": ncomp, "rtol": rtol,
+                          "floating_conductors": len(floating), "cut_planes": len(fluxes)})
+    return replace(fs, admittivity=adm)
 
 
 def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models, res, truncation,
@@ -502,10 +522,13 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     SARv = np.where(rho > 0, 0.5 * sigma * Ev ** 2 / rho_safe, 0.0)
     vol = mesh.cell_volumes_m3()
     t1 = time.perf_counter()
-    Fv = np.zeros((M, 4, 3))
+    Fv = np.zeros((M, 4, 3), dtype=res.F_vertex_cell_V_s_per_m.dtype)  # complex with the complex admittivity
     Fv[keep] = res.F_vertex_cell_V_s_per_m
     SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond)
     t_sar = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    p99, n_edge = _internal_E(mesh, cond, Fv, omega)
+    t_ie = time.perf_counter() - t1
     near = []
     for name, (model, why) in models.items():
         reg = mesh.cell_region == mesh.region(name).tag
@@ -513,13 +536,17 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
                                   E_vertex_max=Ev, SAR_vertex_max=SARv, SAR10g=SAR10, volumes_m3=vol)
         near.append(ImplantTissue(name, model, why, *vals))
     solver = {
-        "method": "real scalar potential psi, E = -j*omega*(A0 + grad psi); CG + hypre BoomerAMG; implants as "
-                  "floating conductors (PtAP reduction), cut faces with the undisturbed long-body current",
+        "method": ("real scalar potential psi, E = -j*omega*(A0 + grad psi); CG + hypre BoomerAMG" if not
+                   np.iscomplexobj(Fv) else "complex scalar potential psi (admittivity sigma + j omega eps0 eps_r), "
+                   "E = -j*omega*(A0 + grad psi); real 2x2 block system, GMRES + PRESB with hypre BoomerAMG")
+                  + "; implants as floating conductors (PtAP reduction), cut faces with the undisturbed long-body "
+                    "current",
         "element_order": res.element_order, "dofs": res.dofs, "iterations": res.iterations, "rtol": info["rtol"],
         "mpi_ranks": res.ranks, "conducting_components": info["conducting_components"],
         "floating_conductors": info["floating_conductors"], "cut_planes": info["cut_planes"],
         "timings_s": {**{k: round(v, 4) for k, v in res.timings_s.items()}, "prepare_s": round(info["prepare_s"], 4),
-                      "sar10g_s": round(t_sar, 4)},
+                      "sar10g_s": round(t_sar, 4), "internal_E_s": round(t_ie, 4)},
+        "internal_E_samples_per_cube_edge": n_edge,
         "sar10g_voxel_mm": round(voxel_m * 1e3, 4),
         "total_loss_assembled_W": res.total_loss_W,
     }
@@ -534,21 +561,20 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
         max_SAR_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR, "max"),
         max_SAR10g_W_per_kg_by_tissue=_per_tissue(mesh, cond, SAR10, "max"),
         excluded_regions=excluded, solver=solver, E_vertex_max_V_per_m=Ev, implant_tissue=tuple(near),
-        truncation=truncation, internal_E_rms_p99_V_per_m_by_tissue=_p99_rms_by_tissue(mesh, cond, E, vol),
+        truncation=truncation, internal_E_rms_p99_V_per_m_by_tissue=p99,
         F_vertex_cell_V_s_per_m=Fv,
     )
     return fs
 
 
-def _p99_rms_by_tissue(mesh: TissueMesh, cond: np.ndarray, E_peak: np.ndarray, vol: np.ndarray) -> dict:
-    """{tissue: volume-weighted 99th percentile of the cell rms |E| (V/m)} over the conducting cells."""
-    out = {}
-    for tissue in sorted({r.tissue for r in mesh.regions}):
-        sel = cond & mesh.cells_of_tissue(tissue)
-        if not sel.any():
-            continue
-        e, w = E_peak[sel] / math.sqrt(2.0), vol[sel]
-        o = np.argsort(e)
-        cw = np.cumsum(w[o]) / w.sum()
-        out[tissue] = float(e[o][min(int(np.searchsorted(cw, 0.99)), e.size - 1)])
-    return out
+def _internal_E(mesh: TissueMesh, cond: np.ndarray, Fv: np.ndarray, omega: float) -> tuple[dict, int]:
+    """({tissue: 99th-percentile rms E over 2 mm cubes (V/m)}, samples per cube edge) over the conducting cells
+    (:func:`planner.em.sar.internal_E_cube_p99`)."""
+    tissues = sorted({r.tissue for r in mesh.regions})
+    lut = np.full(max(r.tag for r in mesh.regions) + 1, -1, np.int64)
+    for r in mesh.regions:
+        lut[r.tag] = tissues.index(r.tissue)
+    tid = np.where(cond, lut[mesh.cell_region], -1)
+    vals, n = internal_E_cube_p99(mesh.points_m, mesh.cells, Fv, omega, tid, len(tissues))
+    present = set(tid[tid >= 0].tolist())
+    return {t: float(vals[i]) for i, t in enumerate(tissues) if i in present}, n

@@ -24,6 +24,7 @@ Usage (collective under MPI: every rank calls it with the same arguments)::
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -35,6 +36,7 @@ import numpy as np
 
 from planner.artefacts import Progress, Region, Role, TissueMesh, no_progress
 from planner.config.plan import BodySpec, GeometrySection
+from planner.em.implant_field import ImplantTotalField, candidate_cells, split_sample
 from planner.errors import InputError, MeshError, bad_value
 from planner.geometry.submodel import SubModelGeometry, SubModelSizing
 from planner.units import MM
@@ -53,7 +55,9 @@ class ImplantOptions:
       implant's bounding radius);
     * ``degree`` N1curl degree, ``geometry_order`` 2 = curved tetrahedra (primitives only);
     * ``refinement`` divides every mesh size (convergence studies);
-    * ``rtol``/``max_iterations`` of MINRES.
+    * ``rtol``/``max_iterations`` of MINRES;
+    * ``solver``: ``auto`` (sparse direct LDLᵀ up to 20 000 N1curl dofs where PETSc has MUMPS, else
+      AMS-preconditioned MINRES), ``direct`` or ``ams``.
     """
 
     degree: int = 2
@@ -63,9 +67,10 @@ class ImplantOptions:
     box_half_size_mm: float | None = None
     box_factor: float = 10.0
     refinement: float = 1.0
-    rtol: float = 1e-6
+    rtol: float = 1e-4
     max_iterations: int = 300
     max_relative_permeability_deviation: float = 1e-6
+    solver: str = "auto"
 
     def __post_init__(self) -> None:
         if self.degree not in (1, 2):
@@ -84,6 +89,8 @@ class ImplantOptions:
             raise InputError(bad_value("implants.box_factor", self.box_factor, "more than 1.05"))
         if self.max_iterations < 1:
             raise InputError(bad_value("implants.max_iterations", self.max_iterations, "an integer >= 1"))
+        if self.solver not in ("auto", "direct", "ams"):
+            raise InputError(bad_value("implants.solver", self.solver, "'auto', 'direct' or 'ams'"))
 
     def sizing(self) -> SubModelSizing:
         """The sub-model sizing controls (planner.geometry.submodel)."""
@@ -94,8 +101,6 @@ class ImplantOptions:
     @classmethod
     def from_dict(cls, d: dict | None, path: str = "implants") -> ImplantOptions:
         """From a plan table (e.g. ``[em.implants]``); unknown keys are an InputError naming them."""
-        import dataclasses
-
         d = dict(d or {})
         names = {f.name for f in dataclasses.fields(cls)}
         for k in d:
@@ -116,7 +121,7 @@ class ImplantLoss:
     box_size_mm: float  # edge length of the sub-model cube
     elements_per_skin_depth: float  # δ / h_s at the metal surface, as meshed
     dofs: int  # N1curl dofs (complex unknowns); the real block system has twice as many
-    iterations: int  # MINRES iterations
+    iterations: int  # MINRES iterations (0: sparse direct solve)
     Q_on_mesh_W_per_m3: np.ndarray  # (M,) loss density on TissueMesh cells (zero outside the region)
     sigma_S_per_m: float = 0.0
     frequency_Hz: float = 0.0
@@ -126,6 +131,7 @@ class ImplantLoss:
     H_peak_at_centre_A_per_m: float = 0.0  # applied field magnitude at the implant centroid
     times_s: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    total_field: ImplantTotalField | None = field(default=None, repr=False, compare=False)  # reaction field
 
     @property
     def a_over_delta(self) -> float:
@@ -150,6 +156,7 @@ class ImplantLoss:
             "geometry": self.geometry,
             "times_s": {k: round(float(v), 3) for k, v in self.times_s.items()},
             "warnings": list(self.warnings),
+            **({"total_field": self.total_field.summary_block()} if self.total_field is not None else {}),
         }
 
 
@@ -269,6 +276,8 @@ def implant_losses(
     geometry: GeometrySection | None = None,
     options: ImplantOptions | None = None,
     progress: Progress = no_progress,
+    probe_points_m: np.ndarray | None = None,
+    sample_total_field: bool = True,
 ) -> tuple[ImplantLoss, ...]:
     """Eddy-current loss of every implant region (collective under MPI).
 
@@ -278,7 +287,9 @@ def implant_losses(
     BodySpec, matched by region name) or None (regions are rebuilt from their boundary triangles).
     Raises InputError for unknown/non-metal/magnetic materials, implants touching the outer boundary
     or smaller than the mesh size; SolverError (with the PETSc reason) if MINRES does not converge.
-    ``progress`` is told each finished sub-model.
+    ``progress`` is told each finished sub-model. ``sample_total_field``: sample the sub-model's reaction
+    field at the centroids of the TissueMesh cells in its cube and at ``probe_points_m`` (n, 3)
+    (``ImplantLoss.total_field``, :mod:`planner.em.implant_field`).
     """
     opts = options or ImplantOptions()
     if not (frequency_Hz > 0 and math.isfinite(frequency_Hz)):
@@ -289,11 +300,9 @@ def implant_losses(
         material, sigma = _material(lib, region, frequency_Hz, opts)  # raises unless a non-magnetic metal
         sel, vol_mesh = _region_checks(mesh, region)
         sub = _submodel_geometry(mesh, region, sel, _body_for(region, geometry), opts)
-        from planner.fem import implant_eddy as ec
-
-        res = ec.solve_implant(sub.geometry, ec.ImplantSolveOptions(
-            sigma_S_per_m=sigma, frequency_Hz=frequency_Hz, A0_peak_at=A_peak_at, degree=opts.degree,
-            rtol=opts.rtol, max_iterations=opts.max_iterations))
+        res, tf = _solve_with_field(mesh, sel, sub.geometry, sigma=sigma, frequency_Hz=frequency_Hz,
+                                    A_peak_at=A_peak_at, opts=opts, probe_points_m=probe_points_m,
+                                    sample=sample_total_field)
         Q = _map_to_mesh(mesh, sel, res.metal_cell_centroids_m, res.metal_cell_loss_W, res.loss_W)
         centre = (mesh.cell_centroids_m()[sel] * mesh.cell_volumes_m3()[sel, None]).sum(axis=0) / vol_mesh
         H_c = float("nan") if H_peak_at is None else float(np.linalg.norm(np.asarray(H_peak_at(centre[None, :]))[0]))
@@ -305,12 +314,34 @@ def implant_losses(
             Q_on_mesh_W_per_m3=Q, sigma_S_per_m=sigma, frequency_Hz=frequency_Hz,
             surface_size_mm=s.surface_size_mm, characteristic_size_mm=s.characteristic_size_mm,
             geometry=sub.description, H_peak_at_centre_A_per_m=H_c, times_s=dict(res.times_s),
-            warnings=sub.warnings,
+            warnings=sub.warnings, total_field=tf,
         )
+        del res
         _log_loss(loss)
         out.append(loss)
         progress("implant sub-models", len(out), len(regions))
     return tuple(out)
+
+
+def _solve_with_field(mesh: TissueMesh, sel: np.ndarray, geometry: SubModelGeometry, *, sigma: float,
+                      frequency_Hz: float, A_peak_at: Callable[[np.ndarray], np.ndarray], opts: ImplantOptions,
+                      probe_points_m: np.ndarray | None, sample: bool):
+    """One sub-model solve; with ``sample``, its reaction field at the TissueMesh cell centroids in its
+    cube and at the probe points (the sample arrays are dropped once split)."""
+    from planner.fem import implant_eddy as ec
+
+    probes = np.zeros((0, 3)) if probe_points_m is None else np.asarray(probe_points_m, float).reshape(-1, 3)
+    cand = candidate_cells(mesh, sel, opts.box_half_size_mm, opts.box_factor) if sample else np.zeros(0, np.int64)
+    pts = np.concatenate([mesh.cell_centroids_m()[cand], probes]) if sample else None
+    res = ec.solve_implant(geometry, ec.ImplantSolveOptions(
+        sigma_S_per_m=sigma, frequency_Hz=frequency_Hz, A0_peak_at=A_peak_at, degree=opts.degree,
+        rtol=opts.rtol, max_iterations=opts.max_iterations, solver=opts.solver, sample_points_m=pts,
+        sample_total_H=False))
+    fs = res.field_sample
+    if fs is None:
+        return res, None
+    tf = split_sample(cand, probes.shape[0], fs.inside, fs.in_metal, fs.H_reaction_peak_A_per_m, fs.E_peak_V_per_m)
+    return dataclasses.replace(res, field_sample=None), tf
 
 
 @dataclass(frozen=True)
@@ -377,4 +408,4 @@ def _boundary_triangles(cells: np.ndarray) -> np.ndarray:
     return faces[counts[inv.ravel()] == 1]
 
 
-__all__ = ["ImplantOptions", "ImplantLoss", "implant_losses", "implant_regions", "total_Q_W_per_m3"]
+__all__ = ["ImplantOptions", "ImplantLoss", "ImplantTotalField", "implant_losses", "implant_regions", "total_Q_W_per_m3"]

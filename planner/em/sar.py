@@ -220,7 +220,8 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
                       mass_kg: float = 0.010, max_voxels: int = 2_000_000) -> tuple[np.ndarray, float]:
     """(per-cell 10 g cube SAR, voxel spacing m) per :data:`CUBE_SAR_DEFINITION`.
 
-    ``F_vertex_cell`` (M,4,3): A0 + ∇ψ of each cell at its vertices (E = −jω F, linear in the cell);
+    ``F_vertex_cell`` (M,4,3): A0 + ∇ψ of each cell at its vertices (E = −jω F, linear in the cell; complex
+    with the complex admittivity: |F|² = |Re F|² + |Im F|²);
     ``tissue`` (M,) the conducting cells (others are background)."""
     from scipy.ndimage import distance_transform_edt
 
@@ -248,7 +249,8 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
     sar = np.zeros(c.size)
     rho = np.zeros(c.size)
     rho[inside] = density_kg_per_m3[ci]
-    sar[inside] = 0.5 * sigma_S_per_m[ci] * omega_rad_per_s ** 2 * np.einsum("ij,ij->i", F, F) / rho[inside]
+    F2 = np.einsum("ij,ij->i", F, F) if not np.iscomplexobj(F) else np.einsum("ij,ij->i", F, F.conj()).real
+    sar[inside] = 0.5 * sigma_S_per_m[ci] * omega_rad_per_s ** 2 * F2 / rho[inside]
     grid = cube_sar_10g(sar.reshape(shape), rho.reshape(shape), s, mass_kg=mass_kg)
     assigned = grid > 0
     if assigned.any() and not assigned.all():
@@ -258,3 +260,76 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
     ijk = np.clip(np.floor((cen - lo) / s).astype(int), 0, np.array(shape) - 1)
     out[tissue] = grid[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
     return out, float(s)
+
+
+# --- ICNIRP (2010) internal electric field: 2 mm cube averages, 99th percentile per tissue -----------
+INTERNAL_E_CUBE_M = 2e-3
+
+INTERNAL_E_DEFINITION = (
+    "ICNIRP (2010)-style internal electric field: rms (= peak/sqrt 2) of the vector average of the FE field E "
+    "over 2 x 2 x 2 mm cubes (an axis-aligned grid of contiguous cubes from the body's lower corner; the part of "
+    "a cube in one tissue is averaged on its own, the contiguous tissue volume, from n^3 sample points at the "
+    "centres of the cube's sub-cubes, E the cell's polynomial there, n in internal_E_samples_per_cube_edge); per "
+    "tissue the 99th percentile of these cube values, weighted by the tissue volume in each cube")
+
+
+def _chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0, i1, side):
+    """(tissue id, |vector average of F|, sample count) of each (cube, tissue) part of the cubes with x index
+    i0 ≤ i < i1 (every such cube lies wholly in this chunk); ``xrange`` (M,2) the cells' x extent."""
+    from planner.em._kernels import rasterize_cells
+
+    lo_c = lo + np.array([i0 * side, 0.0, 0.0])
+    sel = np.flatnonzero((tissue_id >= 0) & (xrange[:, 1] >= lo_c[0]) & (xrange[:, 0] <= lo[0] + i1 * side))
+    shape = ((i1 - i0) * n, int(nc[1]) * n, int(nc[2]) * n)
+    c, b = rasterize_cells(points_m, cells[sel], lo_c, side / n, shape)
+    hit = np.flatnonzero(c >= 0)
+    ci = sel[c[hit]]
+    bh = b[hit]
+    ix, iy, iz = np.unravel_index(hit, shape)
+    local = ((ix // n) * int(nc[1]) + iy // n) * int(nc[2]) + iz // n
+    key = local * n_tissues + tissue_id[ci]
+    size = (i1 - i0) * int(nc[1]) * int(nc[2]) * n_tissues
+    count = np.bincount(key, minlength=size)
+    used = np.flatnonzero(count)
+    mag2 = np.zeros(used.size)
+    parts = (F_vertex_cell.real, F_vertex_cell.imag) if np.iscomplexobj(F_vertex_cell) else (F_vertex_cell,)
+    for Fp in parts:
+        for j in range(3):  # Σ over the cube part of the sample values, one component at a time (memory)
+            Fj = (bh * Fp[ci, :, j]).sum(axis=1)
+            mag2 += np.bincount(key, weights=Fj, minlength=size)[used] ** 2
+    return used % n_tissues, np.sqrt(mag2) / count[used], count[used]
+
+
+def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np.ndarray, omega_rad_per_s: float,
+                        tissue_id: np.ndarray, n_tissues: int, *, side_m: float = INTERNAL_E_CUBE_M, samples: int = 2,
+                        max_samples: int = 8_000_000, chunk_samples: int = 1_000_000) -> tuple[np.ndarray, int]:
+    """(99th-percentile rms cube E per tissue id (V/m; 0 where a tissue has no cube), samples per cube edge)
+    per :data:`INTERNAL_E_DEFINITION`. ``F_vertex_cell`` (M,4,3): A0 + ∇ψ at each cell's vertices (E = −jωF,
+    real or complex); ``tissue_id`` (M,) 0…n_tissues−1 for conducting tissue, −1 elsewhere. ``samples``
+    per cube edge, lowered until the body takes at most ``max_samples`` points (1: the cube centre)."""
+    out = np.zeros(n_tissues)
+    tis = tissue_id >= 0
+    if not tis.any():
+        return out, 0
+    tv = np.unique(cells[tis])
+    lo, hi = points_m[tv].min(axis=0), points_m[tv].max(axis=0)
+    nc = np.maximum(np.ceil((hi - lo) / side_m).astype(np.int64), 1)
+    n = max(int(samples), 1)
+    while n > 1 and np.prod(nc) * n ** 3 > max_samples:
+        n -= 1
+    per_x = max(int(chunk_samples // (int(nc[1]) * int(nc[2]) * n ** 3)), 1)
+    xs = points_m[cells][:, :, 0]
+    xrange = np.column_stack([xs.min(axis=1), xs.max(axis=1)])
+    parts = [_chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0,
+                                min(i0 + per_x, int(nc[0])), side_m) for i0 in range(0, int(nc[0]), per_x)]
+    tid = np.concatenate([p[0] for p in parts])
+    E_rms = omega_rad_per_s / math.sqrt(2.0) * np.concatenate([p[1] for p in parts])
+    count = np.concatenate([p[2] for p in parts])
+    for t in range(n_tissues):
+        sel = tid == t
+        if sel.any():
+            e, w = E_rms[sel], count[sel].astype(float)
+            o = np.argsort(e)
+            cw = np.cumsum(w[o]) / w.sum()
+            out[t] = float(e[o][min(int(np.searchsorted(cw, 0.99)), e.size - 1)])
+    return out, n

@@ -282,6 +282,96 @@ def _solve_system(V, fm, A, b, psi, floating, comp_info, rtol, max_it) -> tuple[
     return its, tuple(float(v) for v in c)
 
 
+def _assemble(fm, tmesh: TissueMesh, V, W, sigma, A0, cut_flux, cell_component, floating):
+    """(A, b, pins, (component per dof, largest component, component per conductor)) of the σ problem."""
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    a = _compat.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+    rhs = -sigma * ufl.inner(A0, ufl.grad(v)) * ufl.dx
+    flux = _flux_terms(fm, V, W, sigma, v, cut_flux)
+    L = _compat.form(rhs if flux is None else rhs + flux)
+    bcs, dof_comp, big, cond_comp = _pins(V, fm, tmesh, cell_component, floating)
+    A = _compat.assemble_matrix(a, bcs=bcs)
+    A.assemble()
+    b = _compat.assemble_vector(L)
+    _compat.apply_lifting(b, [a], [bcs])
+    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    _compat.set_bc(b, bcs)
+    return A, b, bcs, (dof_comp, big, cond_comp)
+
+
+def _complex_forms(fm, tmesh: TissueMesh, V, W, sigma, tau, A0, cut_flux, bcs) -> tuple:
+    """(K_t form, L_t form, AMG form (σ + ωε)(∇u·∇v + δ u v), pins) of the complex admittivity."""
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    tflux = _flux_terms(fm, V, W, tau, v, cut_flux)
+    L_t = -tau * ufl.inner(A0, ufl.grad(v)) * ufl.dx
+    return (_compat.form(tau * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx),
+            _compat.form(L_t if tflux is None else L_t + tflux),
+            _compat.form((sigma + tau) * (ufl.inner(ufl.grad(u), ufl.grad(v)) + _shift(tmesh, fm.mesh) * u * v) * ufl.dx),
+            bcs)
+
+
+def _shift(tmesh: TissueMesh, msh):
+    """δ of the preconditioner K_{σ+ωε} + δ M_{σ+ωε}: δ = 1e-2 / D² (D the mesh diagonal), far below the
+    smallest non-zero eigenvalue (~10/D²) of the Neumann problem; makes the AMG operator non-singular."""
+    D2 = float(np.sum(np.ptp(tmesh.points_m, axis=0) ** 2))
+    return dolfinx.fem.Constant(msh, PETSc.ScalarType(1e-2 / max(D2, 1e-300)))
+
+
+def _solve_complex(V, fm, forms, A, b, psis, floating, comp_info, rtol, max_it) -> tuple[int, tuple]:
+    """Complex admittivity (:mod:`planner.fem.admittivity`): ``forms`` = (K_t, L_t, preconditioner
+    form, pins); A, b the σ system; ψr, ψi into ``psis``; reduced by the floating conductors as
+    :func:`_solve_system` (ψr = P yr + ψ_g, ψi = P yi: the gauge term is real)."""
+    from planner.fem.admittivity import solve_block
+
+    a_t, L_t, a_p, bcs = forms
+    comm = V.mesh.comm
+    n_own = V.dofmap.index_map.size_local
+    dof_comp, big, cond_comp = comp_info
+    Kt = _compat.assemble_matrix(a_t, bcs=bcs, diagonal=0.0)
+    Kt.assemble()
+    Pm = _compat.assemble_matrix(a_p, bcs=bcs)
+    Pm.assemble()
+    bt = _compat.assemble_vector(L_t)
+    _compat.apply_lifting(bt, [a_t], [bcs])
+    bt.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    _compat.set_bc(bt, bcs)
+    xr, xi = (_compat.petsc_vec(p) for p in psis)
+    kw = {"amg_options": _boomeramg_options, "rtol": rtol, "max_it": max_it}
+    if not floating:
+        mask = None if dof_comp is None else dof_comp[:n_own] == big
+        its = solve_block(A, Kt, Pm, b, bt, xr, xi, null_mask=mask, **kw)
+        for obj in (Kt, Pm, bt):
+            obj.destroy()
+        return its, ()
+    P, psi_g, which = _prolongation(V, fm, floating)
+    Ksr, Ktr, Pr = A.PtAP(P), Kt.PtAP(P), Pm.PtAP(P)
+    g = A.createVecRight()
+    g.array[:] = psi_g[:n_own]
+    reduced = []
+    for K, rhs in ((A, b), (Kt, bt)):
+        r = rhs.duplicate()
+        K.mult(g, r)
+        r.aypx(-1.0, rhs)  # r = b − K ψ_g
+        br = Ksr.createVecLeft()
+        P.multTranspose(r, br)
+        reduced.append(br)
+        r.destroy()
+    mask = None
+    if dof_comp is not None:
+        own = dof_comp[:n_own][which[:n_own] < 0] == big
+        mask = np.concatenate([own, np.asarray(cond_comp) == big if comm.rank == 0 else np.zeros(0, bool)])
+    yr, yi = Ksr.createVecRight(), Ksr.createVecRight()
+    its = solve_block(Ksr, Ktr, Pr, reduced[0], reduced[1], yr, yi, null_mask=mask, **kw)
+    P.mult(yr, xr)
+    xr.array[:] += psi_g[:n_own]
+    P.mult(yi, xi)
+    K = len(floating)
+    c = comm.bcast(np.array(yr.array[-K:]) + 1j * np.array(yi.array[-K:]) if comm.rank == 0 else None, root=0)
+    for obj in (P, Ksr, Ktr, Pr, g, yr, yi, Kt, Pm, bt, *reduced):
+        obj.destroy()
+    return its, tuple(complex(v) for v in c)
+
+
 def solve_scalar_potential(
     tmesh: TissueMesh,
     sigma_cell_S_per_m: np.ndarray,
@@ -297,6 +387,7 @@ def solve_scalar_potential(
     cut_flux: Sequence[BoundaryFlux] = (),
     vertex_values: bool = False,
     cell_field_means: bool = False,
+    sigma_imag_cell_S_per_m: np.ndarray | None = None,
 ) -> ScalarPotentialResult:
     """Solve ∇·σ(∇ψ + A0) = 0 on ``tmesh`` (module docstring: boundary conditions, conductors).
 
@@ -305,7 +396,10 @@ def solve_scalar_potential(
     vector potential (peak, Coulomb gauge). ``cell_component``: connected-component id per cell (cells
     sharing no vertex); None = one. ``vertex_values``: also return each cell's polynomial A0 + ∇ψ at
     its vertices (in ``tmesh.cells`` order; for P2 an O(h²) value at the skin, not a cell mean).
-    Raises SolverError if CG does not reach ``rtol`` in ``max_it``.
+    ``sigma_imag_cell_S_per_m``: ωε0εr ≥ 0 per cell for the complex admittivity σ* = σ + jωε0εr
+    (:mod:`planner.fem.admittivity`: ψ complex, MINRES on the real 2×2 block system; the field
+    arrays of the result are then complex, |E|² = |Re|² + |Im|², loss with Re σ* = σ only); None:
+    real σ (CG). Raises SolverError if the solver does not reach ``rtol`` in ``max_it``.
     """
     if element_order not in (1, 2):
         raise SolverError(f"element_order = {element_order!r}: expected 1 or 2")
@@ -328,30 +422,30 @@ def solve_scalar_potential(
     t["A0_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = _compat.form(sigma * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
-    rhs = -sigma * ufl.inner(A0, ufl.grad(v)) * ufl.dx
-    flux = _flux_terms(fm, V, W, sigma, v, cut_flux)
-    L = _compat.form(rhs if flux is None else rhs + flux)
-    bcs, dof_comp, big, cond_comp = _pins(V, fm, tmesh, cell_component, floating)
-    A = _compat.assemble_matrix(a, bcs=bcs)
-    A.assemble()
-    b = _compat.assemble_vector(L)
-    _compat.apply_lifting(b, [a], [bcs])
-    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    _compat.set_bc(b, bcs)
+    A, b, bcs, comp_info = _assemble(fm, tmesh, V, W, sigma, A0, cut_flux, cell_component, floating)
     t["assembly_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     psi = dolfinx.fem.Function(V)
-    its, c = _solve_system(V, fm, A, b, psi, tuple(floating), (dof_comp, big, cond_comp), rtol, max_it)
+    psi_i = None if sigma_imag_cell_S_per_m is None else dolfinx.fem.Function(V)
+    if psi_i is None:
+        its, c = _solve_system(V, fm, A, b, psi, tuple(floating), comp_info, rtol, max_it)
+    else:
+        tau = dolfinx.fem.Function(Q0)
+        tau.x.array[q0_dofs] = np.asarray(sigma_imag_cell_S_per_m, dtype=float)[cells_local]
+        forms = _complex_forms(fm, tmesh, V, W, sigma, tau, A0, cut_flux, bcs)
+        its, c = _solve_complex(V, fm, forms, A, b, (psi, psi_i), tuple(floating), comp_info, rtol, max_it)
+        psi_i.x.scatter_forward()
     psi.x.scatter_forward()
     t["solve_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    Fi = None if psi_i is None else ufl.grad(psi_i)
     E2_mean, F_mean, total = _cell_outputs(fm, tmesh, Q0, q0_dofs, sigma, A0 + ufl.grad(psi), omega_rad_per_s,
-                                           cell_field_means)
+                                           cell_field_means, Fi)
     Fv = _vertex_values(fm, tmesh, A0 + ufl.grad(psi)) if vertex_values else None
+    if Fv is not None and Fi is not None:
+        Fv = Fv + 1j * _vertex_values(fm, tmesh, Fi)
     t["postprocess_s"] = time.perf_counter() - t0
     dofs = V.dofmap.index_map.size_global
     for obj in (A, b):
@@ -377,24 +471,30 @@ def _vertex_values(fm, tmesh: TissueMesh, F) -> np.ndarray:
     return np.take_along_axis(vals, perm[:, :, None], axis=1)
 
 
-def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float, means: bool):
-    """(cell mean |E|², cell mean of F = A0 + ∇ψ (M,3) or None, ∫σ|E|²/2) in TissueMesh order."""
+def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float, means: bool, Fi=None):
+    """(cell mean |E|², cell mean of F = A0 + ∇ψ (M,3) or None, ∫σ|E|²/2) in TissueMesh order; with
+    ``Fi`` (= ∇ψi, complex admittivity) F stands for F + j Fi: |F|² = |F|² + |Fi|², complex means."""
     msh = fm.mesh
     n_owned = fm.num_owned_cells
     vol = tmesh.cell_volumes_m3()
     w = ufl.TestFunction(Q0)
     w2 = dolfinx.fem.Constant(msh, PETSc.ScalarType(omega ** 2))  # a Constant: no JIT per frequency
-    e2 = _compat.assemble_vector(_compat.form(w2 * ufl.inner(F, F) * w * ufl.dx))
+    FF = ufl.inner(F, F) if Fi is None else ufl.inner(F, F) + ufl.inner(Fi, Fi)
+    e2 = _compat.assemble_vector(_compat.form(w2 * FF * w * ufl.dx))
     e2.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     own = q0_dofs[:n_owned]
     E2_mean = fm.gather_cell_values(np.asarray(e2.array_r[own] if own.size else np.zeros(0), float)) / vol
     Fm = []
-    for j in range(3 if means else 0):
-        fj = _compat.assemble_vector(_compat.form(F[j] * w * ufl.dx))
-        fj.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        Fm.append(fm.gather_cell_values(np.asarray(fj.array_r[own] if own.size else np.zeros(0), float)) / vol)
-        fj.destroy()
-    P_local = dolfinx.fem.assemble_scalar(_compat.form(0.5 * w2 * sigma * ufl.inner(F, F) * ufl.dx))
+    for G in ((F,) if Fi is None else (F, Fi)) if means else ():
+        for j in range(3):
+            fj = _compat.assemble_vector(_compat.form(G[j] * w * ufl.dx))
+            fj.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            Fm.append(fm.gather_cell_values(np.asarray(fj.array_r[own] if own.size else np.zeros(0), float)) / vol)
+            fj.destroy()
+    P_local = dolfinx.fem.assemble_scalar(_compat.form(0.5 * w2 * sigma * FF * ufl.dx))
     total = float(msh.comm.allreduce(P_local, op=MPI.SUM))
     e2.destroy()
-    return E2_mean, (np.column_stack(Fm) if means else None), total
+    Fmean = None
+    if means:
+        Fmean = np.column_stack(Fm[:3]) if Fi is None else np.column_stack(Fm[:3]) + 1j * np.column_stack(Fm[3:])
+    return E2_mean, Fmean, total

@@ -12,10 +12,14 @@ def gmsh_session(model_name: str = "planner") -> Iterator[ModuleType]:
     model ``model_name``, terminal output off; finalised on exit. The one place that starts gmsh."""
     import gmsh
 
-    try:  # gmsh 4.8 has no isInitialized(); finalize() of a live session is the reset
+    is_initialized = getattr(gmsh, "isInitialized", None)  # gmsh ≥ 4.9 (4.13 prints an error on a needless finalize)
+    if is_initialized is None:  # gmsh 4.8: finalize() of a live session is the reset, of none a no-op
+        try:
+            gmsh.finalize()
+        except Exception:
+            pass
+    elif is_initialized():
         gmsh.finalize()
-    except Exception:
-        pass
     gmsh.initialize(readConfigFiles=False)
     try:
         gmsh.option.setNumber("General.Terminal", 0)

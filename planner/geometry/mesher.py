@@ -135,7 +135,26 @@ SHAPE_BUILDERS = SHAPES  # the registry, as a Mapping name → builder
 
 
 def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
-    """Mesh plan primitives into a conforming multi-region tetrahedral mesh."""
+    """Mesh plan primitives into a conforming multi-region tetrahedral mesh (read from the mesh cache
+    when ``PLANNER_MESH_CACHE`` is set and holds it: :mod:`planner.geometry.mesh_cache`)."""
+    from planner.geometry.mesh_cache import cached_arrays
+
+    made = cached_arrays("primitives", {"geometry": geometry, "mesh": mesh}, lambda: _gmsh_mesh(geometry, mesh))
+    points_m, cells = np.asarray(made["points_m"]), np.asarray(made["cells"])
+    exact_mm3 = np.asarray(made["exact_mm3"])
+    regions = tuple(
+        Region(tag=i + 1, name=b.name, tissue=b.tissue, role=Role(b.role), exact_volume_m3=float(exact_mm3[i]) * MM**3)
+        for i, b in enumerate(geometry.bodies)
+    )
+    tm = TissueMesh(points_m, cells, np.asarray(made["cell_region"]), regions, boundary_facets(cells),
+                    source=str(made["source"]))
+    log.info("meshed %d bodies: %d cells, %d vertices", len(regions), tm.num_cells, tm.num_vertices)
+    return tm
+
+
+def _gmsh_mesh(geometry: GeometrySection, mesh: MeshSection) -> dict[str, object]:
+    """gmsh OCC fragments of the plan bodies, meshed: points (m), cells, region tags, the exact volume
+    kept by each body (mm³) and the mesher's name and version."""
     with gmsh_session() as gmsh:
         occ = gmsh.model.occ
         inputs: list[list] = []
@@ -192,13 +211,9 @@ def mesh_shapes(geometry: GeometrySection, mesh: MeshSection) -> TissueMesh:
             raise MeshError(f"gmsh could not mesh the geometry: {exc}") from None
         points_m, cells, cell_region = _extract(gmsh, pieces)
         version = gmsh.__version__
-    regions = tuple(
-        Region(tag=i + 1, name=b.name, tissue=b.tissue, role=Role(b.role), exact_volume_m3=exact_mm3[i] * MM**3)
-        for i, b in enumerate(geometry.bodies)
-    )
-    tm = TissueMesh(points_m, cells, cell_region, regions, boundary_facets(cells), source=f"gmsh {version} OCC fragments")
-    log.info("meshed %d bodies: %d cells, %d vertices", len(regions), tm.num_cells, tm.num_vertices)
-    return tm
+    return {"points_m": points_m, "cells": cells, "cell_region": cell_region,
+            "exact_mm3": np.array([exact_mm3[i] for i in range(len(geometry.bodies))], dtype=float),
+            "source": f"gmsh {version} OCC fragments"}
 
 
 def _gmsh_version(gmsh) -> tuple[int, ...]:

@@ -302,8 +302,6 @@ def mesh_labels(
 
     ``mesh_section`` is the plan's ``[mesh]`` (:class:`planner.config.plan.MeshSection`).
     """
-    import pygalmesh
-
     t0 = time.perf_counter()
     labels, grid, crop = _cropped(lv, crop_margin_mm)
     table, present, sp_mm = _meshable(lv, labels, grid)
@@ -315,7 +313,7 @@ def mesh_labels(
         mesh_labels_arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
                                                                  float(growth), grid.spacing_m[::-1] * 1e3)
         radii.update(shell_radii)
-    tets, refs, p_mm = _cgal_tetrahedra(mesh_labels_arr, sp_mm, radii, float(mesh_section.max_size_mm), int(seed))
+    tets, refs, p_mm, mesher = _saved_or_cgal(mesh_labels_arr, sp_mm, radii, float(mesh_section.max_size_mm), int(seed))
     used, inverse = np.unique(tets, return_inverse=True)
     cells = inverse.reshape(-1, 4).astype(np.int64)
     ijk = p_mm[used] / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
@@ -337,7 +335,7 @@ def mesh_labels(
         regions=tuple(regions),
         skin_facets=skin.astype(np.int64),
         cut_facets=cut.astype(np.int64),
-        source=f"pygalmesh {getattr(pygalmesh, '__version__', '?')} (CGAL Mesh_3) from {lv.method} label volume",
+        source=f"{mesher} (CGAL Mesh_3) from {lv.method} label volume",
     )
     report = MeshReport(q, tuple(rows), sizes, crop, time.perf_counter() - t0, mesh.source)
     return mesh, report
@@ -369,6 +367,23 @@ def _meshable(lv: LabelVolume, labels: np.ndarray, grid):
     if np.any(sp_mm <= 0):
         raise MeshError(f"voxel size {list(grid.spacing_m * 1e3)} mm is below the INR header resolution (1e-6 mm)")
     return table, present, sp_mm
+
+
+def _saved_or_cgal(labels: np.ndarray, sp_mm: np.ndarray, radii: dict, max_size_mm: float, seed: int):
+    """(tets, refs, points mm, "pygalmesh <version>") of :func:`_cgal_tetrahedra`, from the mesh cache when
+    ``PLANNER_MESH_CACHE`` is set and holds them (:mod:`planner.geometry.mesh_cache`)."""
+    from planner.geometry.mesh_cache import cached_arrays
+
+    def make() -> dict[str, object]:
+        import pygalmesh
+
+        tets, refs, p_mm = _cgal_tetrahedra(labels, sp_mm, radii, max_size_mm, seed)
+        return {"tets": tets, "refs": refs, "points_mm": p_mm, "mesher": f"pygalmesh {getattr(pygalmesh, '__version__', '?')}"}
+
+    inputs = {"labels": labels, "spacing_mm": sp_mm, "radii_mm": radii, "max_size_mm": max_size_mm, "seed": seed,
+              "R_OVER_EDGE": R_OVER_EDGE}
+    m = cached_arrays("label-volume", inputs, make)
+    return np.asarray(m["tets"]), np.asarray(m["refs"]), np.asarray(m["points_mm"]), str(m["mesher"])
 
 
 def _cgal_tetrahedra(labels: np.ndarray, sp_mm: np.ndarray, radii: dict, max_size_mm: float, seed: int):

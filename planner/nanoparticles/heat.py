@@ -4,7 +4,11 @@
     Q_i(a)     = Q_np,i(a) + a² (Q_eddy,i + Q_implant,i)
 
 for cell i at field fraction a (the applicator at a × its nominal amplitude): |H_i| is the local
-PEAK field magnitude at the cell centroid from ``applied.H_peak_at``; c_i the particle
+PEAK field magnitude at the cell centroid from ``applied.H_peak_at`` — next to implants, where an
+implant sub-model covers the centroid, the TOTAL field |H0 + Σ H_r| with the sub-models' reaction
+fields H_r (``fields.implants[k].total_field``, :mod:`planner.em.implant_field`; |H| = √Σ|H_j|², the
+peak amplitude of a linearly polarised field; the summary's ``implant_total_field`` counts the
+particle cells that used it); c_i the particle
 concentration (mg/mL = kg/m³, SLP in W/g → ×1e3 W/kg); k_basis converts the concentration's mass
 (``mass_of``: Fe or particle) to the SLP model's basis with the iron mass fraction w_Fe
 (Fe → per particle: 1/w_Fe; particle → per Fe: w_Fe). Eddy-current and implant losses are
@@ -61,6 +65,7 @@ class HeatSource:
     reference_H_peak_A_per_m: float | None = None
     reference_field: str = ""
     diagnostics: dict = field(default_factory=dict)
+    implant_total_field: dict = field(default_factory=dict)  # summary of the cells that used the total H
 
     def Q_np_at(self, field_fraction: float) -> np.ndarray:
         """Particle heat (W/m³) with the applicator at ``field_fraction`` × nominal."""
@@ -99,6 +104,7 @@ class HeatSource:
             "eddy_power_W": self._power_W(self.Q_eddy_W_per_m3),
             "implant_power_W": self._power_W(self.Q_implant_W_per_m3),
             "linear_response_warning": bool(self.diagnostics.get("linear_response_warning", False)),
+            "implant_total_field": self.implant_total_field or _total_field_block(None, None, None),
         }
         if self.model is None or d is None:
             out.update({"slp_W_per_g": None, "ilp_nH_m2_per_kg": None, "total_mass_mg": 0.0, "mapped_mass_mg": 0.0,
@@ -142,6 +148,38 @@ def _per_cell(fields: CellLossesLike | None, name: str, n: int) -> np.ndarray:
     return v
 
 
+def total_H_cells(H_applied_peak_A_per_m: np.ndarray, implants: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(peak |H| per cell, covered mask): √Σ_j|H0 + Σ_k H_r,k|_j² where an implant sub-model covers the
+    cell (its ``total_field``: ``cells`` and complex ``H_reaction_cells_peak_A_per_m``; several implants
+    add their reactions), |H0| elsewhere."""
+    H0 = np.asarray(H_applied_peak_A_per_m, float)
+    mag = np.linalg.norm(H0, axis=1)
+    covered = np.zeros(H0.shape[0], bool)
+    tfs = [tf for tf in (getattr(i, "total_field", None) for i in implants) if tf is not None and tf.cells.size]
+    if not tfs:
+        return mag, covered
+    cells = np.unique(np.concatenate([tf.cells for tf in tfs]))
+    H = H0[cells].astype(complex)
+    for tf in tfs:
+        H[np.searchsorted(cells, tf.cells)] += tf.H_reaction_cells_peak_A_per_m
+    mag[cells] = np.sqrt(np.sum(np.abs(H) ** 2, axis=1))
+    covered[cells] = True
+    return mag, covered
+
+
+def _total_field_block(covered: np.ndarray | None, H: np.ndarray | None, H0: np.ndarray | None,
+                       particles: np.ndarray | None = None) -> dict:
+    """``nanoparticles.implant_total_field``: how many cells (and particle cells) used the total H."""
+    if covered is None or H is None or H0 is None:
+        return {"cells_covered": 0, "particle_cells_total_H": 0, "max_total_over_applied_in_particle_cells": None,
+                "min_total_over_applied_in_particle_cells": None}
+    p = np.zeros(0, np.int64) if particles is None else particles[covered[particles]]
+    ratio = H[p] / np.maximum(np.linalg.norm(H0[p], axis=1), 1e-300) if p.size else np.zeros(0)
+    return {"cells_covered": int(np.count_nonzero(covered)), "particle_cells_total_H": int(p.size),
+            "max_total_over_applied_in_particle_cells": float(ratio.max()) if p.size else None,
+            "min_total_over_applied_in_particle_cells": float(ratio.min()) if p.size else None}
+
+
 def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesLike | None,
                 lib: TissueLookup | None, section: NanoparticleSection | None, *, base_dir: Path) -> HeatSource:
     """Build the heat source of a plan (see module docstring).
@@ -163,11 +201,12 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
     H_vec = np.asarray(applied.H_peak_at(X), dtype=float)
     if H_vec.shape != (n, 3) or not np.all(np.isfinite(H_vec)):
         raise InputError(bad_value("applied.H_peak_at(centroids) shape", H_vec.shape, f"finite ({n}, 3)"))
-    H = np.linalg.norm(H_vec, axis=1)
+    H, covered = total_H_cells(H_vec, tuple(getattr(fields, "implants", ()) or ()))
     sec = section
     if sec is None:
         z = np.zeros(n)
-        return HeatSource(z, Q_eddy, Q_imp, z.copy(), H, z.copy(), V, f, None, None, 1.0)
+        return HeatSource(z, Q_eddy, Q_imp, z.copy(), H, z.copy(), V, f, None, None, 1.0,
+                          implant_total_field=_total_field_block(covered, H, H_vec))
     model = make_slp_model(sec, base_dir)
     dist = distribute(mesh, sec.distribution, base_dir, lib)
     key = f"nanoparticles.{sec.slp_model.replace('-', '_')}"
@@ -192,7 +231,8 @@ def heat_source(mesh: TissueMesh, applied: AppliedFieldLike, fields: CellLossesL
         ref_H = float(np.sqrt(np.dot(w, H[idx] ** 2) / w.sum()))
         ref_name = "particle-mass-weighted rms peak field"
     return HeatSource(Q_np, Q_eddy, Q_imp, c, H, slp, V, f, model.mass_basis, dist.mass_of, k, model, dist,
-                      float(ref_H) if ref_H is not None else None, ref_name if ref_H is not None else "", diag)
+                      float(ref_H) if ref_H is not None else None, ref_name if ref_H is not None else "", diag,
+                      implant_total_field=_total_field_block(covered, H, H_vec, idx))
 
 
 def input_files(sec: NanoparticleSection | None, *, base_dir: Path) -> dict[str, Path]:

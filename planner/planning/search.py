@@ -410,8 +410,10 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
                     progress: Progress = no_progress) -> SearchResult:
     """The field search at the plan's frequency and, with ``[search] frequencies_kHz``, at each listed
     frequency: ``rebuild(applicator_at_f) -> (applied, fields, heat)`` re-runs the field and heat stages there
-    (SLP(H, f) and tissue σ(f) both change); the best (H, f) under the H·f, SAR and temperature limits
-    is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency).
+    (SLP(H, f) and tissue σ(f) both change) — once per frequency: the plan's own frequency reuses the
+    nominal stages and search, and within a frequency every heat term (implant losses included: a linear
+    eddy-current problem, loss ∝ H²) is scaled, never re-solved; the best (H, f) under the H·f, SAR and
+    temperature limits is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency).
     All thermal evaluations reuse one set of assembled matrices and AMG set-ups (the operators do not
     depend on the field)."""
     from planner.thermal import reusing_operators
@@ -430,9 +432,12 @@ def _search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, rebu
                                    "no frequency list here (this caller cannot re-run the field and heat stages)"))
     options = []
     for f_kHz in sc.frequencies_kHz:
-        cfg_f = cfg.at_frequency(float(f_kHz))
-        applied_f, fields_f, heat_f = rebuild(cfg_f.applicator)
-        r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib, progress, f"search at {float(f_kHz):g} kHz")
+        if float(f_kHz) == float(cfg.applicator.frequency_kHz):
+            r = res  # the plan's frequency: its fields, implant losses and search are reused, not re-solved
+        else:
+            cfg_f = cfg.at_frequency(float(f_kHz))
+            applied_f, fields_f, heat_f = rebuild(cfg_f.applicator)
+            r = _search_at(cfg_f, mesh, applied_f, fields_f, heat_f, lib, progress, f"search at {float(f_kHz):g} kHz")
         hf = None if r.field_for_goal_kA_per_m is None else r.field_for_goal_kA_per_m * 1e3 * f_kHz * 1e3
         options.append(FrequencyOption(float(f_kHz), r.max_safe_field_kA_per_m, r.limited_by, r.T90_at_max_safe_C,
                                        r.field_for_goal_kA_per_m, r.goal_reachable_safely, r.time_to_goal_T90_min,

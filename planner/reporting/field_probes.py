@@ -1,8 +1,9 @@
 """``field_probes.csv``: the ``[[em.field_probes]]`` results (planner.em.probes), one row per point.
 
 Columns carry their units and say peak; a '#' header line states the conventions (H: applied field
-H0 without the implant reaction field; E: the tissue field, amplitude of a phasor lagging H by 90°;
-empty E outside conducting tissue)."""
+H0 plus the implant sub-models' reaction field where one covers the point, column H_model; E: the
+tissue field, amplitude of a phasor lagging H by 90°, in implant metal the sub-model's, column E_model;
+empty E where not defined)."""
 from __future__ import annotations
 
 import csv

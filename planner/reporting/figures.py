@@ -1,7 +1,11 @@
 """Figures of a plan's results (PNG, headless) and the report entry point of the pipeline.
 
-Two kinds of figures go into ``<results>/figures``:
+Three kinds of figures go into ``<results>/figures``:
 
+* Overlays (:mod:`planner.reporting.slice_overlays`, Matplotlib): T_max, CEM43 and SAR over the planning
+  CT/MR — read back from the image-grid NIfTI the exporter wrote, not re-sampled — or over the tissue map
+  for primitive phantoms; isotherms, structure outlines, scale bar, orientation labels
+  (``overlay_*.png``).
 * Orthogonal slices (axial: normal z, coronal: normal y, sagittal: normal x; patient LPS frame,
   millimetres) through the target centroid — or through the centre of the model's bounding box
   when there is no target — rendered off screen with PyVista/VTK (Mesa EGL, DESIGN.md §1): region
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from planner.artefacts import TissueMesh
+from planner.reporting.slice_overlays import DEFAULT_ISOTHERMS_C, image_slices, mesh_slices, overlay_figure
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +44,25 @@ WINDOW_PX = (1700, 560)
 
 
 # --- entry points -------------------------------------------------------------------------------
-def write_report(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict) -> list[Path]:
+def write_report(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict, *,
+                 isotherms_C: tuple[float, ...] = DEFAULT_ISOTHERMS_C) -> list[Path]:
     """Figures and ``report.html`` of a results folder; returns the absolute paths written."""
     from planner.reporting.html import write_html
 
     folder = Path(folder)
-    figures = write_figures(folder, mesh, summary, artefacts)
-    return figures + [write_html(folder, summary, figures)]
+    figures = write_figures(folder, mesh, summary, artefacts, isotherms_C=isotherms_C)
+    others = sorted(set((folder / "figures").glob("*.png")) - set(figures))  # e.g. the segmentation overlays
+    return figures + [write_html(folder, summary, figures + others)]
 
 
-def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict) -> list[Path]:
-    """Write the PNG figures into ``folder/"figures"`` and return their absolute paths."""
+def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict, *,
+                  isotherms_C: tuple[float, ...] = DEFAULT_ISOTHERMS_C) -> list[Path]:
+    """Write the PNG figures into ``folder/"figures"`` and return their absolute paths (``isotherms_C``:
+    the T_max contours of the overlay slices; default the RTSTRUCT isotherms 40, 42, 43 °C)."""
     out = Path(folder) / "figures"
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
+    paths += overlay_figures(out, Path(folder), mesh, artefacts, isotherms_C)
     paths += slice_figures(out, mesh, artefacts)
     temps = artefacts.get("temperatures")
     if temps is not None:
@@ -65,6 +75,130 @@ def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict
     if summary.get("search"):
         paths.append(search_figure(out / "search.png", summary["search"], summary.get("safety")))
     return paths
+
+
+# --- slices over the planning image (Matplotlib) ----------------------------------------------------
+OVERLAY_QUANTITIES = ("T_max_C", "CEM43_min", "SAR_W_per_kg")
+OVERLAY_NAMES = {"T_max_C": "overlay_T_max", "CEM43_min": "overlay_CEM43", "SAR_W_per_kg": "overlay_SAR"}
+
+
+def overlay_figures(out: Path, folder: Path, mesh: TissueMesh, artefacts: dict,
+                    isotherms_C: tuple[float, ...] = DEFAULT_ISOTHERMS_C) -> list[Path]:
+    """``overlay_T_max.png``, ``overlay_CEM43.png``, ``overlay_SAR.png`` (slices through the target) and
+    ``overlay_hotspot.png`` (T max through the hottest healthy voxel, when it lies elsewhere); each only
+    when its field exists. Image plans: the fields of ``folder/image`` over the CT/MR; else the tissue map."""
+    sets = overlay_slice_sets(folder, mesh, artefacts)
+    if not sets:
+        return []
+    at_target, hot = sets
+    paths = []
+    for q in OVERLAY_QUANTITIES:
+        if any(q in p.fields for p in at_target.planes):
+            paths.append(overlay_figure(out / f"{OVERLAY_NAMES[q]}.png", at_target, q, isotherms_C))
+    if hot is not None:
+        paths.append(overlay_figure(out / "overlay_hotspot.png", hot, "T_max_C", isotherms_C))
+    return paths
+
+
+def overlay_slice_sets(folder: Path, mesh: TissueMesh, artefacts: dict):
+    """(slices through the target, slices through the healthy hot spot or None), or () without fields."""
+    temps, fields = artefacts.get("temperatures"), artefacts.get("fields")
+    if temps is None and fields is None:
+        return ()
+    patient = artefacts.get("patient")
+    image_dir = Path(folder) / "image"
+    if patient is not None and getattr(patient, "labels", None) is not None and image_dir.is_dir():
+        return _image_slice_sets(image_dir, patient)
+    vertex = {} if temps is None else {"T_max_C": np.asarray(temps.T_max_C, float),
+                                        "CEM43_min": np.asarray(temps.CEM43_min, float)}
+    cell = {} if fields is None else {"SAR_W_per_kg": np.asarray(fields.SAR_W_per_kg, float)}
+    point = _slice_origin_mm(mesh) * 1e-3
+    at_target = mesh_slices(mesh, point, vertex, cell, "target centroid" if mesh.target_centroid_m() is not None
+                            else "model centre")
+    hot = None
+    if temps is not None:
+        healthy = _healthy_vertices(mesh)
+        if healthy.any():
+            T = np.where(healthy, np.asarray(temps.T_max_C, float), -np.inf)
+            p_hot = np.asarray(mesh.points_m[int(np.argmax(T))], float)
+            if _away_from(p_hot, _target_points(mesh), HOTSPOT_MIN_DISTANCE_M):
+                hot = mesh_slices(mesh, p_hot, vertex, cell, "hottest healthy point")
+    return at_target, hot
+
+
+#: the hot-spot figure is drawn only when the hottest healthy point is this far from every target point
+HOTSPOT_MIN_DISTANCE_M = 5e-3
+
+
+def _target_points(mesh: TissueMesh) -> np.ndarray:
+    tags = [r.tag for r in mesh.regions if r.role.value == "target"]
+    return np.asarray(mesh.points_m)[np.unique(np.asarray(mesh.cells)[np.isin(mesh.cell_region, tags)])]
+
+
+def _away_from(p: np.ndarray, points: np.ndarray, distance_m: float) -> bool:
+    """True when ``p`` is farther than ``distance_m`` from every one of ``points`` (or there are none)."""
+    return bool(points.size == 0 or np.min(np.linalg.norm(np.asarray(points) - p, axis=1)) > distance_m)
+
+
+def _healthy_vertices(mesh: TissueMesh) -> np.ndarray:
+    """Vertices of cells in body/organ regions only (not target, not implant)."""
+    bad = [r.tag for r in mesh.regions if r.role.value in ("target", "implant")]
+    ok = ~np.isin(mesh.cell_region, bad)
+    out = np.zeros(mesh.num_vertices, bool)
+    out[np.asarray(mesh.cells)[ok].ravel()] = True
+    bad_v = np.zeros(mesh.num_vertices, bool)
+    bad_v[np.asarray(mesh.cells)[~ok].ravel()] = True
+    return out & ~bad_v
+
+
+def _image_slice_sets(image_dir: Path, patient):
+    """The exported image-grid fields (read back, not re-sampled) over the planning image."""
+    from planner.imaging.nifti import read_nifti
+
+    lv = patient.labels
+    image = patient.image
+    if image is not None:
+        grid, underlay = image.grid, image.array
+        kind = "CT" if image.modality == "CT" else "MR"
+        labels = lv.labels_on_source_grid(image.shape)
+    else:
+        grid, underlay, kind, labels = lv.grid, lv.labels, "tissues", lv.labels
+    fields = {}
+    for q in OVERLAY_QUANTITIES:
+        f = image_dir / f"{q}.nii.gz"
+        if f.is_file():
+            vol = read_nifti(f)
+            if vol.array.shape == tuple(grid.shape):
+                fields[q] = vol.array
+    if not fields:
+        return ()
+    target = [t.value for t in lv.table if t.role.value == "target"]
+    structures = {}
+    if patient.structures is not None:
+        structures.update({n: np.asarray(m, bool) for n, m in patient.structures.masks.items()
+                           if np.shape(m) == tuple(grid.shape)})
+    for t in lv.table:
+        if t.role.value in ("target", "organ", "implant") and t.name not in structures:
+            structures[t.name] = labels == t.value
+    names = {t.value: f"{t.name} ({t.tissue})" for t in lv.table}
+    sel = np.isin(labels, target) if target else labels > 0
+    c = np.argwhere(sel).mean(axis=0) if sel.any() else np.array(grid.shape) // 2
+    focus = (int(round(c[0])), int(round(c[1])), int(round(c[2])))
+    at_target = image_slices(grid, underlay, kind, fields, structures, focus,
+                             "target centroid" if target else "labelled-volume centre", names)
+    hot = None
+    if "T_max_C" in fields:
+        bad = [t.value for t in lv.table if t.role.value in ("target", "implant")]
+        healthy = (labels > 0) & ~np.isin(labels, bad) & (fields["T_max_C"] != 0)
+        if healthy.any():
+            T = np.where(healthy, fields["T_max_C"], -np.inf)
+            k, j, i = (int(v) for v in np.unravel_index(int(np.argmax(T)), T.shape))
+            hot_kji = (k, j, i)
+            tgt_pts = grid.index_to_lps_m(np.argwhere(sel)[:, ::-1].astype(float))
+            if _away_from(grid.index_to_lps_m(np.array([hot_kji[::-1]], float))[0], tgt_pts, HOTSPOT_MIN_DISTANCE_M):
+                hot = image_slices(grid, underlay, kind, fields, structures, hot_kji,
+                                   "hottest healthy voxel", names)
+    return at_target, hot
 
 
 # --- slices (PyVista) ---------------------------------------------------------------------------

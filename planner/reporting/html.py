@@ -1,12 +1,16 @@
 """A self-contained HTML report of a results folder (``report.html``).
 
-No external CSS or JavaScript: inline styles only, figures linked by paths relative to the folder.
+One file that still reads when archived or mailed alone: inline styles, no JavaScript, no external
+links; every figure is embedded as a base64 PNG data URI (the PNGs in ``figures/`` stay for reuse).
+At the top, a plain-language verdict (:func:`verdict`) written from the summary's numbers: goal reached
+or not (target T90 vs goal), each violated limit, implant heating and what to do next.
 Every text taken from the summary (plan name, tissue names, violation messages, …) is escaped with
 :func:`html.escape`. Numbers carry their units; peak/rms conventions are stated as the summary
 states them.
 """
 from __future__ import annotations
 
+import base64
 import html
 import math
 from collections.abc import Iterable
@@ -27,6 +31,14 @@ figcaption { font-size: 0.9em; color: #555; } .muted { color: #666; font-size: 0
 """
 
 FIGURE_CAPTIONS = {
+    "overlay_T_max": "Maximum temperature over the session on the planning image (or tissue map), slices through the "
+                     "target; isotherm contours and structure outlines.",
+    "overlay_CEM43": "Thermal dose CEM43 (minutes, log scale) on the planning image, slices through the target.",
+    "overlay_SAR": "Local SAR (W/kg) from tissue eddy currents on the planning image, slices through the target.",
+    "segmentation_axial": "Segmentation labels over the planning image, axial slice through the target.",
+    "segmentation_coronal": "Segmentation labels over the planning image, coronal slice through the target.",
+    "segmentation_sagittal": "Segmentation labels over the planning image, sagittal slice through the target.",
+    "overlay_hotspot": "Maximum temperature, slices through the hottest healthy-tissue point (away from the target).",
     "slices_regions": "Region labels on orthogonal slices through the target centroid (black dot).",
     "slices_E_peak": "Peak induced electric field |E| (V/m) per cell.",
     "slices_SAR": "Local specific absorption rate SAR = σ|E_peak|²/(2ρ) (W/kg) per cell.",
@@ -178,8 +190,9 @@ def _field_probes(probes: list[dict]) -> str:
                      min(H) if H else None, max(H) if H else None, min(E) if E else None, max(E) if E else None])
     head = ["probe", "kind", "|H| min (A/m)", "|H| max (A/m)", "|E| min (V/m)", "|E| max (V/m)"]
     return _table("Field probes (field_probes.csv)", head, rows,
-                  "Peak amplitudes; H is the applied field (implant reaction field not included), E the tissue "
-                  "field." if rows else "")
+                  "Peak amplitudes; H is the applied field plus, inside an implant sub-model, the implant's "
+                  "reaction field (H_model in field_probes.csv); E the tissue field (in implant metal: the "
+                  "sub-model's)." if rows else "")
 
 
 def _nanoparticles(n: dict) -> str:
@@ -266,14 +279,115 @@ def _provenance(p: dict) -> str:
 
 
 def _figures(folder: Path, figures: list[Path]) -> str:
+    """Each PNG embedded as a data URI (the report is one self-contained file); ``id`` = the file stem."""
     out = []
     for f in figures:
         p = Path(f)
-        rel = p.relative_to(folder) if p.is_absolute() else p
+        p = p if p.is_absolute() else Path(folder) / p
         cap = FIGURE_CAPTIONS.get(p.stem, p.stem)
-        out.append(f'<figure><img src="{_e(rel.as_posix())}" alt="{_e(cap)}">'
-                   f"<figcaption>{_e(cap)}</figcaption></figure>")
+        data = base64.b64encode(p.read_bytes()).decode("ascii")
+        out.append(f'<figure id="{_e(p.stem)}"><img src="data:image/png;base64,{data}" alt="{_e(cap)}">'
+                   f"<figcaption>{_e(cap)} <span class=\"muted\">({_e(p.name)})</span></figcaption></figure>")
     return "\n".join(out)
+
+
+# --- the plain-language verdict ----------------------------------------------------------------------
+def _g(v: float | None, unit: str, digits: int = 3) -> str:
+    return "?" if v is None else f"{v:.{digits}g} {unit}"
+
+
+def _goal_sentence(summary: dict) -> tuple[str, bool | None]:
+    """'The target reached / did not reach …' and whether the goal was reached (None: no goal or no T90)."""
+    tgt = ((summary.get("thermal") or {}).get("target")) or {}
+    T90 = tgt.get("T90_C")
+    goal = (summary.get("search") or {}).get("goal_T90_C")
+    if not summary.get("thermal"):
+        return "No temperatures were computed (the plan has no [thermal] section).", None
+    if T90 is None:
+        return "The plan has no target region, so no target temperature is reported.", None
+    cem = tgt.get("CEM43T90_min")
+    dose = f" (thermal dose CEM43T90 {_g(cem, 'min')})" if cem is not None else ""
+    if goal is None:
+        return (f"The target's T90 (90 % of the target at or above) is {T90:.1f} °C{dose}; the plan sets no goal "
+                "([search] goal_T90_C), so it is not judged against one.", None)
+    reached = T90 >= goal
+    word = "reached" if reached else "did not reach"
+    return (f"The target {word} the goal: T90 is {T90:.1f} °C against {goal:g} °C"
+            f"{'' if reached else f' ({goal - T90:.1f} K short)'}{dose}.", reached)
+
+
+def _safety_sentences(safety: dict | None) -> list[str]:
+    if not safety:
+        return ["Safety was not evaluated (no [applicator] section)."]
+    out = []
+    v = list(safety.get("violations") or [])
+    if v:
+        out.append(f"{len(v)} safety limit{'s are' if len(v) > 1 else ' is'} exceeded: " + "; ".join(v) + ".")
+    else:
+        Th, lim = safety.get("max_healthy_T_C"), safety.get("max_healthy_T_limit_C")
+        out.append("No safety limit is exceeded"
+                   + (f" (healthy tissue peaks at {Th:.1f} °C in {safety.get('max_healthy_T_tissue') or '?'}, "
+                      f"limit {lim:g} °C)" if Th is not None and lim is not None else "") + ".")
+    for imp in safety.get("implants") or []:
+        dT = imp.get("self_heating_dT_K")
+        dT = imp.get("total_dT_K") if dT is None else dT
+        adj = imp.get("adjacent_tissue_max_T_C")
+        out.append(f"Implant {imp.get('name')} heats itself by {_g(dT, 'K')} (limit {_g(imp.get('limit_K'), 'K')})"
+                   + (f"; the tissue touching it reaches {adj:.1f} °C" if adj is not None else "") + ".")
+    return out
+
+
+def _next_step(summary: dict, reached: bool | None) -> str:
+    """What the physicist should do next, from the settings search when there is one."""
+    safety, search = summary.get("safety") or {}, summary.get("search") or {}
+    unsafe = bool(safety.get("violations"))
+    amp = search.get("amplitude") or safety.get("Hf_amplitude") or ""
+    amp = f" ({amp})" if amp else ""
+    if search:
+        H0, Hs, Hg = (search.get(k) for k in ("nominal_field_kA_per_m", "max_safe_field_kA_per_m",
+                                               "field_for_goal_kA_per_m"))
+        ok_goal = bool(search.get("goal_reachable_safely")) and Hg is not None
+        best = search.get("best_frequency_kHz")
+        at_f = f" at {best:g} kHz" if best is not None and search.get("frequency_sweep") else ""
+        if ok_goal and Hg is not None and (unsafe or not reached):
+            verb = "lower" if Hg < (H0 or 0) else "raise"
+            return (f"Next: {verb} H to {Hg:.3g} kA/m{amp}{at_f} (the smallest field that reaches the goal; the largest "
+                    f"safe field is {_g(Hs, 'kA/m')}, limited by {search.get('limited_by') or '?'}) and re-run the plan.")
+        if unsafe and not Hs:
+            return (f"Next: no field amplitude searched is safe ({search.get('limited_by') or '?'}): change what "
+                    "heats the healthy tissue or the implant (frequency, applicator, implant) before treatment.")
+        if unsafe:
+            return (f"Next: lower H to at most {Hs:.3g} kA/m{amp} (limited by {search.get('limited_by') or '?'}); "
+                    f"the goal is not reachable safely — T90 there is {_g(search.get('T90_at_max_safe_C'), '°C')}: "
+                    "more particle mass, a better-placed deposit or another frequency is needed.")
+        if not reached and reached is not None:
+            return (f"Next: the goal cannot be reached safely by the field alone (largest safe field "
+                    f"{_g(Hs, 'kA/m')}{amp}, limited by {search.get('limited_by') or '?'}, gives T90 "
+                    f"{_g(search.get('T90_at_max_safe_C'), '°C')}): increase the particle mass or change the frequency.")
+        if reached:
+            return (f"Next: the plan can be given as is; the field may rise to {_g(Hs, 'kA/m')}{amp} before a limit "
+                    "is reached. Check the figures for hot spots before treatment.")
+        return "Next: review the figures and the tables below."
+    if unsafe:
+        return ("Next: lower the field until no limit is exceeded (eddy-current and implant heating fall with H², "
+                "particle heating roughly so); a [search] section has the planner find the largest safe field.")
+    if reached is False:
+        return "Next: raise the field or the particle mass; a [search] section finds the field for the goal."
+    return "Next: review the figures and the tables below before treatment."
+
+
+def verdict(summary: dict) -> tuple[str, str]:
+    """(css class 'ok' | 'bad' | 'unknown', one plain-language paragraph) from the summary's numbers."""
+    goal, reached = _goal_sentence(summary)
+    safety = summary.get("safety")
+    parts = [goal, *_safety_sentences(safety), _next_step(summary, reached)]
+    if not safety:
+        cls = "unknown"
+    elif safety.get("violations") or reached is False:
+        cls = "bad"
+    else:
+        cls = "ok"
+    return cls, " ".join(parts)
 
 
 def render_html(summary: dict, figures_html: str = "") -> str:
@@ -289,6 +403,8 @@ def render_html(summary: dict, figures_html: str = "") -> str:
     ]
     if plan.get("description"):
         parts.append(f'<p class="muted">{_e(plan["description"])}</p>')
+    cls, text = verdict(summary)
+    parts.append(f'<p class="verdict {cls}" id="verdict"><b>Verdict.</b> {_e(text)}</p>')
     parts.append(_safety(summary.get("safety")))
     if summary.get("warnings"):
         parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(w)}</li>" for w in summary["warnings"]) + "</ul>")
@@ -321,7 +437,7 @@ def render_html(summary: dict, figures_html: str = "") -> str:
 
 
 def write_html(folder: Path, summary: dict, figures: list[Path]) -> Path:
-    """Write ``folder/"report.html"`` (figures linked relative to ``folder``); return its path."""
+    """Write ``folder/"report.html"`` (figures embedded, paths relative to ``folder`` or absolute); return its path."""
     folder = Path(folder)
     path = folder / "report.html"
     path.write_text(render_html(summary, _figures(folder, figures)), encoding="utf-8")

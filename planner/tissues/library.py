@@ -88,6 +88,11 @@ class ColeColeParameters:
             eps = eps + self.sigma_i_S_per_m / (1j * w * EPS0_F_per_m)
         return eps
 
+    def relative_permittivity(self, frequency_Hz: float | np.ndarray) -> np.ndarray:
+        """Relative permittivity ε_r(ω) = Re ε*(ω) = ε∞ + Σ Re Δε_n/(1 + (jωτ_n)^(1−α_n)) (1); with
+        σ(ω) the admittivity is σ* = σ + jωε0 ε_r."""
+        return np.real(self.complex_relative_permittivity(frequency_Hz))
+
     def conductivity_S_per_m(self, frequency_Hz: float | np.ndarray) -> np.ndarray:
         """Effective conductivity σ(ω) = Re(jωε0 ε*(ω)) = σ_i + ωε0 ε''_dipolar(ω), S/m."""
         f = _check_frequency(frequency_Hz)
@@ -178,6 +183,12 @@ class Tissue:
         else:
             sigma = self.cole_cole.conductivity_S_per_m(f)
         return _as_output(frequency_Hz, sigma)
+
+    def relative_permittivity(self, frequency_Hz: float | np.ndarray) -> float | np.ndarray:
+        """Relative permittivity ε_r(f) = Re ε*(f) of the Cole–Cole dispersion (a conductivity override
+        keeps the curve's ε_r); a float for a scalar frequency."""
+        f = _check_frequency(frequency_Hz)
+        return _as_output(frequency_Hz, self.cole_cole.relative_permittivity(f))
 
     def summary_block(self, frequency_Hz: float | None = None) -> dict[str, Any]:
         """JSON-serialisable properties (and σ at ``frequency_Hz`` if given) for summary.json."""

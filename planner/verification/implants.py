@@ -53,6 +53,72 @@ def sphere_polarizability(ka: complex) -> complex:
     return -0.5 * s
 
 
+def sphere_exterior_H_peak_A_per_m(points_m: np.ndarray, *, radius_m: float, sigma_S_per_m: float,
+                                   frequency_Hz: float, H0_peak_A_per_m: np.ndarray,
+                                   centre_m: np.ndarray | None = None) -> np.ndarray:
+    """Total peak phasor H (n, 3) complex OUTSIDE a conducting sphere in a uniform field, e^{jωt} convention.
+
+    Outside the sphere (no currents) H = −∇Φ; the solution that tends to H0 and matches the interior
+    Helmholtz solution is H0 plus the field of a point dipole at the centre (L&L §59):
+
+        H = H0 + [3 (m·r̂) r̂ − m] / (4π r³),      m = 4π a³ α(ka) H0   (SI, A·m²),
+
+    with α the function of :func:`sphere_polarizability`. L&L's α is derived for e^{−iωt} with
+    k = (1 + i)/δ; α depends on k only through the Helmholtz equation ∇²H + k²H = 0 inside, which for
+    e^{jωt} reads ∇²H − jωμ0σ H = 0, i.e. k² = −jωμ0σ, k = (1 − j)/δ: the same function of ka with
+    the conjugate k (α is real-analytic, so α_j = conj(α_L&L)). Checks: a perfect conductor (ka → ∞,
+    α → −½) has m = −2π a³ H0 and the normal field H·r̂ = 0 on the surface (poles: H0 + 2m/(4πa³) = 0);
+    the time-averaged absorbed power is P = −½ ω μ0 Im(m · H0*) = 2π ω μ0 a³ H0² (−Im α_j)
+    = 2π ω μ0 a³ H0² Im α_L&L, the loss of :func:`sphere_uniform_field_loss_W`.
+    """
+    X = np.asarray(points_m, float).reshape(-1, 3)
+    c = np.zeros(3) if centre_m is None else np.asarray(centre_m, float)
+    H0 = np.asarray(H0_peak_A_per_m, float).reshape(3)
+    delta = skin_depth_m(sigma_S_per_m=sigma_S_per_m, frequency_Hz=frequency_Hz)
+    alpha = 0.0 if not math.isfinite(delta) else sphere_polarizability((1.0 - 1.0j) / delta * radius_m)
+    m = 4.0 * math.pi * radius_m**3 * alpha * H0  # (3,) complex
+    r = X - c[None, :]
+    rn = np.linalg.norm(r, axis=1)
+    rhat = r / rn[:, None]
+    mr = rhat @ m
+    return H0[None, :] + (3.0 * mr[:, None] * rhat - m[None, :]) / (4.0 * math.pi * rn[:, None] ** 3)
+
+
+def sphere_interior_E_peak_V_per_m(points_m: np.ndarray, *, radius_m: float, sigma_S_per_m: float,
+                                   frequency_Hz: float, H0_peak_A_per_m: np.ndarray,
+                                   centre_m: np.ndarray | None = None) -> np.ndarray:
+    """Total peak phasor E (n, 3) complex INSIDE a conducting sphere in a uniform field, e^{jωt}.
+
+    By symmetry E (and the vector potential, temporal gauge E = −jωA) is azimuthal about ĥ = H0/|H0|:
+    A = A_φ(r) sinθ φ̂ with φ̂ sinθ = ĥ × r̂. Inside, ∇×∇×A + jωμ0σ A = 0 gives A_φ = C j1(kr)
+    (spherical Bessel, k = (1 − j)/δ, k² = −jωμ0σ); outside, A_φ = μ0|H0| r/2 + μ0 m/(4π r²) (applied
+    field plus the dipole of :func:`sphere_exterior_H_peak_A_per_m`, m = 4π a³ α |H0|). Continuity of
+    A_φ at r = a (continuous B_r) fixes C = [μ0|H0| a/2 + μ0 m/(4π a²)] / j1(ka); the continuity of
+    ∂(r A_φ)/∂r (B_θ) is what fixes α, so both conditions hold with L&L's α. E = −jω A. Limit ka → 0:
+    C j1(kr) → μ0|H0| r/2 (E_φ = −jω μ0 H0 r sinθ / 2, the undisturbed induced field).
+    """
+    X = np.asarray(points_m, float).reshape(-1, 3)
+    c = np.zeros(3) if centre_m is None else np.asarray(centre_m, float)
+    H0v = np.asarray(H0_peak_A_per_m, float).reshape(3)
+    H0 = float(np.linalg.norm(H0v))
+    omega = 2.0 * math.pi * frequency_Hz
+    delta = skin_depth_m(sigma_S_per_m=sigma_S_per_m, frequency_Hz=frequency_Hz)
+    k = (1.0 - 1.0j) / delta
+    alpha = sphere_polarizability(k * radius_m)
+    m = 4.0 * math.pi * radius_m**3 * alpha * H0
+
+    def j1(x: np.ndarray | complex) -> np.ndarray:
+        x = np.asarray(x, complex)
+        return np.sin(x) / x**2 - np.cos(x) / x
+
+    C = (MU0_H_per_m * H0 * radius_m / 2.0 + MU0_H_per_m * m / (4.0 * math.pi * radius_m**2)) / j1(k * radius_m)
+    r = X - c[None, :]
+    rn = np.linalg.norm(r, axis=1)
+    cross = np.cross(H0v[None, :] / H0, r) / np.where(rn > 0, rn, 1.0)[:, None]  # ĥ × r̂ = sinθ φ̂
+    A_phi = np.where(rn > 0, C * j1(k * np.where(rn > 0, rn, 1.0)), 0.0)
+    return -1j * omega * A_phi[:, None] * cross
+
+
 def sphere_uniform_field_loss_W(*, radius_m: float, sigma_S_per_m: float, frequency_Hz: float,
                                 H0_peak_A_per_m: float) -> float:
     """Time-averaged loss (W) of a non-magnetic conducting sphere in a uniform peak field H0 (L&L §59)."""
@@ -122,6 +188,8 @@ __all__ = [
     "MU0_H_per_m",
     "skin_depth_m",
     "sphere_polarizability",
+    "sphere_exterior_H_peak_A_per_m",
+    "sphere_interior_E_peak_V_per_m",
     "sphere_uniform_field_loss_W",
     "sphere_low_frequency_loss_W",
     "sphere_high_frequency_loss_W",

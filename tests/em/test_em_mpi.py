@@ -37,7 +37,7 @@ SCRIPT = textwrap.dedent('''
             return np.where(np.linalg.norm(c - np.array([0.01, 0.0, -0.01]), axis=1) < 0.03, 2, 1)
         regs = (Region(1, "shell", "fat", Role.BODY), Region(2, "core", "muscle", Role.ORGAN))
     mesh = structured_box_mesh(14, 0.1, region_of=region_of, regions=regs)
-    if sys.argv[2] in ("implant", "cut"):
+    if sys.argv[2] in ("implant", "cut", "implant-complex"):
         import dataclasses
         b = mesh.skin_facets
         ends = np.abs(np.abs(mesh.points_m[b][:, :, 2]) - 0.05).max(axis=1) < 1e-12
@@ -46,11 +46,26 @@ SCRIPT = textwrap.dedent('''
                        uniform_H_peak_A_per_m=np.array([0.0, 3e3, 1e4 * np.sqrt(1 - 0.09)]))
     lib = {**library(muscle=0.5, fat=0.04), "air": ConstantTissue("air", 0.0, 1.2, kind="air"),
            "titanium": ConstantTissue("titanium", 1.8e6, 4430.0, kind="metal")}
-    fs = solve_eddy_currents(mesh, app, lib, None, element_order=int(sys.argv[1]))
+    adm = "real"
+    if sys.argv[2].endswith("complex"):  # complex admittivity: ωε0εr/σ = 1.3 (skin-like) core, 0.02 shell
+        import dataclasses as dc
+
+        @dc.dataclass(frozen=True)
+        class Dielectric(ConstantTissue):
+            eps_r: float = 1.0
+
+            def relative_permittivity(self, f):
+                return self.eps_r
+
+        w_eps0 = 2 * np.pi * 1e5 * 8.8541878128e-12
+        lib.update(muscle=Dielectric("muscle", 0.5, eps_r=1.3 * 0.5 / w_eps0), fat=Dielectric("fat", 0.04, eps_r=0.02 * 0.04 / w_eps0))
+        adm = "complex"
+    fs = solve_eddy_currents(mesh, app, lib, None, element_order=int(sys.argv[1]), admittivity=adm)
     out = {"ranks": MPI.COMM_WORLD.size, "components": fs.solver["conducting_components"], "loss": fs.tissue_loss_W,
            "by": fs.tissue_loss_W_by_tissue,
            "E": fs.E_peak_V_per_m.tolist(), "sar10": fs.SAR10g_W_per_kg.tolist(), "Ev": fs.E_vertex_max_V_per_m.tolist(),
-           "floating": fs.solver["floating_conductors"], "cuts": fs.solver["cut_planes"]}
+           "floating": fs.solver["floating_conductors"], "cuts": fs.solver["cut_planes"],
+           "model": fs.admittivity["model"]}
     if MPI.COMM_WORLD.rank == 0:
         print("RESULT " + json.dumps(out))
 ''')
@@ -64,7 +79,8 @@ def _result(p):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("order,case", [(1, "layered"), (2, "layered"), (1, "islands"), (1, "implant"), (2, "implant")])
+@pytest.mark.parametrize("order,case", [(1, "layered"), (2, "layered"), (1, "islands"), (1, "implant"), (2, "implant"),
+                                        (1, "implant-complex")])
 def test_same_loss_on_two_ranks(tmp_path, order, case):
     mpirun = shutil.which("mpirun")
     if mpirun is None:
@@ -85,5 +101,6 @@ def test_same_loss_on_two_ranks(tmp_path, order, case):
     np.testing.assert_allclose(par["E"], serial["E"], rtol=1e-5, atol=1e-7 * max(serial["E"]))
     np.testing.assert_allclose(par["sar10"], serial["sar10"], rtol=1e-5, atol=1e-7 * max(serial["sar10"]))
     np.testing.assert_allclose(par["Ev"], serial["Ev"], rtol=1e-5, atol=1e-7 * max(serial["Ev"]))
-    if case == "implant":
+    if case.startswith("implant"):
         assert serial["floating"] == par["floating"] == 1 and serial["cuts"] == par["cuts"] == 2
+    assert serial["model"] == par["model"] == ("complex" if case.endswith("complex") else "real")

@@ -25,12 +25,15 @@ VERSION_SPECIFIC = [
 
 
 def _top_level_names(path: Path) -> set[str]:
+    """Names a module provides: its own definitions and the names it imports from _compat.common."""
     names = set()
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "common":
+            names |= {a.asname or a.name for a in node.names}
     return names
 
 
@@ -43,9 +46,29 @@ def _api() -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in COMPAT.glob("v*.py")))
-def test_every_versioned_module_defines_the_whole_interface(module):
+def test_every_versioned_module_provides_the_whole_interface(module):
+    """Defined in the module or re-exported from common.py: whichever version gets selected, the package
+    exposes all of API (checked statically, so on either stack for both modules)."""
     missing = set(_api()) - _top_level_names(COMPAT / module)
     assert not missing, f"{module} lacks {sorted(missing)}"
+
+
+def test_common_names_are_defined_in_common():
+    """What a versioned module imports from common.py exists there (and is part of the interface)."""
+    defined = _top_level_names(COMPAT / "common.py")
+    for module in sorted(COMPAT.glob("v*.py")):
+        imported = {a.name for node in ast.parse(module.read_text()).body if isinstance(node, ast.ImportFrom)
+                    and (node.module or "").endswith("common") for a in node.names}
+        assert imported, f"{module.name} re-exports nothing from common.py"
+        assert imported <= defined, f"{module.name} imports {sorted(imported - defined)} that common.py lacks"
+        assert imported <= set(_api()), f"{module.name} re-exports non-interface names {sorted(imported - set(_api()))}"
+
+
+def test_the_interface_scan_catches_a_missing_name(tmp_path):
+    mod = tmp_path / "v99.py"
+    mod.write_text("from planner.fem._compat.common import form, set_bc\n\ndef petsc_vec(f):\n    return f\n")
+    assert _top_level_names(mod) == {"form", "set_bc", "petsc_vec"}
+    assert "cell_dofs" in set(_api()) - _top_level_names(mod)
 
 
 def test_both_supported_versions_have_a_module():
@@ -94,8 +117,9 @@ def test_interface_on_the_installed_dolfinx():
     from planner.fem import _compat
 
     assert _compat.DOLFINX_VERSION == dolfinx.__version__
+    selected = _compat._impl  # the versioned module chosen for the installed DOLFINx
     for name in _compat.API:
-        assert hasattr(_compat, name), name
+        assert hasattr(selected, name) and getattr(_compat, name) is getattr(selected, name), name
     # two tetrahedra sharing a face
     pts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], float)
     cells = np.array([[0, 1, 2, 3], [1, 2, 3, 4]], np.int64)

@@ -150,3 +150,38 @@ def test_field_off_gives_no_particle_heat_for_every_model():
 
     m = ConstantModel(100.0, "per_g_Fe")
     np.testing.assert_array_equal(m.slp_W_per_g(np.array([0.0, 1.0, 5e3]), 1e5), [0.0, 100.0, 100.0])
+
+
+def test_particle_heating_uses_the_total_field_where_an_implant_submodel_covers_the_cell(mesh):
+    """Cells an implant sub-model covers take |H0 + Σ H_r| (complex reactions, two implants add), the
+    rest |H0|; the particle heat follows the SLP at that |H|; the summary counts the particle cells."""
+    from planner.nanoparticles.heat import total_H_cells
+
+    app = UniformField(1e5, 10e3)
+    near = np.flatnonzero(np.linalg.norm(mesh.cell_centroids_m(), axis=1) < 0.012)  # inside the deposit
+    r1 = np.tile([0.0, 0.0, -2e3 + 1e3j], (near.size, 1))  # diamagnetic, lossy reaction of implant 1
+    r2 = np.tile([0.0, 0.0, -1e3 + 0j], (near.size // 2, 1))  # a second implant on half of those cells
+    tf1 = types.SimpleNamespace(cells=near, H_reaction_cells_peak_A_per_m=r1)
+    tf2 = types.SimpleNamespace(cells=near[: near.size // 2], H_reaction_cells_peak_A_per_m=r2)
+    implants = (types.SimpleNamespace(total_field=tf1), types.SimpleNamespace(total_field=tf2),
+                types.SimpleNamespace(total_field=None))
+    H, covered = total_H_cells(app.H_peak_at(mesh.cell_centroids_m()), implants)
+    assert covered.sum() == near.size and covered[near].all()
+    half = near[: near.size // 2]
+    np.testing.assert_allclose(H[half], abs(10e3 - 3e3 + 1e3j), rtol=1e-12)
+    np.testing.assert_allclose(H[near[near.size // 2:]], abs(10e3 - 2e3 + 1e3j), rtol=1e-12)
+    np.testing.assert_allclose(H[~covered], 10e3, rtol=1e-12)
+    fields = types.SimpleNamespace(Q_eddy_W_per_m3=None, Q_implant_W_per_m3=None, implants=implants)
+    with_imp = heat_for_plan(mesh, app, fields, Library(), cfg(LR))
+    without = heat_for_plan(mesh, app, None, Library(), cfg(LR))
+    np.testing.assert_allclose(with_imp.H_peak_A_per_m, H, rtol=1e-12)
+    p = near[with_imp.concentration_mg_per_mL[near] > 0]
+    assert p.size > 0
+    ratio = with_imp.Q_np_W_per_m3[p] / without.Q_np_W_per_m3[p]
+    slp = with_imp.model.slp_W_per_g
+    np.testing.assert_allclose(ratio, slp(H[p], 1e5) / slp(np.full(p.size, 10e3), 1e5), rtol=1e-12)
+    assert ratio.max() < 0.7  # the weaker total field heats less (the check is not vacuous)
+    blk = json.loads(json.dumps(with_imp.summary_block()))["implant_total_field"]
+    assert blk["particle_cells_total_H"] == p.size and blk["cells_covered"] == near.size
+    assert blk["min_total_over_applied_in_particle_cells"] == pytest.approx(abs(7e3 + 1e3j) / 10e3, rel=1e-9)
+    assert without.summary_block()["implant_total_field"]["particle_cells_total_H"] == 0

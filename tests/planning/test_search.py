@@ -149,8 +149,11 @@ def test_frequency_search_picks_the_best_h_f_under_the_hf_limit(setup):
     mesh, lib, applied0, fields0 = setup
     base = RegionHeat(mesh, 4e4, tag=2)
 
+    rebuilt = []
+
     def rebuild(applicator_f):
         f = applicator_f.frequency_kHz * 1e3
+        rebuilt.append(applicator_f.frequency_kHz)
         applied = SimpleNamespace(frequency_Hz=f, H_peak_A_per_m_at_target=4000.0, H_peak_at=applied0.H_peak_at)
         heat = SimpleNamespace(Q_W_per_m3=lambda frac, r=f / 1e5: base.Q_W_per_m3(frac) * r)
         return applied, fields0, heat
@@ -158,6 +161,8 @@ def test_frequency_search_picks_the_best_h_f_under_the_hf_limit(setup):
     cfg = _plan(search={"frequencies_kHz": [100.0, 200.0, 400.0]}, safety={"Hf_limit_A_per_m_s": 2e9})
     res = search_settings(_sections(cfg), mesh, applied0, fields0, base, lib, rebuild=rebuild)
     rows = {o.frequency_kHz: o for o in res.frequency_options}
+    assert rebuilt == [200.0, 400.0]  # the plan's 100 kHz stages (implant sub-models included) are reused
+    assert rows[100.0].max_safe_field_kA_per_m == res.max_safe_field_kA_per_m
     assert rows[100.0].max_safe_field_kA_per_m == pytest.approx(12.0)
     assert rows[200.0].max_safe_field_kA_per_m == pytest.approx(10.0) and "H·f" in rows[200.0].limited_by
     assert rows[400.0].max_safe_field_kA_per_m == pytest.approx(5.0) and not rows[400.0].goal_reachable_safely

@@ -309,3 +309,32 @@ def test_mesh_results_in_mm_and_one_temperature_time_series(run):
         np.testing.assert_allclose(pd["T_C"], th.T_snapshots_C[-1])
     files = json.loads((out / "summary.json").read_text())["files"]
     assert {"fields/results_mm.vtu", "fields/temperature_mm.xdmf", "fields/temperature_mm.h5"} <= set(files)
+
+
+def test_image_plan_figures_show_the_exported_fields_on_the_ct_and_the_report_embeds_them(run):
+    """(figures, issue 15 §4) The overlays of an image plan are the exported image-grid fields over the CT —
+    read back, not re-sampled — with the RTSTRUCT outlines; report.html embeds every figure listed."""
+    import base64
+    import re
+
+    from planner.reporting.figures import overlay_slice_sets
+
+    res, out, vol, gtv = run
+    s = json.loads((out / "summary.json").read_text())
+    figs = sorted(f for f in s["files"] if f.startswith("figures/"))
+    assert {"figures/overlay_T_max.png", "figures/overlay_CEM43.png", "figures/overlay_SAR.png"} <= set(figs)
+    at_target, _ = overlay_slice_sets(out, res.artefacts["mesh"], res.artefacts)
+    assert at_target.underlay_kind == "CT" and at_target.underlay_window == (-160.0, 240.0)
+    T = read_nifti(out / "image" / "T_max_C.nii.gz").array
+    axial = at_target.planes[0]
+    k = int(round(np.argwhere(gtv).mean(axis=0)[0]))
+    np.testing.assert_array_equal(axial.fields["T_max_C"], T[k])  # identity grid: the CT's own voxels
+    np.testing.assert_array_equal(axial.underlay, vol.array[k])
+    assert {"GTV", "Bladder", "Rectum", "CTV"} <= set(axial.structures)
+    np.testing.assert_array_equal(axial.structures["GTV"], res.artefacts["patient"].structures.masks["GTV"][k])
+    page = (out / "report.html").read_text()
+    imgs = re.findall(r'<img src="([^"]*)"', page)
+    assert len(imgs) == len(figs) and all(u.startswith("data:image/png;base64,") for u in imgs)
+    embedded = {base64.b64decode(u.split(",", 1)[1]) for u in imgs}
+    assert all((out / f).read_bytes() in embedded for f in figs)
+    assert re.search(r'<p class="verdict \w+" id="verdict"><b>Verdict.</b> The target', page)

@@ -10,8 +10,9 @@ from planner.pipeline import run_plan
 from planner.reporting.figures import _field_on_intervals, write_figures
 from tests.test_pipeline import PLAN
 
-THERMAL_FIGURES = {"slices_T_max.png", "slices_CEM43.png", "probes.png", "dvh.png"}
-FIELD_FIGURES = {"slices_regions.png", "slices_E_peak.png", "slices_SAR.png"}
+THERMAL_FIGURES = {"slices_T_max.png", "slices_CEM43.png", "probes.png", "dvh.png", "overlay_T_max.png",
+                   "overlay_CEM43.png"}
+FIELD_FIGURES = {"slices_regions.png", "slices_E_peak.png", "slices_SAR.png", "overlay_SAR.png"}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,27 @@ def test_plan_without_thermal_writes_no_thermal_figures(result, tmp_path):
     assert names == FIELD_FIGURES
     assert all(p.is_absolute() and p.parent == tmp_path / "figures" and p.is_file() for p in paths)
     assert sorted(x.name for x in (tmp_path / "figures").iterdir()) == sorted(names)
+
+
+def test_analytic_phantom_overlays_use_the_tissue_map_and_sample_the_fe_field(result):
+    """Without an image the overlay planes are sampled once from the mesh: the axial plane through the
+    target centroid shows the tumour outline, T max peaks at the slice point and the body is grey."""
+    from planner.reporting.figures import overlay_slice_sets
+
+    res, out = result
+    at_target, hot = overlay_slice_sets(out, res.artefacts["mesh"], res.artefacts)
+    assert at_target.underlay_kind == "tissues" and at_target.through == "target centroid"
+    assert hot is None  # the hottest healthy vertex touches the tumour: no separate hot-spot figure
+    T_nodes = res.artefacts["temperatures"].T_max_C
+    for p in at_target.planes:
+        T = p.fields["T_max_C"]
+        inside = p.underlay > 0
+        assert 0.5 * inside.size < inside.sum() < inside.size  # a disc of body in the square
+        r, c = np.unravel_index(np.argmax(np.where(inside, T, -np.inf)), T.shape)
+        assert abs(r - p.marker_rc[0]) <= 3 and abs(c - p.marker_rc[1]) <= 3
+        assert T[inside].max() <= T_nodes.max() + 1e-9 and T[inside].min() >= T_nodes.min() - 1e-9
+        assert p.structures and any(m.any() for m in p.structures.values())
+        assert p.labels in (("R", "L", "A", "P"), ("R", "L", "S", "I"), ("A", "P", "S", "I"))
 
 
 def test_mesh_only_writes_region_slices(result, tmp_path):

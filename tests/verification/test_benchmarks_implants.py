@@ -33,3 +33,10 @@ def test_iterations_flat_in_sigma_small():
     checks = Checks()
     perf.iterations_vs_sigma(sigmas=(1e3, 1e5, 1e7), refinement=0.35, checks=checks)
     assert not checks.failed, checks.failed
+
+
+def test_iterations_flat_in_a_over_delta_and_ams_matches_direct_small():
+    checks = Checks()
+    rows = perf.iterations_vs_a_over_delta(ads=(0.3, 3.0, 10.0), refinement=0.35, checks=checks)
+    assert not checks.failed, checks.failed
+    assert all(r[2] > 0 for r in rows)

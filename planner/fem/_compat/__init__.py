@@ -2,10 +2,12 @@
 package only, never a versioned module.
 
 Supported: DOLFINx 0.5.x (Debian bookworm: Python 3.11, numpy 1.24, PETSc 3.18) → :mod:`.v05`, and
-DOLFINx 0.9.x (Debian trixie: Python 3.13, numpy 2.2, PETSc 3.22) → :mod:`.v09`. Both modules define
-exactly the names in :data:`API` with the same signatures and meaning (a test checks the names on
-either stack). A new DOLFINx release gets a new module (copy the nearest one and change only what its
-API changed); nothing outside this package changes.
+DOLFINx 0.9.x (Debian trixie: Python 3.13, numpy 2.2, PETSc 3.22) → :mod:`.v09`. Each versioned module
+provides every name in :data:`API` with the same signature and meaning: the calls that differ it
+defines itself, the ones that are the same on every supported version it re-exports from
+:mod:`.common` (a test checks both modules statically, and the selected one on the installed stack).
+A new DOLFINx release gets a new module (copy the nearest one, change what its API changed, and
+define there any common name whose call changed); nothing outside this package changes.
 
 What stays outside (identical on 0.5 … 0.10): ``dolfinx.fem.Function``/``Constant``/``dirichletbc``/
 ``locate_dofs_*``/``assemble_scalar``, ``Function.x.array``/``scatter_forward``, index maps,
@@ -31,6 +33,8 @@ API = (
     "set_bc", "petsc_vec",
     # interpolation
     "interpolate_expression", "discrete_gradient", "interpolation_matrix",
+    # point location
+    "cell_tree", "locate_cells",
 )
 
 SUPPORTED = "0.5.x (Debian bookworm) or 0.9.x (Debian trixie)"
@@ -74,6 +78,8 @@ petsc_vec = _impl.petsc_vec
 interpolate_expression = _impl.interpolate_expression
 discrete_gradient = _impl.discrete_gradient
 interpolation_matrix = _impl.interpolation_matrix
+cell_tree = _impl.cell_tree
+locate_cells = _impl.locate_cells
 
 
 def cell_dofs_P1(V) -> object:

@@ -15,8 +15,24 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
-DOLFINX_VERSION = dolfinx.__version__
-SCALAR_TYPE = PETSc.ScalarType
+from planner.fem._compat.common import (  # noqa: F401  (re-exported: the same call on this version)
+    DOLFINX_VERSION,
+    SCALAR_TYPE,
+    apply_lifting,
+    assemble_matrix,
+    assemble_vector,
+    create_matrix,
+    exterior_facets,
+    facet_midpoints,
+    form,
+    gmsh_model_to_mesh,
+    input_global_vertex_index,
+    meshtags,
+    num_owned_cells,
+    original_cell_index,
+    set_bc,
+)
+
 Mesh = dolfinx.mesh.Mesh
 MeshTags = dolfinx.mesh.MeshTagsMetaClass  # renamed MeshTags in DOLFINx ≥ 0.6
 FunctionSpace = dolfinx.fem.FunctionSpace
@@ -37,44 +53,6 @@ def _all_on_rank_0(comm, nparts: int, tdim: int, cells, ghost_mode):
     return dolfinx.cpp.graph.AdjacencyList_int32(np.zeros(cells.num_nodes, dtype=np.int32))
 
 
-def gmsh_model_to_mesh(model, comm: MPI.Comm, rank: int, gdim: int = 3):
-    """(mesh, cell tags) of the gmsh model live on ``rank`` (``model`` is None on the other ranks)."""
-    from dolfinx.io import gmshio
-
-    msh, cell_tags, _ = gmshio.model_to_mesh(model, comm, rank, gdim=gdim)
-    return msh, cell_tags
-
-
-def original_cell_index(msh: dolfinx.mesh.Mesh) -> np.ndarray:
-    """Input (global) index of each local cell, owned cells first."""
-    return np.asarray(msh.topology.original_cell_index, dtype=np.int64)
-
-
-def input_global_vertex_index(msh: dolfinx.mesh.Mesh) -> np.ndarray:
-    """Input (global) index of each local geometry node."""
-    return np.asarray(msh.geometry.input_global_indices, dtype=np.int64)
-
-
-def num_owned_cells(msh: dolfinx.mesh.Mesh) -> int:
-    return msh.topology.index_map(msh.topology.dim).size_local
-
-
-def meshtags(msh: dolfinx.mesh.Mesh, dim: int, entities: np.ndarray, values: np.ndarray):
-    order = np.argsort(entities)
-    return dolfinx.mesh.meshtags(msh, dim, entities[order].astype(np.int32), values[order].astype(np.int32))
-
-
-def exterior_facets(msh: dolfinx.mesh.Mesh) -> np.ndarray:
-    tdim = msh.topology.dim
-    msh.topology.create_connectivity(tdim - 1, tdim)
-    return np.asarray(dolfinx.mesh.exterior_facet_indices(msh.topology), dtype=np.int32)
-
-
-def facet_midpoints(msh: dolfinx.mesh.Mesh, facets: np.ndarray) -> np.ndarray:
-    """(n, 3) midpoints (vertex means) of the given local facets."""
-    return np.asarray(dolfinx.mesh.compute_midpoints(msh, msh.topology.dim - 1, facets.astype(np.int32)))
-
-
 def geometry_dofmap(msh: dolfinx.mesh.Mesh) -> np.ndarray:
     """(num local cells, nodes per cell) geometry node indices (vertices first)."""
     dm = msh.geometry.dofmap
@@ -90,41 +68,15 @@ def function_space(msh: dolfinx.mesh.Mesh, family: str, degree: int, shape: tupl
     return dolfinx.fem.FunctionSpace(msh, (family, degree))
 
 
-def form(a):
-    return dolfinx.fem.form(a)
-
-
 def cell_dofs(V) -> np.ndarray:
     """(num local cells, dofs per cell) dof indices (blocks, not unrolled)."""
     return np.asarray(V.dofmap.list.array, dtype=np.int64).reshape(-1, V.dofmap.dof_layout.num_dofs)
 
 
 # ---------------------------------------------------------------- PETSc assembly and vectors
-def assemble_matrix(a, bcs: Sequence = (), diagonal: float = 1.0) -> PETSc.Mat:
-    """New matrix of the compiled bilinear form (not yet ``assemble()``d)."""
-    return dolfinx.fem.petsc.assemble_matrix(a, bcs=list(bcs), diagonal=diagonal)
-
-
 def assemble_matrix_into(A: PETSc.Mat, a, bcs: Sequence = (), diagonal: float = 1.0) -> PETSc.Mat:
     """Add the compiled bilinear form into an existing matrix (zero it first to replace)."""
     return dolfinx.fem.petsc.assemble_matrix(A, a, bcs=list(bcs), diagonal=diagonal)
-
-
-def create_matrix(a) -> PETSc.Mat:
-    return dolfinx.fem.petsc.create_matrix(a)
-
-
-def assemble_vector(L) -> PETSc.Vec:
-    """New vector of the compiled linear form (ghost contributions not yet accumulated)."""
-    return dolfinx.fem.petsc.assemble_vector(L)
-
-
-def apply_lifting(b: PETSc.Vec, a: Sequence, bcs: Sequence[Sequence]) -> None:
-    dolfinx.fem.petsc.apply_lifting(b, list(a), [list(x) for x in bcs])
-
-
-def set_bc(b: PETSc.Vec, bcs: Sequence) -> None:
-    dolfinx.fem.petsc.set_bc(b, list(bcs))
 
 
 def petsc_vec(f: dolfinx.fem.Function) -> PETSc.Vec:
@@ -159,3 +111,29 @@ def interpolation_matrix(V_from, V_to) -> PETSc.Mat:
     Pi = _im(V_from._cpp_object, V_to._cpp_object)
     Pi.assemble()
     return Pi
+
+
+# ---------------------------------------------------------------- point location
+def cell_tree(msh: dolfinx.mesh.Mesh):
+    """Bounding-box tree of the local cells (for repeated :func:`locate_cells` calls)."""
+    import dolfinx.geometry
+
+    return dolfinx.geometry.BoundingBoxTree(msh, msh.topology.dim)
+
+
+def locate_cells(msh: dolfinx.mesh.Mesh, points: np.ndarray, tree=None) -> np.ndarray:
+    """(n,) local cell containing each point (n, 3), −1 where no local cell does (``tree``: from
+    :func:`cell_tree`, built here if None)."""
+    import dolfinx.geometry
+
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+    out = np.full(pts.shape[0], -1, dtype=np.int32)
+    if pts.shape[0] == 0:
+        return out
+    tree = cell_tree(msh) if tree is None else tree
+    cand = dolfinx.geometry.compute_collisions(tree, pts)
+    hits = dolfinx.geometry.compute_colliding_cells(msh, cand, pts)
+    off = np.asarray(hits.offsets)
+    has = off[1:] > off[:-1]
+    out[has] = np.asarray(hits.array)[off[:-1][has]]
+    return out

@@ -17,8 +17,10 @@ Weak form on N1curl_p (Nédélec first kind, degree p = 1 or 2) with A_r = u + j
 i.e. the real symmetric indefinite block system [[K, −M], [−M, −K]] [u; v] = [0; b] solved by MINRES
 with the block-diagonal SPD preconditioner diag(P, P), P = K + M + ε M_0 (ε a tiny mass in the
 non-conducting region, preconditioner only), each block one hypre AMS V-cycle (discrete gradient
-Lagrange_p → N1curl_p, and for p ≥ 2 the Nédélec interpolation of vector Lagrange_p). Measured on
-this machine: 20–30 iterations, flat in ω and σ (DESIGN.md §1). The operator is singular on
+Lagrange_p → N1curl_p, and for p ≥ 2 the Nédélec interpolation of vector Lagrange_p; auxiliary-space
+AMGs without aggressive coarsening). Measured on this machine: 8–10 iterations at rtol 1e-4, flat in
+a/δ = 0.3…10 (benchmarks/README_implants.md). Small sub-models (≤ 20k dofs by default) are instead
+factorised (MUMPS LDLᵀ of the gauged block system, module ``direct``). The operator is singular on
 gradients supported in Ω_0 (A_r is gauge-free there); the right-hand side is consistent (it vanishes
 on such gradients), so MINRES converges; E and the loss inside the metal are unique.
 
@@ -35,8 +37,10 @@ reads the open gmsh model with ``dolfinx.io.gmshio.model_to_mesh`` on rank 0 (di
 
 Modules, by concern: ``model`` (options, results, the geometry seam), ``mesh_import`` (gmsh → DOLFINx),
 ``assembly`` (forms and matrices), ``blocks`` (block operator, AMS block preconditioner, MINRES),
+``direct`` (sparse direct solve),
 ``solve`` (reduced-field solve, one implant end to end), ``losses`` (post-processing),
-``low_frequency`` (scalar-potential check for a ≪ δ).
+``low_frequency`` (scalar-potential check for a ≪ δ), ``evaluate`` (total H and E at given points:
+``ImplantSolveOptions(sample_points_m=..., H0_peak_at=...)`` → ``result.field_sample``).
 
 Usage::
 
@@ -51,6 +55,7 @@ from planner.fem.implant_eddy.model import (
     SURROUNDING_TAG,
     ImplantSolveOptions,
     ReducedFieldSolution,
+    SubModelFieldSample,
     SubModelInfoLike,
     SubModelResult,
     SubModelSource,
@@ -62,6 +67,7 @@ __all__ = [
     "ImplantSolveOptions",
     "ReducedFieldSolution",
     "SubModelResult",
+    "SubModelFieldSample",
     "SubModelInfoLike",
     "SubModelSource",
     "mesh_submodel",

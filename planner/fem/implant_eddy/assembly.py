@@ -30,6 +30,7 @@ class ReducedFieldSystem:
     b: PETSc.Vec  # ∫ κ A0·w over the metal
     n_local: int  # owned N1curl dofs of this rank
     n_global: int
+    kappa_P_over_kappa: float = 1.0  # P's metal mass is this × M (> 1 only below the mass floor)
 
     def destroy(self) -> None:
         for obj in (self.K, self.M, self.P, self.b):
@@ -93,7 +94,8 @@ def assemble_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
     im = V.dofmap.index_map
     bs = V.dofmap.index_map_bs
     return ReducedFieldSystem(V=V, A0=A0, kappa=kap, dx=dx, K=K, M=M, P=P, b=b,
-                              n_local=im.size_local * bs, n_global=im.size_global * bs)
+                              n_local=im.size_local * bs, n_global=im.size_global * bs,
+                              kappa_P_over_kappa=max(kappa_m, floor) / kappa_m)
 
 
 __all__ = ["ReducedFieldSystem", "applied_potential", "assemble_reduced_field"]

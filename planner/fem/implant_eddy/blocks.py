@@ -100,13 +100,17 @@ def ams_preconditioner(P: PETSc.Mat, V: _compat.FunctionSpace, degree: int, comm
     ipc.setType("hypre")
     ipc.setHYPREType("ams")
     keep = _ams_auxiliary(ipc, V, degree)
-    # one AMS cycle per application; cycle type 7 measured best here (sphere a/δ = 5, 47k dofs: 36
-    # MINRES iterations vs 58 for type 1, 38 for 3, 58 for 5, 90 for 8, > 120 for 4 and 6);
+    # one AMS cycle per application, cycle type 7 (sphere a/δ = 5, 47k dofs: 36 MINRES iterations vs 58 for
+    # type 1, 38 for 3, 58 for 5, 90 for 8, > 120 for 4 and 6); the auxiliary-space BoomerAMGs WITHOUT
+    # aggressive coarsening (options "coarsen, agg_levels, relax, interp, Pmax" = HMIS, 0, hybrid sym. GS,
+    # ext+i, 4; PETSc's default has agg_levels 1): sphere a/δ = 2.35, 33.6k dofs, rtol 1e-6: 14 iterations
+    # instead of 25 and 25 % less CPU in set-up + solve (table in benchmarks/README_implants.md);
     # "-implant_ams_<option>" on the PETSc command line overrides
     opts = PETSc.Options()
     prefix = "implant_ams_"
     inner.setOptionsPrefix(prefix)
-    defaults = {"pc_hypre_ams_cycle_type": 7, "pc_hypre_ams_tol": 0.0, "pc_hypre_ams_max_iter": 1}
+    defaults = {"pc_hypre_ams_cycle_type": 7, "pc_hypre_ams_tol": 0.0, "pc_hypre_ams_max_iter": 1,
+                "pc_hypre_ams_amg_alpha_options": "10,0,6,6,4", "pc_hypre_ams_amg_beta_options": "10,0,6,6,4"}
     added = [k for k in defaults if not opts.hasName(prefix + k)]
     for k in added:
         opts[prefix + k] = defaults[k]

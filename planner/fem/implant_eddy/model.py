@@ -31,6 +31,9 @@ class CellTags(Protocol):
     def values(self) -> np.ndarray: ...
 
 
+SOLVERS = ("auto", "direct", "ams")
+
+
 @dataclass(frozen=True)
 class ImplantSolveOptions:
     """Material, drive and solver controls of one reduced-field solve (SI; peak phasors).
@@ -40,20 +43,33 @@ class ImplantSolveOptions:
     ``regularisation`` ε (relative to κ_metal) is added as ε κ_metal ∫ u·w over the surroundings in the
     preconditioner only. ``collect_cells``: gather per-cell metal losses on every rank.
     ``comm``: communicator of the sub-model mesh (``solve_implant``).
+    ``sample_points_m`` (n, 3): points where the total H and E are sampled after the solve
+    (:mod:`planner.fem.implant_eddy.evaluate`); ``H0_peak_at`` the applied field there (exact H0; None:
+    curl of the interpolated A0); ``sample_total_H`` False: the reaction field only (the caller adds H0).
+    ``solver``: ``"direct"`` (MUMPS LDLᵀ of the gauged block system, :mod:`.direct`), ``"ams"`` (MINRES with
+    the block-diagonal AMS preconditioner, :mod:`.blocks`) or ``"auto"``: direct up to ``direct_max_dofs``
+    N1curl dofs when PETSc has MUMPS, AMS above (the direct factor's memory grows like N^{4/3}).
     """
 
     sigma_S_per_m: float
     frequency_Hz: float
     A0_peak_at: AppliedPotential
     degree: int = 2
-    rtol: float = 1e-6
+    rtol: float = 1e-4  # MINRES: loss within 1e-4 of the direct solve for a/δ 0.3…10 (README_implants)
     max_iterations: int = 300
     regularisation: float = 1e-6
     collect_cells: bool = True
     dirichlet: bool = True
+    sample_points_m: np.ndarray | None = None
+    H0_peak_at: AppliedPotential | None = None
+    sample_total_H: bool = True
     comm: MPI.Comm = field(default_factory=lambda: MPI.COMM_WORLD)
+    solver: str = "auto"
+    direct_max_dofs: int = 20_000
 
     def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise InputError(bad_value("solver", self.solver, f"one of {', '.join(SOLVERS)}"))
         if self.degree not in (1, 2):
             raise InputError(bad_value("degree", self.degree, "1 or 2 (N1curl degree)"))
         if not (self.sigma_S_per_m > 0 and math.isfinite(self.sigma_S_per_m)):
@@ -67,6 +83,26 @@ class ImplantSolveOptions:
     def skin_depth_mm(self) -> float:
         """δ = sqrt(2 / (ω μ0 σ)), in mm."""
         return math.sqrt(2.0 / (self.omega_rad_per_s * MU0_H_per_m * self.sigma_S_per_m)) / MM
+
+
+@dataclass(frozen=True, eq=False)
+class SubModelFieldSample:
+    """Total field of one sub-model at given points (peak phasors; NaN where not defined)."""
+
+    points_m: np.ndarray  # (n, 3)
+    inside: np.ndarray  # (n,) bool: the point lies in the sub-model mesh
+    in_metal: np.ndarray  # (n,) bool: ... in a metal cell
+    H_peak_A_per_m: np.ndarray | None  # (n, 3) complex: H0 + curl(A_r)/μ0 (NaN outside the mesh; None: not asked)
+    H_reaction_peak_A_per_m: np.ndarray  # (n, 3) complex: curl(A_r)/μ0 (NaN outside the mesh)
+    E_peak_V_per_m: np.ndarray  # (n, 3) complex: −jω(A0 + A_r) in the metal, NaN elsewhere
+
+    @property
+    def H_magnitude_peak_A_per_m(self) -> np.ndarray:
+        """(n,) √(Σ|H_i|²): the peak amplitude for a linearly polarised total field (NaN outside)."""
+        if self.H_peak_A_per_m is None:
+            raise InputError("H_magnitude_peak_A_per_m: the total H was not sampled (sample_total_H = False); "
+                             "expected ImplantSolveOptions(sample_total_H=True)")
+        return np.sqrt(np.sum(np.abs(self.H_peak_A_per_m) ** 2, axis=1))
 
 
 @dataclass(frozen=True)
@@ -84,6 +120,8 @@ class ReducedFieldSolution:
     times_s: dict[str, float]
     metal_cell_centroids_m: np.ndarray  # (n, 3), all ranks (empty unless collect_cells)
     metal_cell_loss_W: np.ndarray  # (n,), all ranks (empty unless collect_cells)
+    # total H / E at ``ImplantSolveOptions.sample_points_m`` (None when no points were asked for)
+    field_sample: SubModelFieldSample | None = field(default=None, kw_only=True)
 
 
 class SubModelInfoLike(Protocol):
@@ -141,5 +179,6 @@ __all__ = [
     "SubModelInfoLike",
     "SubModelSource",
     "SubModelResult",
+    "SubModelFieldSample",
     "uniform_A0",
 ]

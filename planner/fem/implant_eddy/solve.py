@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import dolfinx
 import dolfinx.fem
 import dolfinx.mesh
+from mpi4py import MPI
 from petsc4py import PETSc
 
+from planner.errors import SolverError
 from planner.fem.implant_eddy.assembly import ReducedFieldSystem, assemble_reduced_field
 from planner.fem.implant_eddy.blocks import ams_preconditioner, block_minres, check_converged
+from planner.fem.implant_eddy.direct import mumps_available, solve_direct
+from planner.fem.implant_eddy.evaluate import sample_total_field
 from planner.fem.implant_eddy.losses import metal_losses
 from planner.fem.implant_eddy.mesh_import import mesh_submodel
 from planner.fem.implant_eddy.model import (
@@ -34,45 +39,89 @@ def _split(x: PETSc.Vec, system: ReducedFieldSystem) -> tuple[dolfinx.fem.Functi
     return ur, vi
 
 
+def _use_direct(system: ReducedFieldSystem, options: ImplantSolveOptions) -> bool:
+    if options.solver == "direct":
+        if not mumps_available():
+            raise SolverError("implant solver 'direct' needs PETSc with MUMPS, which this PETSc lacks; "
+                              "expected solver = 'ams' or 'auto' here")
+        return True
+    return options.solver == "auto" and system.n_global <= options.direct_max_dofs and mumps_available()
+
+
+@dataclass(frozen=True)
+class _Solved:
+    x: PETSc.Vec
+    iterations: int
+    ksp_reason: int
+    residual_norm: float
+    t_setup: float
+
+
+def _solve_block(system: ReducedFieldSystem, options: ImplantSolveOptions, comm: MPI.Comm,
+                 keep: list) -> _Solved:
+    """Solve the block system (direct or AMS-MINRES); PETSc objects to destroy are appended to ``keep``."""
+    if _use_direct(system, options):
+        n = system.n_local
+        x = PETSc.Vec().createMPI((2 * n, 2 * system.n_global), comm=comm)
+        rhs = x.duplicate()
+        rhs.set(0.0)
+        rhs.getArray()[n:] = system.b.getArray(readonly=True)[:n]
+        keep += [x, rhs]
+        t = time.perf_counter()
+        keep.append(solve_direct(system, x, rhs))
+        return _Solved(x=x, iterations=0, ksp_reason=0, residual_norm=0.0, t_setup=time.perf_counter() - t)
+    t = time.perf_counter()
+    inner, aux = ams_preconditioner(system.P, system.V, options.degree, comm)
+    solver = block_minres(system, inner, comm, rtol=options.rtol, max_iterations=options.max_iterations)
+    keep += [solver, inner, *aux]
+    t_setup = time.perf_counter() - t
+    solver.ksp.solve(solver.rhs, solver.x)
+    check_converged(solver.ksp, rtol=options.rtol, max_iterations=options.max_iterations)
+    return _Solved(x=solver.x, iterations=int(solver.ksp.getIterationNumber()),
+                   ksp_reason=int(solver.ksp.getConvergedReason()),
+                   residual_norm=float(solver.ksp.getResidualNorm()), t_setup=t_setup)
+
+
 def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
                         options: ImplantSolveOptions) -> ReducedFieldSolution:
     """Solve the reduced-field problem on a tagged DOLFINx mesh (metres; METAL_TAG / SURROUNDING_TAG).
 
-    Raises :class:`SolverError` with the PETSc reason if MINRES does not converge.
+    ``options.solver`` picks the sparse direct LDLᵀ (``auto`` up to ``direct_max_dofs``) or MINRES with
+    the block AMS preconditioner. Raises :class:`SolverError` with the PETSc reason on a failure.
+    ``iterations`` is 0 for the direct solve; times_s "setup" is the factorisation (direct) or the AMS set-up.
     """
     comm = msh.comm
     t0 = time.perf_counter()
     system = assemble_reduced_field(msh, cell_tags, options)
     t_asm = time.perf_counter()
-    inner, keep = ams_preconditioner(system.P, system.V, options.degree, comm)
-    solver = block_minres(system, inner, comm, rtol=options.rtol, max_iterations=options.max_iterations)
+    keep: list = []
     try:
-        t_setup = time.perf_counter()
-        solver.ksp.solve(solver.rhs, solver.x)
+        sol = _solve_block(system, options, comm, keep)
         t_solve = time.perf_counter()
-        check_converged(solver.ksp, rtol=options.rtol, max_iterations=options.max_iterations)
-        ur, vi = _split(solver.x, system)
+        ur, vi = _split(sol.x, system)
         post = metal_losses(cell_tags, system.dx, system.A0 + ur, vi, system.kappa,
                             omega_rad_per_s=options.omega_rad_per_s, sigma_S_per_m=options.sigma_S_per_m,
                             collect_cells=options.collect_cells)
+        sample = None
+        if options.sample_points_m is not None:
+            sample = sample_total_field(options.sample_points_m, A0=system.A0, ur=ur, vi=vi, cell_tags=cell_tags,
+                                        degree=options.degree, omega_rad_per_s=options.omega_rad_per_s,
+                                        H0_peak_at=options.H0_peak_at, total_H=options.sample_total_H)
+        del ur, vi
         t_post = time.perf_counter()
         return ReducedFieldSolution(
-            loss_W=post.loss_W,
-            peak_J_A_per_m2=post.peak_J_A_per_m2,
-            dofs=int(system.n_global),
+            loss_W=post.loss_W, peak_J_A_per_m2=post.peak_J_A_per_m2, dofs=int(system.n_global),
             num_cells=int(msh.topology.index_map(msh.topology.dim).size_global),
-            iterations=int(solver.ksp.getIterationNumber()),
-            ksp_reason=int(solver.ksp.getConvergedReason()),
-            residual_norm=float(solver.ksp.getResidualNorm()),
+            iterations=sol.iterations, ksp_reason=sol.ksp_reason, residual_norm=sol.residual_norm,
             fe_volume_m3=post.fe_volume_m3,
-            times_s=dict(assemble=t_asm - t0, setup=t_setup - t_asm, solve=t_solve - t_setup, post=t_post - t_solve),
-            metal_cell_centroids_m=post.cell_centroids_m,
-            metal_cell_loss_W=post.cell_loss_W,
+            times_s=dict(assemble=t_asm - t0, setup=sol.t_setup, solve=t_solve - t_asm - sol.t_setup,
+                         post=t_post - t_solve),
+            metal_cell_centroids_m=post.cell_centroids_m, metal_cell_loss_W=post.cell_loss_W,
+            field_sample=sample,
         )
     finally:
         system.destroy()
-        solver.destroy()
-        for obj in (inner, *keep):
+        for obj in keep:
             obj.destroy()
 
 
@@ -89,7 +138,8 @@ def solve_implant(geometry: SubModelSource[InfoT], options: ImplantSolveOptions)
         iterations=res.iterations, ksp_reason=res.ksp_reason, residual_norm=res.residual_norm,
         fe_volume_m3=res.fe_volume_m3, times_s=dict(mesh=t_mesh, **res.times_s),
         metal_cell_centroids_m=res.metal_cell_centroids_m, metal_cell_loss_W=res.metal_cell_loss_W,
-        submodel=info, frequency_Hz=options.frequency_Hz, sigma_S_per_m=options.sigma_S_per_m,
+        field_sample=res.field_sample, submodel=info, frequency_Hz=options.frequency_Hz,
+        sigma_S_per_m=options.sigma_S_per_m,
         degree=options.degree, geometry_order=info.geometry_order, exact_volume_m3=info.exact_volume_m3,
     )
 
