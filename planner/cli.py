@@ -22,12 +22,14 @@ EXIT_OK = 0  # completed; no safety violation
 EXIT_INPUT = 2  # the plan or an input is wrong (one line per error); nothing was written
 EXIT_VIOLATIONS = 3  # completed, results written, with safety violations
 EXIT_USAGE = 64  # the command line is wrong (sysexits EX_USAGE)
+EXIT_INTERNAL = 70  # a bug under MPI (traceback printed; sysexits EX_SOFTWARE); serial runs raise it
 EXIT_CODES = """exit codes:
   0   completed, no safety violation
   2   plan or input error (one line per error on stderr; nothing written)
   3   completed with safety violations (results written; [safety] stop_on_violation = true
       also skips the settings search)
   64  usage error (unknown command or option, missing argument)
+  70  internal error on an MPI rank (traceback printed; all ranks stopped)
   130 interrupted (Ctrl-C), 143 terminated (SIGTERM): no results folder written
   (`planner doctor` exits 1 when a check fails)"""
 
@@ -72,12 +74,23 @@ def _cmd_course(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from planner.fem import launch
+
+    if args.real_argv:  # in-process calls (main(argv), tests) stay on this process's rank(s)
+        note = launch.relaunch_under_mpirun(args.ranks, sys.argv[1:])  # returns only if not re-launched
+        if note and not args.quiet:
+            print(f"planner: note: {note}", file=sys.stderr)
+    from planner.fem import parallel
+
+    if launch.under_mpi():
+        _join_mpi_job(parallel, args)
     from planner.config.plan import load_plan
     from planner.pipeline import run_plan
 
     cfg = load_plan(args.plan)
     t0 = time.perf_counter()
-    with _progress_display(enabled=not args.quiet and sys.stderr.isatty()) as progress:
+    show = not args.quiet and parallel.rank() == 0 and (sys.stderr.isatty() or os.environ.get(launch.TTY_ENV) == "1")
+    with _progress_display(enabled=show) as progress:
         result = run_plan(cfg, progress=progress)
     violations = (result.summary.get("safety") or {}).get("violations") or []
     if result.output_dir is not None and not args.quiet:
@@ -96,6 +109,32 @@ def _cmd_run(args) -> int:
             print(f"  {v}", file=sys.stderr)
         return EXIT_VIOLATIONS
     return EXIT_OK
+
+
+def _join_mpi_job(parallel, args) -> None:
+    """A rank of ``planner run`` under mpirun: only rank 0 prints (stage list, warnings, errors); the
+    ranks agree on errors (:func:`planner.fem.parallel.fail_together`); a rank ends with mpirun."""
+    from planner.fem import launch
+
+    if os.environ.get(launch.CHILD_ENV):
+        launch.die_with_parent()
+    parallel.start_error_agreement()
+    args.mpi = True
+    if parallel.rank() != 0:
+        args.quiet = max(args.quiet, 1)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the rank)
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.CRITICAL + 1)
+
+
+def _ranks(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--ranks {text!r}: expected a whole number of MPI ranks ≥ 1 (1 = serial)")
+    return n
 
 
 class _RichProgress:
@@ -127,7 +166,7 @@ def _progress_display(enabled: bool) -> Iterator[Progress | None]:
     from rich.progress import Progress as Bars
 
     bars = Bars(SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), TaskProgressColumn(),
-                TimeElapsedColumn(), console=Console(stderr=True))
+                TimeElapsedColumn(), console=Console(stderr=True, force_terminal=True))
     with bars:  # log lines go above the bars: rich proxies sys.stderr while they are live
         handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
         streams = [h.setStream(sys.stderr) for h in handlers]
@@ -282,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
               "Run PLAN.toml end to end and write the results folder (summary.json, fields, figures) atomically. "
               "Progress bars on a terminal (stderr); stage timings at the end and in summary.json → timings_s.", common)
     r.add_argument("plan", help="the plan file (TOML)")
+    r.add_argument("--ranks", type=_ranks, default=None, metavar="N",
+                   help="MPI ranks (default: the cores this process may use; 1 = serial). planner run re-launches "
+                        "itself under mpirun -n N; without mpirun it runs on 1 rank and says so")
     c = _verb(sub, "check", _cmd_check, "validate a plan without running it",
               "Validate PLAN.toml (keys, types, units, tissues) without running anything.", common)
     c.add_argument("plan", help="the plan file (TOML)")
@@ -323,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help/--version (0) or a usage error (64)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    args.real_argv = argv is None
+    args.mpi = False
     args.verbose += args.verbose_after
     args.quiet += args.quiet_after
     level = logging.ERROR if args.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
@@ -341,19 +385,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except PlannerError as exc:
-        for line in error_lines(exc):  # all errors of a plan, one line each
-            print(f"planner: error: {line}", file=sys.stderr)
-        return EXIT_INPUT
+        return _fail(args, EXIT_INPUT, list(error_lines(exc)))  # all errors of a plan, one line each
     except OSError as exc:  # permission, disk full, ... outside the readers' own error boundaries
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"planner: error: {where}{exc.strerror or exc}; nothing was written", file=sys.stderr)
-        return EXIT_INPUT
+        return _fail(args, EXIT_INPUT, [f"{where}{exc.strerror or exc}; nothing was written"])
+    except Exception as exc:
+        if not args.mpi:
+            raise
+        import traceback
+
+        traceback.print_exc()  # a bug: the traceback on this rank, then the ranks stop together
+        return _fail(args, EXIT_INTERNAL, [f"internal error {type(exc).__name__}: {exc}"])
     except KeyboardInterrupt:
         print("planner: interrupted", file=sys.stderr)
         return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(args, code: int, lines: list[str]) -> int:
+    """Print the error lines (under MPI: once, and no rank left waiting) and return the exit code."""
+    if args.mpi:
+        from planner.fem.parallel import fail_together
+
+        return fail_together(code, lines)
+    for line in lines:
+        print(f"planner: error: {line}", file=sys.stderr)
+    return code
 
 
 def _on_sigterm(signum, frame):

@@ -156,6 +156,10 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str], progress: Progr
     if imaging_summary is not None:
         summary["imaging"] = imaging_summary
     artefacts: dict[str, Any] = {"mesh": mesh, "patient": root.get("patient"), "library": lib}
+    fem = None  # the one DOLFINx mesh of the field, thermal and search stages (alive until the end)
+    if cfg.applicator is not None:
+        with clock.stage("fem_mesh"):
+            fem = parallel.build_fem_mesh(mesh)
     artefacts.update(_physics(cfg, lib, mesh, stages, summary, clock))
     summary["stages"] = {name: rec.text for name, rec in stages.items()}
     summary["warnings"] = list(warnings)
@@ -169,6 +173,7 @@ def _run_plan(cfg: PlanConfig, write: bool, warnings: list[str], progress: Progr
         summary["timings_s"] = _timings(clock, t_start)
     if write:
         parallel.barrier()
+    del fem
     return PlanResult(summary=summary, output_dir=out, artefacts=artefacts)
 
 

@@ -165,3 +165,17 @@ def test_issue12_summary_contract_keys(result):
     assert sr["goal_mode"] == "transient" and isinstance(sr["monotonic"], bool)
     if sr["field_for_goal_kA_per_m"] is not None:
         assert 0.0 < sr["time_to_goal_T90_min"] <= 10.0
+
+
+def test_one_dolfinx_mesh_per_plan(tmp_path, monkeypatch):
+    """The field and thermal stages (and the search's thermal runs) share one DOLFINx mesh, built once."""
+    import planner.fem.mesh as fem_mesh
+
+    built = []
+    real = fem_mesh.to_dolfinx
+    monkeypatch.setattr(fem_mesh, "to_dolfinx", lambda tmesh, comm: built.append(tmesh) or real(tmesh, comm))
+    (tmp_path / "plan.toml").write_text(PLAN.format(field=5.0).replace("duration_min = 10.0", "duration_min = 2.0"))
+    res = run_plan(load_plan(tmp_path / "plan.toml"), write=False)
+    assert res.summary["stages"]["thermal"] == "done" and res.summary["stages"]["search"] == "done"
+    assert len(built) == 1 and built[0] is res.artefacts["mesh"]
+    assert res.summary["timings_s"]["fem_mesh"] > 0.0

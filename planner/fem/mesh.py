@@ -5,7 +5,8 @@ cells to DOLFINx, which partitions them. Values come back in TissueMesh order on
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 
 import dolfinx.mesh
 import numpy as np
@@ -28,6 +29,7 @@ class FemMesh:
     tissue_mesh: TissueMesh
     cell_input_index: np.ndarray  # (num local cells incl. ghosts,) → TissueMesh cell index
     num_owned_cells: int
+    _dof_vertex: list = field(default_factory=list, repr=False)  # [(P1 space, p1_dof_to_vertex)], newest first
 
     @property
     def comm(self) -> MPI.Comm:
@@ -44,7 +46,19 @@ class FemMesh:
         return np.asarray(values)[self.cell_input_index]
 
     def p1_dof_to_vertex(self, V) -> tuple[np.ndarray, np.ndarray]:
-        """For a P1 space on this mesh: (local dof indices, TissueMesh vertex index of each)."""
+        """For a P1 space on this mesh: (local dof indices, TissueMesh vertex index of each); kept per
+        space (the Pennes recorder asks for it at every snapshot: 0.35 s each at 0.5 M dofs)."""
+        for space, hit in self._dof_vertex:
+            if space is V:
+                return hit
+        hit = self._p1_dof_to_vertex(V)
+        for arr in hit:
+            arr.flags.writeable = False  # shared by every caller
+        self._dof_vertex.insert(0, (V, hit))
+        del self._dof_vertex[4:]
+        return hit
+
+    def _p1_dof_to_vertex(self, V) -> tuple[np.ndarray, np.ndarray]:
         dofs = _compat.cell_dofs(V)
         nodes = _compat.geometry_dofmap(self.mesh)
         gidx = _compat.input_global_vertex_index(self.mesh)
@@ -78,12 +92,35 @@ def _allgather_by_index(comm: MPI.Comm, idx: np.ndarray, vals: np.ndarray, n: in
     return out
 
 
+# The DOLFINx meshes of the TissueMeshes in use, keyed by id and validated by a weak reference (nothing
+# is kept alive or pickled): the field and thermal stages, the settings search and frequency sweeps all
+# solve on the one DOLFINx mesh (and tags) of a TissueMesh, built once (DESIGN.md §3).
+_FEM_MESH_CACHE: dict[int, tuple] = {}
+_FEM_MESH_CACHE_SIZE = 2  # the patient mesh and the conducting sub-mesh of the field stage
+
+
+def fem_mesh(tmesh: TissueMesh, comm: MPI.Comm = MPI.COMM_WORLD) -> FemMesh:
+    """The DOLFINx mesh of ``tmesh`` (collective): built on first use, then shared by every solver."""
+    key = id(tmesh)
+    hit = _FEM_MESH_CACHE.get(key)
+    if hit is not None and hit[0]() is tmesh and hit[1] is comm:
+        return hit[2]
+    fm = to_dolfinx(tmesh, comm)
+    for k in [k for k, v in _FEM_MESH_CACHE.items() if v[0]() is None]:
+        del _FEM_MESH_CACHE[k]
+    while len(_FEM_MESH_CACHE) >= _FEM_MESH_CACHE_SIZE:
+        _FEM_MESH_CACHE.pop(next(iter(_FEM_MESH_CACHE)))
+    _FEM_MESH_CACHE[key] = (weakref.ref(tmesh), comm, fm)
+    return fm
+
+
 def to_dolfinx(tmesh: TissueMesh, comm: MPI.Comm = MPI.COMM_WORLD) -> FemMesh:
-    """Build the distributed DOLFINx mesh with region cell tags and skin facet tags."""
-    if comm.rank == 0:
-        cells, pts = tmesh.cells.astype(np.int64), tmesh.points_m.astype(np.float64)
-    else:
-        cells, pts = np.empty((0, 4), np.int64), np.empty((0, 3), np.float64)
+    """Build the distributed DOLFINx mesh with region cell tags and skin facet tags (a new one on
+    every call; solvers use :func:`fem_mesh`). Every rank hands DOLFINx its contiguous share of the
+    cells and points (the TissueMesh is on every rank), so that the dual graph and the partitioner
+    run in parallel instead of on rank 0 alone."""
+    cells = _share(tmesh.cells, comm).astype(np.int64)
+    pts = _share(tmesh.points_m, comm).astype(np.float64)
     msh = _compat.create_tet_mesh(comm, cells, pts)
     tdim = msh.topology.dim
     n_local = msh.topology.index_map(tdim).size_local + msh.topology.index_map(tdim).num_ghosts
@@ -94,6 +131,12 @@ def to_dolfinx(tmesh: TissueMesh, comm: MPI.Comm = MPI.COMM_WORLD) -> FemMesh:
     values[_on_cut_facets(msh, ext, tmesh)] = CUT_TAG
     facet_tags = _compat.meshtags(msh, tdim - 1, ext, values)
     return FemMesh(msh, cell_tags, facet_tags, tmesh, orig, _compat.num_owned_cells(msh))
+
+
+def _share(a: np.ndarray, comm: MPI.Comm) -> np.ndarray:
+    """This rank's contiguous share of the rows of ``a`` (rank order = row order)."""
+    n = a.shape[0]
+    return a[n * comm.rank // comm.size: n * (comm.rank + 1) // comm.size]
 
 
 def _on_cut_facets(msh, ext: np.ndarray, tmesh: TissueMesh) -> np.ndarray:

@@ -53,3 +53,56 @@ def gather_group_results(local: dict, group_comm: Any) -> dict:
     for part in COMM.allgather(mine):
         out.update(part)
     return out
+
+
+def build_fem_mesh(tmesh) -> object:
+    """Build the DOLFINx mesh (and tags) of ``tmesh`` once, for every solver that follows (collective).
+    The returned handle is opaque outside planner.fem; the solvers find the same mesh by ``tmesh``."""
+    from planner.fem.mesh import fem_mesh
+
+    return fem_mesh(tmesh, COMM)
+
+
+# ------------------------------------------------------------------ errors under MPI
+_ERROR_COMM: MPI.Comm | None = None  # a duplicate of COMM used only to agree on errors
+ERROR_AGREEMENT_S = 10.0  # an error on some ranks only: the others are stopped after this long
+
+
+def start_error_agreement() -> None:
+    """Collective, once before the pipeline: the communicator :func:`fail_together` uses."""
+    global _ERROR_COMM
+    if _ERROR_COMM is None and COMM.size > 1:
+        _ERROR_COMM = COMM.Dup()
+
+
+def fail_together(exit_code: int, lines: list[str]) -> int:
+    """Called on a rank that caught an error (``lines``: its one-line messages). If every rank reports
+    an error within :data:`ERROR_AGREEMENT_S` (the usual case: the same plan error, or a collective
+    solver failure), rank 0 prints the lines and all ranks return ``exit_code``. Otherwise the other
+    ranks are stuck in a collective: this rank prints its lines (with its rank) and aborts the job with
+    ``exit_code`` (``mpirun --quiet``: no MPI banner)."""
+    import sys
+    import time
+
+    if COMM.size == 1 or _ERROR_COMM is None:
+        _print_lines(lines, "")
+        return exit_code
+    req = _ERROR_COMM.Ibarrier()
+    t_end = time.monotonic() + ERROR_AGREEMENT_S
+    while time.monotonic() < t_end:
+        if req.Test():
+            if COMM.rank == 0:
+                _print_lines(lines, "")
+            return exit_code
+        time.sleep(0.02)
+    _print_lines(lines, f" (rank {COMM.rank})")
+    time.sleep(0.3)  # let mpirun forward the line before the abort
+    sys.stderr.flush()
+    COMM.Abort(exit_code)
+    return exit_code  # not reached
+
+
+def _print_lines(lines: list[str], where: str) -> None:
+    import os
+
+    os.write(2, "".join(f"planner: error{where}: {line}\n" for line in lines).encode())

@@ -31,7 +31,6 @@ functions; loss = ∫ σ|E|²/2 dx (W, time-averaged).
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,7 +44,7 @@ from petsc4py import PETSc
 from planner.artefacts import TissueMesh
 from planner.errors import SolverError
 from planner.fem import _compat
-from planner.fem.mesh import to_dolfinx
+from planner.fem.mesh import fem_mesh
 
 PointField = Callable[[np.ndarray], np.ndarray]
 
@@ -80,26 +79,6 @@ class ScalarPotentialResult:
     F_mean_cell_V_s_per_m: np.ndarray | None = None  # (M,3) cell mean of A0 + ∇ψ (E = −jω F)
     conductor_potentials: tuple = ()  # c_k per floating conductor (V·s/m, ψ units)
     F_vertex_cell_V_s_per_m: np.ndarray | None = None  # (M,4,3) A0 + ∇ψ of each cell at its 4 vertices
-
-
-# DOLFINx meshes of recently solved TissueMeshes (mesh creation dominates repeated solves, e.g. a
-# frequency sweep): keyed by id, validated by a weak reference, so nothing is kept alive or pickled.
-_FEM_MESH_CACHE: dict[int, tuple] = {}
-_FEM_MESH_CACHE_SIZE = 2
-
-
-def _fem_mesh(tmesh: TissueMesh, comm: MPI.Comm):
-    key = id(tmesh)
-    hit = _FEM_MESH_CACHE.get(key)
-    if hit is not None and hit[0]() is tmesh and hit[1] is comm:
-        return hit[2]
-    fm = to_dolfinx(tmesh, comm)
-    for k in [k for k, v in _FEM_MESH_CACHE.items() if v[0]() is None]:
-        del _FEM_MESH_CACHE[k]
-    while len(_FEM_MESH_CACHE) >= _FEM_MESH_CACHE_SIZE:
-        _FEM_MESH_CACHE.pop(next(iter(_FEM_MESH_CACHE)))
-    _FEM_MESH_CACHE[key] = (weakref.ref(tmesh), comm, fm)
-    return fm
 
 
 _BOOMERAMG = {"pc_hypre_type": "boomeramg", "pc_hypre_boomeramg_strong_threshold": 0.5,
@@ -439,7 +418,7 @@ def solve_scalar_potential(
         raise SolverError(f"element_order = {element_order!r}: expected 1 or 2")
     t = {}
     t0 = time.perf_counter()
-    fm = _fem_mesh(tmesh, comm)
+    fm = fem_mesh(tmesh, comm)
     msh = fm.mesh
     t["mesh_s"] = time.perf_counter() - t0
 

@@ -101,6 +101,7 @@ class Phantom:
     implant_rois: tuple[str, ...] = ()  # RTSTRUCT ROIs of metal implants (used by the MR plan)
     field_kA_per_m: float = 4.5  # nominal peak field of the plan (implant patients: far lower, see [search])
     deposit: IronDeposit | None = None  # iron seen by a post-injection CT (dicom/ct_post, plan_ct_iron.toml)
+    separable: bool = False  # build() takes broadcast axes X (1,1,ni), Y (1,nj,1), Z (nk,1,1): clinical sizes
 
     def grid(self, modality: str = "CT") -> Grid:
         nk, nj, ni = self.shape
@@ -299,6 +300,111 @@ def _build_abdomen(X, Y, Z, rng, modality):
     return PhantomImages(hu, mr, rois)
 
 
+# --- the clinical-size pelvis (512 × 512 × 160 at 0.98 × 0.98 × 1 mm): the performance reference ------
+
+class _Painter:
+    """HU and MR volumes painted shape by shape, each evaluated only inside its bounding box on the
+    separable axes (X (1,1,ni), Y (1,nj,1), Z (nk,1,1), mm): no full-size coordinate arrays."""
+
+    def __init__(self, X, Y, Z):
+        self.x, self.y, self.z = X.ravel(), Y.ravel(), Z.ravel()
+        self.shape = (self.z.size, self.y.size, self.x.size)
+        self.hu = np.full(self.shape, -1000.0, dtype=np.float32)
+        self.mr = np.full(self.shape, 5.0, dtype=np.float32)
+
+    def _box(self, lo, hi) -> tuple[slice, slice, slice]:
+        def rng(ax, a, b):
+            i0, i1 = np.searchsorted(ax, a, "left"), np.searchsorted(ax, b, "right")
+            return slice(int(i0), int(max(i0, i1)))
+        return rng(self.z, lo[2], hi[2]), rng(self.y, lo[1], hi[1]), rng(self.x, lo[0], hi[0])
+
+    def mask(self, kind: str, c, s, z0: float = 0.0, z1: float = 0.0, tilt=(0.0, 0.0)) -> np.ndarray:
+        """Full-size mask of an ellipsoid (c, semi-axes s) or a z-cylinder (c, radii s[:2], z0..z1, axis
+        moving by ``tilt`` mm per mm of z: a tapered/inclined stem is a stack of ellipses)."""
+        c = (*c, 0.0)[:3]
+        out = np.zeros(self.shape, dtype=bool)
+        if kind == "ell":
+            sl = self._box(np.subtract(c, s), np.add(c, s))
+        else:
+            reach = max(abs(tilt[0]), abs(tilt[1])) * max(abs(z0 - c[2]), abs(z1 - c[2]))
+            sl = self._box((c[0] - s[0] - reach, c[1] - s[1] - reach, z0), (c[0] + s[0] + reach, c[1] + s[1] + reach, z1))
+        x, y, z = self.x[sl[2]][None, None, :], self.y[sl[1]][None, :, None], self.z[sl[0]][:, None, None]
+        if kind != "ell" and tilt == (0.0, 0.0) and len(s) == 2:  # a straight cylinder: one 2-D mask
+            out[sl] = (((x - c[0]) / s[0]) ** 2 + ((y - c[1]) / s[1]) ** 2 <= 1.0)
+            return out
+        if kind == "ell":
+            m = ((x - c[0]) / s[0]) ** 2 + ((y - c[1]) / s[1]) ** 2 + ((z - c[2]) / s[2]) ** 2 <= 1.0
+        else:
+            t = z - c[2]
+            r_scale = 1.0 + (s[2] if len(s) > 2 else 0.0) * (z1 - z) / max(z1 - z0, 1e-9)  # taper towards z0
+            m = ((x - c[0] - tilt[0] * t) / (s[0] * r_scale)) ** 2 + ((y - c[1] - tilt[1] * t) / (s[1] * r_scale)) ** 2 <= 1.0
+        out[sl] = m
+        return out
+
+    def paint(self, mask: np.ndarray, hu: float, mr: float) -> None:
+        self.hu[mask], self.mr[mask] = hu, mr
+
+
+def _clinical_streaks(p: _Painter, metal: np.ndarray, body: np.ndarray, amplitude: float) -> None:
+    """Bright/dark streaks through the metal centroid of every slice with metal (in-plane, vectorised)."""
+    angles = np.deg2rad([0.0, 37.0, 71.0, 118.0, 152.0])
+    sign = np.array([1.0, -1.0, 1.0, -1.0, 1.0])
+    x, y = p.x[None, :].astype(np.float32), p.y[:, None].astype(np.float32)
+    for k in np.flatnonzero(metal.any(axis=(1, 2))):
+        jj, ii = np.nonzero(metal[k])
+        dx, dy = x - np.float32(p.x[ii].mean()), y - np.float32(p.y[jj].mean())
+        decay = np.float32(amplitude) * np.exp(-np.hypot(dx, dy) / np.float32(90.0))
+        acc = np.zeros((p.y.size, p.x.size), dtype=np.float32)
+        for a, sg in zip(angles, sign):
+            d = (np.float32(-np.sin(a) / 1.2) * dx + np.float32(np.cos(a) / 1.2) * dy)
+            acc += np.float32(sg) * np.exp(np.float32(-0.5) * d * d)
+        p.hu[k] += acc * decay * body[k]
+
+
+def _build_pelvis_clinical(X, Y, Z, rng, modality):
+    """Adult male pelvis, 340 × 230 mm, with a titanium total hip stem (28 mm head, tapered stem) in the
+    left femur. Sizes from adult anatomy (femoral head Ø 45 mm, bladder ≈ 200 mL, prostate ≈ 30 mL)."""
+    p = _Painter(X, Y, Z)
+    body = p.mask("cyl", (0, 0, 0), (170, 115), -1e3, 1e3)
+    inner = p.mask("cyl", (0, 0, 0), (152, 98), -1e3, 1e3)
+    p.paint(body, -100.0, 900.0)  # subcutaneous fat
+    p.paint(inner, 45.0, 350.0)  # muscle
+    head_r, head_l = p.mask("ell", (-92, 5, -5), (22, 22, 22)), p.mask("ell", (92, 5, -5), (22, 22, 22))
+    bones = (p.mask("ell", (100, 15, 45), (28, 48, 50)) | p.mask("ell", (-100, 15, 45), (28, 48, 50))  # ilia
+             | p.mask("ell", (0, 82, 35), (42, 18, 50))  # sacrum
+             | p.mask("ell", (-70, 10, -40), (18, 14, 20)) | p.mask("ell", (70, 10, -40), (18, 14, 20))  # pubic/ischial rami
+             | p.mask("cyl", (-108, 8, -10), (16, 16), -90, -22, tilt=(0.15, 0.0))  # femoral shafts
+             | p.mask("cyl", (108, 8, -10), (16, 16), -90, -22, tilt=(-0.15, 0.0))
+             | p.mask("cyl", (-100, 6, -12), (12, 12), -24, -2, tilt=(0.5, 0.0))  # femoral necks
+             | p.mask("cyl", (100, 6, -12), (12, 12), -24, -2, tilt=(-0.5, 0.0))
+             | head_r | head_l) & inner
+    p.paint(bones, 1100.0, 120.0)
+    bladder = p.mask("ell", (0, -48, 32), (46, 36, 30))
+    p.paint(bladder, 10.0, 120.0)
+    rectum = p.mask("cyl", (0, 58), (18, 18), -80, 70)
+    p.paint(rectum, 40.0, 330.0)
+    p.paint(p.mask("cyl", (0, 58), (7, 7), -30, 45), -850.0, 10.0)  # rectal gas
+    prostate = p.mask("ell", (0, 12, -28), (24, 18, 20))
+    p.paint(prostate, 42.0, 380.0)
+    gtv = p.mask("ell", (8, 14, -25), (11, 10, 11)) & prostate
+    p.paint(gtv, 52.0, 300.0)
+    # total hip stem (patient's left = +x), Ti-6Al-4V: 28 mm head on the femoral-head centre, a neck
+    # along the femoral neck, a stem tapering from 8 to 4.4 mm radius down the canal to z = -72 mm
+    # (7.5 mm inside the scanned range: the implant stage needs the whole implant in the model)
+    stem = (p.mask("ell", (92, 5, -5), (14, 14, 14)) | p.mask("cyl", (100, 6, -12), (6, 5.5), -22, -4, tilt=(-0.5, 0.0))
+            | p.mask("cyl", (108, 8, -10), (8, 7, -0.45), -72, -20, tilt=(-0.15, 0.0))) & inner
+    p.paint(stem, 3071.0, 0.0)
+    _clinical_streaks(p, stem, body, 350.0)
+    p.hu += rng.standard_normal(p.shape, dtype=np.float32) * np.float32(12.0)
+    np.clip(p.hu, -1024.0, 3071.0, out=p.hu)
+    p.hu[stem] = 3071.0
+    p.mr = np.abs(p.mr + rng.standard_normal(p.shape, dtype=np.float32) * np.float32(15.0))
+    rois = [("GTV", gtv, "GTV"), ("Prostate", prostate, "ORGAN"), ("Bladder", bladder, "ORGAN"),
+            ("Rectum", rectum, "ORGAN"), ("FemoralHead_R", head_r & ~stem, "ORGAN"),
+            ("FemoralHead_L", head_l & ~stem, "ORGAN"), ("HipStem", stem, "AVOIDANCE"), ("External", body, "EXTERNAL")]
+    return PhantomImages(p.hu, p.mr, rois)
+
+
 _PELVIS_PLAN = '''
 [imaging]
 phantom = "pelvis"
@@ -316,6 +422,31 @@ air_tissue = "air"
 metal_tissue = "ti6al4v"
 target_tissue = "tumour"
 organ_tissues = { Prostate = "prostate", Bladder = "muscle", Rectum = "muscle" }
+'''
+
+_PELVIS_CLINICAL_PLAN = '''
+[imaging]
+phantom = "pelvis-clinical"
+ct = "dicom/ct"
+rtstruct = "dicom/rtstruct_ct.dcm"
+target = "GTV"
+organs = ["Prostate", "Bladder", "Rectum", "FemoralHead_R", "FemoralHead_L"]
+
+[segmentation]
+method = "ct-hu"
+soft_tissue = "muscle"
+fat_tissue = "fat"
+bone_tissue = "bone_cortical"
+air_tissue = "air"
+metal_tissue = "ti6al4v"
+target_tissue = "tumour"
+
+[segmentation.organ_tissues]
+Prostate = "prostate"
+Bladder = "muscle"
+Rectum = "muscle"
+FemoralHead_R = "bone_cortical"
+FemoralHead_L = "bone_cortical"
 '''
 
 _HEAD_PLAN = '''
@@ -365,6 +496,10 @@ PHANTOMS: dict[str, Phantom] = {
     "pelvis": Phantom("pelvis", "pelvis with a prostate tumour (GTV) and a titanium hip stem (left)",
                       (40, 96, 96), (3.0, 3.0, 3.0), 1.25, _build_pelvis, _PELVIS_PLAN, _MESH, ("HipStem",),
                       field_kA_per_m=1.0, deposit=IronDeposit((7.0, 10.0, -20.0), (8.0, 7.0, 8.0), 120.0, 5.9)),
+    "pelvis-clinical": Phantom("pelvis-clinical", "clinical-size pelvis (512 x 512 x 160 CT, 1 mm) with a prostate "
+                               "tumour (GTV) and a titanium total hip stem (left): the pipeline's performance reference",
+                               (160, 512, 512), (0.9765625, 0.9765625, 1.0), 1.25, _build_pelvis_clinical,
+                               _PELVIS_CLINICAL_PLAN, _MESH, ("HipStem",), field_kA_per_m=1.0, separable=True),
     "head": Phantom("head", "head with a glioblastoma-like target (enhancing rim, necrotic core, edema)",
                     (64, 64, 64), (3.0, 3.0, 3.0), 1.25, _build_head, _HEAD_PLAN, _MESH),
     "abdomen": Phantom("abdomen", "abdomen with a tumour in the pancreatic head",
@@ -383,7 +518,17 @@ def phantom_images(name: str, modality: str = "CT", grid: Grid | None = None) ->
     ph = _phantom(name)
     g = grid if grid is not None else ph.grid(modality)
     seed = sum(ord(c) for c in name) * 7 + (0 if modality == "CT" else 1)
-    return g, ph.build(*_coordinates_mm(g), np.random.default_rng(seed), modality)
+    return g, ph.build(*(_axes_mm(g) if ph.separable else _coordinates_mm(g)), np.random.default_rng(seed), modality)
+
+
+def _axes_mm(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Broadcastable X (1,1,ni), Y (1,nj,1), Z (nk,1,1) in mm of an axis-aligned grid."""
+    if not np.allclose(g.direction, np.eye(3)):
+        raise InputError("phantom grid: expected an axis-aligned (identity direction) grid for a separable phantom")
+    nk, nj, ni = g.shape
+    o, sp = np.asarray(g.origin_m) * 1e3, np.asarray(g.spacing_m) * 1e3
+    return ((o[0] + sp[0] * np.arange(ni)).reshape(1, 1, ni), (o[1] + sp[1] * np.arange(nj)).reshape(1, nj, 1),
+            (o[2] + sp[2] * np.arange(nk)).reshape(nk, 1, 1))
 
 
 def _coordinates_mm(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -430,7 +575,7 @@ def write_phantom_data(name: str, out_dir: str | Path) -> list[Path]:
     except OSError as exc:
         raise InputError(f"phantom {name!r}: cannot write into {str(out)!r} ({exc.strerror})") from None
     seed = f"planner-phantom-{name}-v{GENERATOR_VERSION}"
-    study = StudyInfo(patient_name=f"PHANTOM^{name.upper()}", patient_id=f"PH-{name.upper()}",
+    study = StudyInfo(patient_name=f"PHANTOM^{name.upper()}", patient_id=f"PH-{name.upper()}"[:16],
                       study_description=ph.description).filled(seed)
     try:
         with partial_folder(tmp):  # removed on SIGTERM (planner CLI) like a partial results folder
@@ -464,7 +609,7 @@ def _write_phantom_files(name: str, tmp: Path, study: StudyInfo, seed: str) -> N
         write_dicom_series(tmp / sub, values, g, modality=modality, study=study, series_number=number,
                            description=f"{name} phantom {modality}", seed=seed, file_prefix=modality)
         vol: ImageVolume = read_dicom_series(tmp / sub, modality=modality)
-        write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name}-{sub}")
+        write_rtstruct(tmp / f"rtstruct_{sub}.dcm", vol, imgs.rois, study=study, seed=seed, label=f"{name[:12]}-{sub}")
     if PHANTOMS[name].deposit is not None:  # the post-injection CT: same study and frame of reference
         g, hu_post, _ = post_injection_ct(name)
         write_dicom_series(tmp / "ct_post", hu_post, g, modality="CT", study=study, series_number=3,

@@ -413,7 +413,16 @@ def search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, *, re
     (SLP(H, f) and tissue σ(f) both change) — once per frequency: the plan's own frequency reuses the
     nominal stages and search, and within a frequency every heat term (implant losses included: a linear
     eddy-current problem, loss ∝ H²) is scaled, never re-solved; the best (H, f) under the H·f, SAR and
-    temperature limits is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency)."""
+    temperature limits is reported. ``progress`` is told the number of thermal evaluations (task "search", one per frequency).
+    All thermal evaluations reuse one set of assembled matrices and AMG set-ups (the operators do not
+    depend on the field)."""
+    from planner.thermal import reusing_operators
+
+    with reusing_operators():
+        return _search_settings(cfg, mesh, applied, fields, heat, lib, rebuild, progress)
+
+
+def _search_settings(cfg: SearchSections, mesh, applied, fields, heat, lib, rebuild, progress: Progress) -> SearchResult:
     sc = cfg.search
     res = _search_at(cfg, mesh, applied, fields, heat, lib, progress)
     if not sc.frequencies_kHz:

@@ -6,7 +6,7 @@ This package imports without FEniCSx; :func:`solve_bioheat` calls :mod:`planner.
 from planner.thermal.history import TemperatureHistory
 from planner.thermal.perfusion import PERFUSION_MODELS, PerfusionLaw, make_perfusion_law
 from planner.thermal.schedule import Schedule, Segment, Step, build_schedule
-from planner.thermal.stage import solve_bioheat
+from planner.thermal.stage import reusing_operators, solve_bioheat
 
 __all__ = [
     "PERFUSION_MODELS",
@@ -17,5 +17,6 @@ __all__ = [
     "TemperatureHistory",
     "build_schedule",
     "make_perfusion_law",
+    "reusing_operators",
     "solve_bioheat",
 ]

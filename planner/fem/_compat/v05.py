@@ -40,9 +40,17 @@ FunctionSpace = dolfinx.fem.FunctionSpace
 
 # ---------------------------------------------------------------- mesh
 def create_tet_mesh(comm: MPI.Comm, cells: np.ndarray, points: np.ndarray) -> dolfinx.mesh.Mesh:
-    """Linear tetrahedral mesh; pass the whole mesh on rank 0 and empty arrays elsewhere."""
+    """Linear tetrahedral mesh. Each rank passes its share of the cells and of the points (any split,
+    e.g. all on rank 0; input indices count the ranks' shares in rank order). On one rank the graph
+    partitioner is skipped (it built the whole dual graph only to put every cell on rank 0)."""
     domain = ufl.Mesh(ufl.VectorElement("Lagrange", ufl.tetrahedron, 1))
+    if comm.size == 1:
+        return dolfinx.mesh.create_mesh(comm, cells, points, domain, dolfinx.mesh.GhostMode.none, _all_on_rank_0)
     return dolfinx.mesh.create_mesh(comm, cells, points, domain)
+
+
+def _all_on_rank_0(comm, nparts: int, tdim: int, cells, ghost_mode):
+    return dolfinx.cpp.graph.AdjacencyList_int32(np.zeros(cells.num_nodes, dtype=np.int32))
 
 
 def geometry_dofmap(msh: dolfinx.mesh.Mesh) -> np.ndarray:

@@ -44,7 +44,7 @@ Modules: ``data`` (inputs, run, result), ``operators`` (cached c M + K with thei
 TR-AB2, steady), ``recorder`` (vertex values, probes, dose, snapshots).
 """
 from planner.fem.bioheat.data import BloodPool, DirichletData, DoseStep, PennesInputs, PennesResult, PennesRun
-from planner.fem.bioheat.solver import PennesSolver, solve_pennes
+from planner.fem.bioheat.solver import PennesSolver, reuse_operators, solve_pennes
 
 __all__ = ["BloodPool", "DirichletData", "DoseStep", "PennesInputs", "PennesResult", "PennesRun", "PennesSolver",
-           "solve_pennes"]
+           "reuse_operators", "solve_pennes"]

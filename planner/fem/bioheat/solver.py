@@ -3,7 +3,10 @@ one implicit ``step`` with Picard lagging of the perfusion, and ``run`` (a stepp
 a :class:`~planner.fem.bioheat.recorder.Recorder` records them)."""
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dolfinx
@@ -21,7 +24,7 @@ from planner.fem.bioheat.data import PennesInputs, PennesResult, PennesRun
 from planner.fem.bioheat.operators import Operators
 from planner.fem.bioheat.pool import Pool
 from planner.fem.bioheat.recorder import Recorder, VertexView
-from planner.fem.mesh import CUT_TAG, SKIN_TAG, to_dolfinx
+from planner.fem.mesh import CUT_TAG, SKIN_TAG, fem_mesh
 
 CACHE_MAX = 8  # load vectors kept per cache (the oldest 4 are dropped beyond this)
 
@@ -33,7 +36,7 @@ class PennesSolver:
         self.t_wall = time.perf_counter()
         self.tmesh, self.inp, self.spec, self.comm = tmesh, inp, spec, comm
         self.law = inp.perfusion
-        self.fm = to_dolfinx(tmesh, comm)
+        self.fm = fem_mesh(tmesh, comm)  # shared with the field stage (built once)
         msh = self.fm.mesh
         self.V = _compat.function_space(msh, "Lagrange", spec.element_order)
         self.V0 = _compat.function_space(msh, "DG", 0)
@@ -332,8 +335,28 @@ class PennesSolver:
         self.view.check_physical(tv, 0.0)
         return Recorder(self.view, self.spec, tv, self.arterial_state)
 
-    def run(self) -> PennesResult:
-        """Baseline, then the heated problem with the stepper the run asks for."""
+    def reset(self, inp: PennesInputs, spec: PennesRun) -> None:
+        """Ready for another run with the same operators (same mesh, coefficients, perfusion law, skin
+        and blood-pool data, element order and linear solver: see :func:`_operator_key`) and another
+        heat source, initial state or run description: the matrices and the AMG hierarchies stay."""
+        self.t_wall = self.t0 = time.perf_counter()
+        self.inp, self.spec, self.law = inp, spec, inp.perfusion
+        for vec in (*self.q_cache.values(), *self.load_cache.values()):
+            vec.destroy()
+        self.q_cache.clear()
+        self.load_cache.clear()
+        self.picard_max_seen, self.n_assemblies = 0, 4
+        self.ops.solves = self.ops.iterations = self.ops.pc_setups = 0
+        if self.pool is not None:
+            self.pool.destroy()
+            self.pool = None
+        if inp.blood_pool is not None:  # (in the operator key: present in both runs or in neither)
+            self.pool = Pool(inp.blood_pool, inp.T_arterial_C, self.f_fix)
+        self.view = VertexView(self.fm, self.tmesh, inp, spec, self.T, self.T1, self.comm)
+
+    def run(self, keep: bool = False) -> PennesResult:
+        """Baseline, then the heated problem with the stepper the run asks for (``keep``: do not
+        destroy the PETSc objects afterwards, for :meth:`reset` and another run)."""
         from planner.fem.bioheat.steppers import make_stepper
 
         stepper = make_stepper(self.spec, self.bc is not None or self.spec.cut_faces == "baseline")
@@ -342,7 +365,8 @@ class PennesSolver:
         stepper.advance(self, rec)
         stats = self._stats(rec, time.perf_counter() - t_loop, stepper)
         result = self._result(rec, stats)
-        self.destroy()
+        if not keep:
+            self.destroy()
         return result
 
     def _stats(self, rec: Recorder, t_loop: float, stepper) -> dict:
@@ -404,6 +428,62 @@ def _singular_check(inp: PennesInputs, has_dirichlet: bool) -> None:
     )
 
 
+# Inside reuse_operators(): the last solver, by operator key (its matrices and AMG set-ups are reused).
+_WARM: dict[tuple, PennesSolver] | None = None
+
+
+@contextmanager
+def reuse_operators() -> Iterator[None]:
+    """Within this block :func:`solve_pennes` keeps its last solver and reuses its assembled matrices
+    and AMG hierarchies for the next run with the same operators (settings search, implant-only
+    runs: only the heat source, the initial state or the time steps differ); freed on exit."""
+    global _WARM
+    if _WARM is not None:  # nested: the outer block owns the solvers
+        yield
+        return
+    _WARM = {}
+    try:
+        yield
+    finally:
+        warm, _WARM = _WARM, None
+        for solver in warm.values():
+            solver.destroy()
+
+
+def _operator_key(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI.Comm) -> tuple | None:
+    """What fixes the matrices, the loads without heat and the preconditioners of a run (None: never
+    reused, i.e. Dirichlet data or cut faces held at the baseline, which change the operators)."""
+    if inp.dirichlet is not None or run.cut_faces == "baseline":
+        return None
+    law = inp.perfusion
+    h = hashlib.sha1()
+    for arr in (inp.k_W_per_m_K, inp.rho_c_J_per_m3_K, inp.q_met_W_per_m3, inp.cell_tissue, law.w0_per_s,
+                getattr(law, "curve_id", np.zeros(0))):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    params = {k: v for k, v in vars(law).items() if not isinstance(v, np.ndarray)} if hasattr(law, "__dict__") else {}
+    return (id(tmesh), id(comm), h.hexdigest(), law.name, repr(sorted(params.items())), inp.T_arterial_C,
+            inp.T_ambient_C, inp.h_skin_W_per_m2_K, inp.blood_pool, inp.tissue_names, run.element_order,
+            run.linear_pc, run.linear_rtol)
+
+
 def solve_pennes(tmesh: TissueMesh, inp: PennesInputs, run: PennesRun, comm: MPI.Comm = MPI.COMM_WORLD) -> PennesResult:
-    """Baseline (no field) steady state, then the steady or transient heated problem."""
-    return PennesSolver(tmesh, inp, run, comm).run()
+    """Baseline (no field) steady state, then the steady or transient heated problem (inside
+    :func:`reuse_operators`: on the previous run's operators when they are the same)."""
+    key = _operator_key(tmesh, inp, run, comm) if _WARM is not None else None
+    if _WARM is None or key is None:
+        return PennesSolver(tmesh, inp, run, comm).run()
+    solver = _WARM.pop(key, None)
+    for other in _WARM.values():  # one solver kept: the operators changed
+        other.destroy()
+    _WARM.clear()
+    if solver is None:
+        solver = PennesSolver(tmesh, inp, run, comm)
+    else:
+        solver.reset(inp, run)
+    try:
+        result = solver.run(keep=True)
+    except BaseException:
+        solver.destroy()
+        raise
+    _WARM[key] = solver
+    return result
