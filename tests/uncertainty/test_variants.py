@@ -1,0 +1,118 @@
+"""[uncertainty] inputs that re-solve: per-tissue conductivity (new E) and deposit size (new particle map)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from planner.config.plan import UncertaintySection, load_plan
+from planner.errors import InputError
+from planner.pipeline import run_plan
+from planner.uncertainty.responses import unit_responses
+from planner.uncertainty.study import run_uncertainty
+from planner.uncertainty.variants import HeatVariants
+
+from .test_uncertainty import PLAN
+
+# an off-centre tumour (a centred sphere in a uniform field sees a purely tangential E: σ would not matter)
+# holding one gaussian deposit
+DEPOSIT = PLAN.replace('radius_mm = 12.0\ntissue = "tumour"', 'radius_mm = 12.0\ncenter_mm = [25.0, 0.0, 0.0]\n'
+                       'tissue = "tumour"').replace(
+    'kind = "uniform-in-target"\ntotal_mass_mg = 50.0',
+    'kind = "deposit"\n\n[[nanoparticles.distribution.deposits]]\ncenter_mm = [25.0, 0.0, 0.0]\n'
+    'mass_mg = 50.0\nshape = "gaussian"\nsigma_mm = [5.0, 5.0, 5.0]').format(mode="steady")
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    d = tmp_path_factory.mktemp("uq_variants")
+    (d / "plan.toml").write_text(DEPOSIT)
+    cfg = load_plan(d / "plan.toml")
+    res = run_plan(cfg, write=False)
+    a = res.artefacts
+    return cfg, res, HeatVariants.from_plan(cfg, a["mesh"], a["library"])
+
+
+def _study(plan, **kw):
+    cfg, res, var = plan
+    a = res.artefacts
+    sec = dataclasses.replace(UncertaintySection(), **kw)
+    return run_uncertainty(sec, a["mesh"], a["heat"], a["library"], cfg.thermal, cfg.applicator, cfg.safety, 42.0,
+                           robust=False, variants=var)
+
+
+def _tumour_cells(res):
+    mesh = res.artefacts["mesh"]
+    tags = [r.tag for r in mesh.regions if r.tissue == "tumour"]
+    return np.isin(mesh.cell_region, tags)
+
+
+def test_equal_tissue_factors_reproduce_the_common_scale(plan):
+    """Every conducting tissue × s: E unchanged, the re-solved Q_eddy = s × the plan's (solver tolerance)."""
+    _, res, var = plan
+    Q0 = res.artefacts["heat"].Q_eddy_W_per_m3
+    assert Q0.max() > 0
+    for s in (0.5, 1.7):
+        Q = var.eddy_W_per_m3({"muscle": s, "tumour": s})
+        assert np.max(np.abs(Q - s * Q0)) <= 1e-6 * s * Q0.max()
+
+
+def test_one_tissue_factor_changes_E_in_the_expected_direction(plan):
+    """Tumour σ × 4 (a more conducting inclusion): |E| inside it falls (charges screen the uniform part
+    of the local E, the dipole factor 3/(2 + κ)), the muscle E changes too (the tumour perturbs it), and
+    the muscle heat stays within the dipole's reach."""
+    _, res, var = plan
+    Q0 = res.artefacts["heat"].Q_eddy_W_per_m3
+    Q = var.eddy_W_per_m3({"tumour": 4.0})
+    tum = _tumour_cells(res)
+    E2_ratio_tumour = (Q[tum].sum() / 4.0) / Q0[tum].sum()  # Q = σ|E|²/2: mean |E|² ratio at fixed volume weights
+    assert 0.3 < E2_ratio_tumour < 0.98
+    rel = np.abs(Q[~tum] - Q0[~tum]) / Q0[~tum].max()
+    assert rel.max() > 1e-3  # E elsewhere changes (a common scale would leave it unchanged)
+    # far from the tumour (other side of the body) the muscle E is unchanged to a few per cent
+    X = res.artefacts["mesh"].cell_centroids_m()
+    far = (~tum) & (X[:, 0] < -0.03)
+    assert np.max(np.abs(Q[far] - Q0[far])) < 0.05 * Q0[far].max()
+
+
+def test_conductivity_inputs_enter_the_sobol_indices(plan):
+    st = _study(plan, slp_sigma_ln=0.0, mass_sigma_ln=0.0, field_sigma_ln=0.0,
+                conductivity_tissues=("tumour", "muscle"), samples=4)
+    names = [p.name for p in st.parameters]
+    assert names == ["conductivity.tumour", "conductivity.muscle"]
+    assert set(st.sobol_first_order) == set(names)
+    # distinct σ vectors: rows of A, B and each AB_i (all differ): 4 × 4 eddy solves
+    assert st.eddy_solves == 16 and st.summary_block()["eddy_solves"] == 16
+    assert np.ptp(st.healthy_T_max_C) > 0
+
+
+def test_deposit_size_one_reproduces_the_plan(plan):
+    _, res, var = plan
+    heat = res.artefacts["heat"]
+    h1 = var.particles(heat, 1.0)
+    assert np.array_equal(h1.Q_np_W_per_m3, heat.Q_np_W_per_m3)
+    cfg = plan[0]
+    a = res.artefacts
+    r0 = unit_responses(a["mesh"], heat, a["library"], cfg.thermal)
+    r1 = unit_responses(a["mesh"], h1, a["library"], cfg.thermal)
+    assert np.array_equal(r0.theta["particles"], r1.theta["particles"])
+
+
+def test_larger_deposit_lowers_the_peak_and_keeps_the_mass(plan):
+    _, res, var = plan
+    heat = res.artefacts["heat"]
+    big = var.particles(heat, 1.5)
+    assert big.Q_np_W_per_m3.max() < 0.6 * heat.Q_np_W_per_m3.max()
+    assert big.distribution.mapped_mass_mg == pytest.approx(50.0, rel=1e-12)
+    V = res.artefacts["mesh"].cell_volumes_m3()
+    assert float(V @ big.Q_np_W_per_m3) == pytest.approx(float(V @ heat.Q_np_W_per_m3), rel=0.05)  # uniform field
+    st = _study(plan, slp_sigma_ln=0.0, mass_sigma_ln=0.0, field_sigma_ln=0.0, deposit_size_sigma_ln=0.3, samples=4)
+    assert [p.name for p in st.parameters] == ["deposit_size"] and "deposit_size" in st.sobol_first_order
+    assert st.thermal_solves == 2 * 2 * 4  # d = 1: AB_1 = B; rows of A and B distinct; particles + eddy each
+    assert np.ptp(st.T90_C) > 0
+
+
+def test_deposit_size_refused_without_a_size_parameter(tmp_path):
+    (tmp_path / "plan.toml").write_text(PLAN.format(mode="steady").replace(
+        "samples = 16", "samples = 4\ndeposit_size_sigma_ln = 0.2"))
+    with pytest.raises(InputError, match=r"uncertainty\.deposit_size_sigma_ln.*'uniform-in-target'"):
+        run_plan(load_plan(tmp_path / "plan.toml"), write=False)
