@@ -116,3 +116,44 @@ def test_deposit_size_refused_without_a_size_parameter(tmp_path):
         "samples = 16", "samples = 4\ndeposit_size_sigma_ln = 0.2"))
     with pytest.raises(InputError, match=r"uncertainty\.deposit_size_sigma_ln.*'uniform-in-target'"):
         run_plan(load_plan(tmp_path / "plan.toml"), write=False)
+
+
+@pytest.mark.mpi
+def test_rank_groups_solve_the_new_inputs_like_the_serial_study(tmp_path):
+    """mpirun -n 2, ranks_per_group = 1: per-tissue σ (eddy solve on the group's communicator) and deposit
+    size samples split over two groups give the serial study."""
+    import json
+
+    from tests.conftest import run_mpi
+
+    extra = ('conductivity_tissues = ["tumour"]\ndeposit_size_sigma_ln = 0.2\nranks_per_group = 1\n'
+             'mass_sigma_ln = 0.0\nfield_sigma_ln = 0.0\nslp_sigma_ln = 0.0\n')
+    (tmp_path / "plan.toml").write_text(DEPOSIT.replace("samples = 16", "samples = 4\n" + extra))
+    script = tmp_path / "run.py"
+    script.write_text("from planner.config.plan import load_plan\nfrom planner.pipeline import run_plan\n"
+                      f"run_plan(load_plan({str(tmp_path / 'plan.toml')!r}))\n")
+    res = run_mpi(script)
+    assert res.returncode == 0, res.stdout[-1500:] + res.stderr[-3000:]
+    par = json.loads((tmp_path / "out" / "summary.json").read_text())["uncertainty"]
+    serial = run_plan(load_plan(tmp_path / "plan.toml"), write=False).summary["uncertainty"]
+    assert par["eddy_solves"] == serial["eddy_solves"] == 16 and par["rank_groups"] == 2
+    assert par["thermal_solves"] == serial["thermal_solves"] == 2 * 16
+    for key in ("T90_C", "healthy_T_max_C"):
+        for p in ("p5", "p50", "p95"):
+            assert par[key][p] == pytest.approx(serial[key][p], abs=1e-6)
+    assert set(par["sobol_first_order"]) == {"conductivity.tumour", "deposit_size"}
+
+
+
+def test_scaled_deposits_scale_the_size_parameter_of_each_shape(plan):
+    from planner.nanoparticles.distributions import DepositSpec
+    from planner.uncertainty.variants import scaled_deposits
+
+    dist = plan[0].nanoparticles.distribution
+    two = dataclasses.replace(dist, deposits=(*dist.deposits, DepositSpec((0.0, 0.0, 0.0), 5.0, "ellipsoid",
+                                                                          (2.0, 3.0, 4.0), None)))
+    out = scaled_deposits(two, 1.5)
+    assert out.deposits[0].sigma_mm == (7.5, 7.5, 7.5) and out.deposits[0].semi_axes_mm is None
+    assert out.deposits[1].semi_axes_mm == (3.0, 4.5, 6.0) and out.deposits[1].sigma_mm is None
+    assert [d.mass_mg for d in out.deposits] == [50.0, 5.0] and [d.center_mm for d in out.deposits] == [
+        d.center_mm for d in two.deposits]
