@@ -5,7 +5,9 @@ vector one thermal run per heat component (the plan's [thermal] mode: steady or 
 unit responses; every SLP / mass / field / common-conductivity / arterial sample is then a linear
 combination (no solve). Perfusion, per-tissue conductivity and deposit-size samples re-solve (one set of
 unit responses per distinct vector of them, cached; per-tissue σ also re-solves the tissue eddy currents
-and deposit size rebuilds the particle map first: planner.uncertainty.variants).
+and deposit size rebuilds the particle map first: planner.uncertainty.variants). Within a set only the
+components whose inputs changed are solved again: a new perfusion vector re-solves every component, a
+new σ vector only the eddy response, a new deposit size only the particle response.
 
 Scales of each component at field factor a = h · s_field (h: robust-search factor, 1 = the plan):
 particles s_slp · s_mass · g(a) with g(a) = P_np(a)/P_np(1) from the plan's SLP model (the total
@@ -90,6 +92,7 @@ class _Model:
         self.cache: dict[tuple, UnitResponses] = {}
         self.solves = 0
         self.eddy_solves = 0
+        self.components: dict = {}  # component responses by (component, perfusion, its own variant)
         self.rank_groups = 1
         tmask = metrics.target_cell_mask(self.mesh)
         w = metrics.vertex_volumes_m3(self.mesh, tmask)
@@ -173,7 +176,9 @@ class _Model:
                 raise InputError("[uncertainty]: per-tissue conductivity / deposit size need the plan's field and "
                                  "distribution (run_uncertainty(..., variants=HeatVariants.from_plan(...)))")
             heat = self.variants.heat(self.heat, cond, v.get("deposit_size"), comm)
-        return unit_responses(self.mesh, heat, self.lib, self.th, perf, self.arterial, comm=comm)
+        tags = {"particles": v.get("deposit_size"), "eddy": tuple(sorted(cond.items()))}
+        return unit_responses(self.mesh, heat, self.lib, self.th, perf, self.arterial, comm=comm,
+                              reuse=self.components, tags=tags)
 
     def responses(self, v: dict[str, float]) -> UnitResponses:
         return self.cache[self.key(v)]

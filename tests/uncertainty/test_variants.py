@@ -82,6 +82,7 @@ def test_conductivity_inputs_enter_the_sobol_indices(plan):
     assert set(st.sobol_first_order) == set(names)
     # distinct σ vectors: rows of A, B and each AB_i (all differ): 4 × 4 eddy solves
     assert st.eddy_solves == 16 and st.summary_block()["eddy_solves"] == 16
+    assert st.thermal_solves == 16 + 1  # a new eddy response per σ vector, the particle response once
     assert np.ptp(st.healthy_T_max_C) > 0
 
 
@@ -107,7 +108,7 @@ def test_larger_deposit_lowers_the_peak_and_keeps_the_mass(plan):
     assert float(V @ big.Q_np_W_per_m3) == pytest.approx(float(V @ heat.Q_np_W_per_m3), rel=0.05)  # uniform field
     st = _study(plan, slp_sigma_ln=0.0, mass_sigma_ln=0.0, field_sigma_ln=0.0, deposit_size_sigma_ln=0.3, samples=4)
     assert [p.name for p in st.parameters] == ["deposit_size"] and "deposit_size" in st.sobol_first_order
-    assert st.thermal_solves == 2 * 2 * 4  # d = 1: AB_1 = B; rows of A and B distinct; particles + eddy each
+    assert st.thermal_solves == 2 * 4 + 1  # d = 1: AB_1 = B; one particle response per size, the eddy once
     assert np.ptp(st.T90_C) > 0
 
 
@@ -137,7 +138,9 @@ def test_rank_groups_solve_the_new_inputs_like_the_serial_study(tmp_path):
     par = json.loads((tmp_path / "out" / "summary.json").read_text())["uncertainty"]
     serial = run_plan(load_plan(tmp_path / "plan.toml"), write=False).summary["uncertainty"]
     assert par["eddy_solves"] == serial["eddy_solves"] == 16 and par["rank_groups"] == 2
-    assert par["thermal_solves"] == serial["thermal_solves"] == 2 * 16
+    # serial: the particle response per distinct size (rows of A and B: 8), the eddy per σ vector (8);
+    # rank groups reuse only what the same group solved, so they may solve more
+    assert serial["thermal_solves"] == 16 and par["thermal_solves"] >= 16
     for key in ("T90_C", "healthy_T_max_C"):
         for p in ("p5", "p50", "p95"):
             assert par[key][p] == pytest.approx(serial[key][p], abs=1e-6)
