@@ -56,6 +56,9 @@ class ScaledConductivityLibrary:
 def check_sized(distribution, key: str = "uncertainty.deposit_size_sigma_ln") -> None:
     """One-line refusal of a deposit-size spread for a distribution without a size parameter."""
     kind = getattr(distribution, "kind", None)
+    if kind is None:
+        raise InputError(f"{key}: the plan has no particles ([nanoparticles]) whose deposit size could vary; "
+                         f"expected {key} = 0")
     if kind not in SIZED_KINDS:
         raise InputError(f"{key}: [nanoparticles.distribution] kind = {kind!r} has no deposit size to scale; "
                          f"expected kind 'deposit' (semi_axes_mm / sigma_mm) or {key} = 0")

@@ -160,3 +160,8 @@ def test_scaled_deposits_scale_the_size_parameter_of_each_shape(plan):
     assert out.deposits[1].semi_axes_mm == (3.0, 4.5, 6.0) and out.deposits[1].sigma_mm is None
     assert [d.mass_mg for d in out.deposits] == [50.0, 5.0] and [d.center_mm for d in out.deposits] == [
         d.center_mm for d in two.deposits]
+
+
+def test_unknown_conductivity_tissue_is_named(plan):
+    with pytest.raises(InputError, match=r"uncertainty\.conductivity_tissues.*'liver'.*muscle, tumour"):
+        _study(plan, conductivity_tissues=("liver",))
