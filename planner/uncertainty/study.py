@@ -109,10 +109,23 @@ class _Model:
     def _g_table(self) -> None:
         """g(a) = particle power at a × nominal field / at the nominal field, tabulated for interpolation."""
         self.a_grid = np.linspace(0.0, 25.0, 501)
+        self.g_grid = self._g_of(self.heat)
+        self.g_by_size: dict[float, np.ndarray] = {}
+
+    def _g_of(self, heat) -> np.ndarray:
         vol = self.mesh.cell_volumes_m3()
-        p1 = float(vol @ self.heat.Q_np_W_per_m3)
-        self.g_grid = (np.array([float(vol @ self.heat.Q_np_at(a)) / p1 for a in self.a_grid]) if p1 > 0
-                       else np.zeros_like(self.a_grid))
+        p1 = float(vol @ heat.Q_np_W_per_m3)
+        return (np.array([float(vol @ heat.Q_np_at(a)) / p1 for a in self.a_grid]) if p1 > 0
+                else np.zeros_like(self.a_grid))
+
+    def g(self, v: dict[str, float]) -> np.ndarray:
+        """The g table of a sample: the nominal map's, or (deposit-size samples) its own map's."""
+        size = v.get("deposit_size")
+        if size is None or self.variants is None:
+            return self.g_grid
+        if size not in self.g_by_size:
+            self.g_by_size[size] = self._g_of(self.variants.particles(self.heat, size))
+        return self.g_by_size[size]
 
     def values(self, z: np.ndarray) -> dict[str, float]:
         return {p.name: float(p.value(np.asarray(zi))) for p, zi in zip(self.params, z)}
@@ -188,7 +201,7 @@ class _Model:
         v = self.values(z)
         r = self.responses(v)
         a = h * v.get("field", 1.0)
-        c = {"particles": v.get("slp", 1.0) * v.get("mass", 1.0) * float(np.interp(a, self.a_grid, self.g_grid)),
+        c = {"particles": v.get("slp", 1.0) * v.get("mass", 1.0) * float(np.interp(a, self.a_grid, self.g(v))),
              "eddy": v.get("conductivity", 1.0) * a * a, "implant": a * a, "arterial": v.get("arterial_T", 0.0)}
         rows = slice(0, 1) if r.monotone else slice(None)
         rise = sum(c[k] * th[rows] for k, th in r.theta.items() if k != "arterial")

@@ -165,3 +165,45 @@ def test_scaled_deposits_scale_the_size_parameter_of_each_shape(plan):
 def test_unknown_conductivity_tissue_is_named(plan):
     with pytest.raises(InputError, match=r"uncertainty\.conductivity_tissues.*'liver'.*muscle, tumour"):
         _study(plan, conductivity_tissues=("liver",))
+
+
+class _SaturatingSLP:
+    """SLP = 100 W/g · h²/(1 + h²), h = |H|/5 kA/m: the particle power ratio g(a) depends on the map's |H|."""
+
+    mass_basis = "per_g_Fe"
+    iron_mass_fraction = None
+
+    def slp_W_per_g(self, H_peak_A_per_m, frequency_Hz):
+        h2 = (np.asarray(H_peak_A_per_m, dtype=float) / 5e3) ** 2
+        return 100.0 * h2 / (1.0 + h2)
+
+
+def test_deposit_size_samples_use_their_own_field_scaling(plan):
+    """In a non-uniform field a larger deposit sees other |H|: its g(a) = P(a)/P(1) is its own map's."""
+    from planner.config.plan import SafetySection
+    from planner.uncertainty.sampling import Parameter
+    from planner.uncertainty.study import _Model
+
+    cfg, res, var = plan
+    a = res.artefacts
+    mesh = a["mesh"]
+    X = mesh.cell_centroids_m()
+    H = 8e3 * (1.0 + 20.0 * np.abs(X[:, 0] - 0.025))  # |H| rising away from the deposit centre
+    heat = dataclasses.replace(a["heat"], model=_SaturatingSLP(), H_peak_A_per_m=H)
+    heat = var.particles(heat, 1.0)  # Q_np from the new model and field
+    model = _Model(mesh, heat, a["library"], cfg.thermal, (Parameter("deposit_size", 0.3),), False,
+                   (SafetySection().max_healthy_T_C, 5.0), variants=var)
+    big = var.particles(heat, 2.0)
+    V = mesh.cell_volumes_m3()
+
+    def power(c, s):
+        return float(V @ (c * _SaturatingSLP().slp_W_per_g(s * H, 0.0)))
+
+    c = big.concentration_mg_per_mL
+    g_big = model.g({"deposit_size": 2.0})
+    for s in (0.5, 2.0):
+        i = int(np.argmin(np.abs(model.a_grid - s)))
+        assert g_big[i] == pytest.approx(power(c, s) / power(c, 1.0), rel=1e-12)
+    i = int(np.argmin(np.abs(model.a_grid - 0.5)))
+    assert abs(g_big[i] - model.g_grid[i]) > 1e-3  # the nominal map's g would be wrong here
+    assert model.g({}) is model.g_grid
