@@ -90,3 +90,22 @@ def set_bc(b: PETSc.Vec, bcs: Sequence) -> None:
 COMMON = ("DOLFINX_VERSION", "SCALAR_TYPE", "gmsh_model_to_mesh", "original_cell_index", "input_global_vertex_index",
           "num_owned_cells", "meshtags", "exterior_facets", "facet_midpoints", "form", "assemble_matrix", "create_matrix",
           "assemble_vector", "apply_lifting", "set_bc")
+
+
+# ---------------------------------------------------------------- point location
+def colliding_cells(msh: dolfinx.mesh.Mesh, points: np.ndarray, tree_of, collisions) -> np.ndarray:
+    """(n,) local cell containing each point (n, 3), −1 where no local cell does: the version-neutral
+    part of ``locate_cells``. ``tree_of()`` gives the bounding-box tree (called only if there are
+    points), ``collisions(tree, pts)`` the candidate cells (the two calls that differ by version)."""
+    import dolfinx.geometry
+
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+    out = np.full(pts.shape[0], -1, dtype=np.int32)
+    if pts.shape[0] == 0:
+        return out
+    cand = collisions(tree_of(), pts)
+    hits = dolfinx.geometry.compute_colliding_cells(msh, cand, pts)
+    off = np.asarray(hits.offsets)
+    has = off[1:] > off[:-1]
+    out[has] = np.asarray(hits.array)[off[:-1][has]]
+    return out

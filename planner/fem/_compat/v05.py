@@ -15,6 +15,7 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from planner.fem._compat import common as _common  # the version-neutral helpers
 from planner.fem._compat.common import (  # noqa: F401  (re-exported: the same call on this version)
     DOLFINX_VERSION,
     SCALAR_TYPE,
@@ -126,14 +127,5 @@ def locate_cells(msh: dolfinx.mesh.Mesh, points: np.ndarray, tree=None) -> np.nd
     :func:`cell_tree`, built here if None)."""
     import dolfinx.geometry
 
-    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))
-    out = np.full(pts.shape[0], -1, dtype=np.int32)
-    if pts.shape[0] == 0:
-        return out
-    tree = cell_tree(msh) if tree is None else tree
-    cand = dolfinx.geometry.compute_collisions(tree, pts)
-    hits = dolfinx.geometry.compute_colliding_cells(msh, cand, pts)
-    off = np.asarray(hits.offsets)
-    has = off[1:] > off[:-1]
-    out[has] = np.asarray(hits.array)[off[:-1][has]]
-    return out
+    return _common.colliding_cells(msh, points, lambda: cell_tree(msh) if tree is None else tree,
+                                   dolfinx.geometry.compute_collisions)
