@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,7 @@ def run_course(path: str | Path) -> tuple[dict, Path]:
 
     head, sessions, plan_path = load_course(path)
     out = (Path(path).resolve().parent / str(head.get("output_dir", "course"))).resolve()
+    check_course_folder(out)
     base = tomllib.loads(plan_path.read_text(encoding="utf-8"))
     if "nanoparticles" not in base:
         raise InputError(f"{plan_path}: [nanoparticles] missing; a course carries particle maps between sessions")
@@ -192,9 +194,36 @@ def _structure_dose(mesh, cem: np.ndarray) -> dict:
     return out
 
 
+#: what the course writes into its folder besides the session folders; listed in :data:`COURSE_MARKER`
+COURSE_FILES = ("cumulative_CEM43.vtu", "course_summary.json", "course_report.html")
+COURSE_MARKER = ".planner-course"
+_SESSION_ENTRY = re.compile(r"\.?session-\d+(\.previous|\.partial-.*)?")
+
+
+def check_course_folder(out: Path) -> None:
+    """Refuse a course folder holding anything the planner did not write (before any session runs):
+    allowed are session folders (each checked again by its own run) and the course files its marker
+    lists. One-line :class:`InputError` naming the first foreign entry."""
+    shown = f"course.output_dir = {str(out)!r}"
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError(f"{shown}: exists and is not a folder; expected a course results folder path")
+    if not out.is_dir():
+        return
+    try:
+        mine = set(json.loads((out / COURSE_MARKER).read_text())["files"]) | {COURSE_MARKER}
+    except (OSError, ValueError, KeyError, TypeError):
+        mine = set()
+    for p in sorted(out.iterdir()):
+        if p.name in mine or (_SESSION_ENTRY.fullmatch(p.name) and p.is_dir() and not p.is_symlink()):
+            continue
+        raise InputError(f"{shown}: holds {p.name!r}, which the planner did not write; expected an empty folder "
+                         "or a course folder — choose another output_dir")
+
+
 def _write_course(out: Path, mesh, total: np.ndarray, summary: dict) -> None:
     import meshio
 
+    check_course_folder(out)  # again: the folder may have changed during the sessions
     out.mkdir(parents=True, exist_ok=True)
     meshio.write(str(out / "cumulative_CEM43.vtu"), meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
                                                                  point_data={"CEM43_min": total}))
@@ -209,3 +238,4 @@ def _write_course(out: Path, mesh, total: np.ndarray, summary: dict) -> None:
         f"<th>particle power (W)</th><th>T90 (°C)</th><th>CEM43T90 (min)</th></tr>{rows}</table>"
         "<h2>Cumulative CEM43 per structure</h2><table border=1><tr><th>structure</th><th>max (min)</th>"
         f"<th>T90 (min)</th></tr>{cum}</table></body></html>")
+    (out / COURSE_MARKER).write_text(json.dumps({"files": list(COURSE_FILES)}) + "\n")

@@ -101,3 +101,27 @@ def test_cli_course_missing_map_is_one_line_input_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_INPUT and len(err) == 1 and "line 14, column 17 (particle_map)" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["course.toml", "plan.toml"]
+
+
+def test_course_folder_with_a_foreign_file_is_refused_before_any_session(tmp_path):
+    """The planner never modifies a file it did not write: a course folder holding the user's file is
+    refused before the first session, and that file is left as it was."""
+    from planner.uncertainty.course import COURSE_FILES, COURSE_MARKER, check_course_folder
+
+    course = _setup(tmp_path)
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "course_summary.json").write_text("my own notes")
+    with pytest.raises(InputError, match="course_summary.json.*did not write"):
+        run_course(course)
+    assert (tmp_path / "course" / "course_summary.json").read_text() == "my own notes"
+    assert sorted(p.name for p in (tmp_path / "course").iterdir()) == ["course_summary.json"]
+    # a folder the course wrote (its marker lists the course files) with its session folders is accepted
+    mine = tmp_path / "mine"
+    (mine / "session-1").mkdir(parents=True)
+    for name in COURSE_FILES:
+        (mine / name).write_text("x")
+    (mine / COURSE_MARKER).write_text(json.dumps({"files": list(COURSE_FILES)}))
+    check_course_folder(mine)
+    (mine / "session-1.txt").write_text("not a session folder")
+    with pytest.raises(InputError, match="session-1.txt"):
+        check_course_folder(mine)
