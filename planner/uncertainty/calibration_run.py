@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InputError
+from planner.reporting.results import check_output_dir, results_folder
 from planner.uncertainty.calibration import CalibrationResult, ProbeModel, calibrate
 from planner.uncertainty.probes_csv import MeasuredProbes, read_measured_probes
 
@@ -34,30 +35,20 @@ def run_calibration(cfg, measured: str | Path, perfusion_tissues: tuple[str, ...
         raise InputError("[thermal]: calibration needs the plan's transient [thermal] section with probes")
     data = read_measured_probes(measured, [p.name for p in cfg.thermal.probes])
     out = Path(out_dir) if out_dir is not None else cfg.base_dir / f"{cfg.plan_file.stem if cfg.plan_file else 'plan'}-calibration"
-    _check_output(out)  # before the solves
+    check_output_dir(out, field="--output")  # before the solves: empty, new, or a folder the planner wrote
     if cfg.plan_file is not None:
         _check_calibrated_plan(calibrated_plan_path(cfg))
     mesh, heat, lib = plan_artefacts(cfg)
     tissues = tuple(lib[t].name for t in perfusion_tissues)
     model = ProbeModel(mesh, heat, lib, cfg.thermal, tissues, arterial)
     result = calibrate(model, data)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "calibration.json").write_text(json.dumps({**result.to_json(), "measured_file": str(Path(measured).resolve()),
-                                                      "probes": list(data.names), "readings": data.count}, indent=2))
-    _residual_figure(out / "residuals.png", data, result)
+    with results_folder(out, field="--output") as tmp:  # written beside, swapped in whole (manifest: .planner-results)
+        (tmp / "calibration.json").write_text(json.dumps({**result.to_json(), "measured_file": str(Path(measured).resolve()),
+                                                          "probes": list(data.names), "readings": data.count}, indent=2))
+        _residual_figure(tmp / "residuals.png", data, result)
     if cfg.plan_file is not None:
         write_calibrated_plan(cfg, lib, result)
     return result, out
-
-
-OUTPUTS = ("calibration.json", "residuals.png")
-
-
-def _check_output(out: Path) -> None:
-    """Refuse a folder holding anything but this command's own outputs (never overwrite other files)."""
-    if out.exists() and (not out.is_dir() or any(p.name not in OUTPUTS for p in out.iterdir())):
-        raise InputError(f"--output {str(out)!r}: exists with other files; expected a new folder or one written by "
-                         "`planner calibrate` (it holds only " + ", ".join(OUTPUTS) + ")")
 
 
 def calibrated_plan_path(cfg) -> Path:

@@ -124,6 +124,6 @@ def test_calibrate_refuses_a_folder_with_other_files(plan, tmp_path):
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     csv = tmp_path / "p.csv"
     csv.write_text("time_s,probe,T_C\n30,centre,37.5\n")
-    with pytest.raises(InputError, match="exists with other files"):
+    with pytest.raises(InputError, match="did not write"):
         run_calibration(cfg, csv, (), False, tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
