@@ -169,6 +169,14 @@ def locate_points(points_m: np.ndarray, cells: np.ndarray, query_m: np.ndarray, 
     return found, bary
 
 
+def _vertex_bounds(points_m: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) corner of the vertices of ``cells`` (a vertex mask, not a sort of every index)."""
+    used = np.zeros(len(points_m), bool)
+    used[cells.reshape(-1)] = True
+    p = points_m[used]
+    return p.min(axis=0), p.max(axis=0)
+
+
 def _box_sums(g: np.ndarray, k: int) -> np.ndarray:
     """Sum of g over the (2k+1)³ voxel cube centred on every voxel (zero outside): separable running means."""
     from scipy.ndimage import uniform_filter
@@ -191,16 +199,20 @@ def cube_sar_10g(sar_vox: np.ndarray, rho_vox: np.ndarray, spacing_m: float, *, 
     bg = np.full(sar_vox.shape, np.inf)
     kk = np.full(sar_vox.shape, -1)
     P0, M0, T0 = P, Mv, T  # k = 0: the voxel itself
+    todo = tissue.copy()  # tissue voxels without their 10 g cube yet
     for k in range(1, k_max + 1):
+        if not todo.any():  # every voxel has its cube: the larger ones are not needed
+            break
         P1, M1, T1 = _box_sums(P, k), _box_sums(Mv, k), _box_sums(T, k)
-        hit = tissue & (kk < 0) & (M1 >= mass_kg)
+        hit = todo & (M1 >= mass_kg)
+        todo &= ~hit
         t = np.clip((mass_kg - M0[hit]) / np.maximum(M1[hit] - M0[hit], 1e-300), 0.0, 1.0)
         avg[hit] = (P0[hit] + t * (P1[hit] - P0[hit])) / mass_kg
         n0, n1 = (2 * k - 1) ** 3, (2 * k + 1) ** 3
         bg[hit] = 1.0 - (T0[hit] + t * (T1[hit] - T0[hit])) / (n0 + t * (n1 - n0))
         kk[hit] = k
         P0, M0, T0 = P1, M1, T1
-    left = tissue & (kk < 0)  # the largest cube holds less than 10 g (small body): average over it
+    left = todo  # the largest cube holds less than 10 g (small body): average over it
     avg[left] = P0[left] / np.maximum(M0[left], 1e-300)
     bg[left] = 1.0 - T0[left] / (2 * k_max + 1) ** 3
     kk[left] = k_max
@@ -233,8 +245,7 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
                              points_m[cells[:, 3]] - points_m[cells[:, 0]])) / 6.0
     rho_mean = float((density_kg_per_m3 * vol_c)[tissue].sum() / vol_c[tissue].sum())
     side = (mass_kg / rho_mean) ** (1.0 / 3.0)
-    tv = np.unique(cells[tissue])
-    lo, hi = points_m[tv].min(axis=0), points_m[tv].max(axis=0)
+    lo, hi = _vertex_bounds(points_m, cells[tissue])
     s = side / 10.0
     if np.prod((hi - lo) / s + 1) > max_voxels:
         s = (np.prod(hi - lo) / max_voxels) ** (1.0 / 3.0)
@@ -311,8 +322,7 @@ def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: 
     tis = tissue_id >= 0
     if not tis.any():
         return out, 0
-    tv = np.unique(cells[tis])
-    lo, hi = points_m[tv].min(axis=0), points_m[tv].max(axis=0)
+    lo, hi = _vertex_bounds(points_m, cells[tis])
     nc = np.maximum(np.ceil((hi - lo) / side_m).astype(np.int64), 1)
     n = max(int(samples), 1)
     while n > 1 and np.prod(nc) * n ** 3 > max_samples:
