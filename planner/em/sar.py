@@ -287,28 +287,18 @@ INTERNAL_E_DEFINITION = (
 def _chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0, i1, side):
     """(tissue id, |vector average of F|, sample count) of each (cube, tissue) part of the cubes with x index
     i0 ≤ i < i1 (every such cube lies wholly in this chunk); ``xrange`` (M,2) the cells' x extent."""
-    from planner.em._kernels import rasterize_cells
+    from planner.em._kernels import cube_part_sums, rasterize_cells
 
     lo_c = lo + np.array([i0 * side, 0.0, 0.0])
     sel = np.flatnonzero((tissue_id >= 0) & (xrange[:, 1] >= lo_c[0]) & (xrange[:, 0] <= lo[0] + i1 * side))
     shape = ((i1 - i0) * n, int(nc[1]) * n, int(nc[2]) * n)
     c, b = rasterize_cells(points_m, cells[sel], lo_c, side / n, shape)
-    hit = np.flatnonzero(c >= 0)
-    ci = sel[c[hit]]
-    bh = b[hit]
-    ix, iy, iz = np.unravel_index(hit, shape)
-    local = ((ix // n) * int(nc[1]) + iy // n) * int(nc[2]) + iz // n
-    key = local * n_tissues + tissue_id[ci]
-    size = (i1 - i0) * int(nc[1]) * int(nc[2]) * n_tissues
-    count = np.bincount(key, minlength=size)
-    used = np.flatnonzero(count)
+    used, count, sums = cube_part_sums(c, b, sel, tissue_id, shape, n, int(nc[1]), int(nc[2]), n_tissues,
+                                       F_vertex_cell)
     mag2 = np.zeros(used.size)
-    parts = (F_vertex_cell.real, F_vertex_cell.imag) if np.iscomplexobj(F_vertex_cell) else (F_vertex_cell,)
-    for Fp in parts:
-        for j in range(3):  # Σ over the cube part of the sample values, one component at a time (memory)
-            Fj = (bh * Fp[ci, :, j]).sum(axis=1)
-            mag2 += np.bincount(key, weights=Fj, minlength=size)[used] ** 2
-    return used % n_tissues, np.sqrt(mag2) / count[used], count[used]
+    for q in range(sums.shape[1]):  # |Σ F|² over the cube part: real components, then imaginary ones
+        mag2 += sums[:, q] ** 2
+    return used % n_tissues, np.sqrt(mag2) / count, count
 
 
 def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np.ndarray, omega_rad_per_s: float,
