@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 _BLOCK = 32768
+_ZLIB_LEVEL = 1  # 2.2 MB of connectivity: 14 ms instead of 81 ms at level 6, 3 % larger (floats: ≤ 1.5 %)
 _VTK_TYPES = {np.dtype(np.float64): "Float64", np.dtype(np.float32): "Float32", np.dtype(np.int64): "Int64",
               np.dtype(np.int32): "Int32", np.dtype(np.uint8): "UInt8"}
 _VTK_TETRA = 10
@@ -26,7 +27,7 @@ _VTK_TETRA = 10
 def _encode(data: np.ndarray) -> str:
     """zlib-compressed, base64-encoded inline data of a VTU DataArray (header, then the blocks)."""
     raw = np.ascontiguousarray(data).astype(data.dtype.newbyteorder("<"), copy=False).tobytes()
-    blocks = [zlib.compress(raw[i:i + _BLOCK]) for i in range(0, len(raw), _BLOCK)]
+    blocks = [zlib.compress(raw[i:i + _BLOCK], _ZLIB_LEVEL) for i in range(0, len(raw), _BLOCK)]
     last = len(raw) - (len(blocks) - 1) * _BLOCK if blocks else 0
     header = np.array([len(blocks), _BLOCK, last] + [len(b) for b in blocks], dtype="<u8")
     return base64.b64encode(header.tobytes()).decode() + base64.b64encode(b"".join(blocks)).decode()
