@@ -596,6 +596,14 @@ class UncertaintySection:
     perfusion_sigma_ln: float = spec(0.5, check=non_negative,
                                      expected="a non-negative log-spread of perfusion (per tissue of perfusion_tissues)")
     perfusion_tissues: tuple[str, ...] = spec((), help="tissues whose perfusion is uncertain (each its own scale; re-solves)")
+    conductivity_tissues: tuple[str, ...] = spec((), help="tissues whose electrical conductivity is uncertain (each "
+                                                 "its own scale; each sample re-solves the eddy currents)")
+    conductivity_tissue_sigma_ln: float = spec(0.2, check=non_negative,
+                                               expected="a non-negative log-spread of the conductivity of each tissue "
+                                                        "of conductivity_tissues")
+    deposit_size_sigma_ln: float = spec(0.0, check=non_negative,
+                                        expected="a non-negative log-spread of the deposit size (semi_axes_mm / "
+                                                 "sigma_mm of distribution kind 'deposit'; each sample re-solves)")
     arterial_sd_K: float = spec(0.0, check=non_negative, expected="a non-negative standard deviation of T_arterial (K)")
     alpha: float = spec(0.05, check=lambda a: 0.0 < a < 1.0, expected="a probability in (0, 1): allowed P(violation)")
     beta: float = spec(0.1, check=lambda b: 0.0 < b < 1.0, expected="a probability in (0, 1): allowed P(T90 < goal)")

@@ -86,32 +86,42 @@ def _is_monotone(rows: np.ndarray, tol_K: float = 1e-6) -> bool:
 
 
 def unit_responses(mesh: TissueMesh, heat, lib, th, perfusion_scales: Mapping[str, float] | None = None,
-                   arterial: bool = False, comm=None) -> UnitResponses:
+                   arterial: bool = False, comm=None, reuse: dict | None = None,
+                   tags: Mapping[str, object] | None = None) -> UnitResponses:
     """One thermal run per heat component (+ one for the arterial offset) with the given perfusion
-    (on ``comm``: a rank group's communicator; None: all ranks)."""
+    (on ``comm``: a rank group's communicator; None: all ranks). ``reuse``: a dict of component
+    responses already solved, keyed by (component, perfusion, ``tags[component]``: what else changed
+    that component, e.g. its deposit size or conductivity vector); filled with the new ones."""
     from planner.thermal import solve_bioheat
 
     lib_s = ScaledPerfusionLibrary(lib, perfusion_scales or {})
     th_u = dataclasses.replace(th, probes=())
+    perf = tuple(sorted((perfusion_scales or {}).items()))
+    memo: dict = {} if reuse is None else reuse
+    n = 0
+
+    def run(key: tuple, q: Callable[[float], np.ndarray], th_k) -> tuple[np.ndarray, np.ndarray, bool]:
+        nonlocal n
+        if key not in memo:
+            hist = solve_bioheat(mesh, _Component(q), lib_s, th_k, check_physical=False, comm=comm)
+            rows, b = _rows(hist)
+            memo[key] = (rows - b[None, :], b, _is_monotone(rows))
+            n += 1
+        return memo[key]
+
     theta: dict[str, np.ndarray] = {}
     base = None
     monotone = True
     for name, q in components(heat).items():
-        hist = solve_bioheat(mesh, _Component(q), lib_s, th_u, check_physical=False, comm=comm)
-        rows, base = _rows(hist)
-        theta[name] = rows - base[None, :]
-        monotone = monotone and _is_monotone(rows)
-    n = len(theta)
+        theta[name], base, mono = run((name, perf, (tags or {}).get(name)), q, th_u)
+        monotone = monotone and mono
+    zero = np.zeros(mesh.num_cells)
     if base is None or arterial:
-        zero = np.zeros(mesh.num_cells)
-        h0 = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_u, check_physical=False, comm=comm)
-        base = h0.T_baseline_C if base is None else base
-        n += 1
-        if arterial:
-            th_a = dataclasses.replace(th_u, arterial_T_C=th.arterial_T_C + 1.0)
-            ha = solve_bioheat(mesh, _Component(lambda f: zero), lib_s, th_a, check_physical=False, comm=comm)
-            theta["arterial"] = np.broadcast_to(ha.T_baseline_C - base, (1, base.shape[0])).copy()
-            n += 1
+        _, base, _ = run(("baseline", perf, None), lambda f: zero, th_u)
+    if arterial:
+        th_a = dataclasses.replace(th_u, arterial_T_C=th.arterial_T_C + 1.0)
+        _, b_a, _ = run(("arterial", perf, None), lambda f: zero, th_a)
+        theta["arterial"] = np.broadcast_to(b_a - base, (1, base.shape[0])).copy()
     return UnitResponses(T_baseline_C=np.asarray(base, dtype=float), theta=theta, monotone=monotone, solves=n)
 
 

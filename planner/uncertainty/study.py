@@ -2,8 +2,12 @@
 
 Cost: the field is computed once (the plan's own run; it is linear in H). For each distinct perfusion
 vector one thermal run per heat component (the plan's [thermal] mode: steady or transient) gives the
-unit responses; every SLP / mass / field / conductivity / arterial sample is then a linear combination
-(no solve). Perfusion samples re-solve (one set of unit responses per sample, cached).
+unit responses; every SLP / mass / field / common-conductivity / arterial sample is then a linear
+combination (no solve). Perfusion, per-tissue conductivity and deposit-size samples re-solve (one set of
+unit responses per distinct vector of them, cached; per-tissue σ also re-solves the tissue eddy currents
+and deposit size rebuilds the particle map first: planner.uncertainty.variants). Within a set only the
+components whose inputs changed are solved again: a new perfusion vector re-solves every component, a
+new σ vector only the eddy response, a new deposit size only the particle response.
 
 Scales of each component at field factor a = h · s_field (h: robust-search factor, 1 = the plan):
 particles s_slp · s_mass · g(a) with g(a) = P_np(a)/P_np(1) from the plan's SLP model (the total
@@ -29,14 +33,15 @@ from planner.thermal import metrics
 from planner.thermal.stage import ThermalLibrary
 from planner.uncertainty.responses import UnitResponses, unit_responses
 from planner.uncertainty.sampling import Parameter, saltelli_design, saltelli_first_order
+from planner.uncertainty.variants import HeatVariants, check_sized
 
 log = logging.getLogger(__name__)
 
 
-def _tissue(lib, mesh_tissues: set[str], name: str) -> str:
+def _tissue(lib, mesh_tissues: set[str], name: str, key: str = "uncertainty.perfusion_tissues") -> str:
     canonical = lib.resolve(name) if hasattr(lib, "resolve") else name
     if canonical not in mesh_tissues:
-        raise InputError(bad_value("uncertainty.perfusion_tissues", name, "a tissue of the plan's mesh: "
+        raise InputError(bad_value(key, name, "a tissue of the plan's mesh: "
                                    + ", ".join(sorted(mesh_tissues))))
     return canonical
 
@@ -54,6 +59,13 @@ def parameters(sec, heat, lib, mesh_tissues: set[str]) -> tuple[Parameter, ...]:
     for t in sec.perfusion_tissues:
         if sec.perfusion_sigma_ln > 0:
             out.append(Parameter(f"perfusion.{_tissue(lib, mesh_tissues, t)}", float(sec.perfusion_sigma_ln)))
+    if sec.conductivity_tissue_sigma_ln > 0 and has_eddy:
+        for t in sec.conductivity_tissues:
+            out.append(Parameter(f"conductivity.{_tissue(lib, mesh_tissues, t, 'uncertainty.conductivity_tissues')}",
+                                 float(sec.conductivity_tissue_sigma_ln)))
+    if sec.deposit_size_sigma_ln > 0:
+        check_sized(heat.distribution if has_np else None)
+        out.append(Parameter("deposit_size", float(sec.deposit_size_sigma_ln)))
     if sec.arterial_sd_K > 0:
         out.append(Parameter("arterial_T", float(sec.arterial_sd_K), kind="normal"))
     return tuple(out)
@@ -72,12 +84,15 @@ class _Model:
     limits: tuple[float, float]  # max healthy T (°C), max implant ΔT (K)
     cache_dir: Path | None = None
     ranks_per_group: int = 0
+    variants: HeatVariants | None = None
 
     def __post_init__(self) -> None:
         from planner.planning.safety import healthy_vertices
 
         self.cache: dict[tuple, UnitResponses] = {}
         self.solves = 0
+        self.eddy_solves = 0
+        self.components: dict = {}  # component responses by (component, perfusion, its own variant)
         self.rank_groups = 1
         tmask = metrics.target_cell_mask(self.mesh)
         w = metrics.vertex_volumes_m3(self.mesh, tmask)
@@ -86,16 +101,31 @@ class _Model:
         self.h_idx = np.flatnonzero(healthy_vertices(self.mesh))
         imp_tags = [r.tag for r in self.mesh.regions_with_role(Role.IMPLANT)]
         self.i_idx = np.unique(self.mesh.cells[np.isin(self.mesh.cell_region, imp_tags)])
-        self.perf = [p for p in self.params if p.name.startswith("perfusion.")]
+        # the inputs that need new unit responses (one set per distinct vector of them)
+        self.perf = [p for p in self.params if p.name.startswith(("perfusion.", "conductivity.")) or
+                     p.name == "deposit_size"]
         self._g_table()
 
     def _g_table(self) -> None:
         """g(a) = particle power at a × nominal field / at the nominal field, tabulated for interpolation."""
         self.a_grid = np.linspace(0.0, 25.0, 501)
+        self.g_grid = self._g_of(self.heat)
+        self.g_by_size: dict[float, np.ndarray] = {}
+
+    def _g_of(self, heat) -> np.ndarray:
         vol = self.mesh.cell_volumes_m3()
-        p1 = float(vol @ self.heat.Q_np_W_per_m3)
-        self.g_grid = (np.array([float(vol @ self.heat.Q_np_at(a)) / p1 for a in self.a_grid]) if p1 > 0
-                       else np.zeros_like(self.a_grid))
+        p1 = float(vol @ heat.Q_np_W_per_m3)
+        return (np.array([float(vol @ heat.Q_np_at(a)) / p1 for a in self.a_grid]) if p1 > 0
+                else np.zeros_like(self.a_grid))
+
+    def g(self, v: dict[str, float]) -> np.ndarray:
+        """The g table of a sample: the nominal map's, or (deposit-size samples) its own map's."""
+        size = v.get("deposit_size")
+        if size is None or self.variants is None:
+            return self.g_grid
+        if size not in self.g_by_size:
+            self.g_by_size[size] = self._g_of(self.variants.particles(self.heat, size))
+        return self.g_by_size[size]
 
     def values(self, z: np.ndarray) -> dict[str, float]:
         return {p.name: float(p.value(np.asarray(zi))) for p, zi in zip(self.params, z)}
@@ -123,7 +153,7 @@ class _Model:
         for Z in sets:
             for z in Z:
                 v = self.values(z)
-                wanted.setdefault(self.key(v), {p.name.split(".", 1)[1]: v[p.name] for p in self.perf})
+                wanted.setdefault(self.key(v), {p.name: v[p.name] for p in self.perf})
         missing = []
         for k in wanted:
             f = self._cache_file(k)
@@ -133,12 +163,14 @@ class _Model:
                 self.cache[k] = load_responses(f)
             else:
                 missing.append(k)
+        if any(p.name.startswith("conductivity.") for p in self.perf):
+            self.eddy_solves += len(missing)
         comm, group, n_groups = parallel.rank_groups(self.ranks_per_group)
         self.rank_groups = n_groups
         local = {}
         for i, k in enumerate(missing):
             if i % n_groups == group:
-                local[k] = unit_responses(self.mesh, self.heat, self.lib, self.th, wanted[k], self.arterial, comm=comm)
+                local[k] = self._solve(wanted[k], comm)
                 f = self._cache_file(k)
                 if f is not None and comm.rank == 0:
                     f.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +178,20 @@ class _Model:
         got = parallel.gather_group_results(local, comm)
         self.solves += sum(r.solves for r in got.values())
         self.cache.update(got)
+
+    def _solve(self, v: dict[str, float], comm) -> UnitResponses:
+        """Unit responses of one vector of solve-requiring inputs (perfusion, per-tissue σ, deposit size)."""
+        perf = {name.split(".", 1)[1]: x for name, x in v.items() if name.startswith("perfusion.")}
+        cond = {name.split(".", 1)[1]: x for name, x in v.items() if name.startswith("conductivity.")}
+        heat = self.heat
+        if cond or "deposit_size" in v:
+            if self.variants is None:
+                raise InputError("[uncertainty]: per-tissue conductivity / deposit size need the plan's field and "
+                                 "distribution (run_uncertainty(..., variants=HeatVariants.from_plan(...)))")
+            heat = self.variants.heat(self.heat, cond, v.get("deposit_size"), comm)
+        tags = {"particles": v.get("deposit_size"), "eddy": tuple(sorted(cond.items()))}
+        return unit_responses(self.mesh, heat, self.lib, self.th, perf, self.arterial, comm=comm,
+                              reuse=self.components, tags=tags)
 
     def responses(self, v: dict[str, float]) -> UnitResponses:
         return self.cache[self.key(v)]
@@ -155,7 +201,7 @@ class _Model:
         v = self.values(z)
         r = self.responses(v)
         a = h * v.get("field", 1.0)
-        c = {"particles": v.get("slp", 1.0) * v.get("mass", 1.0) * float(np.interp(a, self.a_grid, self.g_grid)),
+        c = {"particles": v.get("slp", 1.0) * v.get("mass", 1.0) * float(np.interp(a, self.a_grid, self.g(v))),
              "eddy": v.get("conductivity", 1.0) * a * a, "implant": a * a, "arterial": v.get("arterial_T", 0.0)}
         rows = slice(0, 1) if r.monotone else slice(None)
         rise = sum(c[k] * th[rows] for k, th in r.theta.items() if k != "arterial")
@@ -196,6 +242,7 @@ class UncertaintyResult:
     thermal_solves: int
     linear_reuse: bool
     rank_groups: int = 1
+    eddy_solves: int = 0
 
     @property
     def samples(self) -> int:
@@ -220,6 +267,7 @@ class UncertaintyResult:
             "parameters": {p.name: {"distribution": p.kind, ("sigma_ln" if p.kind == "lognormal" else "sd_K"): p.sigma}
                            for p in self.parameters},
             "thermal_solves": self.thermal_solves, "linear_reuse": self.linear_reuse, "rank_groups": self.rank_groups,
+            "eddy_solves": self.eddy_solves,
             "definitions": {
                 "robust_field_kA_per_m": "largest field (plan's amplitude convention) with P(violation) <= alpha",
                 "goal_field_kA_per_m": "smallest field with P(T90 >= goal) >= 1 - beta (null: not reached)",
@@ -260,16 +308,18 @@ def _field_cap(applicator, safety) -> float:
 
 
 def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, goal_T90_C: float,
-                    robust: bool = True, cache_dir: Path | None = None) -> UncertaintyResult:
+                    robust: bool = True, cache_dir: Path | None = None,
+                    variants: HeatVariants | None = None) -> UncertaintyResult:
     """The study of one plan (see the module docstring); ``heat``: the plan's HeatSource; ``robust``
-    False skips the robust field search (its fields are then None)."""
+    False skips the robust field search (its fields are then None); ``variants``: the plan's field and
+    distribution (needed by per-tissue conductivity and deposit-size samples)."""
     params = parameters(sec, heat, lib, {r.tissue for r in mesh.regions})
     lin = th.perfusion_model == "constant"
     if not lin:
         log.warning("[uncertainty]: perfusion model %r depends on temperature: the unit-response combination "
                     "is a linearisation (exact only for perfusion_model = 'constant')", th.perfusion_model)
     model = _Model(mesh, heat, lib, th, params, any(p.name == "arterial_T" for p in params),
-                   (safety.max_healthy_T_C, safety.max_implant_dT_K), cache_dir, sec.ranks_per_group)
+                   (safety.max_healthy_T_C, safety.max_implant_dT_K), cache_dir, sec.ranks_per_group, variants)
     d = max(len(params), 1)
     A, B, AB = saltelli_design(sec.samples, d, sec.method, sec.seed)
     model.prefetch([A, B, *AB] if params else [A])
@@ -300,7 +350,7 @@ def run_uncertainty(sec, mesh: TissueMesh, heat, lib, th, applicator, safety, go
         sobol_first_order=sob, sobol_first_order_healthy_T_max=sob_h, nominal_field_kA_per_m=H0,
         robust_field_kA_per_m=None if h_safe is None else h_safe * H0,
         goal_field_kA_per_m=None if h_goal is None else h_goal * H0, alpha=sec.alpha, beta=sec.beta,
-        thermal_solves=model.solves, linear_reuse=lin, rank_groups=model.rank_groups)
+        thermal_solves=model.solves, linear_reuse=lin, rank_groups=model.rank_groups, eddy_solves=model.eddy_solves)
 
 
 def uncertainty_stage(cfg, mesh: TissueMesh, heat, lib) -> UncertaintyResult:
@@ -310,5 +360,7 @@ def uncertainty_stage(cfg, mesh: TissueMesh, heat, lib) -> UncertaintyResult:
     sec = cfg.uncertainty
     goal = sec.goal_T90_C if sec.goal_T90_C is not None else (cfg.search.goal_T90_C if cfg.search else 42.0)
     cache = cfg.resolve(sec.cache_dir) if sec.cache_dir else None
+    need = (sec.conductivity_tissues and sec.conductivity_tissue_sigma_ln > 0) or sec.deposit_size_sigma_ln > 0
+    variants = HeatVariants.from_plan(cfg, mesh, lib) if need else None
     return run_uncertainty(sec, mesh, heat, lib, cfg.thermal, cfg.applicator, cfg.safety or SafetySection(), goal,
-                           cache_dir=cache)
+                           cache_dir=cache, variants=variants)
