@@ -376,7 +376,6 @@ def _write_files(folder: Path, mesh: TissueMesh, artefacts: dict, summary: dict)
 
 
 def _write_mesh_vtu(path: Path, mesh: TissueMesh) -> None:
-    import meshio
+    from planner.reporting.vtu import tissue_vtu_writer
 
-    meshio.write(str(path), meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
-                                        cell_data={"region": [mesh.cell_region]}))
+    tissue_vtu_writer(mesh).write(path)  # points and region labels (shared with the field files)

@@ -279,3 +279,57 @@ def rasterize_cells(points_m, cells, lo_m, spacing_m: float, shape) -> tuple[np.
     _rasterize_kernel(np.ascontiguousarray(points_m, np.float64), np.ascontiguousarray(cells, np.int64),
                       np.asarray(lo_m, np.float64), float(spacing_m), np.asarray(shape, np.int64), cell_of, bary)
     return cell_of, bary
+
+
+# --- ICNIRP 2 mm cube averages (planner.em.sar.internal_E_cube_p99): per-sample keys and part sums -----
+@numba.njit(cache=True)
+def _cube_keys_kernel(cell_of, sel, tissue_id, ny, nz, n, nc1, nc2, n_tissues, key):  # pragma: no cover
+    for v in range(cell_of.shape[0]):
+        c = cell_of[v]
+        if c < 0:
+            key[v] = -1
+            continue
+        ix = v // (ny * nz)
+        r = v - ix * ny * nz
+        iy = r // nz
+        iz = r - iy * nz
+        key[v] = (((ix // n) * nc1 + iy // n) * nc2 + iz // n) * n_tissues + tissue_id[sel[c]]
+
+
+@numba.njit(cache=True)
+def _cube_sums_kernel(cell_of, bary, sel, key, pos, Fr, Fi, acc):  # pragma: no cover - compiled
+    # columns of acc: the 3 components of Fr, then (if acc has 6) those of Fi; the sums run in sample
+    # order, the four vertex terms left to right (as the NumPy bincount they replace)
+    two = acc.shape[1] == 6
+    for v in range(cell_of.shape[0]):
+        kv = key[v]
+        if kv < 0:
+            continue
+        ci = sel[cell_of[v]]
+        j = pos[kv]
+        b0, b1, b2, b3 = bary[v, 0], bary[v, 1], bary[v, 2], bary[v, 3]
+        for q in range(3):
+            acc[j, q] += ((b0 * Fr[ci, 0, q] + b1 * Fr[ci, 1, q]) + b2 * Fr[ci, 2, q]) + b3 * Fr[ci, 3, q]
+            if two:
+                acc[j, 3 + q] += ((b0 * Fi[ci, 0, q] + b1 * Fi[ci, 1, q]) + b2 * Fi[ci, 2, q]) + b3 * Fi[ci, 3, q]
+
+
+def cube_part_sums(cell_of, bary, sel, tissue_id, shape, n: int, nc1: int, nc2: int, n_tissues: int,
+                   F_vertex_cell) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(used keys (sorted), sample count per key, Σ of the sampled F components per key (k, 3): real F,
+    (k, 6): real and imaginary parts of complex F) of the voxel samples ``cell_of``/``bary`` of a chunk
+    (cells ``sel``), key = (cube, tissue id) = ((ix//n · nc1 + iy//n) · nc2 + iz//n) · n_tissues + tissue."""
+    sel = np.ascontiguousarray(sel, np.int64)
+    key = np.empty(cell_of.shape[0], np.int64)
+    _cube_keys_kernel(cell_of, sel, np.ascontiguousarray(tissue_id, np.int64), int(shape[1]), int(shape[2]),
+                      int(n), int(nc1), int(nc2), int(n_tissues), key)
+    size = int(shape[0]) // n * nc1 * nc2 * n_tissues
+    count = np.bincount(key[key >= 0], minlength=size)
+    used = np.flatnonzero(count)
+    pos = np.full(size, -1, np.int64)
+    pos[used] = np.arange(used.size)
+    cplx = np.iscomplexobj(F_vertex_cell)
+    Fr = F_vertex_cell.real if cplx else np.asarray(F_vertex_cell, np.float64)
+    acc = np.zeros((used.size, 6 if cplx else 3))
+    _cube_sums_kernel(cell_of, bary, sel, key, pos, Fr, F_vertex_cell.imag if cplx else Fr, acc)
+    return used, count[used], acc

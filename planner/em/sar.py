@@ -169,6 +169,14 @@ def locate_points(points_m: np.ndarray, cells: np.ndarray, query_m: np.ndarray, 
     return found, bary
 
 
+def _vertex_bounds(points_m: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) corner of the vertices of ``cells`` (a vertex mask, not a sort of every index)."""
+    used = np.zeros(len(points_m), bool)
+    used[cells.reshape(-1)] = True
+    p = points_m[used]
+    return p.min(axis=0), p.max(axis=0)
+
+
 def _box_sums(g: np.ndarray, k: int) -> np.ndarray:
     """Sum of g over the (2k+1)³ voxel cube centred on every voxel (zero outside): separable running means."""
     from scipy.ndimage import uniform_filter
@@ -191,16 +199,20 @@ def cube_sar_10g(sar_vox: np.ndarray, rho_vox: np.ndarray, spacing_m: float, *, 
     bg = np.full(sar_vox.shape, np.inf)
     kk = np.full(sar_vox.shape, -1)
     P0, M0, T0 = P, Mv, T  # k = 0: the voxel itself
+    todo = tissue.copy()  # tissue voxels without their 10 g cube yet
     for k in range(1, k_max + 1):
+        if not todo.any():  # every voxel has its cube: the larger ones are not needed
+            break
         P1, M1, T1 = _box_sums(P, k), _box_sums(Mv, k), _box_sums(T, k)
-        hit = tissue & (kk < 0) & (M1 >= mass_kg)
+        hit = todo & (M1 >= mass_kg)
+        todo &= ~hit
         t = np.clip((mass_kg - M0[hit]) / np.maximum(M1[hit] - M0[hit], 1e-300), 0.0, 1.0)
         avg[hit] = (P0[hit] + t * (P1[hit] - P0[hit])) / mass_kg
         n0, n1 = (2 * k - 1) ** 3, (2 * k + 1) ** 3
         bg[hit] = 1.0 - (T0[hit] + t * (T1[hit] - T0[hit])) / (n0 + t * (n1 - n0))
         kk[hit] = k
         P0, M0, T0 = P1, M1, T1
-    left = tissue & (kk < 0)  # the largest cube holds less than 10 g (small body): average over it
+    left = todo  # the largest cube holds less than 10 g (small body): average over it
     avg[left] = P0[left] / np.maximum(M0[left], 1e-300)
     bg[left] = 1.0 - T0[left] / (2 * k_max + 1) ** 3
     kk[left] = k_max
@@ -233,8 +245,7 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
                              points_m[cells[:, 3]] - points_m[cells[:, 0]])) / 6.0
     rho_mean = float((density_kg_per_m3 * vol_c)[tissue].sum() / vol_c[tissue].sum())
     side = (mass_kg / rho_mean) ** (1.0 / 3.0)
-    tv = np.unique(cells[tissue])
-    lo, hi = points_m[tv].min(axis=0), points_m[tv].max(axis=0)
+    lo, hi = _vertex_bounds(points_m, cells[tissue])
     s = side / 10.0
     if np.prod((hi - lo) / s + 1) > max_voxels:
         s = (np.prod(hi - lo) / max_voxels) ** (1.0 / 3.0)
@@ -276,28 +287,18 @@ INTERNAL_E_DEFINITION = (
 def _chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0, i1, side):
     """(tissue id, |vector average of F|, sample count) of each (cube, tissue) part of the cubes with x index
     i0 ≤ i < i1 (every such cube lies wholly in this chunk); ``xrange`` (M,2) the cells' x extent."""
-    from planner.em._kernels import rasterize_cells
+    from planner.em._kernels import cube_part_sums, rasterize_cells
 
     lo_c = lo + np.array([i0 * side, 0.0, 0.0])
     sel = np.flatnonzero((tissue_id >= 0) & (xrange[:, 1] >= lo_c[0]) & (xrange[:, 0] <= lo[0] + i1 * side))
     shape = ((i1 - i0) * n, int(nc[1]) * n, int(nc[2]) * n)
     c, b = rasterize_cells(points_m, cells[sel], lo_c, side / n, shape)
-    hit = np.flatnonzero(c >= 0)
-    ci = sel[c[hit]]
-    bh = b[hit]
-    ix, iy, iz = np.unravel_index(hit, shape)
-    local = ((ix // n) * int(nc[1]) + iy // n) * int(nc[2]) + iz // n
-    key = local * n_tissues + tissue_id[ci]
-    size = (i1 - i0) * int(nc[1]) * int(nc[2]) * n_tissues
-    count = np.bincount(key, minlength=size)
-    used = np.flatnonzero(count)
+    used, count, sums = cube_part_sums(c, b, sel, tissue_id, shape, n, int(nc[1]), int(nc[2]), n_tissues,
+                                       F_vertex_cell)
     mag2 = np.zeros(used.size)
-    parts = (F_vertex_cell.real, F_vertex_cell.imag) if np.iscomplexobj(F_vertex_cell) else (F_vertex_cell,)
-    for Fp in parts:
-        for j in range(3):  # Σ over the cube part of the sample values, one component at a time (memory)
-            Fj = (bh * Fp[ci, :, j]).sum(axis=1)
-            mag2 += np.bincount(key, weights=Fj, minlength=size)[used] ** 2
-    return used % n_tissues, np.sqrt(mag2) / count[used], count[used]
+    for q in range(sums.shape[1]):  # |Σ F|² over the cube part: real components, then imaginary ones
+        mag2 += sums[:, q] ** 2
+    return used % n_tissues, np.sqrt(mag2) / count, count
 
 
 def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np.ndarray, omega_rad_per_s: float,
@@ -311,8 +312,7 @@ def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: 
     tis = tissue_id >= 0
     if not tis.any():
         return out, 0
-    tv = np.unique(cells[tis])
-    lo, hi = points_m[tv].min(axis=0), points_m[tv].max(axis=0)
+    lo, hi = _vertex_bounds(points_m, cells[tis])
     nc = np.maximum(np.ceil((hi - lo) / side_m).astype(np.int64), 1)
     n = max(int(samples), 1)
     while n > 1 and np.prod(nc) * n ** 3 > max_samples:

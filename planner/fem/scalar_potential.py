@@ -480,8 +480,14 @@ def _vertex_values(fm, tmesh: TissueMesh, F) -> np.ndarray:
     vid = _compat.input_global_vertex_index(msh)[_compat.geometry_dofmap(msh)[:n_owned]]
     vals = fm.gather_cell_values(vals)
     vid = fm.gather_cell_values(vid)
-    perm = np.argmax(tmesh.cells[:, :, None] == vid[:, None, :], axis=2)  # TissueMesh vertex j ↔ local perm[j]
-    return np.take_along_axis(vals, perm[:, :, None], axis=1)
+    same = (tmesh.cells == vid).all(axis=1)  # DOLFINx mostly keeps each cell's vertex order
+    if same.all():
+        return vals
+    moved = np.flatnonzero(~same)
+    # TissueMesh vertex j ↔ local perm[j]
+    perm = np.argmax(tmesh.cells[moved, :, None] == vid[moved, None, :], axis=2)
+    vals[moved] = np.take_along_axis(vals[moved], perm[:, :, None], axis=1)
+    return vals
 
 
 def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float, means: bool, Fi=None):

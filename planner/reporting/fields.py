@@ -40,13 +40,12 @@ def write_artefact_files(folder: Path, mesh: TissueMesh, artefacts: dict[str, ob
 
 def write_em_fields(fields: FieldSolution, out_dir: Path, mesh: TissueMesh) -> list[Path]:
     """ParaView file ``em_fields.vtu``: per-cell |E|, |J|, Q, SAR, SAR10g, σ, region; per-vertex H0."""
-    import meshio
+    from planner.reporting.vtu import tissue_vtu_writer
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     H = fields.applied.H_peak_at(mesh.points_m)
     cd = {
-        "region": mesh.cell_region.astype(np.int32),
         "sigma_S_per_m": fields.sigma_S_per_m,
         "E_peak_V_per_m": fields.E_peak_V_per_m,
         "J_peak_A_per_m2": fields.J_peak_A_per_m2,
@@ -55,17 +54,16 @@ def write_em_fields(fields: FieldSolution, out_dir: Path, mesh: TissueMesh) -> l
         "SAR_W_per_kg": fields.SAR_W_per_kg,
         "SAR10g_W_per_kg": fields.SAR10g_W_per_kg,
     }
-    path = out_dir / "em_fields.vtu"
-    meshio.write(path, meshio.Mesh(
-        mesh.points_m, [("tetra", mesh.cells)],
+    path = tissue_vtu_writer(mesh).write(
+        out_dir / "em_fields.vtu",
         point_data={"H0_peak_A_per_m": H, "H0_peak_magnitude_A_per_m": np.linalg.norm(H, axis=1)},
-        cell_data={k: [np.asarray(v, dtype=np.float64 if k != "region" else np.int32)] for k, v in cd.items()}))
+        cell_data={k: np.asarray(v, dtype=np.float64) for k, v in cd.items()})
     return [path]
 
 
 def write_heat_fields(heat: HeatSource, out_dir: Path, mesh: TissueMesh) -> list[Path]:
     """Per-cell fields as ``heat_source.vtu`` (ParaView), TissueMesh order."""
-    import meshio
+    from planner.reporting.vtu import tissue_vtu_writer
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,37 +75,28 @@ def write_heat_fields(heat: HeatSource, out_dir: Path, mesh: TissueMesh) -> list
         "concentration_mg_per_mL": heat.concentration_mg_per_mL,
         "slp_W_per_g": heat.slp_W_per_g,
         "H_peak_A_per_m": heat.H_peak_A_per_m,
-        "region": mesh.cell_region.astype(np.int32),
     }
-    m = meshio.Mesh(mesh.points_m, [("tetra", mesh.cells)],
-                    cell_data={k: [np.ascontiguousarray(v)] for k, v in data.items()})
-    path = out_dir / "heat_source.vtu"
-    m.write(path)
+    path = tissue_vtu_writer(mesh).write(out_dir / "heat_source.vtu", cell_data=data)
     return [path]
 
 
 def write_thermal_fields(temperatures: TemperatureHistory, out_dir: pathlib.Path, mesh: TissueMesh) -> list[pathlib.Path]:
     """ParaView files: ``thermal_dose.vtu`` (baseline, final, max, CEM43, time above 42 °C) and a
     ``thermal_temperature.pvd`` time series of ``thermal_temperature_XXXX.vtu`` snapshots."""
-    import meshio
+    from planner.reporting.vtu import tissue_vtu_writer
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cells = [("tetra", mesh.cells.astype(np.int64))]
-    region = [mesh.cell_region.astype(np.int32)]
-    paths = []
-    dose = out_dir / "thermal_dose.vtu"
-    meshio.write(dose, meshio.Mesh(mesh.points_m, cells, point_data={
+    vtu = tissue_vtu_writer(mesh)  # the mesh and its regions encoded once for every file
+    paths = [vtu.write(out_dir / "thermal_dose.vtu", point_data={
         "T_baseline_C": temperatures.T_baseline_C, "T_final_C": temperatures.T_final_C, "T_max_C": temperatures.T_max_C,
         "CEM43_min": temperatures.CEM43_min, "log10_CEM43_min": np.log10(np.maximum(temperatures.CEM43_min, 1e-12)),
         "time_above_42C_min": temperatures.time_above_42C_min,
-    }, cell_data={"region": region}))
-    paths.append(dose)
+    })]
     entries = []
     for i, (t, T) in enumerate(zip(temperatures.snapshot_times_s, temperatures.T_snapshots_C)):
-        p = out_dir / f"thermal_temperature_{i:04d}.vtu"
-        meshio.write(p, meshio.Mesh(mesh.points_m, cells, point_data={
-            "T_C": T, "dT_K": T - temperatures.T_baseline_C}, cell_data={"region": region}))
+        p = vtu.write(out_dir / f"thermal_temperature_{i:04d}.vtu",
+                      point_data={"T_C": T, "dT_K": T - temperatures.T_baseline_C})
         paths.append(p)
         entries.append(f'    <DataSet timestep="{float(t):.6g}" group="" part="0" file="{p.name}"/>')
     pvd = out_dir / "thermal_temperature.pvd"

@@ -63,7 +63,9 @@ def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     paths += overlay_figures(out, Path(folder), mesh, artefacts, isotherms_C)
-    paths += slice_figures(out, mesh, artefacts)
+    # a quantity drawn as an overlay (same planes through the target) gets no second, mesh-slice image
+    drawn = {SLICE_OF_OVERLAY[p.stem] for p in paths if p.stem in SLICE_OF_OVERLAY}
+    paths += slice_figures(out, mesh, artefacts, skip=drawn)
     temps = artefacts.get("temperatures")
     if temps is not None:
         p = probe_figure(out / "probes.png", temps)
@@ -88,6 +90,8 @@ def write_figures(folder: Path, mesh: TissueMesh, summary: dict, artefacts: dict
 # --- slices over the planning image (Matplotlib) ----------------------------------------------------
 OVERLAY_QUANTITIES = ("T_max_C", "CEM43_min", "SAR_W_per_kg")
 OVERLAY_NAMES = {"T_max_C": "overlay_T_max", "CEM43_min": "overlay_CEM43", "SAR_W_per_kg": "overlay_SAR"}
+#: overlay figure → the mesh-slice image (:func:`slice_figures`) of the same quantity it replaces
+SLICE_OF_OVERLAY = {"overlay_T_max": "T_max", "overlay_CEM43": "CEM43", "overlay_SAR": "SAR"}
 
 
 def overlay_figures(out: Path, folder: Path, mesh: TissueMesh, artefacts: dict,
@@ -242,8 +246,13 @@ def _slice_origin_mm(mesh: TissueMesh) -> np.ndarray:
     return np.asarray(c, float) * 1e3
 
 
-def slice_figures(out: Path, mesh: TissueMesh, artefacts: dict) -> list[Path]:
-    """One PNG per quantity, three orthogonal slices side by side (mm axes, scalar bar with unit)."""
+def slice_figures(out: Path, mesh: TissueMesh, artefacts: dict, *, skip: set[str] | frozenset[str] = frozenset()
+                  ) -> list[Path]:
+    """One PNG per quantity, three orthogonal slices side by side (mm axes, scalar bar with unit); none for
+    the quantity names in ``skip`` (drawn as overlays); nothing to draw: no renderer started."""
+    todo = [q for q in _slice_quantities(mesh, artefacts) if q["name"] not in skip]
+    if not todo:
+        return []
     try:
         import pyvista as pv
     except ImportError as exc:  # pragma: no cover - pyvista is a dependency
@@ -259,7 +268,7 @@ def slice_figures(out: Path, mesh: TissueMesh, artefacts: dict) -> list[Path]:
     origin = _slice_origin_mm(mesh)
     names = {r.tag: f"{r.name} ({r.tissue})" for r in mesh.regions}
     paths: list[Path] = []
-    for q in _slice_quantities(mesh, artefacts):
+    for q in todo:
         key = q["name"]
         if q["cells"]:
             grid.cell_data[key] = q["array"]
