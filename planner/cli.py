@@ -73,10 +73,25 @@ def _cmd_course(args) -> int:
     return EXIT_OK
 
 
+def _check_before_launch(plan: str) -> None:
+    """What `planner check` refuses, refused before `planner run` starts its MPI ranks: the one-line
+    error and exit 2 then come from this single process (Open MPI 5's launcher, which has no --quiet,
+    would add its own notice about ranks that exited non-zero). The ranks check again."""
+    from planner.config.plan import load_plan
+    from planner.pipeline import check_output, check_plan
+    from planner.tissues.library import load_library
+
+    cfg = load_plan(plan)
+    check_plan(cfg, load_library(cfg.tissues))
+    check_output(cfg)
+
+
 def _cmd_run(args) -> int:
     from planner.fem import launch
 
     if args.real_argv:  # in-process calls (main(argv), tests) stay on this process's rank(s)
+        if not launch.under_mpi() and (args.ranks or launch.available_cores()) > 1:
+            _check_before_launch(args.plan)  # plan errors: one line from this one process, before any MPI
         note = launch.relaunch_under_mpirun(args.ranks, sys.argv[1:])  # returns only if not re-launched
         if note and not args.quiet:
             print(f"planner: note: {note}", file=sys.stderr)

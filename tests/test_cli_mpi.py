@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from planner.fem.launch import quiet_option
 from tests.conftest import ROOT, run_cli
 from tests.test_pipeline import PLAN
 
@@ -76,10 +77,13 @@ def test_an_error_on_one_rank_only_stops_every_rank(tmp_path):
     """))
     mpirun = os.environ.get("MPIRUN", "mpirun")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    res = subprocess.run([mpirun, "-n", "2", "--quiet", sys.executable, str(script)], capture_output=True, text=True,
+    res = subprocess.run([mpirun, "-n", "2", *quiet_option(mpirun), sys.executable, str(script)], capture_output=True, text=True,
                          timeout=60, env=env)
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == ["planner: error (rank 1): boom on one rank"], res.stderr
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert lines[0] == "planner: error (rank 1): boom on one rank", res.stderr
+    if quiet_option(mpirun):  # Open MPI 4: nothing else; Open MPI 5 (no --quiet) adds its abort notice after it
+        assert len(lines) == 1, res.stderr
 
 
 def test_ranks_must_be_a_positive_whole_number():

@@ -235,9 +235,9 @@ def selection_field(mesh: TissueMesh, sec: SelectionFieldSection, *, extra_shift
         check_placement(mesh, sec, shift)
     ffr = find_ffr(sources, start + shift)
     if check and not inside_body(mesh, ffr.position_m)[0]:
-        raise InputError(bad_value(f"{KEY}.shift_mm", [round(v / MM, 3) for v in shift],
+        raise InputError(bad_value(f"{KEY}.shift_mm", [round(float(v) / MM, 3) for v in shift],
                                    f"a placement putting the FFR inside the body (FFR at "
-                                   f"{[round(v / MM, 1) for v in ffr.position_m]} mm is outside; millimetres?)"))
+                                   f"{[round(float(v) / MM, 1) for v in ffr.position_m]} mm is outside; millimetres?)"))
     X = mesh.cell_centroids_m()
     B = B_at(sources, X)
     return SelectionField(B / MU0_H_per_m, ffr, shift, sources, sec, float(np.linalg.norm(B, axis=1).max()), X)

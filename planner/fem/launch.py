@@ -7,6 +7,7 @@ is in :mod:`planner.fem.parallel`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 
@@ -48,11 +49,11 @@ def relaunch_under_mpirun(ranks: int | None, argv: list[str]) -> str | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SINGLETON_ENV)}
     env.update({CHILD_ENV: "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
                 "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_mpi_yield_when_idle": "1",
-                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OMPI_MCA_btl": env.get("OMPI_MCA_btl", "^tcp"),
                 "NUMBA_NUM_THREADS": str(max(1, available_cores() // n))})
     if sys.stderr.isatty():
         env[TTY_ENV] = "1"
-    cmd = [mpirun, "-n", str(n), "--quiet", "--bind-to", "none", sys.executable, "-m", "planner", *argv]
+    cmd = [mpirun, "-n", str(n), *quiet_option(mpirun), "--bind-to", "none", sys.executable, "-m", "planner", *argv]
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -60,6 +61,18 @@ def relaunch_under_mpirun(ranks: int | None, argv: list[str]) -> str | None:
     except OSError as exc:
         return f"could not start {mpirun} ({exc.strerror or exc}): running on 1 rank instead of {n}"
     return None  # not reached
+
+
+def quiet_option(mpirun: str) -> list[str]:
+    """``["--quiet"]`` (no banner when a rank aborts the job) where mpirun knows it: Open MPI 4
+    (bookworm); Open MPI 5's PRRTE mpirun (trixie) and MPICH's Hydra refuse it (exit 213)."""
+    import subprocess
+
+    try:
+        out = subprocess.run([mpirun, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return ["--quiet"] if re.search(r"\(Open MPI\) 4\.", out) else []
 
 
 def die_with_parent() -> None:
