@@ -90,7 +90,7 @@ def _cmd_run(args) -> int:
     from planner.fem import launch
 
     if args.real_argv:  # in-process calls (main(argv), tests) stay on this process's rank(s)
-        if not launch.under_mpi() and (args.ranks or launch.available_cores()) > 1:
+        if launch.would_relaunch(args.ranks):
             _check_before_launch(args.plan)  # plan errors: one line from this one process, before any MPI
         note = launch.relaunch_under_mpirun(args.ranks, sys.argv[1:])  # returns only if not re-launched
         if note and not args.quiet:

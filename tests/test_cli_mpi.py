@@ -76,7 +76,8 @@ def test_an_error_on_one_rank_only_stops_every_rank(tmp_path):
         parallel.barrier()  # never completes: rank 1 does not come
     """))
     mpirun = os.environ.get("MPIRUN", "mpirun")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl="^tcp")
     res = subprocess.run([mpirun, "-n", "2", *quiet_option(mpirun), sys.executable, str(script)], capture_output=True, text=True,
                          timeout=60, env=env)
     assert res.returncode == 2

@@ -36,6 +36,13 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def would_relaunch(ranks: int | None) -> bool:
+    """Whether :func:`relaunch_under_mpirun` would start ranks (more than one wanted, not yet under
+    MPI, mpirun on PATH)."""
+    n = ranks if ranks is not None else available_cores()
+    return n > 1 and not under_mpi() and shutil.which("mpirun") is not None
+
+
 def relaunch_under_mpirun(ranks: int | None, argv: list[str]) -> str | None:
     """Replace this process by ``mpirun -n N python -m planner ARGV`` when N > 1 and not already under
     MPI (N = ``ranks`` or the available cores). Returns only if it does not re-launch: None, or a note
