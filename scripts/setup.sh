@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 
 release=$(. /etc/os-release 2>/dev/null && echo "${ID:-?}-${VERSION_CODENAME:-?}")
 case "$release" in
-  debian-bookworm) DOLFINX_WANT=0.5; NUMPY_WANT=1.24 ;;
-  debian-trixie) DOLFINX_WANT=0.9; NUMPY_WANT=2.2 ;;
+  debian-bookworm) DOLFINX_WANT=0.5; NUMPY_WANT=1.24; CONSTRAINTS=scripts/constraints-bookworm.txt ;;
+  debian-trixie) DOLFINX_WANT=0.9; NUMPY_WANT=2.2; CONSTRAINTS=scripts/constraints-trixie.txt ;;
   *) echo "setup: this system is '$release'; planner installs on Debian 12 bookworm (DOLFINx 0.5.2) or" \
           "Debian 13 trixie (DOLFINx 0.9) only — on another system, run it in a Debian chroot or" \
           "container (scripts/trixie.sh shows how)" >&2; exit 2 ;;
@@ -38,10 +38,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.planner-installed
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh "$CONSTRAINTS" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: pip install -e .[dev]"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+  # the tested versions as constraints (pyproject.toml keeps the ranges): no resolver backtracking
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c "$CONSTRAINTS" -e ".[dev]"
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c "import numpy, dolfinx, sys

@@ -57,11 +57,11 @@ setup() {
     $SUDO cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
     inside "update-ca-certificates >/dev/null 2>&1 || true"
   fi
-  local deps; deps=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  local deps; deps=$(cat pyproject.toml scripts/constraints-trixie.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$ROOT/.planner-pip" 2>/dev/null)" != "$deps" ]; then
     echo "trixie: venv /opt/planner-venv + pip dependencies"
     inside "[ -x /opt/planner-venv/bin/python ] || python3 -m venv --system-site-packages /opt/planner-venv
-            cd /work/planner && /opt/planner-venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'"
+            cd /work/planner && /opt/planner-venv/bin/python -m pip install -q --disable-pip-version-check -c scripts/constraints-trixie.txt -e '.[dev]'"
     echo "$deps" > "$ROOT/.planner-pip"
   fi
   inside "cd /work/planner && /opt/planner-venv/bin/python -c 'import dolfinx, numpy; print(\"trixie: ok (dolfinx\", dolfinx.__version__, \"numpy\", numpy.__version__ + \")\")'"
