@@ -8,7 +8,8 @@ of the tissue eddy-current and Pennes stages at up to 1 M P1 dofs.
 a titanium hip stem; generated into DIR on first use, generation timed separately), once per rank
 count, as a user runs it (the CLI re-launches itself under mpirun); columns: wall seconds of every
 stage from ``summary.json → timings_s``, the whole command's wall time and the peak resident memory
-of the largest process (``RUSAGE_CHILDREN``; per rank, not summed).
+of the largest process (``RUSAGE_CHILDREN`` of a wrapper that runs only the planner), and ranks × that
+peak as an upper bound of the machine's memory use.
 
 ``fem``: a 200 mm cube of muscle with a 20 mm tumour (n³ cubes × 6 tetrahedra, (n+1)³ P1 dofs;
 n = 100: 1.03 M dofs, 6 M cells), uniform 10 kA/m at 100 kHz, 10 s BDF2 steps, in a fresh process
@@ -50,6 +51,20 @@ def _table(rows: list[dict], cols: list[str]) -> None:
         print("  ".join(_fmt(r.get(c)).rjust(w[c]) for c in cols))
 
 
+# the peak resident memory of the planner's process tree alone (mpirun and its ranks): a fresh parent whose
+# RUSAGE_CHILDREN sees only them (this process's own children include the phantom generator)
+_PEAK_RSS = ("import resource, subprocess, sys; r = subprocess.call(sys.argv[1:]); "
+             "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+             "sys.exit(r)")
+
+
+def _peak_rss_kib(stderr: str) -> float:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("peak_rss_kib "):
+            return float(line.split()[1])
+    return float("nan")
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
@@ -79,18 +94,17 @@ def run_stages(phantom: str, folder: Path, ranks: list[int]) -> list[dict]:
         variant = folder / f"plan_ranks{n}.toml"
         variant.write_text(text.replace('output_dir = "results"', f'output_dir = "{out.name}"')
                            .replace("[plan]\n", "[plan]\noverwrite = true\n", 1))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "planner", "run", str(variant), "--ranks", str(n), "-q"], cwd=ROOT,
-                           env=_child_env(), capture_output=True, text=True)
+        p = subprocess.run([sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "planner", "run", str(variant),
+                            "--ranks", str(n), "-q"], cwd=ROOT, env=_child_env(), capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss = _peak_rss_kib(p.stderr)
         if p.returncode not in (0, 3):
             print(f"ranks {n}: planner run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
             continue
         summary = json.loads((out / "summary.json").read_text())
         row = {"run": f"planner run --ranks {n}", "wall_s": wall, **summary.get("timings_s", {}),
-               "peak_rss_GiB": (rss if rss > before else float("nan")) / 2**20,
+               "peak_rss_GiB": rss / 2**20, "ranks_x_peak_GiB": n * rss / 2**20,
                "cells": summary["mesh"]["cells"]}
         im = (summary.get("em") or {}).get("implants") or []
         if im:
@@ -222,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         _header(f"planner run {args.phantom}: stage wall seconds (summary.json timings_s), whole command, peak RSS")
         rows = run_stages(args.phantom, folder, args.ranks)
         cols = ["run", "wall_s", "mesh", "fem_mesh", "em", "implants", "nanoparticles", "thermal", "safety", "search",
-                "outputs", "total", "peak_rss_GiB", "cells", "implant_W"]
+                "outputs", "total", "peak_rss_GiB", "ranks_x_peak_GiB", "cells", "implant_W"]
         _table(rows, [c for c in cols if any(c in r for r in rows)])
         return 0
     _header(f"tissue em + Pennes stages, n = {args.n} ({(args.n + 1) ** 3} P1 dofs), {args.steps} BDF2 steps")

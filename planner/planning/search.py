@@ -150,6 +150,7 @@ class SearchResult:
     frequency_options: tuple[FrequencyOption, ...] = ()
     best_frequency_kHz: float | None = None
     best_reason: str = ""
+    superposition: dict[str, Any] = field(default_factory=dict)
 
     def summary_block(self) -> dict[str, Any]:
         steady = self.goal_mode == "steady-upper-bound"
@@ -172,6 +173,7 @@ class SearchResult:
             "frequency_sweep": [dataclasses.asdict(o) for o in self.frequency_options],
             "best_frequency_kHz": self.best_frequency_kHz,
             "best_reason": self.best_reason,
+            "superposition": self.superposition,
             "definitions": {
                 "goal_mode": "transient: T90 of the per-vertex maximum over the plan's session; steady-upper-bound: "
                              "T90 of the steady state at that field (an upper bound for constant perfusion)",
@@ -180,6 +182,9 @@ class SearchResult:
                                         + ("; not computed in steady mode" if steady else ""),
                 "CEM43T90_min": ("upper bound: steady state held for the whole duration" if steady
                                  else "from the transient session"),
+                "superposition": "used: every evaluation combined exactly from one thermal run per heat component "
+                                 "(linear session: constant perfusion, fixed steps; planner.thermal.superposition); "
+                                 "direct_evaluations: those solved as a whole run instead (with their implant-only run)",
                 "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit (a CEM43 structure limit as "
                                  "log2(limit/value), the K above 43 °C that double the dose); negative = violated",
             },
@@ -228,9 +233,32 @@ class _Evaluator:
         self.cache: dict[tuple[float, str], Evaluation] = {}
         self.fields_at: dict[tuple[float, str], np.ndarray | None] = {}
         self.progress, self.task = progress, task
+        self._linear: Any = None
+        self.linear_reason = ""
+        self.direct = 0  # evaluations solved directly (not by superposition)
+
+    def _temperatures(self, s: float, start: np.ndarray | None):
+        """The session at scale s: combined from the unit runs where the session is linear, else solved."""
+        from planner.thermal import solve_bioheat
+        from planner.thermal.superposition import linear_session
+
+        if self._linear is None and start is None:
+            self._linear, self.linear_reason = linear_session(self.mesh, self.heat, self.lib, self.thermal)
+            self._linear = self._linear or False
+            log.info("search: superposition %s", self.linear_reason)
+        coeffs = self._linear.coefficients(s) if self._linear and start is None else None
+        if coeffs is not None:
+            return self._linear.history(coeffs)
+        self.direct += 1
+        return solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.thermal, check_physical=False,
+                             initial_T_C=start)
+
+    def superposition_block(self) -> dict[str, Any]:
+        lin = self._linear or None
+        return {"used": lin is not None, "reason": self.linear_reason, "unit_runs": lin.runs if lin else 0,
+                "direct_evaluations": self.direct}
 
     def __call__(self, s: float, sweep: str = "up", start: np.ndarray | None = None) -> Evaluation:
-        from planner.thermal import solve_bioheat
         from planner.thermal.metrics import target_T90_history, time_to_reach_s
 
         key = (float(s), sweep)
@@ -238,8 +266,7 @@ class _Evaluator:
             return self.cache[key]
         # temperatures above 100 °C are not an error here: such a field is simply unsafe
         try:
-            temps = solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.thermal, check_physical=False,
-                                  initial_T_C=start)
+            temps = self._temperatures(s, start)
         except SolverError as exc:
             if "Picard" not in str(exc):
                 raise
@@ -390,6 +417,7 @@ def _search_at(cfg: SearchSections, mesh, applied, fields, heat, lib, progress: 
         time_to_goal_T90_min=None if at_goal is None else at_goal.time_to_goal_T90_min,
         monotonic=monotonic and not hysteresis, hysteresis=hysteresis, notes=tuple(notes),
         CEM43T90_at_goal_min=None if at_goal is None else at_goal.CEM43T90_min,
+        superposition=ev.superposition_block(),
     )
 
 

@@ -217,8 +217,13 @@ def implant_self_heating(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, 
         return None
     res, *_ = _solve(mesh, ImplantOnlyHeat(np.asarray(q, dtype=float)), lib, th, None, comm, False, probes=False,
                      progress=progress, task="time loop (implant self-heating)")
-    rise = res.T_max_C - res.T_baseline_C
-    return {r.name: float(rise[np.unique(mesh.cells[mesh.cell_region == r.tag])].max()) for r in implants}
+    return implant_rises(mesh, res.T_max_C - res.T_baseline_C)
+
+
+def implant_rises(mesh: TissueMesh, rise: np.ndarray) -> dict[str, float]:
+    """Per implant region: the largest of a per-vertex rise at its vertices."""
+    return {r.name: float(rise[np.unique(mesh.cells[mesh.cell_region == r.tag])].max())
+            for r in mesh.regions_with_role(Role.IMPLANT)}
 
 
 @contextmanager
@@ -250,6 +255,13 @@ def solve_bioheat(mesh: TissueMesh, heat: HeatLike, lib: ThermalLibrary, section
         res, inp, probe_names, probe_pos = _solve(mesh, heat, lib, th, dirichlet, comm, check_physical, True,
                                                   initial_T_C, progress)
         self_heating = None if dirichlet is not None else implant_self_heating(mesh, heat, lib, th, comm, progress)
+    return history_from_result(mesh, th, res, inp, probe_names, probe_pos, self_heating)
+
+
+def history_from_result(mesh: TissueMesh, th: ThermalSection, res, inp, probe_names: tuple[str, ...],
+                        probe_pos: np.ndarray, self_heating: dict[str, float] | None) -> TemperatureHistory:
+    """The :class:`TemperatureHistory` (metrics, DVH, systemic block) of a solver result ``res``
+    (a :class:`planner.fem.bioheat.PennesResult`, or one combined from unit runs)."""
     t42_min = res.time_above_s / 60.0
     tmask = metrics.target_cell_mask(mesh)
     base = {"min_C": float(res.T_baseline_C.min()), "max_C": float(res.T_baseline_C.max())}

@@ -22,8 +22,10 @@ from planner.config.plan import ThermalSection
 from planner.errors import InputError, SolverError
 from planner.nanoparticles.heat import HeatSource
 from planner.thermal.stage import ThermalLibrary
+from planner.thermal.superposition import ComponentHeat as _Component
+from planner.thermal.superposition import heat_components as components
 from planner.uncertainty.probes_csv import MeasuredProbes
-from planner.uncertainty.responses import ScaledPerfusionLibrary, _Component, components
+from planner.uncertainty.responses import ScaledPerfusionLibrary
 
 log = logging.getLogger(__name__)
 SCALE_BOUND = 100.0

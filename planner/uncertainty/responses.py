@@ -15,16 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.artefacts import TissueMesh
-
-
-@dataclass(frozen=True)
-class _Component:
-    """A heat source made of one component: Q(f) per schedule field fraction f."""
-
-    q: Callable[[float], np.ndarray]
-
-    def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray:
-        return self.q(field_fraction)
+from planner.thermal.superposition import ComponentHeat as _Component
+from planner.thermal.superposition import heat_components as components
 
 
 class ScaledPerfusionLibrary:
@@ -60,17 +52,6 @@ class UnitResponses:
     theta: dict[str, np.ndarray]
     monotone: bool
     solves: int
-
-
-def components(heat) -> dict[str, Callable[[float], np.ndarray]]:
-    """The non-zero heat components of a planner.nanoparticles.HeatSource at schedule fraction f."""
-    out: dict[str, Callable[[float], np.ndarray]] = {}
-    if np.any(heat.Q_np_W_per_m3 > 0):
-        out["particles"] = heat.Q_np_at
-    for name, q in (("eddy", heat.Q_eddy_W_per_m3), ("implant", heat.Q_implant_W_per_m3)):
-        if np.any(np.asarray(q) > 0):
-            out[name] = (lambda qq: (lambda f: float(f) ** 2 * qq))(np.asarray(q, dtype=float))
-    return out
 
 
 def _rows(hist) -> tuple[np.ndarray, np.ndarray]:

@@ -187,3 +187,27 @@ def test_unconverged_perfusion_state_is_an_unsafe_evaluation_not_a_crash():
     bad = [e for e in res.evaluations if e.T90_C is None]
     assert bad and all("no converged perfusion state" in e.violations[0] for e in bad)
     assert res.max_safe_field_kA_per_m < min(e.field_kA_per_m for e in bad if e.sweep == "up") + 1e-9
+
+
+def test_superposed_search_equals_the_search_by_direct_runs(setup, monkeypatch):
+    """Every evaluation combined from one unit run gives the search of one full run per field."""
+    mesh, lib, applied, fields = setup
+    cfg = _plan(thermal={"body_mass_kg": 1.0, "thermoregulation_W_per_K": 0.5}, search={"sweep_points": 5})
+    heat = RegionHeat(mesh, 4e4, tag=2)
+    fast = search_settings(_sections(cfg), mesh, applied, fields, heat, lib)
+    import planner.thermal.superposition as sp
+
+    monkeypatch.setattr(sp, "linear_session", lambda *a, **k: (None, "switched off by the test"))
+    slow = search_settings(_sections(cfg), mesh, applied, fields, heat, lib)
+    assert fast.superposition == {"used": True, "reason": "linear", "unit_runs": 1, "direct_evaluations": 0}
+    assert slow.superposition["used"] is False and slow.superposition["direct_evaluations"] == len(slow.evaluations)
+    assert fast.field_for_goal_kA_per_m == pytest.approx(slow.field_for_goal_kA_per_m, abs=1e-6)
+    assert fast.max_safe_field_kA_per_m == pytest.approx(slow.max_safe_field_kA_per_m, abs=1e-6)
+    # Brent's later points move with the margins' last digits (solver tolerance): compare to 1e-6
+    assert [e.scale for e in fast.evaluations] == pytest.approx([e.scale for e in slow.evaluations], abs=1e-6)
+    for a, b in zip(fast.evaluations, slow.evaluations):
+        assert a.T90_C == pytest.approx(b.T90_C, abs=1e-6) and a.safety_margin == pytest.approx(b.safety_margin, abs=1e-6)
+        assert a.arterial_rise_K == pytest.approx(b.arterial_rise_K, abs=1e-8)
+        assert (a.time_to_goal_T90_min is None) == (b.time_to_goal_T90_min is None)
+        assert a.time_to_goal_T90_min is None or a.time_to_goal_T90_min == pytest.approx(b.time_to_goal_T90_min, abs=1e-4)
+    assert any(e.time_to_goal_T90_min is not None for e in fast.evaluations)
