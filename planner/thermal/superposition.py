@@ -73,7 +73,8 @@ class _Recording:
     """A component heat that remembers the field fractions the solver asked for."""
 
     def __init__(self, q: Callable[[float], np.ndarray]) -> None:
-        self.q, self.fractions = q, set()
+        self.q = q
+        self.fractions: set[float] = set()
 
     def Q_W_per_m3(self, field_fraction: float = 1.0) -> np.ndarray:
         self.fractions.add(float(field_fraction))
