@@ -184,7 +184,10 @@ class SearchResult:
                                  else "from the transient session"),
                 "superposition": "used: every evaluation combined exactly from one thermal run per heat component "
                                  "(linear session: constant perfusion, fixed steps; planner.thermal.superposition); "
-                                 "direct_evaluations: those solved as a whole run instead (with their implant-only run)",
+                                 "direct_evaluations: those solved as a whole run instead (with their implant-only run); "
+                                 "max_heat_deviation ε: largest per-cell relative deviation of the particle heat from "
+                                 "c(s) × its unit-run heat (field varying over the particles, SLP not ∝ H²): temperature "
+                                 "error ≤ ε × particle rise; above heat_deviation_limit the evaluation is solved directly",
                 "safety_margin": "smallest distance to any temperature (K) or SAR (W/kg) limit (a CEM43 structure limit as "
                                  "log2(limit/value), the K above 43 °C that double the dose); negative = violated",
             },
@@ -256,7 +259,9 @@ class _Evaluator:
     def superposition_block(self) -> dict[str, Any]:
         lin = self._linear or None
         return {"used": lin is not None, "reason": self.linear_reason, "unit_runs": lin.runs if lin else 0,
-                "direct_evaluations": self.direct}
+                "direct_evaluations": self.direct,
+                "max_heat_deviation": lin.max_deviation if lin else None,
+                "heat_deviation_limit": lin.heat_rtol if lin else None}
 
     def __call__(self, s: float, sweep: str = "up", start: np.ndarray | None = None) -> Evaluation:
         from planner.thermal.metrics import target_T90_history, time_to_reach_s

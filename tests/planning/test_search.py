@@ -199,7 +199,9 @@ def test_superposed_search_equals_the_search_by_direct_runs(setup, monkeypatch):
 
     monkeypatch.setattr(sp, "linear_session", lambda *a, **k: (None, "switched off by the test"))
     slow = search_settings(_sections(cfg), mesh, applied, fields, heat, lib)
-    assert fast.superposition == {"used": True, "reason": "linear", "unit_runs": 1, "direct_evaluations": 0}
+    sp_block = fast.superposition
+    assert (sp_block["used"], sp_block["reason"], sp_block["unit_runs"], sp_block["direct_evaluations"]) == (True, "linear", 1, 0)
+    assert sp_block["max_heat_deviation"] < 1e-12 and sp_block["heat_deviation_limit"] == 1e-3  # Q ∝ f²: exact
     assert slow.superposition["used"] is False and slow.superposition["direct_evaluations"] == len(slow.evaluations)
     assert fast.field_for_goal_kA_per_m == pytest.approx(slow.field_for_goal_kA_per_m, abs=1e-6)
     assert fast.max_safe_field_kA_per_m == pytest.approx(slow.max_safe_field_kA_per_m, abs=1e-6)
