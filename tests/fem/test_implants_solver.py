@@ -96,6 +96,38 @@ def test_direct_solve_equals_ams_minres_and_is_the_default_for_small_models():
     assert solve(3.0 * H0, solver="direct").loss_W == pytest.approx(9.0 * direct.loss_W, rel=1e-10)
 
 
+def test_failed_factorisation_is_retried_then_auto_falls_back_to_ams(caplog):
+    """MUMPS refusing to factor (here: its working memory capped at 1 MB, INFOG(1) < 0) — as a rare
+    partition-dependent pivot growth did once on 2 ranks: 'direct' raises naming MUMPS' INFOG after the
+    retry, 'auto' logs it and solves with AMS-MINRES (same loss)."""
+    from petsc4py import PETSc
+
+    from planner.fem.implant_eddy.direct import PREFIX, mumps_available
+
+    if not mumps_available():
+        pytest.skip("PETSc without MUMPS")
+    f = _f(2.0)
+    geo = sm.SubModelGeometry(_sphere, sizing=sm.SubModelSizing(refinement=0.4))
+    msh, ct, _ = ec.mesh_submodel(lambda: geo.open(A_MM / 2.0, 2))
+
+    def solve(**kw):
+        return ec.solve_reduced_field(msh, ct, ec.ImplantSolveOptions(
+            sigma_S_per_m=SIG, frequency_Hz=f, A0_peak_at=ec.uniform_A0((0, 0, H0)), collect_cells=False, **kw))
+
+    good = solve(solver="direct")
+    opts = PETSc.Options()
+    opts[f"{PREFIX}mat_mumps_icntl_23"] = 1
+    try:
+        with pytest.raises(SolverError, match=r"MUMPS INFOG\(1\) = -\d+"):
+            solve(solver="direct")
+        with caplog.at_level("WARNING"):
+            auto = solve(solver="auto", direct_max_dofs=10**9)
+    finally:
+        opts.delValue(f"{PREFIX}mat_mumps_icntl_23")
+    assert auto.iterations > 0 and auto.loss_W == pytest.approx(good.loss_W, rel=1e-4)
+    assert any("continues with AMS-MINRES" in r.getMessage() for r in caplog.records)
+
+
 def test_options_are_validated_and_cell_tags_agree_with_the_mesher():
     from planner.errors import InputError
 

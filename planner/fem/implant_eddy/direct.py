@@ -55,9 +55,27 @@ def block_matrix(system: ReducedFieldSystem) -> PETSc.Mat:
 
 def solve_direct(system: ReducedFieldSystem, x: PETSc.Vec, rhs: PETSc.Vec) -> PETSc.Mat:
     """Factor the gauged block matrix (MUMPS LDLᵀ) and solve into ``x``; returns the matrix (caller
-    destroys). Raises :class:`SolverError` with MUMPS' INFOG(1) if the factorisation fails."""
+    destroys). A failed factorisation is retried once with 3× MUMPS' estimated workspace (ICNTL(14) = 200 %:
+    delayed 2×2 pivots of the indefinite system can outgrow the estimate, depending on the rank
+    partition); then :class:`SolverError` with MUMPS' INFOG(1), INFOG(2)."""
     A = block_matrix(system)
     A.setOptionsPrefix(PREFIX)  # "-implant_direct_mat_mumps_icntl_7 5" etc. on the PETSc command line
+    try:
+        error = _factor_solve(A, x, rhs, None)
+        if error is not None:
+            error = _factor_solve(A, x, rhs, 200)
+    except BaseException:
+        A.destroy()
+        raise
+    if error is not None:
+        A.destroy()
+        raise SolverError(f"implant eddy-current direct solve (MUMPS LDLᵀ) failed: {error}; expected a factorisable "
+                          f"block system — set the implant solver to 'ams'")
+    return A
+
+
+def _factor_solve(A: PETSc.Mat, x: PETSc.Vec, rhs: PETSc.Vec, workspace_percent: int | None) -> str | None:
+    """One factorisation and solve; None on success, else what failed."""
     ksp = PETSc.KSP().create(A.getComm())
     try:
         ksp.setOperators(A)
@@ -67,20 +85,29 @@ def solve_direct(system: ReducedFieldSystem, x: PETSc.Vec, rhs: PETSc.Vec) -> PE
         pc.setFactorSolverType("mumps")
         ksp.setOptionsPrefix(PREFIX)
         ksp.setFromOptions()
+        if workspace_percent is not None:
+            pc.setFactorSetUpSolverType()
+            pc.getFactorMatrix().setMumpsIcntl(14, workspace_percent)
         ksp.setErrorIfNotConverged(False)
         try:
             ksp.setUp()
             ksp.solve(rhs, x)
         except PETSc.Error as exc:
-            raise SolverError(f"implant eddy-current direct solve (MUMPS LDLᵀ) failed: PETSc error {exc.ierr}; "
-                              f"expected a factorisable block system — set the implant solver to 'ams'") from None
+            return f"PETSc error {exc.ierr}, {_mumps_info(pc)}"
         reason = ksp.getConvergedReason()
         if reason < 0 or not x.norm() < float("inf"):
-            raise SolverError(f"implant eddy-current direct solve (MUMPS LDLᵀ) failed: KSP reason {reason}; "
-                              f"expected a factorisable block system — set the implant solver to 'ams'")
+            return f"KSP reason {reason}, {_mumps_info(pc)}"
+        return None
     finally:
         ksp.destroy()
-    return A
+
+
+def _mumps_info(pc: PETSc.PC) -> str:
+    try:
+        F = pc.getFactorMatrix()
+        return f"MUMPS INFOG(1) = {F.getMumpsInfog(1)}, INFOG(2) = {F.getMumpsInfog(2)}"
+    except PETSc.Error:
+        return "MUMPS INFOG not available"
 
 
 __all__ = ["block_matrix", "mumps_available", "solve_direct"]

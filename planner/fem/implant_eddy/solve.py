@@ -1,6 +1,7 @@
 """Reduced-field solve on a tagged mesh, and one implant end to end (sub-model mesh → solve)."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from planner.fem.implant_eddy.model import (
     SubModelResult,
     SubModelSource,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _split(x: PETSc.Vec, system: ReducedFieldSystem) -> tuple[dolfinx.fem.Function, dolfinx.fem.Function]:
@@ -68,8 +71,13 @@ def _solve_block(system: ReducedFieldSystem, options: ImplantSolveOptions, comm:
         rhs.getArray()[n:] = system.b.getArray(readonly=True)[:n]
         keep += [x, rhs]
         t = time.perf_counter()
-        keep.append(solve_direct(system, x, rhs))
-        return _Solved(x=x, iterations=0, ksp_reason=0, residual_norm=0.0, t_setup=time.perf_counter() - t)
+        try:
+            keep.append(solve_direct(system, x, rhs))
+            return _Solved(x=x, iterations=0, ksp_reason=0, residual_norm=0.0, t_setup=time.perf_counter() - t)
+        except SolverError as exc:
+            if options.solver == "direct":
+                raise
+            log.warning("%s; solver 'auto' continues with AMS-MINRES", exc)
     t = time.perf_counter()
     inner, aux = ams_preconditioner(system.P, system.V, options.degree, comm)
     solver = block_minres(system, inner, comm, rtol=options.rtol, max_iterations=options.max_iterations)
