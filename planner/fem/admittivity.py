@@ -30,32 +30,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from planner.errors import SolverError
-from planner.fem.implant_eddy.blocks import BlockOperator, _blocks
-
-
-class PresbPC:
-    """z = 𝒫⁻¹ S r (module docstring) with S = diag(I, −I) undoing the negated second row, r = [f; −g]:
-    h = Q⁻¹(f + g), y = Q⁻¹(K_s h − f), x = h − y."""
-
-    def __init__(self, inner: PETSc.KSP, Ks: PETSc.Mat) -> None:
-        self.inner, self.Ks = inner, Ks
-        self.f, self.g = Ks.createVecRight(), Ks.createVecRight()
-        self.x, self.y = Ks.createVecLeft(), Ks.createVecLeft()
-        self.s, self.h = Ks.createVecLeft(), Ks.createVecLeft()
-
-    def apply(self, pc: PETSc.PC, r: PETSc.Vec, z: PETSc.Vec) -> None:
-        with _blocks(r.getArray(readonly=True), self.f, self.g), _blocks(z.getArray(), self.x, self.y):
-            self.s.waxpy(-1.0, self.g, self.f)  # f + g (the second half of r holds −g)
-            self.inner.solve(self.s, self.h)
-            self.Ks.mult(self.h, self.s)
-            self.s.axpy(-1.0, self.f)
-            self.inner.solve(self.s, self.y)
-            self.x.waxpy(-1.0, self.y, self.h)
-
-    def destroy(self, pc: PETSc.PC | None = None) -> None:
-        """Called by PETSc when the PC is destroyed (python-context protocol)."""
-        for v in (self.f, self.g, self.x, self.y, self.s, self.h):
-            v.destroy()
+from planner.fem.implant_eddy.blocks import BlockOperator, PresbPC
 
 
 def _nullspace(A: PETSc.Mat, n: int, mask: np.ndarray | None, comm: MPI.Comm) -> PETSc.NullSpace:
@@ -129,4 +104,4 @@ def solve_block(Ks: PETSc.Mat, Kt: PETSc.Mat, Q: PETSc.Mat, bs: PETSc.Vec, bt: P
     return int(its)
 
 
-__all__ = ["PresbPC", "solve_block"]
+__all__ = ["PresbPC", "solve_block"]  # PresbPC lives in planner.fem.implant_eddy.blocks (re-exported)

@@ -5,10 +5,10 @@ surroundings (A_r is gauge-free there), so a factorisation needs a gauge: the di
 
     [[K + ε M_0, −M], [−M, −(K + ε M_0)]] [u; v] = [0; b],
 
-with ε M_0 the preconditioner's tiny mass over the surroundings (``regularisation`` × κ, floored; see
-:mod:`.assembly`), i.e. ``K + ε M_0 = P − M`` when κ is above the floor. It only fixes the gauge of
-A_r outside the metal: the metal loss moves by O(ε) (measured 2.4e-6 relative against MINRES at
-rtol 1e-6 on the sphere, within the MINRES tolerance itself).
+with ε M_0 the tiny mass over the surroundings (``regularisation`` × κ, floored), which the assembled
+K already contains (:mod:`.assembly`; the iterative solve uses the same K). It only fixes the gauge of
+A_r outside the metal: the metal loss moves by O(ε) (measured 2.4e-6 relative against the ungauged
+MINRES at rtol 1e-6 on the sphere, within the MINRES tolerance itself).
 
 Why: exact (no iteration count that could drift with a/δ), deterministic across ranks, and the cheapest
 for small sub-models: on the a = 5 mm sphere (33.6k dofs) 2.5 CPU s against 3.7 for the former AMS
@@ -32,23 +32,16 @@ def mumps_available() -> bool:
     return bool(has("mumps")) if has is not None else False
 
 
-def _gauged_stiffness(system: ReducedFieldSystem) -> PETSc.Mat:
-    """K + ε M_0 = P − (κ_P/κ) M: P's ε mass outside the metal, nothing added inside."""
-    Kg = system.P.copy()
-    Kg.axpy(-system.kappa_P_over_kappa, system.M, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
-    return Kg
-
-
 def block_matrix(system: ReducedFieldSystem) -> PETSc.Mat:
     """The gauged block matrix as one AIJ matrix, rows laid out [u_owned, v_owned] per rank."""
-    Kg = _gauged_stiffness(system)
+    Kg = system.K  # K + ε M_0 (assembly.py)
     Kn = Kg.copy()
     Kn.scale(-1.0)
     Mn = system.M.copy()
     Mn.scale(-1.0)
     nest = PETSc.Mat().createNest([[Kg, Mn], [Mn, Kn]], comm=system.K.getComm())
     A = nest.convert("aij", PETSc.Mat())  # a new matrix (without ``out`` petsc4py converts in place)
-    for obj in (nest, Kg, Kn, Mn):
+    for obj in (nest, Kn, Mn):
         obj.destroy()
     return A
 

@@ -32,6 +32,7 @@ class CellTags(Protocol):
 
 
 SOLVERS = ("auto", "direct", "ams")
+KRYLOV = ("presb", "minres")  # the iteration of solver "ams" (planner.fem.implant_eddy.blocks)
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,16 @@ class ImplantSolveOptions:
     ``solver``: ``"direct"`` (MUMPS LDLᵀ of the gauged block system, :mod:`.direct`), ``"ams"`` (MINRES with
     the block-diagonal AMS preconditioner, :mod:`.blocks`) or ``"auto"``: direct up to ``direct_max_dofs``
     N1curl dofs when PETSc has MUMPS, AMS above (the direct factor's memory grows like N^{4/3}).
+    ``krylov``: the iteration of the AMS path, ``"presb"`` (GMRES + PRESB, two AMS cycles per
+    iteration, true-residual test) or ``"minres"`` (MINRES + block-diagonal AMS, the former default);
+    ``rtol`` is its relative tolerance.
     """
 
     sigma_S_per_m: float
     frequency_Hz: float
     A0_peak_at: AppliedPotential
     degree: int = 2
-    rtol: float = 1e-4  # MINRES: loss within 1e-4 of the direct solve for a/δ 0.3…10 (README_implants)
+    rtol: float = 1e-4  # loss within 1e-4 of the direct solve for a/δ 0.3…10, both Krylov methods (README_implants)
     max_iterations: int = 300
     regularisation: float = 1e-6
     collect_cells: bool = True
@@ -66,10 +70,13 @@ class ImplantSolveOptions:
     comm: MPI.Comm = field(default_factory=lambda: MPI.COMM_WORLD)
     solver: str = "auto"
     direct_max_dofs: int = 20_000
+    krylov: str = "presb"
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
             raise InputError(bad_value("solver", self.solver, f"one of {', '.join(SOLVERS)}"))
+        if self.krylov not in KRYLOV:
+            raise InputError(bad_value("krylov", self.krylov, f"one of {', '.join(KRYLOV)}"))
         if self.degree not in (1, 2):
             raise InputError(bad_value("degree", self.degree, "1 or 2 (N1curl degree)"))
         if not (self.sigma_S_per_m > 0 and math.isfinite(self.sigma_S_per_m)):

@@ -13,7 +13,7 @@ from petsc4py import PETSc
 
 from planner.errors import SolverError
 from planner.fem.implant_eddy.assembly import ReducedFieldSystem, assemble_reduced_field
-from planner.fem.implant_eddy.blocks import ams_preconditioner, block_minres, check_converged
+from planner.fem.implant_eddy.blocks import ams_preconditioner, block_krylov, check_converged
 from planner.fem.implant_eddy.direct import mumps_available, solve_direct
 from planner.fem.implant_eddy.evaluate import sample_total_field
 from planner.fem.implant_eddy.losses import metal_losses
@@ -77,10 +77,11 @@ def _solve_block(system: ReducedFieldSystem, options: ImplantSolveOptions, comm:
         except SolverError as exc:
             if options.solver == "direct":
                 raise
-            log.warning("%s; solver 'auto' continues with AMS-MINRES", exc)
+            log.warning("%s; solver 'auto' continues with AMS-%s", exc, options.krylov.upper())
     t = time.perf_counter()
-    inner, aux = ams_preconditioner(system.P, system.V, options.degree, comm)
-    solver = block_minres(system, inner, comm, rtol=options.rtol, max_iterations=options.max_iterations)
+    inner, aux = ams_preconditioner(system, options.degree, comm)
+    solver = block_krylov(system, inner, comm, method=options.krylov, rtol=options.rtol,
+                          max_iterations=options.max_iterations)
     keep += [solver, inner, *aux]
     t_setup = time.perf_counter() - t
     solver.ksp.solve(solver.rhs, solver.x)
