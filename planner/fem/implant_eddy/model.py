@@ -51,8 +51,8 @@ class ImplantSolveOptions:
     the block-diagonal AMS preconditioner, :mod:`.blocks`) or ``"auto"``: direct up to ``direct_max_dofs``
     N1curl dofs when PETSc has MUMPS, AMS above (the direct factor's memory grows like N^{4/3}).
     ``krylov``: the iteration of the AMS path, ``"presb"`` (GMRES + PRESB, two AMS cycles per
-    iteration, true-residual test) or ``"minres"`` (MINRES + block-diagonal AMS, the former default);
-    ``rtol`` is its relative tolerance.
+    iteration) or ``"minres"`` (MINRES + block-diagonal AMS, the former default); ``rtol`` is its
+    relative tolerance on the preconditioned residual (both methods).
     """
 
     sigma_S_per_m: float
