@@ -138,9 +138,10 @@ def _ams_auxiliary(ipc: PETSc.PC, system: ReducedFieldSystem, degree: int, alpha
     return keep
 
 
-def ams_preconditioner(system: ReducedFieldSystem, degree: int, comm: MPI.Comm, *, alpha_poisson: bool = True
-                       ) -> tuple[PETSc.KSP, list]:
-    """One hypre AMS cycle on ``system.P`` (set up); returns (KSP, PETSc objects to destroy with it)."""
+def ams_preconditioner(system: ReducedFieldSystem, degree: int, comm: MPI.Comm, *, alpha_poisson: bool = True,
+                       cycle_type: int = 7) -> tuple[PETSc.KSP, list]:
+    """One hypre AMS cycle on ``system.P`` (set up); returns (KSP, PETSc objects to destroy with it).
+    ``cycle_type`` 7 ("0201020") for MINRES, 3 ("02120": half the fine-level smoothing) for PRESB."""
     inner = PETSc.KSP().create(comm)
     inner.setOperators(system.P)
     inner.setType("preonly")
@@ -156,10 +157,11 @@ def ams_preconditioner(system: ReducedFieldSystem, degree: int, comm: MPI.Comm, 
     # type 1, 38 for 3, 58 for 5, 90 for 8, > 120 for 4 and 6); the auxiliary-space BoomerAMGs WITHOUT
     # aggressive coarsening (options "coarsen, agg_levels, relax, interp, Pmax" = HMIS, 0, hybrid sym. GS,
     # ext+i, 4; PETSc's default has agg_levels 1): sphere a/δ = 2.35, 33.6k dofs, rtol 1e-6: 14 iterations
-    # instead of 25 and 25 % less CPU in set-up + solve (table in benchmarks/README_implants.md);
+    # instead of 25 and 25 % less CPU in set-up + solve (table in benchmarks/README_implants.md); with PRESB,
+    # cycle type 3 needs the same iterations as 7 at ~10 % less solve time (33.6k and 144k dofs);
     # "-implant_ams_<option>" on the PETSc command line overrides
     inner.setOptionsPrefix(prefix)
-    defaults = {"pc_hypre_ams_cycle_type": 7, "pc_hypre_ams_tol": 0.0, "pc_hypre_ams_max_iter": 1,
+    defaults = {"pc_hypre_ams_cycle_type": cycle_type, "pc_hypre_ams_tol": 0.0, "pc_hypre_ams_max_iter": 1,
                 "pc_hypre_ams_amg_alpha_options": "10,0,6,6,4", "pc_hypre_ams_amg_beta_options": "10,0,6,6,4"}
     added = [k for k in defaults if not opts.hasName(prefix + k)]
     for k in added:

@@ -79,7 +79,7 @@ def _solve_block(system: ReducedFieldSystem, options: ImplantSolveOptions, comm:
                 raise
             log.warning("%s; solver 'auto' continues with AMS-%s", exc, options.krylov.upper())
     t = time.perf_counter()
-    inner, aux = ams_preconditioner(system, options.degree, comm)
+    inner, aux = ams_preconditioner(system, options.degree, comm, cycle_type=3 if options.krylov == "presb" else 7)
     solver = block_krylov(system, inner, comm, method=options.krylov, rtol=options.rtol,
                           max_iterations=options.max_iterations)
     keep += [solver, inner, *aux]
