@@ -524,7 +524,8 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     t1 = time.perf_counter()
     Fv = np.zeros((M, 4, 3), dtype=res.F_vertex_cell_V_s_per_m.dtype)  # complex with the complex admittivity
     Fv[keep] = res.F_vertex_cell_V_s_per_m
-    SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond)
+    SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond, cell_volumes_m3=vol,
+                                       cell_centroids_m=mesh.cell_centroids_m())
     t_sar = time.perf_counter() - t1
     t1 = time.perf_counter()
     p99, n_edge = _internal_E(mesh, cond, Fv, omega)
