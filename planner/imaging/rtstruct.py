@@ -103,6 +103,22 @@ def parse_rtstruct(path: str | Path) -> StructureSet:
         raise InputError(f"{path}: malformed RTSTRUCT ({type(exc).__name__}: {_one_line(exc)[:100]})") from None
 
 
+_CONTOUR_DATA = 0x30060050
+
+
+def _contour_data(item) -> np.ndarray:
+    """ContourData (DS, mm) as floats: straight from the element's ASCII bytes while pydicom has not yet
+    converted it (a clinical structure set has millions of coordinates; a DSfloat each costs ~4 µs)."""
+    raw = item.get_item(_CONTOUR_DATA)
+    if raw is None:
+        raise KeyError("ContourData")
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("ascii").strip(" \x00")
+        return np.asarray(text.split("\\"), dtype=float) if text else np.zeros(0)
+    return np.array([float(v) for v in item.ContourData], dtype=float)
+
+
 def _parse(ds, path: Path) -> StructureSet:
     names: dict[int, str] = {}
     roi_frames: dict[int, str] = {}
@@ -127,8 +143,8 @@ def _parse(ds, path: Path) -> StructureSet:
             if gtype not in ("CLOSED_PLANAR",):
                 raise InputError(f"{path}: ROI {names[num]!r} has a {gtype} contour; expected CLOSED_PLANAR")
             try:
-                data = np.array([float(v) for v in c.ContourData], dtype=float)
-            except (AttributeError, TypeError, ValueError):
+                data = _contour_data(c)
+            except (AttributeError, TypeError, ValueError, KeyError):
                 raise InputError(f"{path}: ROI {names[num]!r} has a contour without numeric ContourData") from None
             if data.size % 3 or data.size < 9:
                 raise InputError(f"{path}: ROI {names[num]!r} contour has {data.size} coordinates; expected 3 per point and at least 3 "

@@ -92,3 +92,38 @@ def test_random_masks_roundtrip_exactly(small_series, mask):
         return
     ss = read_rtstruct(p, vol, ["M"])
     np.testing.assert_array_equal(ss.masks["M"], mask)
+
+
+def test_contour_data_read_from_the_raw_bytes_equals_pydicom_values(tmp_path):
+    """The fast ContourData path (ASCII bytes → floats) gives the values pydicom's DS conversion gives,
+    including padded, signed and exponent forms; a converted element takes pydicom's path."""
+    from pydicom.dataset import Dataset
+
+    from planner.imaging.rtstruct import _contour_data
+
+    grid = axial_grid(shape=(4, 16, 16))
+    write_ct(tmp_path / "ct", grid=grid)
+    vol = read_dicom_series(tmp_path / "ct")
+    mask = np.zeros(vol.shape, bool)
+    mask[1:3, 3:9, 4:12] = True
+    path = tmp_path / "rs.dcm"
+    write_rtstruct(path, vol, [("box", mask, "ORGAN")])
+    ds = pydicom.dcmread(path)
+    ds.ROIContourSequence[0].ContourSequence[0].ContourData = ["+1.5", "-2.25e+01", "3 ", "0.1", "0.2", "0.3",
+                                                               "1e-3", "4", "5"]
+    ds.save_as(tmp_path / "edited.dcm")
+    fast = pydicom.dcmread(tmp_path / "edited.dcm")
+    slow = pydicom.dcmread(tmp_path / "edited.dcm")
+    n = 0
+    for rc_f, rc_s in zip(fast.ROIContourSequence, slow.ROIContourSequence):
+        for c_f, c_s in zip(rc_f.ContourSequence, rc_s.ContourSequence):
+            assert isinstance(c_f.get_item(0x30060050).value, bytes)  # not converted yet: the fast path
+            got = _contour_data(c_f)
+            want = np.array([float(v) for v in c_s.ContourData])
+            assert got.dtype == float and np.array_equal(got, want)
+            n += 1
+    assert n >= 2
+    item = Dataset()
+    item.ContourData = [1.25, 2.0, 3.0]
+    assert np.array_equal(_contour_data(item), [1.25, 2.0, 3.0])
+    assert parse_rtstruct(tmp_path / "edited.dcm").rois[0].contours[0][0].tolist() == [1.5, -22.5, 3.0]
