@@ -119,6 +119,18 @@ def _contour_data(item) -> np.ndarray:
     return np.array([float(v) for v in item.ContourData], dtype=float)
 
 
+def _ds_element(tag: int, values: np.ndarray):
+    """A DS element of ``values`` ("%.4f" each) as its ASCII bytes, the bytes pydicom would write for the
+    list of strings (without making a DSfloat object per coordinate; tested byte-equal)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    raw = "\\".join(f"{v:.4f}" for v in values).encode("ascii")
+    if len(raw) % 2:
+        raw += b" "
+    return RawDataElement(Tag(tag), "DS", len(raw), raw, 0, False, True, True, False)
+
+
 def _parse(ds, path: Path) -> StructureSet:
     names: dict[int, str] = {}
     roi_frames: dict[int, str] = {}
@@ -403,7 +415,7 @@ def write_rtstruct(
             item.ContourImageSequence = Sequence([contour_image(k)]) if image.sop_instance_uids else Sequence([])
             item.ContourGeometricType = "CLOSED_PLANAR"
             item.NumberOfContourPoints = len(pts)
-            item.ContourData = [f"{v:.4f}" for v in pts.ravel()]
+            item[_CONTOUR_DATA] = _ds_element(_CONTOUR_DATA, pts.ravel())
             seq.append(item)
         c.ContourSequence = Sequence(seq)
         roic.append(c)

@@ -127,3 +127,24 @@ def test_contour_data_read_from_the_raw_bytes_equals_pydicom_values(tmp_path):
     item.ContourData = [1.25, 2.0, 3.0]
     assert np.array_equal(_contour_data(item), [1.25, 2.0, 3.0])
     assert parse_rtstruct(tmp_path / "edited.dcm").rois[0].contours[0][0].tolist() == [1.5, -22.5, 3.0]
+
+
+def test_contour_data_written_as_raw_bytes_is_the_file_pydicom_writes(tmp_path):
+    """write_rtstruct stores ContourData as ready-made DS bytes: the same file, byte for byte, as the
+    list-of-strings assignment pydicom converts value by value; implicit VR too."""
+    from pydicom.dataset import Dataset
+
+    from planner.imaging.rtstruct import _CONTOUR_DATA, _ds_element
+
+    rng = np.random.default_rng(7)
+    for n in (3, 4, 301):  # odd and even byte lengths
+        vals = rng.uniform(-400.0, 400.0, 3 * n)
+        fast, slow = Dataset(), Dataset()
+        fast[_CONTOUR_DATA] = _ds_element(_CONTOUR_DATA, vals)
+        slow.ContourData = [f"{v:.4f}" for v in vals]
+        for implicit in (False, True):
+            a, b = tmp_path / f"a{n}{implicit}.dcm", tmp_path / f"b{n}{implicit}.dcm"
+            for ds, path in ((fast, a), (slow, b)):
+                ds.save_as(path, implicit_vr=implicit, little_endian=True)
+            assert a.read_bytes() == b.read_bytes()
+        assert [float(v) for v in fast.ContourData] == [float(f"{v:.4f}") for v in vals]
