@@ -11,7 +11,6 @@ import pytest
 
 from planner.artefacts import Role
 from planner.config.plan import load_plan
-from planner.errors import MeshError
 from planner.imaging import ImagingPlan, patient_model, read_dicom_series, read_rtstruct
 from planner.imaging.phantoms import PHANTOMS, ensure_phantom_inputs, phantom_images, write_phantom
 from planner.reporting.fields import write_segmentation_figures
