@@ -522,8 +522,10 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     SARv = np.where(rho > 0, 0.5 * sigma * Ev ** 2 / rho_safe, 0.0)
     vol = mesh.cell_volumes_m3()
     t1 = time.perf_counter()
-    Fv = np.zeros((M, 4, 3), dtype=res.F_vertex_cell_V_s_per_m.dtype)  # complex with the complex admittivity
-    Fv[keep] = res.F_vertex_cell_V_s_per_m
+    Fv = res.F_vertex_cell_V_s_per_m  # complex with the complex admittivity
+    if not keep.all():  # (keep: a cell mask) cells outside the solve get 0
+        Fv = np.zeros((M, 4, 3), dtype=Fv.dtype)
+        Fv[keep] = res.F_vertex_cell_V_s_per_m
     SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond, cell_volumes_m3=vol,
                                        cell_centroids_m=mesh.cell_centroids_m())
     t_sar = time.perf_counter() - t1
