@@ -242,17 +242,11 @@ def sub_mesh(mesh: TissueMesh, keep: np.ndarray) -> tuple[TissueMesh, np.ndarray
 
 
 def cell_components(mesh: TissueMesh) -> tuple[int, np.ndarray]:
-    """Connected components of cells that share at least one vertex (number, id per cell)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Connected components of cells that share at least one vertex (number, id per cell in the order of
+    each component's first cell)."""
+    from planner.em._kernels import cell_components as components
 
-    M, N = mesh.num_cells, mesh.num_vertices
-    rows = np.repeat(np.arange(M), 4)
-    G = coo_matrix((np.ones(4 * M, np.int8), (rows, mesh.cells.ravel() + M)), shape=(M + N, M + N))
-    n, lab = connected_components(G, directed=False)
-    cell_lab = lab[:M]
-    uniq, cell_comp = np.unique(cell_lab, return_inverse=True)
-    return int(uniq.size), cell_comp
+    return components(mesh.cells, mesh.num_vertices)
 
 
 _SUBMESH_CACHE: dict[int, tuple] = {}
