@@ -1,7 +1,7 @@
 """Pipeline performance (issue 17): stage breakdown and peak memory of whole plans, and the fixed costs
 of the tissue eddy-current and Pennes stages at up to 1 M P1 dofs.
 
-    python -m benchmarks.pipeline_clinical stages [--phantom pelvis-clinical] [--dir DIR] [--ranks N ...]
+    python -m benchmarks.pipeline_clinical stages [--phantom pelvis-clinical] [--dir DIR] [--ranks N ...] [--implant-reference]
     python -m benchmarks.pipeline_clinical fem [--n 100] [--steps 360] [--ranks 1 2] [--legacy]
 
 ``stages``: ``planner run`` of a phantom plan (the clinical pelvis by default: 512 × 512 × 160 CT with
@@ -74,11 +74,26 @@ def _fmt(v) -> str:
 
 
 # ----------------------------------------------------------------------------- whole plans
+def _reference_check(rows: list[dict]) -> int:
+    """Implant loss of the plan vs the refinement-×2 reference: within 1 % (issue 17); exit 1 otherwise."""
+    ref = next((r for r in rows if r["run"].startswith("implants refinement")), None)
+    plan = next((r for r in rows if r["run"].startswith("planner run") and "implant_W" in r), None)
+    if ref is None or plan is None or "implant_W" not in ref:
+        print("FAIL  implant loss vs refined reference: a run is missing")
+        return 1
+    rel = plan["implant_W"] / ref["implant_W"] - 1.0
+    ok = abs(rel) <= 0.01
+    print(f"{'PASS' if ok else 'FAIL'}  implant loss {plan['implant_W']:.5g} W ({plan['implant_dofs']} dofs) vs "
+          f"{ref['implant_W']:.5g} W at refinement x2 ({ref['implant_dofs']} dofs): {rel:+.2%} (limit 1 %)")
+    return 0 if ok else 1
+
+
+
 def _child_env() -> dict:
     return dict(os.environ, PYTHONPATH=str(ROOT))
 
 
-def run_stages(phantom: str, folder: Path, ranks: list[int]) -> list[dict]:
+def run_stages(phantom: str, folder: Path, ranks: list[int], implant_reference: bool = False) -> list[dict]:
     plan = folder / "plan.toml"
     rows = []
     if not plan.exists():
@@ -88,29 +103,53 @@ def run_stages(phantom: str, folder: Path, ranks: list[int]) -> list[dict]:
         if p.returncode != 0:
             raise SystemExit(f"phantom generation failed:\n{p.stderr[-3000:]}")
         rows.append({"run": f"phantom {phantom}", "wall_s": time.perf_counter() - t0})
+    text = plan.read_text()
     for n in ranks:
-        out = folder / f"results_ranks{n}"
-        text = plan.read_text()
-        variant = folder / f"plan_ranks{n}.toml"
-        variant.write_text(text.replace('output_dir = "results"', f'output_dir = "{out.name}"')
-                           .replace("[plan]\n", "[plan]\noverwrite = true\n", 1))
-        t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "planner", "run", str(variant),
-                            "--ranks", str(n), "-q"], cwd=ROOT, env=_child_env(), capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        rss = _peak_rss_kib(p.stderr)
-        if p.returncode not in (0, 3):
-            print(f"ranks {n}: planner run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
-            continue
-        summary = json.loads((out / "summary.json").read_text())
-        row = {"run": f"planner run --ranks {n}", "wall_s": wall, **summary.get("timings_s", {}),
-               "peak_rss_GiB": rss / 2**20, "ranks_x_peak_GiB": n * rss / 2**20,
-               "cells": summary["mesh"]["cells"]}
-        im = (summary.get("em") or {}).get("implants") or []
-        if im:
-            row["implant_W"] = sum(float(i.get("loss_W") or i.get("total_loss_W") or 0.0) for i in im)
-        rows.append(row)
+        row = _run_plan(folder, text, f"ranks{n}", n)
+        if row is not None:
+            rows.append(dict(row, run=f"planner run --ranks {n}"))
+    if implant_reference:
+        ref = _run_plan(folder, _refined_implants(text), "implant_reference", ranks[-1])
+        if ref is not None:
+            rows.append(dict(ref, run=f"implants refinement x2, --ranks {ranks[-1]}"))
     return rows
+
+
+def _refined_implants(text: str) -> str:
+    """The plan with its [implants] refinement doubled (element sizes halved): the reference of the loss."""
+    import re
+    import tomllib
+
+    r = float(tomllib.loads(text).get("implants", {}).get("refinement", 1.0))
+    head, sep, tail = text.partition("\n[implants]")
+    if not sep:
+        return text + f"\n[implants]\nrefinement = {2 * r}\n"
+    tail, k = re.subn(r"(?m)^refinement\s*=.*$", f"refinement = {2 * r}", tail, count=1)
+    return head + sep + (tail if k else f"\nrefinement = {2 * r}" + tail)
+
+
+def _run_plan(folder: Path, text: str, name: str, n: int) -> dict | None:
+    """``planner run`` of a plan variant (its own results folder) on n ranks: stage timings, wall, peak RSS."""
+    out = folder / f"results_{name}"
+    variant = folder / f"plan_{name}.toml"
+    variant.write_text(text.replace('output_dir = "results"', f'output_dir = "{out.name}"')
+                       .replace("[plan]\n", "[plan]\noverwrite = true\n", 1))
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "planner", "run", str(variant),
+                        "--ranks", str(n), "-q"], cwd=ROOT, env=_child_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    rss = _peak_rss_kib(p.stderr)
+    if p.returncode not in (0, 3):
+        print(f"{name}: planner run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+        return None
+    summary = json.loads((out / "summary.json").read_text())
+    row = {"wall_s": wall, **summary.get("timings_s", {}), "peak_rss_GiB": rss / 2**20,
+           "ranks_x_peak_GiB": n * rss / 2**20, "cells": summary["mesh"]["cells"]}
+    im = (summary.get("em") or {}).get("implants") or []
+    if im:
+        row["implant_W"] = sum(float(i.get("loss_W") or i.get("total_loss_W") or 0.0) for i in im)
+        row["implant_dofs"] = sum(int(i.get("dofs") or 0) for i in im)
+    return row
 
 
 # ----------------------------------------------------------------------------- 1 M dofs em + Pennes
@@ -218,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--phantom", default="pelvis-clinical")
     s.add_argument("--dir", type=Path, default=None, help="phantom folder (default: /tmp/planner-bench-PHANTOM)")
     s.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    s.add_argument("--implant-reference", action="store_true",
+                   help="also run the plan with the [implants] refinement doubled: the loss's reference")
     f = sub.add_parser("fem", help="em + Pennes stages at up to 1 M dofs: fixed costs, reuse")
     f.add_argument("--n", type=int, default=40, help="cubes per side ((n+1)^3 P1 dofs; 100 → 1.03 M)")
     f.add_argument("--steps", type=int, default=36)
@@ -234,11 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "stages":
         folder = args.dir or Path(f"/tmp/planner-bench-{args.phantom}")
         _header(f"planner run {args.phantom}: stage wall seconds (summary.json timings_s), whole command, peak RSS")
-        rows = run_stages(args.phantom, folder, args.ranks)
+        rows = run_stages(args.phantom, folder, args.ranks, args.implant_reference)
         cols = ["run", "wall_s", "mesh", "fem_mesh", "em", "implants", "nanoparticles", "thermal", "safety", "search",
-                "outputs", "total", "peak_rss_GiB", "ranks_x_peak_GiB", "cells", "implant_W"]
+                "outputs", "total", "peak_rss_GiB", "ranks_x_peak_GiB", "cells", "implant_dofs", "implant_W"]
         _table(rows, [c for c in cols if any(c in r for r in rows)])
-        return 0
+        return _reference_check(rows) if args.implant_reference else 0
     _header(f"tissue em + Pennes stages, n = {args.n} ({(args.n + 1) ** 3} P1 dofs), {args.steps} BDF2 steps")
     rows = run_fem(args.n, args.steps, args.ranks, args.legacy)
     cols = ["ranks", "dofs", "cells", "legacy_mesh_s", "fem_mesh_s", "em_stage_s", "em_solve_s", "pennes_stage_s",

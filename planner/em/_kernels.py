@@ -333,3 +333,41 @@ def cube_part_sums(cell_of, bary, sel, tissue_id, shape, n: int, nc1: int, nc2: 
     acc = np.zeros((used.size, 6 if cplx else 3))
     _cube_sums_kernel(cell_of, bary, sel, key, pos, Fr, F_vertex_cell.imag if cplx else Fr, acc)
     return used, count[used], acc
+
+
+@numba.njit(cache=True)
+def _cell_roots(cells: np.ndarray, num_vertices: int) -> np.ndarray:
+    """Union-find over vertices joined by cells (path halving, union by index): the root of each cell."""
+    parent = np.arange(num_vertices)
+    for c in range(cells.shape[0]):
+        a = cells[c, 0]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        for j in range(1, cells.shape[1]):
+            b = cells[c, j]
+            while parent[b] != b:
+                parent[b] = parent[parent[b]]
+                b = parent[b]
+            if a != b:
+                if b < a:
+                    a, b = b, a
+                parent[b] = a
+    out = np.empty(cells.shape[0], np.int64)
+    for c in range(cells.shape[0]):
+        a = cells[c, 0]
+        while parent[a] != a:
+            a = parent[a]
+        out[c] = a
+    return out
+
+
+def cell_components(cells: np.ndarray, num_vertices: int) -> tuple[int, np.ndarray]:
+    """Connected components of cells sharing a vertex: (number, component per cell numbered in the order
+    of each component's first cell — scipy.sparse.csgraph.connected_components' order on the cell–vertex
+    graph, tested)."""
+    roots = _cell_roots(np.ascontiguousarray(cells, dtype=np.int64), int(num_vertices))
+    uniq, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+    rank = np.empty(uniq.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)
+    return int(uniq.size), rank[inverse]

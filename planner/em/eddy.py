@@ -242,17 +242,11 @@ def sub_mesh(mesh: TissueMesh, keep: np.ndarray) -> tuple[TissueMesh, np.ndarray
 
 
 def cell_components(mesh: TissueMesh) -> tuple[int, np.ndarray]:
-    """Connected components of cells that share at least one vertex (number, id per cell)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Connected components of cells that share at least one vertex (number, id per cell in the order of
+    each component's first cell)."""
+    from planner.em._kernels import cell_components as components
 
-    M, N = mesh.num_cells, mesh.num_vertices
-    rows = np.repeat(np.arange(M), 4)
-    G = coo_matrix((np.ones(4 * M, np.int8), (rows, mesh.cells.ravel() + M)), shape=(M + N, M + N))
-    n, lab = connected_components(G, directed=False)
-    cell_lab = lab[:M]
-    uniq, cell_comp = np.unique(cell_lab, return_inverse=True)
-    return int(uniq.size), cell_comp
+    return components(mesh.cells, mesh.num_vertices)
 
 
 _SUBMESH_CACHE: dict[int, tuple] = {}
@@ -522,9 +516,12 @@ def _field_solution(mesh, applied, lib, cond, keep, sigma, rho, excluded, models
     SARv = np.where(rho > 0, 0.5 * sigma * Ev ** 2 / rho_safe, 0.0)
     vol = mesh.cell_volumes_m3()
     t1 = time.perf_counter()
-    Fv = np.zeros((M, 4, 3), dtype=res.F_vertex_cell_V_s_per_m.dtype)  # complex with the complex admittivity
-    Fv[keep] = res.F_vertex_cell_V_s_per_m
-    SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond)
+    Fv = res.F_vertex_cell_V_s_per_m  # complex with the complex admittivity
+    if not keep.all():  # (keep: a cell mask) cells outside the solve get 0
+        Fv = np.zeros((M, 4, 3), dtype=Fv.dtype)
+        Fv[keep] = res.F_vertex_cell_V_s_per_m
+    SAR10, voxel_m = mesh_cube_sar_10g(mesh.points_m, mesh.cells, Fv, omega, sigma, rho, cond, cell_volumes_m3=vol,
+                                       cell_centroids_m=mesh.cell_centroids_m())
     t_sar = time.perf_counter() - t1
     t1 = time.perf_counter()
     p99, n_edge = _internal_E(mesh, cond, Fv, omega)

@@ -229,20 +229,23 @@ def cube_sar_10g(sar_vox: np.ndarray, rho_vox: np.ndarray, spacing_m: float, *, 
 
 def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np.ndarray, omega_rad_per_s: float,
                       sigma_S_per_m: np.ndarray, density_kg_per_m3: np.ndarray, tissue: np.ndarray, *,
-                      mass_kg: float = 0.010, max_voxels: int = 2_000_000) -> tuple[np.ndarray, float]:
+                      mass_kg: float = 0.010, max_voxels: int = 2_000_000, cell_volumes_m3: np.ndarray | None = None,
+                      cell_centroids_m: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(per-cell 10 g cube SAR, voxel spacing m) per :data:`CUBE_SAR_DEFINITION`.
 
     ``F_vertex_cell`` (M,4,3): A0 + ∇ψ of each cell at its vertices (E = −jω F, linear in the cell; complex
     with the complex admittivity: |F|² = |Re F|² + |Im F|²);
-    ``tissue`` (M,) the conducting cells (others are background)."""
+    ``tissue`` (M,) the conducting cells (others are background); ``cell_volumes_m3``/``cell_centroids_m``:
+    the mesh's own (cached) values, computed here if not given."""
     from scipy.ndimage import distance_transform_edt
 
     out = np.zeros(len(cells))
     if not tissue.any():
         return out, 0.0
-    vol_c = np.abs(np.einsum("ij,ij->i", np.cross(points_m[cells[:, 1]] - points_m[cells[:, 0]],
-                                                   points_m[cells[:, 2]] - points_m[cells[:, 0]]),
-                             points_m[cells[:, 3]] - points_m[cells[:, 0]])) / 6.0
+    vol_c = cell_volumes_m3
+    if vol_c is None:
+        x = points_m[cells]
+        vol_c = np.abs(np.einsum("ij,ij->i", np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), x[:, 3] - x[:, 0])) / 6.0
     rho_mean = float((density_kg_per_m3 * vol_c)[tissue].sum() / vol_c[tissue].sum())
     side = (mass_kg / rho_mean) ** (1.0 / 3.0)
     lo, hi = _vertex_bounds(points_m, cells[tissue])
@@ -267,7 +270,7 @@ def mesh_cube_sar_10g(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: np
     if assigned.any() and not assigned.all():
         _, ind = distance_transform_edt(~assigned, return_indices=True)
         grid = grid[tuple(ind)]
-    cen = points_m[cells[tissue]].mean(axis=1)
+    cen = points_m[cells[tissue]].mean(axis=1) if cell_centroids_m is None else cell_centroids_m[tissue]
     ijk = np.clip(np.floor((cen - lo) / s).astype(int), 0, np.array(shape) - 1)
     out[tissue] = grid[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
     return out, float(s)
@@ -318,7 +321,7 @@ def internal_E_cube_p99(points_m: np.ndarray, cells: np.ndarray, F_vertex_cell: 
     while n > 1 and np.prod(nc) * n ** 3 > max_samples:
         n -= 1
     per_x = max(int(chunk_samples // (int(nc[1]) * int(nc[2]) * n ** 3)), 1)
-    xs = points_m[cells][:, :, 0]
+    xs = points_m[:, 0][cells]
     xrange = np.column_stack([xs.min(axis=1), xs.max(axis=1)])
     parts = [_chunk_cube_values(points_m, cells, F_vertex_cell, tissue_id, n_tissues, xrange, lo, nc, n, i0,
                                 min(i0 + per_x, int(nc[0])), side_m) for i0 in range(0, int(nc[0]), per_x)]

@@ -1,6 +1,7 @@
 """MPI helpers for the pipeline (kept in planner.fem: the only package that imports mpi4py)."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,14 +18,29 @@ def size() -> int:
     return COMM.size
 
 
+IDLE_POLL_S = 0.002
+
+
+def _idle_barrier() -> None:
+    """A barrier that waits without spinning: MPI's blocking waits busy-poll, so a rank waiting for rank 0
+    (meshing, writing the results) would hold a core that rank 0's threads (compression, meshers) could use."""
+    if COMM.size == 1:
+        return
+    req = COMM.Ibarrier()
+    while not req.Test():
+        time.sleep(IDLE_POLL_S)
+
+
 def on_root_then_bcast(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` on rank 0 and broadcast its result (or its exception) to every rank."""
+    """Run ``fn`` on rank 0 and broadcast its result (or its exception) to every rank; the other ranks
+    wait idle (not spinning) meanwhile."""
     result, error = None, None
     if COMM.rank == 0:
         try:
             result = fn()
         except Exception as exc:  # re-raised on every rank below
             error = exc
+    _idle_barrier()
     result, error = COMM.bcast((result, error), root=0)
     if error is not None:
         raise error
@@ -32,7 +48,8 @@ def on_root_then_bcast(fn: Callable[[], Any]) -> Any:
 
 
 def barrier() -> None:
-    COMM.barrier()
+    """Every rank here; the ones that arrive first wait idle."""
+    _idle_barrier()
 
 
 def rank_groups(ranks_per_group: int) -> tuple[Any, int, int]:

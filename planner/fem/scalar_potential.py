@@ -478,16 +478,14 @@ def _vertex_values(fm, tmesh: TissueMesh, F) -> np.ndarray:
     blocks = _compat.cell_dofs(Wd).reshape(-1, 4)[:n_owned]
     vals = Fd.x.array.reshape(-1, 3)[blocks]  # (n_owned, 4, 3), DG1 dof i at the cell's vertex i
     vid = _compat.input_global_vertex_index(msh)[_compat.geometry_dofmap(msh)[:n_owned]]
-    vals = fm.gather_cell_values(vals)
-    vid = fm.gather_cell_values(vid)
-    same = (tmesh.cells == vid).all(axis=1)  # DOLFINx mostly keeps each cell's vertex order
-    if same.all():
-        return vals
-    moved = np.flatnonzero(~same)
-    # TissueMesh vertex j ↔ local perm[j]
-    perm = np.argmax(tmesh.cells[moved, :, None] == vid[moved, None, :], axis=2)
-    vals[moved] = np.take_along_axis(vals[moved], perm[:, :, None], axis=1)
-    return vals
+    own = tmesh.cells[fm.cell_input_index[:n_owned]]  # the same cells' TissueMesh vertices
+    same = (own == vid).all(axis=1)  # DOLFINx mostly keeps each cell's vertex order
+    if not same.all():  # reorder on this rank, then gather once
+        moved = np.flatnonzero(~same)
+        # TissueMesh vertex j ↔ local perm[j]
+        perm = np.argmax(own[moved, :, None] == vid[moved, None, :], axis=2)
+        vals[moved] = np.take_along_axis(vals[moved], perm[:, :, None], axis=1)
+    return fm.gather_cell_values(vals)
 
 
 def _cell_outputs(fm, tmesh: TissueMesh, Q0, q0_dofs, sigma, F, omega: float, means: bool, Fi=None):

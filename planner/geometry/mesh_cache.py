@@ -19,6 +19,7 @@ Unset (the default): nothing is read or written.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -26,7 +27,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,23 @@ def cache_dir() -> Path | None:
         raise InputError(f"{ENV_VAR} = {value!r}: cannot create the folder ({exc.strerror}); expected a writable "
                          "folder for saved meshes, or unset it") from None
     return path
+
+
+@contextlib.contextmanager
+def saved_meshes_for_this_run(prefix: str = "planner-meshes-") -> Iterator[Path]:
+    """Within this block every run saves and reuses its meshes (one mesh per geometry for a series of
+    runs, e.g. the sessions of a course): ``PLANNER_MESH_CACHE`` if the user set it, else a private
+    temporary folder, removed afterwards."""
+    own = cache_dir()
+    if own is not None:
+        yield own
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        os.environ[ENV_VAR] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            os.environ.pop(ENV_VAR, None)
 
 
 def canonical(x: object) -> object:

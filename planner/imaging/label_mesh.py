@@ -308,22 +308,23 @@ def mesh_labels(
     sizes = {t.name: _region_size_mm(t.role, mesh_section) for t in table}
     radii = {int(t.value): R_OVER_EDGE * sizes[t.name] for t in table}
     growth = getattr(mesh_section, "growth_distance_mm", None)
-    mesh_labels_arr, shell_of = labels, dict[int, int]()
-    if growth is not None:
-        mesh_labels_arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
-                                                                 float(growth), grid.spacing_m[::-1] * 1e3)
-        radii.update(shell_radii)
-    tets, refs, p_mm, mesher = _saved_or_cgal(mesh_labels_arr, sp_mm, radii, float(mesh_section.max_size_mm), int(seed))
-    used, inverse = np.unique(tets, return_inverse=True)
-    cells = inverse.reshape(-1, 4).astype(np.int64)
-    ijk = p_mm[used] / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
+    try:
+        cells, refs, ijk, mesher = _labels_to_tets(labels, table, sizes, radii, mesh_section, growth, grid, sp_mm, seed)
+        lost = [t.name for t in table if t.role in (Role.TARGET, Role.IMPLANT) and t.value not in set(refs.tolist())]
+    except MeshError:  # a label vanished and CGAL's subdomains could not be matched to the labels
+        if growth is not None:
+            raise
+        lost = ["a region"]
+    if lost and growth is None:
+        # CGAL's initial points (random rays) can miss a small region wholly inside one coarse region (an
+        # implant drawn as an RTSTRUCT ROI in muscle): a few voxels of graded shells around the fine regions
+        # give it neighbouring surfaces, and it is meshed (regions unchanged: the shells map back)
+        growth = PROTECT_VOXELS * float(max(sp_mm))
+        log.warning("label mesh: %s got no tetrahedra; meshing again with %.3g mm of graded shells around the fine "
+                    "regions", ", ".join(lost), growth)
+        cells, refs, ijk, mesher = _labels_to_tets(labels, table, sizes, radii, mesh_section, growth, grid, sp_mm, seed)
+        mesher += f"; graded shells of {growth:.3g} mm around fine regions ({', '.join(lost)} missed without)"
     points_m = grid.index_to_lps_m(ijk)
-    refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), mesh_labels_arr)
-    if shell_of:
-        lut = np.arange(max(int(refs.max()), max(shell_of)) + 1)
-        for v, orig in shell_of.items():
-            lut[v] = orig
-        refs = lut[refs]
     q, vols = _checked_quality(points_m, cells, min_dihedral_deg, min_radius_ratio)
     skin, cut = split_cut_facets(boundary_facets(cells), ijk, labels.shape[::-1])
     counts = np.bincount(labels.ravel(), minlength=int(max(present)) + 1)
@@ -339,6 +340,32 @@ def mesh_labels(
     )
     report = MeshReport(q, tuple(rows), sizes, crop, time.perf_counter() - t0, mesh.source)
     return mesh, report
+
+
+#: shells (in voxels) added around fine regions when CGAL missed a target or implant without them
+PROTECT_VOXELS = 2.0
+
+
+def _labels_to_tets(labels: np.ndarray, table, sizes: dict, radii: dict, mesh_section, growth: float | None, grid,
+                    sp_mm: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(cells, label value per cell, vertex voxel indices (i, j, k), mesher) of one CGAL run, with
+    grading shells within ``growth`` mm of the fine regions (None: none)."""
+    arr, shell_of, radii = labels, dict[int, int](), dict(radii)
+    if growth is not None:
+        arr, shell_of, shell_radii = _grading_shells(labels, table, sizes, float(mesh_section.max_size_mm),
+                                                     float(growth), grid.spacing_m[::-1] * 1e3)
+        radii.update(shell_radii)
+    tets, refs, p_mm, mesher = _saved_or_cgal(arr, sp_mm, radii, float(mesh_section.max_size_mm), int(seed))
+    used, inverse = np.unique(tets, return_inverse=True)
+    cells = inverse.reshape(-1, 4).astype(np.int64)
+    ijk = p_mm[used] / sp_mm - 1.0  # undo the one-voxel zero padding (voxel centres at i·Δi in CGAL's frame)
+    refs = _refs_to_labels(refs, ijk[cells].mean(axis=1), arr)
+    if shell_of:
+        lut = np.arange(max(int(refs.max()), max(shell_of)) + 1)
+        for v, orig in shell_of.items():
+            lut[v] = orig
+        refs = lut[refs]
+    return cells, refs, ijk, mesher
 
 
 def _cropped(lv: LabelVolume, crop_margin_mm: float | None):

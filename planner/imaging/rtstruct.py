@@ -103,6 +103,34 @@ def parse_rtstruct(path: str | Path) -> StructureSet:
         raise InputError(f"{path}: malformed RTSTRUCT ({type(exc).__name__}: {_one_line(exc)[:100]})") from None
 
 
+_CONTOUR_DATA = 0x30060050
+
+
+def _contour_data(item) -> np.ndarray:
+    """ContourData (DS, mm) as floats: straight from the element's ASCII bytes while pydicom has not yet
+    converted it (a clinical structure set has millions of coordinates; a DSfloat each costs ~4 µs)."""
+    raw = item.get_item(_CONTOUR_DATA)
+    if raw is None:
+        raise KeyError("ContourData")
+    value = getattr(raw, "value", None)
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("ascii").strip(" \x00")
+        return np.asarray(text.split("\\"), dtype=float) if text else np.zeros(0)
+    return np.array([float(v) for v in item.ContourData], dtype=float)
+
+
+def _ds_element(tag: int, values: np.ndarray):
+    """A DS element of ``values`` ("%.4f" each) as its ASCII bytes, the bytes pydicom would write for the
+    list of strings (without making a DSfloat object per coordinate; tested byte-equal)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    raw = "\\".join(f"{v:.4f}" for v in values).encode("ascii")
+    if len(raw) % 2:
+        raw += b" "
+    return RawDataElement(Tag(tag), "DS", len(raw), raw, 0, False, True, True, False)
+
+
 def _parse(ds, path: Path) -> StructureSet:
     names: dict[int, str] = {}
     roi_frames: dict[int, str] = {}
@@ -127,8 +155,8 @@ def _parse(ds, path: Path) -> StructureSet:
             if gtype not in ("CLOSED_PLANAR",):
                 raise InputError(f"{path}: ROI {names[num]!r} has a {gtype} contour; expected CLOSED_PLANAR")
             try:
-                data = np.array([float(v) for v in c.ContourData], dtype=float)
-            except (AttributeError, TypeError, ValueError):
+                data = _contour_data(c)
+            except (AttributeError, TypeError, ValueError, KeyError):
                 raise InputError(f"{path}: ROI {names[num]!r} has a contour without numeric ContourData") from None
             if data.size % 3 or data.size < 9:
                 raise InputError(f"{path}: ROI {names[num]!r} contour has {data.size} coordinates; expected 3 per point and at least 3 "
@@ -387,7 +415,7 @@ def write_rtstruct(
             item.ContourImageSequence = Sequence([contour_image(k)]) if image.sop_instance_uids else Sequence([])
             item.ContourGeometricType = "CLOSED_PLANAR"
             item.NumberOfContourPoints = len(pts)
-            item.ContourData = [f"{v:.4f}" for v in pts.ravel()]
+            item[_CONTOUR_DATA] = _ds_element(_CONTOUR_DATA, pts.ravel())
             seq.append(item)
         c.ContourSequence = Sequence(seq)
         roic.append(c)

@@ -16,6 +16,7 @@ the same voxels as a Slicer segmentation whose segments carry the region names.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,17 +119,31 @@ def _csv(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def write_image_fields(
     folder: Path, sampler: GridSampler, vertex_fields: dict[str, np.ndarray], cell_fields: dict[str, np.ndarray]
 ) -> list[Path]:
-    """One ``<name>.nii.gz`` (float32) per field on the sampler's grid."""
+    """One ``<name>.nii.gz`` (float32) per field on the sampler's grid; the files are compressed on
+    the cores this process may use (zlib releases the GIL: 7 fields on a 512 × 512 × 160 CT grid take
+    ~6 s of gzip on one core)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, values in vertex_fields.items():
-        paths.append(write_nifti(folder / f"{name}.nii.gz", sampler.sample_vertex(values), sampler.grid))
-    for name, values in cell_fields.items():
-        paths.append(write_nifti(folder / f"{name}.nii.gz", sampler.sample_cell(values), sampler.grid))
-    return paths
+    jobs = [(name, sampler.sample_vertex, values) for name, values in vertex_fields.items()]
+    jobs += [(name, sampler.sample_cell, values) for name, values in cell_fields.items()]
+
+    def write(job) -> Path:
+        name, sample, values = job
+        return write_nifti(folder / f"{name}.nii.gz", sample(values), sampler.grid)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), usable_cores()))) as pool:
+        return list(pool.map(write, jobs))  # in job order; the first error is raised here
 
 
 def write_labels(folder: Path, labels_kji: np.ndarray, grid: Grid, entries: list[LabelEntry]) -> list[Path]:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import InputError
+from planner.geometry.mesh_cache import saved_meshes_for_this_run
 
 
 @dataclass(frozen=True)
@@ -121,16 +122,26 @@ def _session_data(base: dict, current: dict, head: dict, s: Session, k: int, pre
 
 
 def run_course(path: str | Path) -> tuple[dict, Path]:
-    """Run every session; returns the course summary and its folder."""
-    from planner.config.plan import parse_plan
-    from planner.pipeline import run_plan
-
+    """Run every session (meshed once: the sessions share their saved meshes); returns the course
+    summary and its folder."""
     head, sessions, plan_path = load_course(path)
     out = (Path(path).resolve().parent / str(head.get("output_dir", "course"))).resolve()
     check_course_folder(out)
     base = tomllib.loads(plan_path.read_text(encoding="utf-8"))
     if "nanoparticles" not in base:
         raise InputError(f"{plan_path}: [nanoparticles] missing; a course carries particle maps between sessions")
+    with saved_meshes_for_this_run():  # every session has the same geometry: meshed once
+        rows, mesh, total = _run_sessions(base, head, sessions, plan_path, out)
+    summary = {"course": head.get("name", ""), "sessions": rows, "cumulative": _structure_dose(mesh, total)}
+    _write_course(out, mesh, total, summary)
+    return summary, out
+
+
+def _run_sessions(base: dict, head: dict, sessions: list[Session], plan_path: Path, out: Path):
+    """(per-session rows, the mesh, the cumulative CEM43 per vertex)."""
+    from planner.config.plan import parse_plan
+    from planner.pipeline import run_plan
+
     current, rows, mesh = copy.deepcopy(base), [], None
     total: np.ndarray | None = None
     for k, s in enumerate(sessions):
@@ -155,9 +166,7 @@ def run_course(path: str | Path) -> tuple[dict, Path]:
         if s.measured_probes is not None:
             current = _calibrated(cfg, data, s, head, rows[-1])
     assert total is not None and mesh is not None  # at least one session (load_course)
-    summary = {"course": head.get("name", ""), "sessions": rows, "cumulative": _structure_dose(mesh, total)}
-    _write_course(out, mesh, total, summary)
-    return summary, out
+    return rows, mesh, total
 
 
 def _add_dose(total: np.ndarray, dose: np.ndarray, k: int) -> np.ndarray:

@@ -112,3 +112,30 @@ def test_vector_potential_log_is_accurate_over_all_distances():
     _, A = biot_savart(pts, v, [0], [1], [1.0], want_H=False)
     _, Ar = biot_savart_numpy(pts, v, [0], [1], [1.0], want_H=False)
     np.testing.assert_allclose(A, Ar, rtol=1e-13, atol=0)
+
+
+def test_cell_components_union_find_equals_scipy_on_the_cell_vertex_graph():
+    """Union-find over shared vertices vs scipy.sparse.csgraph.connected_components on the bipartite
+    cell–vertex graph (the former implementation): same count and the same ids, on a mesh split into
+    separate blocks in scrambled cell order, with unused vertices and single-vertex contacts."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from planner.em._kernels import cell_components
+
+    rng = np.random.default_rng(11)
+    blocks, offset = [], 0
+    for n in (5, 1, 12, 3, 7):  # chains of tetrahedra sharing vertices, disjoint from each other
+        base = offset + np.arange(n)[:, None] + np.arange(4)[None, :]
+        blocks.append(base)
+        offset += n + 3 + 2  # + 2 unused vertices between blocks
+    cells = np.vstack(blocks)
+    cells = np.vstack([cells, [[cells[0, 0], offset, offset + 1, offset + 2]]])  # joins block 0 by one vertex
+    cells = cells[rng.permutation(len(cells))]
+    nv = offset + 3
+    M = len(cells)
+    G = coo_matrix((np.ones(4 * M, np.int8), (np.repeat(np.arange(M), 4), cells.ravel() + M)), shape=(M + nv, M + nv))
+    _, lab = connected_components(G, directed=False)
+    uniq, ref = np.unique(lab[:M], return_inverse=True)
+    n, got = cell_components(cells, nv)
+    assert n == uniq.size == 5 and np.array_equal(got, ref)

@@ -92,3 +92,59 @@ def test_random_masks_roundtrip_exactly(small_series, mask):
         return
     ss = read_rtstruct(p, vol, ["M"])
     np.testing.assert_array_equal(ss.masks["M"], mask)
+
+
+def test_contour_data_read_from_the_raw_bytes_equals_pydicom_values(tmp_path):
+    """The fast ContourData path (ASCII bytes → floats) gives the values pydicom's DS conversion gives,
+    including padded, signed and exponent forms; a converted element takes pydicom's path."""
+    from pydicom.dataset import Dataset
+
+    from planner.imaging.rtstruct import _contour_data
+
+    grid = axial_grid(shape=(4, 16, 16))
+    write_ct(tmp_path / "ct", grid=grid)
+    vol = read_dicom_series(tmp_path / "ct")
+    mask = np.zeros(vol.shape, bool)
+    mask[1:3, 3:9, 4:12] = True
+    path = tmp_path / "rs.dcm"
+    write_rtstruct(path, vol, [("box", mask, "ORGAN")])
+    ds = pydicom.dcmread(path)
+    ds.ROIContourSequence[0].ContourSequence[0].ContourData = ["+1.5", "-2.25e+01", "3 ", "0.1", "0.2", "0.3",
+                                                               "1e-3", "4", "5"]
+    ds.save_as(tmp_path / "edited.dcm")
+    fast = pydicom.dcmread(tmp_path / "edited.dcm")
+    slow = pydicom.dcmread(tmp_path / "edited.dcm")
+    n = 0
+    for rc_f, rc_s in zip(fast.ROIContourSequence, slow.ROIContourSequence):
+        for c_f, c_s in zip(rc_f.ContourSequence, rc_s.ContourSequence):
+            assert isinstance(c_f.get_item(0x30060050).value, bytes)  # not converted yet: the fast path
+            got = _contour_data(c_f)
+            want = np.array([float(v) for v in c_s.ContourData])
+            assert got.dtype == float and np.array_equal(got, want)
+            n += 1
+    assert n >= 2
+    item = Dataset()
+    item.ContourData = [1.25, 2.0, 3.0]
+    assert np.array_equal(_contour_data(item), [1.25, 2.0, 3.0])
+    assert parse_rtstruct(tmp_path / "edited.dcm").rois[0].contours[0][0].tolist() == [1.5, -22.5, 3.0]
+
+
+def test_contour_data_written_as_raw_bytes_is_the_file_pydicom_writes(tmp_path):
+    """write_rtstruct stores ContourData as ready-made DS bytes: the same file, byte for byte, as the
+    list-of-strings assignment pydicom converts value by value; implicit VR too."""
+    from pydicom.dataset import Dataset
+
+    from planner.imaging.rtstruct import _CONTOUR_DATA, _ds_element
+
+    rng = np.random.default_rng(7)
+    for n in (3, 4, 301):  # odd and even byte lengths
+        vals = rng.uniform(-400.0, 400.0, 3 * n)
+        fast, slow = Dataset(), Dataset()
+        fast[_CONTOUR_DATA] = _ds_element(_CONTOUR_DATA, vals)
+        slow.ContourData = [f"{v:.4f}" for v in vals]
+        for implicit in (False, True):
+            a, b = tmp_path / f"a{n}{implicit}.dcm", tmp_path / f"b{n}{implicit}.dcm"
+            for ds, path in ((fast, a), (slow, b)):
+                ds.save_as(path, implicit_vr=implicit, little_endian=True)
+            assert a.read_bytes() == b.read_bytes()
+        assert [float(v) for v in fast.ContourData] == [float(f"{v:.4f}") for v in vals]

@@ -125,3 +125,23 @@ def test_course_folder_with_a_foreign_file_is_refused_before_any_session(tmp_pat
     (mine / "session-1.txt").write_text("not a session folder")
     with pytest.raises(InputError, match="session-1.txt"):
         check_course_folder(mine)
+
+
+def test_sessions_share_one_mesh_and_the_users_cache_setting_is_left_alone(tmp_path, monkeypatch):
+    """The first session meshes (gmsh), the second reads the saved mesh; the temporary cache is gone
+    afterwards and PLANNER_MESH_CACHE is unset again."""
+    from planner.geometry import mesh_cache, mesher
+
+    monkeypatch.delenv(mesh_cache.ENV_VAR, raising=False)
+    calls = []
+    real = mesher._gmsh_mesh
+
+    def counting(*a, **k):
+        calls.append(mesh_cache.cache_dir())
+        return real(*a, **k)
+
+    monkeypatch.setattr(mesher, "_gmsh_mesh", counting)
+    summary, _ = run_course(_setup(tmp_path))
+    assert len(summary["sessions"]) == 2 and len(calls) == 1
+    assert calls[0] is not None and not calls[0].exists()  # a private folder, removed
+    assert mesh_cache.ENV_VAR not in __import__("os").environ
