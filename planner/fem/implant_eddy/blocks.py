@@ -2,8 +2,8 @@
 
 Two iterations, both with hypre AMS cycles on P = K + κ_P M (SPD):
 
-* ``"presb"`` (default): GMRES, left-preconditioned (test on the preconditioned residual), with PRESB (Axelsson,
-  Neytcheva & Ahmad 2014) for the complex-symmetric K + jM: 𝒫 = [[K, −M], [M, K + 2M]], two solves
+* ``"presb"`` (default): GMRES, left-preconditioned (test on the preconditioned residual), with
+  PRESB (Axelsson, Neytcheva & Ahmad 2014) for the complex-symmetric K + jM: 𝒫 = [[K, −M], [M, K + 2M]], two solves
   with K + M ≈ one AMS cycle on P each; for K ⪰ 0, M ⪰ 0 the spectrum of 𝒫⁻¹𝒜 lies in [1/2, 1]
   whatever κh², so GMRES needs few iterations, flat in a/δ (issue-17 sphere: 7 iterations = 16 AMS
   cycles against 8 MINRES iterations = 18 cycles for the block-diagonal one; a/δ = 0.3 … 10: 6–7);
@@ -185,8 +185,6 @@ class BlockKrylov:
     def destroy(self) -> None:
         for obj in (self.A, self.x, self.rhs, self.ksp):
             obj.destroy()
-
-
 
 
 def block_krylov(system: ReducedFieldSystem, inner: PETSc.KSP, comm: MPI.Comm, *, method: str, rtol: float,
