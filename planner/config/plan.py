@@ -230,10 +230,12 @@ class ImplantsSection:
     box_factor: float = spec(10.0, check=lambda x: math.isfinite(x) and x > 1.05,
                              expected="more than 1.05 (box half size / implant bounding radius)")
     refinement: float = spec(1.0, check=positive, expected="a positive divisor of all sub-model sizes")
-    rtol: float = spec(1e-4, check=positive, expected="a positive MINRES relative tolerance")
+    rtol: float = spec(1e-4, check=positive,
+                       expected="a positive relative tolerance of the implant Krylov solver (PRESB-GMRES, "
+                                "preconditioned residual)")
     max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
     solver: str = spec("auto", check=lambda s: s in ("auto", "direct", "ams"),
-                       expected="'auto' (sparse direct up to 20 000 dofs, else AMS-MINRES), 'direct' or 'ams'")
+                       expected="'auto' (sparse direct up to 20 000 dofs, else PRESB-GMRES with AMS), 'direct' or 'ams'")
 
 
 # --- [selection_field] --------------------------------------------------------------------------

@@ -55,9 +55,9 @@ class ImplantOptions:
       implant's bounding radius);
     * ``degree`` N1curl degree, ``geometry_order`` 2 = curved tetrahedra (primitives only);
     * ``refinement`` divides every mesh size (convergence studies);
-    * ``rtol``/``max_iterations`` of MINRES;
+    * ``rtol``/``max_iterations`` of the Krylov solver (PRESB-preconditioned GMRES; the preconditioned residual);
     * ``solver``: ``auto`` (sparse direct LDLᵀ up to 20 000 N1curl dofs where PETSc has MUMPS, else
-      AMS-preconditioned MINRES), ``direct`` or ``ams``.
+      PRESB-GMRES with AMS), ``direct`` or ``ams``.
     """
 
     degree: int = 2
@@ -121,7 +121,7 @@ class ImplantLoss:
     box_size_mm: float  # edge length of the sub-model cube
     elements_per_skin_depth: float  # δ / h_s at the metal surface, as meshed
     dofs: int  # N1curl dofs (complex unknowns); the real block system has twice as many
-    iterations: int  # MINRES iterations (0: sparse direct solve)
+    iterations: int  # Krylov (PRESB-GMRES) iterations (0: sparse direct solve)
     Q_on_mesh_W_per_m3: np.ndarray  # (M,) loss density on TissueMesh cells (zero outside the region)
     sigma_S_per_m: float = 0.0
     frequency_Hz: float = 0.0
@@ -286,7 +286,7 @@ def implant_losses(
     the implant). ``geometry`` is ``cfg.geometry`` (plan primitives are rebuilt exactly from their
     BodySpec, matched by region name) or None (regions are rebuilt from their boundary triangles).
     Raises InputError for unknown/non-metal/magnetic materials, implants touching the outer boundary
-    or smaller than the mesh size; SolverError (with the PETSc reason) if MINRES does not converge.
+    or smaller than the mesh size; SolverError (with the PETSc reason) if the Krylov solver does not converge.
     ``progress`` is told each finished sub-model. ``sample_total_field``: sample the sub-model's reaction
     field at the centroids of the TissueMesh cells in its cube and at ``probe_points_m`` (n, 3)
     (``ImplantLoss.total_field``, :mod:`planner.em.implant_field`).
