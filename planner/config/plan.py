@@ -235,7 +235,7 @@ class ImplantsSection:
                                 "preconditioned residual)")
     max_iterations: int = spec(300, check=lambda n: n >= 1, expected="an integer >= 1")
     solver: str = spec("auto", check=lambda s: s in ("auto", "direct", "ams"),
-                       expected="'auto' (sparse direct up to 20 000 dofs, else PRESB-GMRES with AMS), 'direct' or 'ams'")
+                       expected="'auto' (sparse direct up to 8 000 N1curl dofs, else PRESB-GMRES with AMS), 'direct' or 'ams'")
 
 
 # --- [selection_field] --------------------------------------------------------------------------

@@ -56,7 +56,7 @@ class ImplantOptions:
     * ``degree`` N1curl degree, ``geometry_order`` 2 = curved tetrahedra (primitives only);
     * ``refinement`` divides every mesh size (convergence studies);
     * ``rtol``/``max_iterations`` of the Krylov solver (PRESB-preconditioned GMRES; the preconditioned residual);
-    * ``solver``: ``auto`` (sparse direct LDLᵀ up to 20 000 N1curl dofs where PETSc has MUMPS, else
+    * ``solver``: ``auto`` (sparse direct LDLᵀ up to 8 000 N1curl dofs where PETSc has MUMPS, else
       PRESB-GMRES with AMS), ``direct`` or ``ams``.
     """
 

@@ -13,8 +13,10 @@ MINRES at rtol 1e-6 on the sphere, within the MINRES tolerance itself).
 Why: exact (no iteration count that could drift with a/δ), deterministic across ranks, and the cheapest
 for small sub-models: on the a = 5 mm sphere (33.6k dofs) 2.5 CPU s against 3.7 for the former AMS
 set-up (2.2 for the tuned AMS of :mod:`.blocks`); its time and memory grow faster (≈ 21 CPU s and 2.8
-GiB at 119k dofs against 10 s for AMS; table in benchmarks/README_implants.md), so ``solver = "auto"``
-uses it only up to ``direct_max_dofs``.
+GiB at 119k dofs against 10 s for AMS; table in benchmarks/README_implants.md), and since the PRESB-GMRES
+path (session 4) the iterative solve is as fast from ~9k dofs (sphere, 1 rank: 9.4k dofs 0.42–0.48 s
+factorisation against 0.38–0.40 s set-up + solve; 18k dofs 1.15 s against 0.71–0.81 s), so ``solver =
+"auto"`` uses it only up to ``direct_max_dofs`` (8 000).
 """
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ def solve_reduced_field(msh: dolfinx.mesh.Mesh, cell_tags: CellTags,
                         options: ImplantSolveOptions) -> ReducedFieldSolution:
     """Solve the reduced-field problem on a tagged DOLFINx mesh (metres; METAL_TAG / SURROUNDING_TAG).
 
-    ``options.solver`` picks the sparse direct LDLᵀ (``auto`` up to ``direct_max_dofs``) or MINRES with
+    ``options.solver`` picks the sparse direct LDLᵀ (``auto`` up to ``direct_max_dofs``) or PRESB-GMRES with
     the block AMS preconditioner. Raises :class:`SolverError` with the PETSc reason on a failure.
     ``iterations`` is 0 for the direct solve; times_s "setup" is the factorisation (direct) or the AMS set-up.
     """
