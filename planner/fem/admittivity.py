@@ -23,7 +23,7 @@ Null space: the constants of the largest connected component in each half (two v
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 import numpy as np
 from mpi4py import MPI
@@ -31,6 +31,7 @@ from petsc4py import PETSc
 
 from planner.errors import SolverError
 from planner.fem.implant_eddy.blocks import BlockOperator, PresbPC
+from planner.fem.petsc_options import prefixed_options
 
 
 def _nullspace(A: PETSc.Mat, n: int, mask: np.ndarray | None, comm: MPI.Comm) -> PETSc.NullSpace:
@@ -44,24 +45,21 @@ def _nullspace(A: PETSc.Mat, n: int, mask: np.ndarray | None, comm: MPI.Comm) ->
     return PETSc.NullSpace().create(vectors=vecs, comm=comm)
 
 
-def _amg(Q: PETSc.Mat, comm: MPI.Comm, amg_options: Callable[[str], list[str]]) -> PETSc.KSP:
+def _amg(Q: PETSc.Mat, comm: MPI.Comm, amg_options: Mapping[str, object]) -> PETSc.KSP:
     inner = PETSc.KSP().create(comm)
     prefix = f"planner_admittivity_amg_{id(inner)}_"
     inner.setOptionsPrefix(prefix)
-    names = amg_options(prefix)
     inner.setOperators(Q)
     inner.setType("preonly")
     inner.getPC().setType("hypre")
-    inner.setFromOptions()
-    inner.setUp()
-    opts = PETSc.Options()  # the per-solver options leave the global database (512 entries at most)
-    for k in names:
-        opts.delValue(k)
+    with prefixed_options(prefix, amg_options):
+        inner.setFromOptions()
+        inner.setUp()
     return inner
 
 
 def solve_block(Ks: PETSc.Mat, Kt: PETSc.Mat, Q: PETSc.Mat, bs: PETSc.Vec, bt: PETSc.Vec, xr: PETSc.Vec,
-                xi: PETSc.Vec, *, null_mask: np.ndarray | None, amg_options: Callable[[str], list[str]], rtol: float,
+                xi: PETSc.Vec, *, null_mask: np.ndarray | None, amg_options: Mapping[str, object], rtol: float,
                 max_it: int) -> int:
     """Solve the block system (module docstring) for (xr, xi) given K_s, K_t, the (non-singular) AMG
     matrix Q ≈ K_s + K_t and the right-hand sides b_s, b_t; the constants (``null_mask`` of the owned

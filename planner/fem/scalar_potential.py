@@ -45,6 +45,7 @@ from planner.artefacts import TissueMesh
 from planner.errors import SolverError
 from planner.fem import _compat
 from planner.fem.mesh import fem_mesh
+from planner.fem.petsc_options import prefixed_options
 
 PointField = Callable[[np.ndarray], np.ndarray]
 
@@ -81,26 +82,9 @@ class ScalarPotentialResult:
     F_vertex_cell_V_s_per_m: np.ndarray | None = None  # (M,4,3) A0 + ∇ψ of each cell at its 4 vertices
 
 
-_BOOMERAMG = {"pc_hypre_type": "boomeramg", "pc_hypre_boomeramg_strong_threshold": 0.5,
+BOOMERAMG = {"pc_hypre_type": "boomeramg", "pc_hypre_boomeramg_strong_threshold": 0.5,
               "pc_hypre_boomeramg_coarsen_type": "HMIS", "pc_hypre_boomeramg_interp_type": "ext+i",
               "pc_hypre_boomeramg_agg_nl": 1, "pc_hypre_boomeramg_P_max": 4}
-
-
-def _boomeramg_options(prefix: str) -> list[str]:
-    """Put the BoomerAMG options under ``prefix`` into PETSc's global options database; returns the
-    names set, which the caller deletes once the KSP is set up (the database holds at most 512 options:
-    a per-solver prefix left behind fills it after a few hundred solves in one process)."""
-    opts = PETSc.Options()
-    for k, v in _BOOMERAMG.items():
-        opts[prefix + k] = v
-    return [prefix + k for k in _BOOMERAMG]
-
-
-def drop_options(names: list[str]) -> None:
-    """Delete ``names`` from PETSc's global options database (see :func:`_boomeramg_options`)."""
-    opts = PETSc.Options()
-    for k in names:
-        opts.delValue(k)
 
 
 def _component_pins(V, fm, tmesh: TissueMesh, comp: np.ndarray, avoid: np.ndarray):
@@ -227,16 +211,15 @@ def _cg(comm, A, b, x, rtol: float, max_it: int) -> int:
     ksp = PETSc.KSP().create(comm)
     prefix = f"planner_eddy_{id(ksp)}_"
     ksp.setOptionsPrefix(prefix)
-    names = _boomeramg_options(prefix)
     ksp.setOperators(A)
     ksp.setType("cg")
     ksp.getPC().setType("hypre")
     ksp.setTolerances(rtol=rtol, atol=0.0, max_it=max_it)
     ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
     ksp.setErrorIfNotConverged(True)
-    ksp.setFromOptions()
-    ksp.setUp()
-    drop_options(names)
+    with prefixed_options(prefix, BOOMERAMG):
+        ksp.setFromOptions()
+        ksp.setUp()
     try:
         ksp.solve(b, x)
     except PETSc.Error as exc:  # raised through ksp_error_if_not_converged
@@ -349,7 +332,7 @@ def _solve_complex(V, fm, forms, A, b, psis, floating, comp_info, rtol, max_it) 
     bt.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     _compat.set_bc(bt, bcs)
     xr, xi = (_compat.petsc_vec(p) for p in psis)
-    kw = {"amg_options": _boomeramg_options, "rtol": rtol, "max_it": max_it}
+    kw = {"amg_options": BOOMERAMG, "rtol": rtol, "max_it": max_it}
     if not floating:
         mask = None if dof_comp is None else dof_comp[:n_own] == big
         its = solve_block(A, Kt, Pm, b, bt, xr, xi, null_mask=mask, **kw)

@@ -28,6 +28,7 @@ from planner.errors import InputError, SolverError, bad_value
 from planner.fem import _compat
 from planner.fem.implant_eddy.assembly import ReducedFieldSystem, alpha_poisson_matrix
 from planner.fem.implant_eddy.model import KRYLOV
+from planner.fem.petsc_options import prefixed_options
 
 _REASONS = {v: k for k, v in PETSc.KSP.ConvergedReason.__dict__.items() if isinstance(v, int)}
 
@@ -163,13 +164,9 @@ def ams_preconditioner(system: ReducedFieldSystem, degree: int, comm: MPI.Comm, 
     inner.setOptionsPrefix(prefix)
     defaults = {"pc_hypre_ams_cycle_type": cycle_type, "pc_hypre_ams_tol": 0.0, "pc_hypre_ams_max_iter": 1,
                 "pc_hypre_ams_amg_alpha_options": "10,0,6,6,4", "pc_hypre_ams_amg_beta_options": "10,0,6,6,4"}
-    added = [k for k in defaults if not opts.hasName(prefix + k)]
-    for k in added:
-        opts[prefix + k] = defaults[k]
-    inner.setFromOptions()
-    inner.setUp()
-    for k in added:
-        opts.delValue(prefix + k)
+    with prefixed_options(prefix, defaults):
+        inner.setFromOptions()
+        inner.setUp()
     return inner, keep
 
 
