@@ -59,7 +59,7 @@ def sphere_sweep(ads=(0.3, 1.0, 2.0), refinement: float = 0.5, checks: Checks | 
         checks.check(abs(err) < tol, f"sphere a/δ = {ad}: |rel err| = {abs(err):.2e} < {tol}")
     print_table(f"sphere a = {A_MM} mm, σ = {SIGMA_TI64:g} S/m, H0 = {H0:g} A/m peak, N1curl 2 on curved P2 tets, "
                 f"refinement {refinement} (Landau & Lifshitz §59)",
-                ["a/delta", "delta_mm", "h_s_mm", "el/delta", "dofs", "MINRES its", "P_FE_W", "P_exact_W", "rel_err",
+                ["a/delta", "delta_mm", "h_s_mm", "el/delta", "dofs", "its", "P_FE_W", "P_exact_W", "rel_err",
                  "P_exact/P_lowfreq", "wall_s"], rows)
     return rows
 
@@ -79,7 +79,7 @@ def sphere_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7), 
     pair, slope = observed_orders(hs, errs)
     with_orders(rows, pair)
     print_table(f"sphere convergence at a/δ = {a_over_delta}: P_exact = {P_ex:.6g} W; h_eff = dofs^(-1/3)",
-                ["refinement", "h_s_mm", "cells", "dofs", "MINRES its", "P_FE_W", "rel_err", "vol_err", "wall_s", "order"],
+                ["refinement", "h_s_mm", "cells", "dofs", "its", "P_FE_W", "rel_err", "vol_err", "wall_s", "order"],
                 rows)
     print(f"least-squares observed order of |rel_err| vs h_eff: {slope:.2f}")
     checks.check(slope >= min_order, f"sphere a/δ = {a_over_delta}: observed order {slope:.2f} >= {min_order}")
@@ -127,7 +127,7 @@ def cylinder_convergence(a_over_delta: float = 5.0, refinements=(0.35, 0.5, 0.7)
     pair, slope = observed_orders(hs, errs)
     with_orders(rows, pair)
     print_table(f"infinite cylinder a = {A_MM} mm in an axial field at a/δ = {a_over_delta}: P'_exact = {Pl_ex:.6g} W/m "
-                f"(Bessel); slab {CYL_L_MM} mm, natural BCs", ["refinement", "h_s_mm", "dofs", "MINRES its", "P'_FE_W_per_m",
+                f"(Bessel); slab {CYL_L_MM} mm, natural BCs", ["refinement", "h_s_mm", "dofs", "its", "P'_FE_W_per_m",
                                                              "rel_err", "wall_s", "order"], rows)
     print(f"least-squares observed order of |rel_err| vs h_eff: {slope:.2f}")
     checks.check(slope >= min_order, f"cylinder a/δ = {a_over_delta}: observed order {slope:.2f} >= {min_order}")
@@ -160,7 +160,7 @@ def low_frequency_agreement(ads=(0.05, 0.1, 0.3), checks: Checks | None = None, 
     pair, slope = observed_orders(ads, diffs)
     with_orders(rows, pair)
     print_table("10 mm cube, off-centre gauge: full eddy-current loss vs tissue scalar-potential loss (same mesh); "
-                "difference ~ (a/δ)^4", ["a/delta (a = half side)", "dofs", "MINRES its", "P_full_W", "P_tissue_W",
+                "difference ~ (a/δ)^4", ["a/delta (a = half side)", "dofs", "its", "P_full_W", "P_tissue_W",
                                           "rel_diff", "order in a/delta"], rows)
     checks.check(abs(diffs[0]) < 1e-4, f"cube a/δ = {ads[0]}: |full/tissue − 1| = {abs(diffs[0]):.1e} < 1e-4")
     checks.check(slope > 3.0, f"cube: difference falls like (a/δ)^{slope:.2f}, expected ≈ 4 (> 3)")

@@ -66,7 +66,7 @@ def run(refinements=(0.3, 0.4, 0.55), checks: Checks | None = None):
         r.append(di / losses[-1] if di == di else di)
     print_table(f"Ti-6Al-4V hip stem in a torso, {F / 1e3:g} kHz, H0 = {H0:g} A/m peak (a/δ = {L.a_over_delta:.2f}, "
                 f"δ = {L.skin_depth_mm:.3g} mm)",
-                ["refinement", "h_s_mm", "el/delta", "dofs", "MINRES its", "loss_W", "peak_J_A_per_m2", "box_mm", "wall_s",
+                ["refinement", "h_s_mm", "el/delta", "dofs", "its", "loss_W", "peak_J_A_per_m2", "box_mm", "wall_s",
                  "|ΔP|/P"], rows)
     checks.check(all(b < a for a, b in zip(d, d[1:])), f"hip stem loss self-converges: successive |ΔP| {d}")
     return rows

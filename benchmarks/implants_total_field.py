@@ -120,7 +120,7 @@ def main() -> None:
         del r, s
     pair, slope = observed_orders(hs, errs)
     pair_E, slope_E = observed_orders(hs, errs_E)
-    head = ["refinement", "dofs", "MINRES its", "time s", *(f"rms|dH|/H0 r={x}a" for x in SHELLS), "rms |dH|/H0",
+    head = ["refinement", "dofs", "its", "time s", *(f"rms|dH|/H0 r={x}a" for x in SHELLS), "rms |dH|/H0",
             "max |dH|/H0", "rms vs conj", "max|dE|/E_max (metal)", "order H (rms)", "order E (max)"]
     print_table("total H outside (H0 + dipole, L&L §59) and E inside the metal (A_phi = C j1(kr)) vs closed form",
                 head, with_orders(with_orders(rows, pair), pair_E))

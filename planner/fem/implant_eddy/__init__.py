@@ -14,15 +14,17 @@ Weak form on N1curl_p (Nédélec first kind, degree p = 1 or 2) with A_r = u + j
 
     K u − M v = 0,    −M u − K v = b       (b = ∫ κ A0·w dx over Ω_m),
 
-i.e. the real symmetric indefinite block system [[K, −M], [−M, −K]] [u; v] = [0; b] solved by MINRES
-with the block-diagonal SPD preconditioner diag(P, P), P = K + M + ε M_0 (ε a tiny mass in the
-non-conducting region, preconditioner only), each block one hypre AMS V-cycle (discrete gradient
-Lagrange_p → N1curl_p, and for p ≥ 2 the Nédélec interpolation of vector Lagrange_p; auxiliary-space
-AMGs without aggressive coarsening). Measured on this machine: 8–10 iterations at rtol 1e-4, flat in
-a/δ = 0.3…10 (benchmarks/README_implants.md). Small sub-models (≤ 20k dofs by default) are instead
-factorised (MUMPS LDLᵀ of the gauged block system, module ``direct``). The operator is singular on
-gradients supported in Ω_0 (A_r is gauge-free there); the right-hand side is consistent (it vanishes
-on such gradients), so MINRES converges; E and the loss inside the metal are unique.
+i.e. the real symmetric indefinite block system [[K, −M], [−M, −K]] [u; v] = [0; b], solved by GMRES
+with the PRESB preconditioner (Axelsson, Neytcheva & Ahmad 2014) — two solves with P = K + M + ε M_0
+(ε a tiny mass in the non-conducting region, preconditioner only) per application, each one hypre AMS
+cycle (discrete gradient Lagrange_p → N1curl_p, for p ≥ 2 the Nédélec interpolation of vector
+Lagrange_p, and a scalar "alpha Poisson" matrix; auxiliary-space AMGs without aggressive coarsening).
+``krylov = "minres"`` keeps the former MINRES with the block-diagonal diag(P, P). Measured on this
+machine: 6–7 iterations at rtol 1e-4 (preconditioned residual), flat in a/δ = 0.3…10 and σ = 1e2…1e8
+(benchmarks/README_implants.md). Small sub-models (≤ 8 000 dofs by default) are instead factorised
+(MUMPS LDLᵀ of the gauged block system, module ``direct``). The operator is singular on gradients
+supported in Ω_0 (A_r is gauge-free there); the right-hand side is consistent (it vanishes on such
+gradients), so the Krylov iteration converges; E and the loss inside the metal are unique.
 
 Time-averaged loss: P = ½ σ ω² ∫_{Ω_m} |A0 + A_r|² dx = ½ (ω/μ0) ∫ κ [(A0 + u)² + v²] dx.
 Peak current density J = σ E = −jωσ(A0 + A_r), |J| = σ ω |A0 + A_r|.
@@ -36,7 +38,7 @@ Geometry: the implant sub-model is built and meshed in gmsh by :mod:`planner.geo
 reads the open gmsh model with ``dolfinx.io.gmshio.model_to_mesh`` on rank 0 (distributed by DOLFINx).
 
 Modules, by concern: ``model`` (options, results, the geometry seam), ``mesh_import`` (gmsh → DOLFINx),
-``assembly`` (forms and matrices), ``blocks`` (block operator, AMS block preconditioner, MINRES),
+``assembly`` (forms and matrices), ``blocks`` (block operator, AMS block preconditioners, PRESB-GMRES and MINRES),
 ``direct`` (sparse direct solve),
 ``solve`` (reduced-field solve, one implant end to end), ``losses`` (post-processing),
 ``low_frequency`` (scalar-potential check for a ≪ δ), ``evaluate`` (total H and E at given points:

@@ -62,7 +62,7 @@ class _Solved:
 
 def _solve_block(system: ReducedFieldSystem, options: ImplantSolveOptions, comm: MPI.Comm,
                  keep: list) -> _Solved:
-    """Solve the block system (direct or AMS-MINRES); PETSc objects to destroy are appended to ``keep``."""
+    """Solve the block system (direct, or PRESB-GMRES / MINRES with AMS); PETSc objects to destroy are appended to ``keep``."""
     if _use_direct(system, options):
         n = system.n_local
         x = PETSc.Vec().createMPI((2 * n, 2 * system.n_global), comm=comm)
