@@ -20,7 +20,7 @@ with the PRESB preconditioner (Axelsson, Neytcheva & Ahmad 2014) — two solves 
 cycle (discrete gradient Lagrange_p → N1curl_p, for p ≥ 2 the Nédélec interpolation of vector
 Lagrange_p, and a scalar "alpha Poisson" matrix; auxiliary-space AMGs without aggressive coarsening).
 ``krylov = "minres"`` keeps the former MINRES with the block-diagonal diag(P, P). Measured on this
-machine: 6–7 iterations at rtol 1e-4 (preconditioned residual), flat in a/δ = 0.3…10 and σ = 1e2…1e8
+machine: 6–7 iterations at rtol 1e-4 (preconditioned residual) on spheres, flat in a/δ = 0.3…10 and σ = 1e2…1e8, 9 on the hip stem
 (benchmarks/README_implants.md). Small sub-models (≤ 8 000 dofs by default) are instead factorised
 (MUMPS LDLᵀ of the gauged block system, module ``direct``). The operator is singular on gradients
 supported in Ω_0 (A_r is gauge-free there); the right-hand side is consistent (it vanishes on such
