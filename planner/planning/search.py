@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import brentq
@@ -40,6 +40,9 @@ from scipy.optimize import brentq
 from planner.artefacts import Progress, no_progress
 from planner.config.plan import ApplicatorSection, SafetySection, SearchSection, ThermalSection
 from planner.errors import InputError, SolverError, bad_value
+
+if TYPE_CHECKING:
+    from planner.thermal.superposition import LinearSession
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +239,8 @@ class _Evaluator:
         self.cache: dict[tuple[float, str], Evaluation] = {}
         self.fields_at: dict[tuple[float, str], np.ndarray | None] = {}
         self.progress, self.task = progress, task
-        self._linear: Any = None
-        self.linear_reason = ""
+        self._linear: LinearSession | None = None
+        self.linear_reason = ""  # empty until the unit runs were tried
         self.direct = 0  # evaluations solved directly (not by superposition)
 
     def _temperatures(self, s: float, start: np.ndarray | None):
@@ -245,19 +248,19 @@ class _Evaluator:
         from planner.thermal import solve_bioheat
         from planner.thermal.superposition import linear_session
 
-        if self._linear is None and start is None:
+        if not self.linear_reason and start is None:
             self._linear, self.linear_reason = linear_session(self.mesh, self.heat, self.lib, self.thermal)
-            self._linear = self._linear or False
             log.info("search: superposition %s", self.linear_reason)
-        coeffs = self._linear.coefficients(s) if self._linear and start is None else None
-        if coeffs is not None:
-            return self._linear.history(coeffs)
+        lin = self._linear if start is None else None
+        coeffs = lin.coefficients(s) if lin is not None else None
+        if lin is not None and coeffs is not None:
+            return lin.history(coeffs)
         self.direct += 1
         return solve_bioheat(self.mesh, ScaledHeat(self.heat, s), self.lib, self.thermal, check_physical=False,
                              initial_T_C=start)
 
     def superposition_block(self) -> dict[str, Any]:
-        lin = self._linear or None
+        lin = self._linear
         return {"used": lin is not None, "reason": self.linear_reason, "unit_runs": lin.runs if lin else 0,
                 "direct_evaluations": self.direct,
                 "max_heat_deviation": lin.max_deviation if lin else None,

@@ -16,7 +16,6 @@ the same voxels as a Slicer segmentation whose segments carry the region names.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,14 +118,6 @@ def _csv(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def write_image_fields(
     folder: Path, sampler: GridSampler, vertex_fields: dict[str, np.ndarray], cell_fields: dict[str, np.ndarray]
 ) -> list[Path]:
@@ -135,6 +126,8 @@ def write_image_fields(
     ~6 s of gzip on one core)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from planner.fem.launch import available_cores  # CPU affinity (imports no FEniCSx/MPI)
+
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(name, sampler.sample_vertex, values) for name, values in vertex_fields.items()]
     jobs += [(name, sampler.sample_cell, values) for name, values in cell_fields.items()]
@@ -142,7 +135,7 @@ def write_image_fields(
     def write(job) -> Path:
         name, sample, values = job
         return write_nifti(folder / f"{name}.nii.gz", sample(values), sampler.grid)
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), usable_cores()))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), available_cores()))) as pool:
         return list(pool.map(write, jobs))  # in job order; the first error is raised here
 
 

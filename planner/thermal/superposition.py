@@ -94,6 +94,7 @@ class _Unit:
     exchange: np.ndarray
     probes: np.ndarray
     fractions: tuple[float, ...]  # non-zero fractions the solver evaluated
+    heats: tuple[np.ndarray, ...]  # the unit run's heat at each of them (the proportionality reference)
 
 
 class LinearSession:
@@ -115,7 +116,7 @@ class LinearSession:
             if name in self.quadratic:
                 out[name] = s * s
                 continue
-            c, eps = _proportional(self.q[name], unit.fractions, s)
+            c, eps = _proportional(self.q[name], unit.fractions, unit.heats, s)
             if not eps <= self.heat_rtol:
                 return None
             self.max_deviation = max(self.max_deviation, eps)
@@ -152,10 +153,11 @@ class LinearSession:
         return history_from_result(self.mesh, self.th, res, self.inp, self.names, self.pos, self_heating)
 
 
-def _proportional(q: Callable[[float], np.ndarray], fractions: tuple[float, ...], s: float) -> tuple[float, float]:
-    """(c, ε): c the least-squares factor of q(f·s) ≈ c q(f) over every f, ε the largest per-cell relative
-    deviation |q(f·s) − c q(f)| / (c q(f)) (inf where q(f) = 0 but q(f·s) is not)."""
-    pairs = [(np.asarray(q(f * s), dtype=float), np.asarray(q(f), dtype=float)) for f in fractions]
+def _proportional(q: Callable[[float], np.ndarray], fractions: tuple[float, ...], heats: tuple[np.ndarray, ...],
+                  s: float) -> tuple[float, float]:
+    """(c, ε): c the least-squares factor of q(f·s) ≈ c q(f) over every f (``heats``: q(f)), ε the largest
+    per-cell relative deviation |q(f·s) − c q(f)| / (c q(f)) (inf where q(f) = 0 but q(f·s) is not)."""
+    pairs = [(np.asarray(q(f * s), dtype=float), r) for f, r in zip(fractions, heats)]
     den = sum(float(r @ r) for _, r in pairs)
     if den == 0.0:
         return 0.0, 0.0 if all(not np.any(a) for a, _ in pairs) else math.inf
@@ -214,9 +216,11 @@ def linear_session(mesh: TissueMesh, heat, lib, th: ThermalSection, *, comm=None
             return None, "the thermal section does not record every step"
         if base is None:
             base = res
+        fractions = tuple(sorted(f for f in rec.fractions if f != 0.0))
+        heats = () if name in quadratic else tuple(np.asarray(q(f), dtype=float) for f in fractions)
         units[name] = _Unit(res.T_snapshots_C - base.T_snapshots_C[:1], res.arterial_T_C - base.arterial_T_C[0],
                             res.exchange_W - base.exchange_W[0], res.probe_T_C - base.probe_T_C[:, :1],
-                            tuple(sorted(f for f in rec.fractions if f != 0.0)))
+                            fractions, heats)
     if base is None:  # no heat at all: a run without sources is the baseline itself
         base, inp, names, pos = _solve(mesh, ComponentHeat(lambda f: np.zeros(mesh.num_cells)), lib, th, None, comm,
                                        False, True)

@@ -19,26 +19,35 @@ from planner.thermal.superposition import ComponentHeat as _Component
 from planner.thermal.superposition import heat_components as components
 
 
-class ScaledPerfusionLibrary:
-    """The tissue library with the perfusion of some tissues scaled (canonical names → factor)."""
+class ScaledTissueLibrary:
+    """The tissue library with one property of some tissues (canonical names → factor) scaled by
+    :meth:`_scaled`; every other tissue and property as in ``lib``."""
 
     def __init__(self, lib, scales: Mapping[str, float]) -> None:
         self._lib = lib
         self._scales = dict(scales)
         self.blood = lib.blood
 
+    def _scaled(self, t, s: float):
+        raise NotImplementedError
+
     def __getitem__(self, name: str):
         t = self._lib[name]
         s = self._scales.get(t.name)
-        if s is None or s == 1.0:
-            return t
-        return dataclasses.replace(t, perfusion_mL_per_min_per_kg=t.perfusion_mL_per_min_per_kg * s)
+        return t if s is None or s == 1.0 else self._scaled(t, s)
 
     def __contains__(self, name: object) -> bool:
         return name in self._lib
 
     def get(self, name: str, default=None):
         return self[name] if name in self._lib else default
+
+
+class ScaledPerfusionLibrary(ScaledTissueLibrary):
+    """The tissue library with the perfusion of some tissues scaled (canonical names → factor)."""
+
+    def _scaled(self, t, s: float):
+        return dataclasses.replace(t, perfusion_mL_per_min_per_kg=t.perfusion_mL_per_min_per_kg * s)
 
 
 @dataclass(frozen=True)

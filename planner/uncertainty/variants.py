@@ -21,33 +21,22 @@ import numpy as np
 
 from planner.artefacts import TissueLookup, TissueMesh
 from planner.errors import InputError
+from planner.uncertainty.responses import ScaledTissueLibrary
 
 #: distribution kinds with a size parameter (scaled by the deposit-size factor)
 SIZED_KINDS = ("deposit",)
 
 
-class ScaledConductivityLibrary:
+class ScaledConductivityLibrary(ScaledTissueLibrary):
     """The tissue library with the conductivity of some tissues (canonical names → factor) scaled at
     one frequency (a constant override s · σ(f); everything else unchanged)."""
 
     def __init__(self, lib, scales: Mapping[str, float], frequency_Hz: float) -> None:
-        self._lib = lib
-        self._scales = dict(scales)
+        super().__init__(lib, scales)
         self._f = float(frequency_Hz)
-        self.blood = lib.blood
 
-    def __getitem__(self, name: str):
-        t = self._lib[name]
-        s = self._scales.get(t.name)
-        if s is None or s == 1.0:
-            return t
+    def _scaled(self, t, s: float):
         return dataclasses.replace(t, constant_conductivity_S_per_m=s * float(t.conductivity_S_per_m(self._f)))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._lib
-
-    def get(self, name: str, default=None):
-        return self[name] if name in self._lib else default
 
     def resolve(self, name: str):
         return self._lib.resolve(name) if hasattr(self._lib, "resolve") else name
