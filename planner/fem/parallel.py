@@ -99,7 +99,6 @@ def fail_together(exit_code: int, lines: list[str]) -> int:
     ranks are stuck in a collective: this rank prints its lines (with its rank) and aborts the job with
     ``exit_code`` (``mpirun --quiet``: no MPI banner)."""
     import sys
-    import time
 
     if COMM.size == 1 or _ERROR_COMM is None:
         _print_lines(lines, "")
